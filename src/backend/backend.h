@@ -1,0 +1,63 @@
+// Backend: the compute operations a model's forward pass is built from.
+// Every pointer argument is backend-accessible memory (host memory for the CPU backend).
+// Shapes are outermost first: `[n_tok, n_embd]` is n_tok rows of n_embd contiguous floats.
+// Weights arrive as TensorViews from the weight store; an operation never asks where a weight
+// came from, so a streamed and a resident view of the same bytes give bitwise-equal results.
+// Results are deterministic: work is split statically over threads.
+// Not thread-safe: one forward pass drives a backend at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace flashstream {
+
+class ThreadPool;
+
+// RoPE parameters for one model (see ModelConfig for meaning).
+struct RopeParams {
+  int rope_dim = 0;          // rotated dims per head (<= head_dim, even)
+  float theta = 10000.f;
+  bool interleaved = true;   // adjacent pairs (GGUF llama) vs halves (HF)
+  float scale_factor = 0.f;  // llama3 scaling; 0 = none
+  float low_freq_factor = 1.f;
+  float high_freq_factor = 4.f;
+  int original_context = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string Name() const = 0;
+
+  // y[n_tok, n_out] = x[n_tok, n_in] · w[n_out, n_in]^T. Any weight dtype.
+  virtual void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y) = 0;
+  // out[n, cols] = rows ids[0..n) of table[rows, cols], converted to f32.
+  virtual void GetRows(const TensorView& table, const int32_t* ids, int64_t n, float* out) = 0;
+  // out[n_tok, n] = x / sqrt(mean(x^2) + eps) * weight[n]; out may alias x. weight is f32.
+  virtual void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n,
+                       float eps, float* out) = 0;
+  // Rotates x[n_tok, n_heads, head_dim] in place; token i is at position pos[i].
+  virtual void Rope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos,
+                    const RopeParams& params) = 0;
+  // Causal grouped-query attention.
+  // q[n_tok, n_heads, head_dim]; k, v[n_ctx, n_kv_heads, head_dim] hold positions 0..n_ctx-1,
+  // the last n_tok of which are the queries' own. Query i sees keys 0..n_ctx-n_tok+i.
+  // out[n_tok, n_heads, head_dim]. scale multiplies q·k before the softmax.
+  virtual void Attention(const float* q, const float* k, const float* v, int64_t n_tok,
+                         int64_t n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
+                         float* out) = 0;
+  // out[n] = silu(gate[n]) * up[n]; out may alias gate.
+  virtual void SwiGlu(const float* gate, const float* up, int64_t n, float* out) = 0;
+  // out[n] = a[n] + b[n]; out may alias a.
+  virtual void Add(const float* a, const float* b, int64_t n, float* out) = 0;
+};
+
+// The CPU backend (AVX-512/VNNI/AMX kernels chosen at run time, portable fallback).
+// Borrows `pool`, which must outlive it.
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool);
+
+}  // namespace flashstream

@@ -1,0 +1,92 @@
+// ModelIndex: the one normalized description of a model that every format reader produces.
+// Architecture hyperparameters, tokenizer data and, per tensor, its canonical name, dtype,
+// shape and location (file, offset, bytes). Nothing above src/formats knows which file format
+// a model came from. Plain value type; thread-compatible.
+//
+// Canonical tensor names follow GGUF's: "token_embd.weight", "output_norm.weight",
+// "output.weight", and per layer "blk.{i}.attn_norm.weight", "blk.{i}.attn_q.weight",
+// "blk.{i}.attn_k.weight", "blk.{i}.attn_v.weight", "blk.{i}.attn_output.weight",
+// "blk.{i}.ffn_norm.weight", "blk.{i}.ffn_gate.weight", "blk.{i}.ffn_up.weight",
+// "blk.{i}.ffn_down.weight" (plus optional ".bias" and QK-norm tensors for later
+// architectures). Readers map other layouts onto these names and onto the rope convention
+// described by ModelConfig::rope_interleaved.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace flashstream {
+
+// Architecture hyperparameters. Counts are exact; 0 means "absent" where noted.
+struct ModelConfig {
+  std::string arch;            // registry key, e.g. "llama"
+  std::string name;            // human-readable model name ("" if unknown)
+  int n_layers = 0;            // transformer blocks
+  int n_embd = 0;              // model width
+  int n_ff = 0;                // feed-forward hidden width
+  int n_heads = 0;             // query heads
+  int n_kv_heads = 0;          // key/value heads (GQA); divides n_heads
+  int head_dim = 0;            // per-head width; n_embd / n_heads unless given
+  int vocab_size = 0;          // rows of token_embd
+  int context_length = 0;      // trained context in tokens
+  float rms_eps = 1e-5f;       // RMSNorm epsilon
+  float rope_theta = 10000.f;  // RoPE base frequency
+  int rope_dim = 0;            // rotated dims per head; 0 = head_dim
+  // true: rotate adjacent pairs (x[2i], x[2i+1]) as GGUF's llama layout stores Q/K;
+  // false: rotate halves (x[i], x[i + d/2]) as Hugging Face checkpoints do.
+  bool rope_interleaved = true;
+  // Llama-3 style frequency scaling; factor 0 = none.
+  float rope_scale_factor = 0.f;
+  float rope_low_freq_factor = 1.f;
+  float rope_high_freq_factor = 4.f;
+  int rope_original_context = 0;
+  bool tied_embeddings = false;  // true when there is no output.weight: the head reuses token_embd
+};
+
+// Tokenizer data as stored by the model (GGUF metadata or tokenizer.json).
+struct TokenizerSpec {
+  enum class Kind { kNone, kBpe, kSpm };  // kBpe: byte-level BPE ("gpt2"); kSpm: SentencePiece ("llama")
+  // Token attribute values as in GGUF tokenizer.ggml.token_type.
+  enum TokenType : int32_t {
+    kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6
+  };
+  Kind kind = Kind::kNone;
+  std::string pre;                  // pre-tokenizer name ("smollm", "llama-bpe", "default", ...)
+  std::vector<std::string> tokens;  // id -> token text (byte-level BPE: GPT-2 byte-to-unicode form)
+  std::vector<float> scores;        // SPM piece scores (empty for BPE)
+  std::vector<int32_t> types;       // TokenType per id (empty = all normal)
+  std::vector<std::string> merges;  // BPE merges "a b", highest priority first
+  int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1, eot_id = -1;  // -1 = absent
+  bool add_bos = false;
+  bool add_eos = false;
+  bool add_space_prefix = false;  // SPM: prepend "▁" to the first word
+  std::string chat_template;      // Jinja source; "" = none
+};
+
+struct TensorInfo {
+  std::string name;     // canonical name
+  DType dtype = DType::kF32;
+  Shape shape;          // outermost first
+  int file = 0;         // index into ModelIndex::files
+  uint64_t offset = 0;  // absolute byte offset in that file
+  uint64_t bytes = 0;   // RowBytes(dtype, cols) * rows
+};
+
+struct ModelIndex {
+  std::string format;               // "gguf", "safetensors", "mlx"
+  std::vector<std::string> files;   // paths of the weight files
+  ModelConfig config;
+  TokenizerSpec tokenizer;
+  std::vector<TensorInfo> tensors;  // in file order
+  // Printable metadata for `inspect` (key -> value rendered as text, arrays summarized).
+  std::map<std::string, std::string> metadata;
+
+  const TensorInfo* Find(const std::string& name) const;
+};
+
+}  // namespace flashstream
