@@ -1,7 +1,28 @@
-// flashstream command-line entry point.
-#include <cstdio>
+// flashstream command-line entry point: dispatches to the subcommands in commands.h.
+#include <CLI/CLI.hpp>  // CLI11 app and subcommands
+
+#include "commands.h"
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "usage: flashstream <run|chat|inspect|synth> ...\n");
+  CLI::App app{"flashstream: run large language models streamed from disk"};
+  app.require_subcommand(1);
+  namespace cli = flashstream::cli;
+  std::vector<std::pair<CLI::App*, cli::CommandFn>> commands;
+  auto add = [&](const char* name, const char* help, cli::CommandFn (*adder)(CLI::App&)) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    commands.emplace_back(sub, adder(*sub));
+  };
+  add("run", "generate a reply to one prompt", &cli::AddRunCommand);
+  add("chat", "multi-turn chat through the model's chat template", &cli::AddChatCommand);
+  add("inspect", "print a model's architecture, tokenizer and tensors", &cli::AddInspectCommand);
+  add("synth", "write a random-weight model of any shape and dtype", &cli::AddSynthCommand);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  for (auto& [sub, run] : commands) {
+    if (sub->parsed()) return run();
+  }
   return 2;
 }

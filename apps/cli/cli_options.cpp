@@ -1,0 +1,68 @@
+#include "cli_options.h"
+
+#include <fmt/format.h>  // fmt::print for messages
+
+#include <chrono>
+#include <cstdio>
+
+#include "core/progress.h"
+
+namespace flashstream::cli {
+
+void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
+  cmd.add_option("-m,--model", o.model_path, "model file (GGUF)")->required();
+  cmd.add_option("-t,--threads", o.threads, "compute threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("-c,--ctx", o.ctx, "context length in tokens (0 = the model's)")->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--mmap", o.use_mmap, "map the weights through the page cache instead of reading them");
+  cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
+}
+
+void AddGenerateFlags(CLI::App& cmd, GenerateOptions& o, bool& seed_given) {
+  SamplingOptions& s = o.sampling;
+  cmd.add_option("-n,--max-tokens", o.max_tokens, "new tokens at most")->check(CLI::PositiveNumber);
+  cmd.add_option("--temp,--temperature", s.temperature, "sampling temperature (0 = greedy)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--top-k", s.top_k, "keep the k most likely tokens (0 = all)");
+  cmd.add_option("--top-p", s.top_p, "nucleus sampling threshold (1 = off)")->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--min-p", s.min_p, "drop tokens below min-p x the top probability (0 = off)")->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--repeat-penalty", s.repeat_penalty, "penalty for recent tokens (1 = off)")->check(CLI::PositiveNumber);
+  cmd.add_option("--repeat-last-n", s.repeat_last_n, "how many recent tokens are penalized (-1 = all)");
+  cmd.add_option_function<uint64_t>("--seed", [&o, &seed_given](uint64_t v) {
+    o.sampling.seed = v;
+    seed_given = true;
+  }, "random seed (same seed and prompt give the same output)");
+  cmd.add_option("--stop", o.stop, "stop when this text is generated (repeatable)");
+  cmd.add_flag("--ignore-eos", o.ignore_eos, "generate max-tokens tokens even past end-of-generation");
+}
+
+void ResolveSeed(GenerateOptions& o, bool seed_given, bool verbose) {
+  if (!seed_given) {
+    o.sampling.seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  if (verbose) fmt::print(stderr, "seed: {}\n", o.sampling.seed);
+}
+
+void PrintError(const std::string& message) { fmt::print(stderr, "flashstream: error: {}\n", message); }
+
+std::unique_ptr<Session> LoadSession(const EngineOptions& options) {
+  ProgressBar bar("loading", "bytes");
+  Result<std::unique_ptr<Session>> session =
+      Session::Open(options, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+  bar.Finish();
+  if (!session.ok()) {
+    PrintError(session.status().message());
+    return nullptr;
+  }
+  const ModelConfig& c = session.value()->index().config;
+  if (options.verbose) {
+    fmt::print(stderr, "model: {} ({}), {} layers, n_embd {}, {} heads ({} kv), vocab {}, loaded in {:.2f} s\n",
+               c.name.empty() ? options.model_path : c.name, c.arch, c.n_layers, c.n_embd, c.n_heads,
+               c.n_kv_heads, c.vocab_size, session.value()->load_seconds());
+  }
+  return std::move(session).value();
+}
+
+void PrintSummary(const Session& session, const RunStats& stats) {
+  fmt::print(stderr, "\n[{}]\n", FormatSummary(stats));
+}
+
+}  // namespace flashstream::cli

@@ -1,0 +1,74 @@
+// `flashstream run`: one prompt, the reply streamed to stdout, a summary on stderr.
+#include <fmt/format.h>  // fmt::print
+
+#include <cstdio>
+#include <memory>
+
+#include "cli_options.h"
+#include "commands.h"
+#include "engine/chat.h"
+
+namespace flashstream::cli {
+namespace {
+
+struct RunState {
+  EngineOptions engine;
+  GenerateOptions generate;
+  bool seed_given = false;
+  std::string prompt;
+  std::string system;
+  bool raw = false;
+};
+
+int Run(RunState& st) {
+  ResolveSeed(st.generate, st.seed_given, st.engine.verbose);
+  std::unique_ptr<Session> session = LoadSession(st.engine);
+  if (!session) return 1;
+  std::vector<int32_t> ids;
+  if (st.raw) {
+    ids = session->tokenizer().Encode(st.prompt, /*add_special=*/true, /*parse_special=*/true);
+  } else {
+    Result<ChatFormatter> chat = ChatFormatter::Create(session->index().tokenizer, session->tokenizer());
+    if (!chat.ok()) {
+      PrintError(chat.status().message());
+      return 1;
+    }
+    std::vector<ChatMessage> messages;
+    if (!st.system.empty()) messages.push_back({"system", st.system});
+    messages.push_back({"user", st.prompt});
+    Result<std::string> rendered = chat->Render(messages, true);
+    if (!rendered.ok()) {
+      PrintError(rendered.status().message());
+      return 1;
+    }
+    if (st.engine.verbose) {
+      fmt::print(stderr, "chat template: {}\nprompt:\n{}\n", chat->uses_fallback() ? "ChatML (the model has none)" : "the model's own", *rendered);
+    }
+    ids = chat->Tokenize(*rendered);
+  }
+  Result<RunStats> stats = session->Generate(ids, st.generate, [](std::string_view piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  });
+  std::fputc('\n', stdout);
+  if (!stats.ok()) {
+    PrintError(stats.status().message());
+    return 1;
+  }
+  PrintSummary(*session, *stats);
+  return 0;
+}
+
+}  // namespace
+
+CommandFn AddRunCommand(CLI::App& cmd) {
+  auto st = std::make_shared<RunState>();
+  AddEngineFlags(cmd, st->engine);
+  AddGenerateFlags(cmd, st->generate, st->seed_given);
+  cmd.add_option("-p,--prompt", st->prompt, "the prompt")->required();
+  cmd.add_option("--system", st->system, "system message");
+  cmd.add_flag("--raw", st->raw, "feed the prompt as plain text, without the chat template");
+  return [st] { return Run(*st); };
+}
+
+}  // namespace flashstream::cli

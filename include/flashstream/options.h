@@ -1,0 +1,37 @@
+// The one options structure of flashstream: every flag of the CLI (and later the server,
+// the Modelfile and Python) lands here. Plain data; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flashstream {
+
+// How the next token is chosen from the logits. temperature <= 0 means greedy (argmax).
+struct SamplingOptions {
+  float temperature = 0.8f;
+  int top_k = 40;              // keep the k most likely tokens; <= 0 keeps all
+  float top_p = 0.95f;         // nucleus: smallest set with cumulative probability >= top_p; 1 = off
+  float min_p = 0.05f;         // drop tokens with p < min_p * p_max; 0 = off
+  float repeat_penalty = 1.0f; // divide positive (multiply negative) logits of recent tokens; 1 = off
+  int repeat_last_n = 64;      // how many recent tokens the penalty looks at
+  uint64_t seed = 0;           // same seed + same prompt = same output
+};
+
+struct GenerateOptions {
+  int max_tokens = 512;            // new tokens at most
+  SamplingOptions sampling;
+  std::vector<std::string> stop;   // stop strings (not printed)
+  bool ignore_eos = false;         // keep generating past end-of-generation tokens (benchmarks)
+};
+
+struct EngineOptions {
+  std::string model_path;  // GGUF file
+  int threads = 0;         // compute threads; 0 = all cores
+  int ctx = 4096;          // context length in tokens; 0 = the model's trained context
+  bool use_mmap = false;   // map the file instead of reading it into memory (page-cache baseline)
+  bool verbose = false;    // extra diagnostics on stderr
+};
+
+}  // namespace flashstream

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's first command: set up (apt packages, model download, build) and run the default
+# model on one question.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model="$(scripts/setup.sh | tail -n 1)"
+exec ./build/flashstream run -m "$model" -p "${1:-What is the capital of France?}" --temp 0 --verbose

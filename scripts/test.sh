@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's second command: set up, then run the whole test suite: unit, golden and
+# end-to-end tests (release build), the same tests under AddressSanitizer + UBSan, and every
+# fuzz target for a short fixed time.
+#   FS_FUZZ_SECONDS  seconds per fuzz target (default 20)
+#   FS_SKIP_SANITIZE=1 / FS_SKIP_FUZZ=1 skip those stages (local iteration only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model="$(scripts/setup.sh | tail -n 1)"
+export FS_MODEL_SMOLLM2="$model"
+export FS_SHARED_DATA="${FS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+jobs="$(nproc)"
+
+echo "== release tests"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+if [ "${FS_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== ASan/UBSan tests"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLASHSTREAM_SANITIZE=ON -DFLASHSTREAM_BENCH=OFF >/dev/null
+  cmake --build build-asan -j"$jobs" >/dev/null
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+fi
+
+if [ "${FS_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz targets"
+  scripts/fuzz.sh "${FS_FUZZ_SECONDS:-20}"
+fi
+echo "== all tests passed"

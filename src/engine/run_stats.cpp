@@ -1,0 +1,41 @@
+#include "engine/run_stats.h"
+
+#include <fmt/format.h>  // fmt::format for the summary line
+#include <sys/resource.h>  // getrusage for the peak RSS
+
+#include <algorithm>
+
+namespace flashstream {
+
+double RunStats::prefill_tps() const {
+  const int n = prompt_tokens - reused_tokens;
+  return prefill_seconds > 0 ? n / prefill_seconds : 0;
+}
+
+double RunStats::decode_tps() const {
+  // The first token comes from the prefill's logits; decode rate counts the passes after it.
+  return decode_seconds > 0 && generated_tokens > 1 ? (generated_tokens - 1) / decode_seconds : 0;
+}
+
+std::string FormatSummary(const RunStats& s) {
+  std::string line = fmt::format("prompt {} tok", s.prompt_tokens);
+  if (s.reused_tokens > 0) line += fmt::format(" ({} cached)", s.reused_tokens);
+  line += fmt::format(", prefill {:.1f} tok/s | decode {} tok, {:.2f} tok/s | stop: {} | peak RSS {:.0f} MiB",
+                      s.prefill_tps(), s.generated_tokens, s.decode_tps(), s.stop_reason,
+                      s.peak_rss_bytes / 1048576.0);
+  line += fmt::format(" | weights resident {:.0f} MiB", s.store.resident_bytes / 1048576.0);
+  if (s.store.bytes_read > 0) {
+    const int passes = s.generated_tokens + (s.prompt_tokens > s.reused_tokens ? 1 : 0);
+    line += fmt::format(", streamed {:.1f} MiB/token", s.store.bytes_read / 1048576.0 / std::max(passes, 1));
+  }
+  line += fmt::format(" | KV {:.1f} MiB", s.kv_bytes / 1048576.0);
+  return line;
+}
+
+uint64_t PeakRssBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+}
+
+}  // namespace flashstream

@@ -1,0 +1,31 @@
+// RunStats: what one generation did, for the end-of-run summary. Plain data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "store/weight_store.h"
+
+namespace flashstream {
+
+struct RunStats {
+  int prompt_tokens = 0;        // prompt length in tokens
+  int reused_tokens = 0;        // prompt tokens whose K/V were already cached
+  double prefill_seconds = 0;   // time to process the new prompt tokens
+  int generated_tokens = 0;     // tokens sampled
+  double decode_seconds = 0;    // time from the first sampled token to the end
+  std::string stop_reason;      // "eos", "length", "stop", "cancelled"
+  uint64_t kv_bytes = 0;        // KV cache memory at the end
+  uint64_t peak_rss_bytes = 0;  // process peak resident set
+  StoreStats store;             // weight store counters at the end
+
+  double prefill_tps() const;
+  double decode_tps() const;
+};
+
+// One line: "prompt 12 tok, prefill 310.2 tok/s | decode 48 tok, 41.3 tok/s | peak RSS 312 MiB ..."
+std::string FormatSummary(const RunStats& stats);
+// Peak resident set size of this process in bytes.
+uint64_t PeakRssBytes();
+
+}  // namespace flashstream

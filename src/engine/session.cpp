@@ -1,0 +1,126 @@
+#include "engine/session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "core/check.h"
+#include "engine/sampler.h"
+#include "engine/stop_matcher.h"
+#include "formats/gguf.h"
+#include "tokenizer/detokenizer.h"
+
+namespace flashstream {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, const ProgressFn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<Session> s(new Session());
+  s->options_ = options;
+  FS_ASSIGN_OR_RETURN(ModelIndex index, ReadGgufModel(options.model_path));
+  FS_ASSIGN_OR_RETURN(s->model_, DecoderModel::Create(index));
+  FS_ASSIGN_OR_RETURN(s->tokenizer_, Tokenizer::Create(index.tokenizer));
+  if (options.use_mmap) {
+    FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
+  } else {
+    FS_ASSIGN_OR_RETURN(s->store_, OpenResidentStore(index, progress));
+  }
+  const int threads = options.threads > 0 ? options.threads
+                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  s->pool_ = std::make_unique<ThreadPool>(threads);
+  s->backend_ = MakeCpuBackend(*s->pool_);
+  const ModelConfig& c = s->model_->config();
+  int ctx = options.ctx > 0 ? options.ctx : c.context_length;
+  if (c.context_length > 0) ctx = std::min(ctx, c.context_length);
+  s->kv_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads * c.head_dim, ctx);
+  s->load_seconds_ = SecondsSince(t0);
+  return s;
+}
+
+void Session::Reset() {
+  history_.clear();
+  kv_->Truncate(0);
+}
+
+Status Session::Feed(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
+  FS_RETURN_IF_ERROR(model_->Forward(tokens, all_logits, *store_, *backend_, *kv_, logits));
+  history_.insert(history_.end(), tokens.begin(), tokens.end());
+  return Status::Ok();
+}
+
+Status Session::Evaluate(std::span<const int32_t> tokens, std::vector<float>* logits) {
+  Reset();
+  if (tokens.empty()) return Errorf("nothing to evaluate: the token list is empty");
+  return Feed(tokens, true, logits);
+}
+
+Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
+                                   const PieceFn& on_piece, const std::atomic<bool>* cancel) {
+  if (prompt.empty()) return Errorf("the prompt is empty");
+  if (static_cast<int>(prompt.size()) >= kv_->max_positions()) {
+    return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)",
+                  prompt.size(), kv_->max_positions());
+  }
+  RunStats stats;
+  stats.prompt_tokens = static_cast<int>(prompt.size());
+  // Reuse the cached prefix; at least one prompt token must run to produce logits.
+  size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first -
+                 history_.begin();
+  reuse = std::min(reuse, prompt.size() - 1);
+  history_.resize(reuse);
+  kv_->Truncate(static_cast<int>(reuse));
+  stats.reused_tokens = static_cast<int>(reuse);
+
+  auto t0 = std::chrono::steady_clock::now();
+  FS_RETURN_IF_ERROR(Feed(prompt.subspan(reuse), false, &logits_));
+  stats.prefill_seconds = SecondsSince(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  Sampler sampler(options.sampling);
+  StopMatcher stops(options.stop);
+  StreamingDetokenizer detok(*tokenizer_);
+  const int vocab = model_->config().vocab_size;
+  stats.stop_reason = "length";
+  for (int i = 0; i < options.max_tokens; ++i) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+      stats.stop_reason = "cancelled";
+      break;
+    }
+    const int32_t token = sampler.Sample(std::span<const float>(logits_.data(), static_cast<size_t>(vocab)), history_);
+    ++stats.generated_tokens;
+    if (!options.ignore_eos && tokenizer_->IsEndOfGeneration(token)) {
+      stats.stop_reason = "eos";
+      break;
+    }
+    const std::string text = stops.Push(detok.Push(token));
+    if (!text.empty() && on_piece) on_piece(text);
+    if (stops.stopped()) {
+      stats.stop_reason = "stop";
+      break;
+    }
+    if (i + 1 == options.max_tokens) break;
+    if (kv_->n_past() + 1 >= kv_->max_positions()) {
+      stats.stop_reason = "context";
+      break;
+    }
+    const int32_t next[1] = {token};
+    FS_RETURN_IF_ERROR(Feed(next, false, &logits_));
+  }
+  const std::string rest = stops.Push(detok.Flush());
+  if (!rest.empty() && on_piece) on_piece(rest);
+  const std::string held = stops.Flush();
+  if (!held.empty() && on_piece) on_piece(held);
+  stats.decode_seconds = SecondsSince(t0);
+  stats.kv_bytes = kv_->bytes();
+  stats.peak_rss_bytes = PeakRssBytes();
+  stats.store = store_->stats();
+  return stats;
+}
+
+}  // namespace flashstream

@@ -1,0 +1,64 @@
+// Session: one loaded model and its conversation state (KV cache, token history, statistics),
+// driven the same way by the CLI, the server and Python. Owns the thread pool, backend, weight
+// store, model and tokenizer. Not thread-safe: one Generate() at a time; `cancel` may be set
+// from another thread (or a signal handler) to stop the current generation.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "engine/run_stats.h"
+#include "flashstream/options.h"
+#include "kv/kv_cache.h"
+#include "models/decoder.h"
+#include "store/weight_store.h"
+#include "tokenizer/tokenizer.h"
+
+namespace flashstream {
+
+// Receives each piece of generated text (always complete UTF-8).
+using PieceFn = std::function<void(std::string_view piece)>;
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> Open(const EngineOptions& options, const ProgressFn& progress);
+
+  const ModelIndex& index() const { return store_->index(); }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const EngineOptions& options() const { return options_; }
+  double load_seconds() const { return load_seconds_; }
+
+  // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
+  // longest prefix shared with the previous call are reused.
+  Result<RunStats> Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
+                            const PieceFn& on_piece, const std::atomic<bool>* cancel = nullptr);
+  // Logits at every position of `tokens` run from an empty cache: [n, vocab]. Resets the session.
+  Status Evaluate(std::span<const int32_t> tokens, std::vector<float>* logits);
+  // Forgets the conversation.
+  void Reset();
+
+ private:
+  Session() = default;
+  // Runs tokens after the cached history and appends them to it.
+  Status Feed(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+
+  EngineOptions options_;
+  double load_seconds_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<WeightStore> store_;
+  std::unique_ptr<DecoderModel> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<KvCache> kv_;
+  std::vector<int32_t> history_;  // tokens whose K/V are in kv_
+  std::vector<float> logits_;     // [vocab] (or [n, vocab] in Evaluate)
+};
+
+}  // namespace flashstream

@@ -1,0 +1,170 @@
+#include "models/decoder.h"
+
+#include <fmt/format.h>  // fmt::format for tensor names
+
+#include <cmath>
+#include <cstring>
+
+#include "core/check.h"
+
+namespace flashstream {
+namespace {
+
+// The one checked tensor getter used at load: presence, dtype class and shape.
+Status CheckTensor(const ModelIndex& index, const std::string& name, std::initializer_list<int64_t> dims,
+                   bool matrix) {
+  const TensorInfo* t = index.Find(name);
+  if (t == nullptr) return Errorf("{}: required tensor {} is missing", index.files.at(0), name);
+  const Shape want = MakeShape(dims);
+  if (!(t->shape == want)) {
+    return Errorf("{}: tensor {} has shape {}, expected {}", index.files.at(0), name,
+                  t->shape.ToString(), want.ToString());
+  }
+  if (!matrix && t->dtype != DType::kF32) {
+    return Errorf("{}: tensor {} has dtype {}, expected f32", index.files.at(0), name, Name(t->dtype));
+  }
+  if (matrix && t->dtype == DType::kI32) {
+    return Errorf("{}: tensor {} has dtype i32, expected a float or quantized type", index.files.at(0), name);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features)
+    : config_(config), features_(features) {
+  rope_.rope_dim = config.rope_dim > 0 ? config.rope_dim : config.head_dim;
+  rope_.theta = config.rope_theta;
+  rope_.interleaved = config.rope_interleaved;
+  rope_.scale_factor = config.rope_scale_factor;
+  rope_.low_freq_factor = config.rope_low_freq_factor;
+  rope_.high_freq_factor = config.rope_high_freq_factor;
+  rope_.original_context = config.rope_original_context;
+}
+
+Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& index) {
+  const ModelConfig& c = index.config;
+  const ArchEntry* arch = FindArch(c.arch);
+  if (arch == nullptr) {
+    return Errorf("{}: architecture '{}' is not supported (supported: llama)", index.files.at(0), c.arch);
+  }
+  const ArchFeatures features = arch->features(c);
+  const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
+  const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
+  FS_RETURN_IF_ERROR(CheckTensor(index, "token_embd.weight", {c.vocab_size, c.n_embd}, true));
+  FS_RETURN_IF_ERROR(CheckTensor(index, "output_norm.weight", {c.n_embd}, false));
+  if (!c.tied_embeddings) {
+    FS_RETURN_IF_ERROR(CheckTensor(index, "output.weight", {c.vocab_size, c.n_embd}, true));
+  }
+  for (int l = 0; l < c.n_layers; ++l) {
+    auto name = [l](const char* role) { return fmt::format("blk.{}.{}", l, role); };
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_norm.weight"), {c.n_embd}, false));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_q.weight"), {q_width, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_k.weight"), {kv_width, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_v.weight"), {kv_width, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_output.weight"), {c.n_embd, q_width}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_norm.weight"), {c.n_embd}, false));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
+  }
+  return std::unique_ptr<DecoderModel>(new DecoderModel(c, features));
+}
+
+Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
+                             Backend& backend, KvCache& kv, std::vector<float>* logits) {
+  const size_t n = tokens.size();
+  FS_CHECK(n > 0, "empty forward");
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= config_.vocab_size) {
+      return Errorf("token id {} is outside the vocabulary [0, {})", id, config_.vocab_size);
+    }
+  }
+  FS_RETURN_IF_ERROR(kv.Reserve(static_cast<int>(n)));
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  logits->resize((all_logits ? n : 1) * vocab);
+  for (size_t begin = 0; begin < n; begin += static_cast<size_t>(max_chunk_)) {
+    const size_t len = std::min(n - begin, static_cast<size_t>(max_chunk_));
+    const bool last_chunk = begin + len == n;
+    if (!all_logits && !last_chunk) {
+      FS_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(begin, len), false, store, backend, kv, nullptr));
+      continue;
+    }
+    float* out = all_logits ? logits->data() + begin * vocab : logits->data();
+    FS_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(begin, len), all_logits, store, backend, kv, out));
+  }
+  return Status::Ok();
+}
+
+Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
+                                  Backend& backend, KvCache& kv, float* logits) {
+  const ModelConfig& c = config_;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
+  const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
+  const auto sz = [n](int64_t width) { return static_cast<size_t>(n * width); };
+  x_.resize(sz(c.n_embd));
+  xb_.resize(sz(c.n_embd));
+  q_.resize(sz(q_width));
+  k_.resize(sz(kv_width));
+  v_.resize(sz(kv_width));
+  att_.resize(sz(q_width));
+  gate_.resize(sz(c.n_ff));
+  up_.resize(sz(c.n_ff));
+  pos_.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) pos_[static_cast<size_t>(i)] = kv.n_past() + static_cast<int32_t>(i);
+  const int64_t n_ctx = kv.n_past() + n;
+  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+
+  const TensorView* embd = store.Global("token_embd.weight");
+  FS_CHECK(embd != nullptr, "token_embd.weight");
+  backend.GetRows(*embd, tokens.data(), n, x_.data());
+  Emit("inp_embd", -1, x_.data(), n, c.n_embd);
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    FS_ASSIGN_OR_RETURN(const LayerWeights* w, store.Acquire(l));
+    // Attention block.
+    backend.RmsNorm(x_.data(), w->Get("attn_norm.weight"), n, c.n_embd, c.rms_eps, xb_.data());
+    Emit("attn_norm", l, xb_.data(), n, c.n_embd);
+    backend.MatMul(w->Get("attn_q.weight"), xb_.data(), n, q_.data());
+    backend.MatMul(w->Get("attn_k.weight"), xb_.data(), n, k_.data());
+    backend.MatMul(w->Get("attn_v.weight"), xb_.data(), n, v_.data());
+    backend.Rope(q_.data(), n, c.n_heads, c.head_dim, pos_.data(), rope_);
+    backend.Rope(k_.data(), n, c.n_kv_heads, c.head_dim, pos_.data(), rope_);
+    Emit("q", l, q_.data(), n, q_width);
+    Emit("k", l, k_.data(), n, kv_width);
+    kv.Write(l, k_.data(), v_.data(), static_cast<int>(n));
+    backend.Attention(q_.data(), kv.Keys(l), kv.Values(l), n, n_ctx, c.n_heads, c.n_kv_heads,
+                      c.head_dim, attn_scale, att_.data());
+    Emit("attn", l, att_.data(), n, q_width);
+    backend.MatMul(w->Get("attn_output.weight"), att_.data(), n, xb_.data());
+    Emit("attn_out", l, xb_.data(), n, c.n_embd);
+    backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+    // Feed-forward block.
+    backend.RmsNorm(x_.data(), w->Get("ffn_norm.weight"), n, c.n_embd, c.rms_eps, xb_.data());
+    Emit("ffn_norm", l, xb_.data(), n, c.n_embd);
+    backend.MatMul(w->Get("ffn_gate.weight"), xb_.data(), n, gate_.data());
+    backend.MatMul(w->Get("ffn_up.weight"), xb_.data(), n, up_.data());
+    backend.SwiGlu(gate_.data(), up_.data(), n * c.n_ff, gate_.data());
+    backend.MatMul(w->Get("ffn_down.weight"), gate_.data(), n, xb_.data());
+    Emit("ffn_out", l, xb_.data(), n, c.n_embd);
+    backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+    Emit("l_out", l, x_.data(), n, c.n_embd);
+    store.Release(l);
+  }
+  kv.Advance(static_cast<int>(n));
+  if (logits == nullptr) return Status::Ok();
+
+  // Output head on every row, or on the last one only.
+  const int64_t rows = all_logits ? n : 1;
+  const float* head_in = x_.data() + (n - rows) * c.n_embd;
+  const TensorView* norm = store.Global("output_norm.weight");
+  const TensorView* head = store.Global(c.tied_embeddings ? "token_embd.weight" : "output.weight");
+  FS_CHECK(norm != nullptr && head != nullptr, "output tensors");
+  backend.RmsNorm(head_in, *norm, rows, c.n_embd, c.rms_eps, xb_.data());
+  Emit("result_norm", -1, xb_.data(), rows, c.n_embd);
+  backend.MatMul(*head, xb_.data(), rows, logits);
+  return Status::Ok();
+}
+
+}  // namespace flashstream

@@ -1,0 +1,73 @@
+// WeightStore: hands a model the tensors of one layer as views that stay valid until the model
+// releases that layer. Whether a tensor is resident in RAM, memory-mapped or streamed through a
+// staging ring is the store's business; a model only sees TensorViews, so the same kernels run
+// on every path (which is what makes streamed and resident runs bitwise identical).
+//
+// Call order per forward pass: Acquire(l) ... Release(l) for l = 0..n_layers-1 in order (a
+// streaming store reads ahead along that order). Global tensors are always resident.
+// Not thread-safe: one forward pass uses a store at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "formats/model_index.h"
+
+namespace flashstream {
+
+// Views of one layer's tensors keyed by role: the canonical name without "blk.{i}."
+// ("attn_q.weight"). Owned by the store; valid until the layer is released.
+class LayerWeights {
+ public:
+  void Add(std::string role, TensorView view) { tensors_.emplace_back(std::move(role), view); }
+  const TensorView* Find(std::string_view role) const;
+  // Precondition: the model checked at load that the tensor exists.
+  const TensorView& Get(std::string_view role) const;
+  void Clear() { tensors_.clear(); }
+
+ private:
+  std::vector<std::pair<std::string, TensorView>> tensors_;
+};
+
+// Counters a store keeps for the end-of-run summary.
+struct StoreStats {
+  uint64_t resident_bytes = 0;  // bytes held in memory for the whole run
+  uint64_t bytes_read = 0;      // bytes read from files after load (streaming)
+  double io_wait_seconds = 0;   // time Acquire() blocked on reads
+};
+
+class WeightStore {
+ public:
+  virtual ~WeightStore() = default;
+  virtual const ModelIndex& index() const = 0;
+  // A tensor outside the layers ("token_embd.weight", "output_norm.weight", "output.weight");
+  // nullptr when absent.
+  virtual const TensorView* Global(std::string_view name) const = 0;
+  // Blocks until the layer's tensors are readable. I/O failures (short read, file changed)
+  // come back as errors naming the file and tensor.
+  virtual Result<const LayerWeights*> Acquire(int layer) = 0;
+  virtual void Release(int layer) = 0;
+  virtual StoreStats stats() const = 0;
+};
+
+// Reports load progress: bytes done out of total.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+// Splits a canonical tensor name into its layer and role: "blk.3.attn_q.weight" -> {3,
+// "attn_q.weight"}; global tensors give layer -1 and the full name.
+std::pair<int, std::string> SplitLayerName(const std::string& name);
+
+// Reads every tensor into anonymous memory at load (one aligned buffer per file).
+Result<std::unique_ptr<WeightStore>> OpenResidentStore(const ModelIndex& index,
+                                                       const ProgressFn& progress);
+// Maps each file read-only; pages come from the page cache on first touch (the naive baseline).
+Result<std::unique_ptr<WeightStore>> OpenMmapStore(const ModelIndex& index);
+
+}  // namespace flashstream
