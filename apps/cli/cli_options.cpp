@@ -14,6 +14,14 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("-t,--threads", o.threads, "compute threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd.add_option("-c,--ctx", o.ctx, "context length in tokens (0 = the model's)")->check(CLI::NonNegativeNumber);
   cmd.add_flag("--mmap", o.use_mmap, "map the weights through the page cache instead of reading them");
+  cmd.add_option("--ram", o.ram_gib, "weight memory budget in GiB (resident + staging); 0 = automatic")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--prefetch", o.prefetch_slots, "staging slots at most when streaming (lookahead + 1)")
+      ->check(CLI::Range(2, 64));
+  cmd.add_option("--io-depth", o.io_queue_depth, "O_DIRECT read requests in flight")->check(CLI::Range(1, 256));
+  cmd.add_option("--io-chunk-kib", o.io_chunk_kib, "bytes per read request, in KiB")->check(CLI::Range(4, 65536));
+  cmd.add_flag("--pacer", o.pacer, "pace streaming reads with the feedback-driven token bucket");
+  cmd.add_option("--trace", o.trace_path, "write a per-layer I/O and compute timeline (CSV) to this file");
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
 }
 

@@ -14,5 +14,6 @@ CommandFn AddRunCommand(CLI::App& app);
 CommandFn AddChatCommand(CLI::App& app);
 CommandFn AddInspectCommand(CLI::App& app);
 CommandFn AddSynthCommand(CLI::App& app);
+CommandFn AddEvalCommand(CLI::App& app);
 
 }  // namespace flashstream::cli

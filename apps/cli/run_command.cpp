@@ -56,6 +56,13 @@ int Run(RunState& st) {
     return 1;
   }
   PrintSummary(*session, *stats);
+  if (!st.engine.trace_path.empty()) {
+    Status traced = session->WriteTrace(st.engine.trace_path);
+    if (!traced.ok()) {
+      PrintError(traced.message());
+      return 1;
+    }
+  }
   return 0;
 }
 

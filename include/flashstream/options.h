@@ -31,6 +31,14 @@ struct EngineOptions {
   int threads = 0;         // compute threads; 0 = all cores
   int ctx = 4096;          // context length in tokens; 0 = the model's trained context
   bool use_mmap = false;   // map the file instead of reading it into memory (page-cache baseline)
+  // Memory budget for weights in GiB (resident weights + staging ring). 0 = automatic: fully
+  // resident when the model fits the memory available to the process, streaming otherwise.
+  double ram_gib = 0;
+  int prefetch_slots = 4;      // staging slots at most (lookahead depth + 1), >= 2
+  int io_queue_depth = 16;     // O_DIRECT requests in flight while streaming
+  int io_chunk_kib = 1024;     // bytes per read request
+  bool pacer = false;          // pace streaming reads with the token-bucket controller
+  std::string trace_path;      // write a per-layer I/O and compute timeline (CSV) here
   bool verbose = false;    // extra diagnostics on stderr
 };
 

@@ -25,8 +25,12 @@ std::string FormatSummary(const RunStats& s) {
                       s.peak_rss_bytes / 1048576.0);
   line += fmt::format(" | weights resident {:.0f} MiB", s.store.resident_bytes / 1048576.0);
   if (s.store.bytes_read > 0) {
-    const int passes = s.generated_tokens + (s.prompt_tokens > s.reused_tokens ? 1 : 0);
-    line += fmt::format(", streamed {:.1f} MiB/token", s.store.bytes_read / 1048576.0 / std::max(passes, 1));
+    // Forward passes: one for the prompt, one per sampled token after the first.
+    const int passes = 1 + std::max(s.generated_tokens - 1, 0);
+    const double secs = s.prefill_seconds + s.decode_seconds;
+    line += fmt::format(", staging {:.0f} MiB, read {:.1f} MiB/pass at {:.2f} GB/s, compute waited on I/O {:.0f}% of the time",
+                        s.store.staging_bytes / 1048576.0, s.store.bytes_read / 1048576.0 / passes,
+                        secs > 0 ? s.store.bytes_read / secs / 1e9 : 0, secs > 0 ? 100 * s.store.io_wait_seconds / secs : 0);
   }
   line += fmt::format(" | KV {:.1f} MiB", s.kv_bytes / 1048576.0);
   return line;

@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <thread>
 
@@ -8,6 +9,9 @@
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
 #include "formats/gguf.h"
+#include "io/bandwidth_probe.h"
+#include "io/system_memory.h"
+#include "store/streaming_store.h"
 #include "tokenizer/detokenizer.h"
 
 namespace flashstream {
@@ -15,6 +19,46 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+// Memory kept free for the KV cache, activations and the process itself when sizing an
+// automatic budget.
+constexpr uint64_t kAutoReserve = 512ull << 20;
+
+// Chooses the weight budget, measures the disk when streaming, opens the store and says on
+// stderr what it decided.
+Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const EngineOptions& options,
+                                               const ProgressFn& progress, ResidencyPlan* plan) {
+  const LayerLayout layout = MeasureLayout(index);
+  uint64_t weights = layout.global_bytes;
+  for (uint64_t b : layout.layer_bytes) weights += b;
+  StreamingOptions so;
+  so.max_slots = std::max(2, options.prefetch_slots);
+  so.io.queue_depth = std::max(1, options.io_queue_depth);
+  so.io.chunk_bytes = static_cast<uint64_t>(std::max(4, options.io_chunk_kib)) * 1024;
+  so.pacer = options.pacer;
+  so.trace = !options.trace_path.empty();
+  if (options.ram_gib > 0) {
+    so.budget_bytes = static_cast<uint64_t>(options.ram_gib * kGiB);
+  } else {
+    const uint64_t usable = ReadMemoryLimits().usable();
+    if (usable > 0 && weights + kAutoReserve > usable) {
+      so.budget_bytes = usable > 2 * kAutoReserve ? usable - kAutoReserve : usable / 2;
+      std::fprintf(stderr, "flashstream: the model's %.2f GiB of weights exceed the %.2f GiB this process may use: "
+                   "streaming within %.2f GiB (set --ram to choose)\n", weights / kGiB, usable / kGiB,
+                   so.budget_bytes / kGiB);
+    }
+  }
+  if (so.budget_bytes > 0 && so.budget_bytes < weights) {
+    Result<double> gbps = ProbeReadGBps(index.files.front(), so.io, 256ull << 20);
+    if (gbps.ok()) so.read_gbps = *gbps;
+  }
+  Result<std::unique_ptr<WeightStore>> store = OpenStreamingStore(index, so, progress, plan);
+  if (store.ok() && (plan->streams() || options.verbose)) {
+    std::fprintf(stderr, "flashstream: %s\n", plan->Describe().c_str());
+  }
+  return store;
 }
 
 }  // namespace
@@ -29,7 +73,7 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   if (options.use_mmap) {
     FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
   } else {
-    FS_ASSIGN_OR_RETURN(s->store_, OpenResidentStore(index, progress));
+    FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
   }
   const int threads = options.threads > 0 ? options.threads
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -77,6 +121,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   kv_->Truncate(static_cast<int>(reuse));
   stats.reused_tokens = static_cast<int>(reuse);
 
+  const StoreStats store_before = store_->stats();
   auto t0 = std::chrono::steady_clock::now();
   FS_RETURN_IF_ERROR(Feed(prompt.subspan(reuse), false, &logits_));
   stats.prefill_seconds = SecondsSince(t0);
@@ -120,7 +165,27 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.kv_bytes = kv_->bytes();
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats();
+  stats.store.bytes_read -= store_before.bytes_read;
+  stats.store.io_busy_seconds -= store_before.io_busy_seconds;
+  stats.store.io_wait_seconds -= store_before.io_wait_seconds;
   return stats;
+}
+
+}  // namespace flashstream
+
+namespace flashstream {
+
+Status Session::WriteTrace(const std::string& path) const {
+  const std::vector<LayerEvent>* trace = StoreTrace(*store_);
+  if (trace == nullptr) return Errorf("{}: no trace: the weight store records none (not with --mmap)", path);
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return Errorf("{}: cannot write the trace", path);
+  std::fprintf(f, "layer,io_begin,io_end,compute_begin,compute_end\n");
+  for (const LayerEvent& e : *trace) {
+    std::fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f\n", e.layer, e.io_begin, e.io_end, e.compute_begin, e.compute_end);
+  }
+  const bool ok = std::fclose(f) == 0;
+  return ok ? Status::Ok() : Errorf("{}: write failed", path);
 }
 
 }  // namespace flashstream

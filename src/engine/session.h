@@ -18,6 +18,7 @@
 #include "flashstream/options.h"
 #include "kv/kv_cache.h"
 #include "models/decoder.h"
+#include "store/residency_planner.h"
 #include "store/weight_store.h"
 #include "tokenizer/tokenizer.h"
 
@@ -34,6 +35,8 @@ class Session {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const EngineOptions& options() const { return options_; }
   double load_seconds() const { return load_seconds_; }
+  const ResidencyPlan& plan() const { return plan_; }
+  const WeightStore& store() const { return *store_; }
 
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
   // longest prefix shared with the previous call are reused.
@@ -43,6 +46,8 @@ class Session {
   Status Evaluate(std::span<const int32_t> tokens, std::vector<float>* logits);
   // Forgets the conversation.
   void Reset();
+  // Writes the per-layer I/O and compute timeline (EngineOptions::trace_path) as CSV.
+  Status WriteTrace(const std::string& path) const;
 
  private:
   Session() = default;
@@ -51,6 +56,7 @@ class Session {
 
   EngineOptions options_;
   double load_seconds_ = 0;
+  ResidencyPlan plan_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<WeightStore> store_;

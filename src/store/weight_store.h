@@ -38,9 +38,13 @@ class LayerWeights {
 
 // Counters a store keeps for the end-of-run summary.
 struct StoreStats {
-  uint64_t resident_bytes = 0;  // bytes held in memory for the whole run
+  uint64_t resident_bytes = 0;  // weight bytes held in memory for the whole run
+  uint64_t staging_bytes = 0;   // staging ring for streamed layers
   uint64_t bytes_read = 0;      // bytes read from files after load (streaming)
+  double io_busy_seconds = 0;   // time the prefetcher spent reading
   double io_wait_seconds = 0;   // time Acquire() blocked on reads
+  int lookahead = 0;            // layers the prefetcher may run ahead (adaptive)
+  double pacer_rate = 0;        // pacer's read rate in bytes/s; 0 = unpaced
 };
 
 class WeightStore {
@@ -64,9 +68,8 @@ using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 // "attn_q.weight"}; global tensors give layer -1 and the full name.
 std::pair<int, std::string> SplitLayerName(const std::string& name);
 
-// Reads every tensor into anonymous memory at load (one aligned buffer per file).
-Result<std::unique_ptr<WeightStore>> OpenResidentStore(const ModelIndex& index,
-                                                       const ProgressFn& progress);
+// The resident and streaming stores: see store/streaming_store.h (a budget of 0 keeps
+// everything resident).
 // Maps each file read-only; pages come from the page cache on first touch (the naive baseline).
 Result<std::unique_ptr<WeightStore>> OpenMmapStore(const ModelIndex& index);
 
