@@ -18,6 +18,7 @@ struct RunState {
   std::string prompt;
   std::string system;
   bool raw = false;
+  std::string stats_json;
 };
 
 int Run(RunState& st) {
@@ -56,6 +57,14 @@ int Run(RunState& st) {
     return 1;
   }
   PrintSummary(*session, *stats);
+  if (!st.stats_json.empty()) {
+    std::FILE* f = std::fopen(st.stats_json.c_str(), "w");
+    const std::string json = SummaryJson(*stats) + "\n";
+    if (f == nullptr || std::fputs(json.c_str(), f) < 0 || std::fclose(f) != 0) {
+      PrintError(fmt::format("{}: cannot write the statistics", st.stats_json));
+      return 1;
+    }
+  }
   if (!st.engine.trace_path.empty()) {
     Status traced = session->WriteTrace(st.engine.trace_path);
     if (!traced.ok()) {
@@ -75,6 +84,7 @@ CommandFn AddRunCommand(CLI::App& cmd) {
   cmd.add_option("-p,--prompt", st->prompt, "the prompt")->required();
   cmd.add_option("--system", st->system, "system message");
   cmd.add_flag("--raw", st->raw, "feed the prompt as plain text, without the chat template");
+  cmd.add_option("--stats-json", st->stats_json, "write the run statistics as JSON to this file");
   return [st] { return Run(*st); };
 }
 

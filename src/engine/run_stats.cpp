@@ -1,6 +1,7 @@
 #include "engine/run_stats.h"
 
 #include <fmt/format.h>  // fmt::format for the summary line
+#include <nlohmann/json.hpp>  // SummaryJson
 #include <sys/resource.h>  // getrusage for the peak RSS
 
 #include <algorithm>
@@ -34,6 +35,34 @@ std::string FormatSummary(const RunStats& s) {
   }
   line += fmt::format(" | KV {:.1f} MiB", s.kv_bytes / 1048576.0);
   return line;
+}
+
+std::string SummaryJson(const RunStats& s) {
+  const int passes = 1 + std::max(s.generated_tokens - 1, 0);
+  const double secs = s.prefill_seconds + s.decode_seconds;
+  nlohmann::json j = {
+      {"prompt_tokens", s.prompt_tokens},
+      {"reused_tokens", s.reused_tokens},
+      {"prefill_seconds", s.prefill_seconds},
+      {"prefill_tps", s.prefill_tps()},
+      {"generated_tokens", s.generated_tokens},
+      {"decode_seconds", s.decode_seconds},
+      {"decode_tps", s.decode_tps()},
+      {"stop_reason", s.stop_reason},
+      {"kv_bytes", s.kv_bytes},
+      {"peak_rss_bytes", s.peak_rss_bytes},
+      {"resident_bytes", s.store.resident_bytes},
+      {"staging_bytes", s.store.staging_bytes},
+      {"bytes_read", s.store.bytes_read},
+      {"bytes_read_per_pass", s.store.bytes_read / passes},
+      {"read_gbps", secs > 0 ? s.store.bytes_read / secs / 1e9 : 0},
+      {"io_busy_seconds", s.store.io_busy_seconds},
+      {"io_wait_seconds", s.store.io_wait_seconds},
+      {"io_wait_fraction", secs > 0 ? s.store.io_wait_seconds / secs : 0},
+      {"lookahead", s.store.lookahead},
+      {"pacer_rate", s.store.pacer_rate},
+  };
+  return j.dump();
 }
 
 uint64_t PeakRssBytes() {
