@@ -1,0 +1,95 @@
+// Test helpers (header-only): the real tokenizers (SmolLM2 GGUF via FS_MODEL_SMOLLM2, the
+// Llama-2 SPM vocab via FS_SHARED_DATA) and their reference cases from
+// tests/data/tokenizer/<name>.json (made by scripts/ref_tokenizer.py).
+#pragma once
+
+#include <nlohmann/json.hpp>  // reference files
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+
+namespace flashstream::testing {
+
+// One reference case (see scripts/ref_tokenizer.py for the conventions).
+struct RefCase {
+  std::string text;
+  std::vector<int32_t> ids;        // add_special=false, parse_special=true
+  std::vector<int32_t> ids_plain;  // add_special=false, parse_special=false
+};
+
+struct RefData {
+  bool add_bos = false;  // add_special=true puts bos_id in front
+  int32_t bos_id = -1;
+  std::vector<RefCase> cases;
+};
+
+inline std::string SourceDir() {
+  const char* env = std::getenv("FS_SOURCE_DIR");
+  return env != nullptr ? env : FS_SOURCE_DIR;
+}
+
+inline nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "cannot open %s\n", path.c_str());
+    std::abort();
+  }
+  return nlohmann::json::parse(in);
+}
+
+// Names: "smollm2" (BPE) and "llama2_spm" (SPM). Returns nullptr with *skip_reason set when
+// the model file is not available, or with *error set when it fails to load.
+inline std::unique_ptr<Tokenizer> LoadModelTokenizer(const std::string& name,
+                                                     std::string* skip_reason,
+                                                     std::string* error) {
+  // TEMPORARY until the GGUF reader lands: specs dumped by /tmp/tokdev/dump.py.
+  const std::string path = "/tmp/tokdev/" + name + ".json";
+  if (!std::filesystem::exists(path)) {
+    *skip_reason = path + " missing";
+    return nullptr;
+  }
+  nlohmann::json j = ReadJson(path);
+  TokenizerSpec spec;
+  spec.kind = j["kind"] == "bpe" ? TokenizerSpec::Kind::kBpe : TokenizerSpec::Kind::kSpm;
+  spec.pre = j["pre"];
+  spec.tokens = j["tokens"].get<std::vector<std::string>>();
+  spec.scores = j["scores"].get<std::vector<float>>();
+  spec.types = j["types"].get<std::vector<int32_t>>();
+  spec.merges = j["merges"].get<std::vector<std::string>>();
+  spec.bos_id = j["bos"];
+  spec.eos_id = j["eos"];
+  spec.unk_id = j["unk"];
+  spec.add_bos = j["add_bos"];
+  spec.add_space_prefix = j["add_space_prefix"];
+  auto tok = Tokenizer::Create(spec);
+  if (!tok.ok()) {
+    *error = tok.status().message();
+    return nullptr;
+  }
+  return std::move(tok).value();
+}
+
+inline RefData LoadReference(const std::string& name) {
+  const nlohmann::json j = ReadJson(SourceDir() + "/tests/data/tokenizer/" + name + ".json");
+  RefData data;
+  data.add_bos = j.at("add_bos");
+  data.bos_id = j.at("bos_id");
+  for (const nlohmann::json& c : j.at("cases")) {
+    RefCase rc;
+    rc.text = c.at("text");
+    rc.ids = c.at("ids").get<std::vector<int32_t>>();
+    rc.ids_plain = c.contains("ids_plain") ? c["ids_plain"].get<std::vector<int32_t>>() : rc.ids;
+    data.cases.push_back(std::move(rc));
+  }
+  return data;
+}
+
+}  // namespace flashstream::testing
