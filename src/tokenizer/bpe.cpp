@@ -53,7 +53,6 @@ bool ByteLevelDecode(std::string_view token, std::string* bytes) {
 
 Result<BpeModel> BpeModel::Create(const TokenizerSpec& spec) {
   BpeModel model;
-  model.unk_id_ = spec.unk_id;
   std::unordered_map<std::string_view, int32_t> ids;
   ids.reserve(spec.tokens.size());
   for (size_t i = 0; i < spec.tokens.size(); ++i) {
@@ -134,11 +133,7 @@ void BpeModel::Encode(std::string_view piece, std::vector<int32_t>* out) const {
   }
   for (int32_t i = 0; i >= 0; i = symbols[static_cast<size_t>(i)].next) {
     const int32_t id = symbols[static_cast<size_t>(i)].id;
-    if (id >= 0) {
-      out->push_back(id);
-    } else if (unk_id_ >= 0) {
-      out->push_back(unk_id_);
-    }
+    if (id >= 0) out->push_back(id);
   }
 }
 

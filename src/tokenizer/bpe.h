@@ -32,8 +32,10 @@ class BpeModel {
   // Merges whose parts or result are not in the vocabulary are ignored, as in llama.cpp.
   static Result<BpeModel> Create(const TokenizerSpec& spec);
 
-  // Appends the ids of one pre-tokenized piece of raw bytes. A byte without a vocabulary entry
-  // becomes unk_id, or is dropped when the model has none.
+  // Appends the ids of one pre-tokenized piece of raw bytes. A byte whose byte-level character
+  // is not in the vocabulary is dropped, as Hugging Face does (SmolLM2 lacks 21 of the 256,
+  // e.g. 0x04 and 0xF5..0xFF); emitting the unknown token instead would put a control token
+  // such as "<|endoftext|>" into the text.
   void Encode(std::string_view piece, std::vector<int32_t>* out) const;
 
  private:
@@ -47,7 +49,6 @@ class BpeModel {
 
   std::array<int32_t, 256> byte_token_{};      // id of each single byte's token, -1 if none
   std::unordered_map<uint64_t, Merge> merges_;  // (left id, right id) -> merge
-  int32_t unk_id_ = -1;
 };
 
 }  // namespace flashstream

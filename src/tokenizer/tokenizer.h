@@ -7,8 +7,9 @@
 // before pre-tokenization, and text between matches is encoded on its own. For kSpm with
 // add_space_prefix, a space is put in front of each text segment that starts the input or
 // follows a special token (llama.cpp and the Llama-2 tokenizer.json do the same).
-// Any byte string can be encoded: invalid UTF-8 goes through the byte-level alphabet (kBpe) or
-// byte fallback (kSpm). Decode output is always valid UTF-8.
+// Any byte string can be encoded: invalid UTF-8 goes through the byte-level alphabet (kBpe;
+// a byte the vocabulary lacks is dropped, as Hugging Face does) or byte fallback (kSpm; the
+// unknown token when a byte token is missing). Decode output is always valid UTF-8.
 // Immutable after Create; thread-safe for concurrent const use.
 #pragma once
 
