@@ -89,6 +89,32 @@ TEST_P(ReferenceTest, StreamingMatchesDecodeAndEmitsOnlyValidUtf8) {
   }
 }
 
+// 100 KB inputs of the corpus and of single long pieces (one letter, spaces, digits, CJK,
+// punctuation): these must round-trip; gtest's per-test time shows the encode speed.
+TEST_P(ReferenceTest, HundredKilobyteInputsRoundTrip) {
+  std::string corpus;
+  while (corpus.size() < 100000) {
+    for (const auto& c : ref_.cases) corpus += c.text + "\n";
+  }
+  const std::vector<std::string> inputs = {
+      corpus, std::string(100000, 'a'), std::string(100000, ' '), std::string(100000, '7'),
+      [] {
+        std::string s;
+        while (s.size() < 100000) s += "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E";  // 日本語
+        return s;
+      }(),
+      [] {
+        std::string s;
+        while (s.size() < 100000) s += "!?#{}";
+        return s;
+      }(),
+  };
+  for (const std::string& text : inputs) {
+    const std::vector<int32_t> ids = tok_->Encode(text, false, false);
+    EXPECT_EQ(tok_->Decode(ids), text) << "input starting \"" << Show(text.substr(0, 20)) << "\"";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ReferenceTest, ::testing::Values("smollm2", "llama2_spm"));
 
 }  // namespace

@@ -1,5 +1,5 @@
-// Test helpers (header-only): the real tokenizers (SmolLM2 GGUF via FS_MODEL_SMOLLM2, the
-// Llama-2 SPM vocab via FS_SHARED_DATA) and their reference cases from
+// Test helpers (header-only): the real tokenizers, read from their GGUF files (SmolLM2 via
+// FS_MODEL_SMOLLM2, the Llama-2 SPM vocab via FS_SHARED_DATA) and their reference cases from
 // tests/data/tokenizer/<name>.json (made by scripts/ref_tokenizer.py).
 #pragma once
 
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/gguf_model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace flashstream::testing {
@@ -45,31 +46,39 @@ inline nlohmann::json ReadJson(const std::string& path) {
   return nlohmann::json::parse(in);
 }
 
-// Names: "smollm2" (BPE) and "llama2_spm" (SPM). Returns nullptr with *skip_reason set when
-// the model file is not available, or with *error set when it fails to load.
+// Path of a model's GGUF: "smollm2" from env FS_MODEL_SMOLLM2, "llama2_spm" from env
+// FS_SHARED_DATA (default $FS_SOURCE_DIR/../shared/data). "" when the variable is unset.
+inline std::string ModelPath(const std::string& name) {
+  if (name == "smollm2") {
+    const char* env = std::getenv("FS_MODEL_SMOLLM2");
+    return env != nullptr ? env : "";
+  }
+  const char* env = std::getenv("FS_SHARED_DATA");
+  const std::string dir = env != nullptr ? env : SourceDir() + "/../shared/data";
+  return dir + "/llama2-spm-vocab-only.gguf";
+}
+
+// Names: "smollm2" (BPE) and "llama2_spm" (SPM), read through the GGUF reader. Returns
+// nullptr with *skip_reason set when the file is not available, or with *error set when it
+// fails to load.
 inline std::unique_ptr<Tokenizer> LoadModelTokenizer(const std::string& name,
                                                      std::string* skip_reason,
                                                      std::string* error) {
-  // TEMPORARY until the GGUF reader lands: specs dumped by /tmp/tokdev/dump.py.
-  const std::string path = "/tmp/tokdev/" + name + ".json";
-  if (!std::filesystem::exists(path)) {
-    *skip_reason = path + " missing";
+  const std::string path = ModelPath(name);
+  if (path.empty()) {
+    *skip_reason = "FS_MODEL_SMOLLM2 is not set (path of the SmolLM2-135M-Instruct GGUF)";
     return nullptr;
   }
-  nlohmann::json j = ReadJson(path);
-  TokenizerSpec spec;
-  spec.kind = j["kind"] == "bpe" ? TokenizerSpec::Kind::kBpe : TokenizerSpec::Kind::kSpm;
-  spec.pre = j["pre"];
-  spec.tokens = j["tokens"].get<std::vector<std::string>>();
-  spec.scores = j["scores"].get<std::vector<float>>();
-  spec.types = j["types"].get<std::vector<int32_t>>();
-  spec.merges = j["merges"].get<std::vector<std::string>>();
-  spec.bos_id = j["bos"];
-  spec.eos_id = j["eos"];
-  spec.unk_id = j["unk"];
-  spec.add_bos = j["add_bos"];
-  spec.add_space_prefix = j["add_space_prefix"];
-  auto tok = Tokenizer::Create(spec);
+  if (!std::filesystem::exists(path)) {
+    *skip_reason = path + " does not exist";
+    return nullptr;
+  }
+  Result<TokenizerSpec> spec = ReadGgufTokenizer(path);
+  if (!spec.ok()) {
+    *error = spec.status().message();
+    return nullptr;
+  }
+  auto tok = Tokenizer::Create(spec.value());
   if (!tok.ok()) {
     *error = tok.status().message();
     return nullptr;
