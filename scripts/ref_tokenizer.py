@@ -23,6 +23,12 @@ corrected before encoding, and every string on which the correction matters is l
     Sequence[Prepend("▁"), Replace(" ", "▁")], no pre-tokenizer, added tokens matched on the
     raw text.
 
+Also writes pretokenizer.json: for each regex pre-tokenizer of src/tokenizer/pretokenizer.cpp
+("gpt2", "smollm", "llama3", "qwen2"), the byte lengths of the pieces Hugging Face's
+pre-tokenizers (Split(Regex, "isolated"), Digits) cut each corpus string into; it checks our
+PCRE2 patterns against HF's regex engine. Patterns: the GPT-2 one is ByteLevel's; the Llama 3
+and Qwen2 ones are those of their tokenizer.json files.
+
 Output per model: {"model", "gguf", "add_bos", "bos_id", "convention", "hf_gguf_mismatches",
 "cases": [{"text", "ids", "ids_plain"?, "hf_gguf_ids"?}]}.
   ids        : encode(text, add_special=False, parse_special=True)
@@ -37,7 +43,7 @@ import json
 import os
 import sys
 
-from tokenizers import Tokenizer, normalizers, pre_tokenizers
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 from transformers import AutoTokenizer
 
 
@@ -209,6 +215,49 @@ def corpus():
     return out
 
 
+GPT2_PATTERN = (r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+")
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                  r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}|"
+                 r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def hf_pre_tokenizers():
+    split = lambda pattern: pre_tokenizers.Split(Regex(pattern), behavior="isolated")
+    return {
+        "gpt2": split(GPT2_PATTERN),
+        "smollm": pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), split(GPT2_PATTERN)]),
+        "llama3": split(LLAMA3_PATTERN),
+        "qwen2": split(QWEN2_PATTERN),
+    }
+
+
+def piece_byte_lengths(pre, text):
+    """Byte lengths of the pieces (HF offsets count code points)."""
+    lengths = []
+    for _, (start, end) in pre.pre_tokenize_str(text):
+        lengths.append(len(text[start:end].encode("utf-8")))
+    if sum(lengths) != len(text.encode("utf-8")):
+        sys.exit(f"pre-tokenizer pieces do not cover {text!r}")
+    return lengths
+
+
+def build_pretokenizer(texts):
+    splits = {name: [piece_byte_lengths(pre, t) for t in texts]
+              for name, pre in hf_pre_tokenizers().items()}
+    lines = ['{', ' "texts": [']
+    lines.append(",\n".join(json.dumps(t, ensure_ascii=False) for t in texts))
+    lines.append(' ],')
+    lines.append(' "splits": {')
+    lines.append(",\n".join(
+        f'  {json.dumps(name)}: [' + ",".join(json.dumps(s) for s in lens) + ']'
+        for name, lens in splits.items()))
+    lines.append(' }')
+    lines.append('}')
+    return "\n".join(lines) + "\n"
+
+
 def true_pipeline(backend: Tokenizer, kind: str) -> Tokenizer:
     """Returns a copy of the GGUF-built tokenizer with the model's own pre-tokenization."""
     tok = Tokenizer.from_str(backend.to_str())
@@ -297,6 +346,10 @@ def main():
             fh.write(dumps_one_case_per_line(data))
         print(f"{out}: {len(texts)} cases, {data['hf_gguf_mismatches']} differ from the "
               f"uncorrected HF GGUF conversion, {os.path.getsize(out)} bytes")
+    out = os.path.join(args.out, "pretokenizer.json")
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(build_pretokenizer(texts))
+    print(f"{out}: {len(texts)} texts, {os.path.getsize(out)} bytes")
 
 
 if __name__ == "__main__":

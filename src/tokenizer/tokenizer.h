@@ -47,7 +47,8 @@ class Tokenizer {
   // replacing ill-formed UTF-8 with U+FFFD. Ids outside [0, vocab_size) are skipped.
   // kSpm with add_space_prefix: the first space of the text that starts the sequence or
   // follows a special token is dropped, undoing Encode's prefix, so that for valid UTF-8
-  // Decode(Encode(s, false, true)) == s for both kinds.
+  // Decode(Encode(s, false, true)) == s for both kinds (kSpm: unless s holds "▁" itself,
+  // which decodes as a space; kBpe: unless s holds a byte the vocabulary lacks).
   std::string Decode(std::span<const int32_t> ids) const;
 
   // The raw bytes of one token's piece ("▁" and byte tokens resolved; may be partial UTF-8);
