@@ -66,7 +66,8 @@ TokenizerSpec SyntheticSpm() {
     spec.tokens.push_back(std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">");
     spec.types.push_back(TokenizerSpec::kByte);
   }
-  for (const char* piece : {"\xE2\x96\x81", "a", "b", "e", "t", "h", "th", "the", "\xE2\x96\x81the"}) {
+  for (const char* piece :
+       {"\xE2\x96\x81", "a", "b", "e", "t", "h", "th", "the", "\xE2\x96\x81the"}) {
     spec.tokens.push_back(piece);
     spec.types.push_back(TokenizerSpec::kNormal);
   }
@@ -143,7 +144,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!ids.empty()) std::memcpy(ids.data(), rest.data(), ids.size() * sizeof(int32_t));
     for (int32_t& id : ids) {
       // Mostly in range, sometimes not.
-      if ((id & 0x70000000) != 0x70000000) id = static_cast<int32_t>(static_cast<uint32_t>(id) % (tok.vocab_size() + 2));
+      if ((id & 0x70000000) != 0x70000000)
+        id = static_cast<int32_t>(static_cast<uint32_t>(id) % (tok.vocab_size() + 2));
     }
     CheckDecode(tok, ids);
   }

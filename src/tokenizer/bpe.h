@@ -44,10 +44,11 @@ class BpeModel {
     int32_t id;  // id of the merged token
   };
   static uint64_t PairKey(int32_t left, int32_t right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
+           static_cast<uint32_t>(right);
   }
 
-  std::array<int32_t, 256> byte_token_{};      // id of each single byte's token, -1 if none
+  std::array<int32_t, 256> byte_token_{};       // id of each single byte's token, -1 if none
   std::unordered_map<uint64_t, Merge> merges_;  // (left id, right id) -> merge
 };
 

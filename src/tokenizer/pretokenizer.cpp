@@ -73,9 +73,9 @@ Result<PreTokenizer> PreTokenizer::Create(std::string_view name) {
     int error = 0;
     PCRE2_SIZE offset = 0;
     auto pattern = std::make_unique<Pattern>();
-    pattern->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source), PCRE2_ZERO_TERMINATED,
-                                  PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error,
-                                  &offset, nullptr);
+    pattern->code =
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source), PCRE2_ZERO_TERMINATED,
+                      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error, &offset, nullptr);
     if (pattern->code == nullptr) {
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(error, message, sizeof(message));
@@ -94,8 +94,8 @@ namespace {
 void SplitOne(const pcre2_code* code, pcre2_match_data* match, std::string_view text,
               std::vector<std::string_view>* out) {
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  size_t pos = 0;     // where the next match attempt starts
-  size_t emitted = 0; // end of the last piece appended
+  size_t pos = 0;      // where the next match attempt starts
+  size_t emitted = 0;  // end of the last piece appended
   while (pos < text.size()) {
     const int rc = pcre2_match(code, subject, text.size(), pos, 0, match, nullptr);
     if (rc < 0) break;  // no further match (or a matching error): the rest is one gap

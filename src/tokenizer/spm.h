@@ -33,8 +33,8 @@ class SpmModel {
   // Owns a copy of the piece texts so that `pieces_` can hold views of them.
   std::vector<std::string> texts_;
   std::unordered_map<std::string_view, int32_t> pieces_;  // mergeable piece -> id
-  std::vector<float> scores_;                              // id -> score (0 when absent)
-  std::array<int32_t, 256> byte_token_{};                  // byte -> <0xXX> id, -1 if none
+  std::vector<float> scores_;                             // id -> score (0 when absent)
+  std::array<int32_t, 256> byte_token_{};                 // byte -> <0xXX> id, -1 if none
   int32_t unk_id_ = -1;
 };
 

@@ -186,7 +186,8 @@ bool Tokenizer::IsEndOfGeneration(int32_t id) const {
 }
 
 bool Tokenizer::IsSpecial(int32_t id) const {
-  return id >= 0 && static_cast<size_t>(id) < special_.size() && special_[static_cast<size_t>(id)] != 0;
+  return id >= 0 && static_cast<size_t>(id) < special_.size() &&
+         special_[static_cast<size_t>(id)] != 0;
 }
 
 }  // namespace flashstream

@@ -80,11 +80,11 @@ class Tokenizer {
   std::vector<uint8_t> end_of_generation_;
   int32_t bos_id_ = -1, eos_id_ = -1, eot_id_ = -1, unk_id_ = -1;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
-  std::unique_ptr<SpecialTokenMatcher> always_;   // user-defined tokens
-  std::unique_ptr<SpecialTokenMatcher> parsed_;   // user-defined + control + unknown
-  std::unique_ptr<PreTokenizer> pre_;             // kBpe only
-  std::unique_ptr<BpeModel> bpe_;                 // kBpe only
-  std::unique_ptr<SpmModel> spm_;                 // kSpm only
+  std::unique_ptr<SpecialTokenMatcher> always_;  // user-defined tokens
+  std::unique_ptr<SpecialTokenMatcher> parsed_;  // user-defined + control + unknown
+  std::unique_ptr<PreTokenizer> pre_;            // kBpe only
+  std::unique_ptr<BpeModel> bpe_;                // kBpe only
+  std::unique_ptr<SpmModel> spm_;                // kSpm only
 };
 
 }  // namespace flashstream

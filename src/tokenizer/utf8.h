@@ -37,9 +37,9 @@ class Utf8Sanitizer {
   void Step(uint8_t b, std::string* out);
 
   char held_[4] = {};
-  int n_held_ = 0;      // bytes of the incomplete character held so far
-  int need_ = 0;        // continuation bytes still expected
-  uint8_t lo_ = 0x80;   // allowed range of the next continuation byte
+  int n_held_ = 0;     // bytes of the incomplete character held so far
+  int need_ = 0;       // continuation bytes still expected
+  uint8_t lo_ = 0x80;  // allowed range of the next continuation byte
   uint8_t hi_ = 0xBF;
 };
 

@@ -1,12 +1,13 @@
 // The PCRE2 pre-tokenizers against Hugging Face's (tests/data/tokenizer/pretokenizer.json):
 // same pieces, as byte lengths, for every corpus string.
+#include "tokenizer/pretokenizer.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
 #include "test_models.h"
-#include "tokenizer/pretokenizer.h"
 
 namespace flashstream {
 namespace {

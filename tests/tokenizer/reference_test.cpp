@@ -1,8 +1,7 @@
 // The real tokenizers against Hugging Face's ids for the same GGUF files
 // (tests/data/tokenizer/*.json), plus round trips and streaming over the same corpus.
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>  // readable id lists in failure messages
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -48,12 +47,14 @@ std::string Show(const std::string& text) {
 TEST_P(ReferenceTest, IdsMatchHuggingFace) {
   int mismatches = 0;
   for (const auto& c : ref_.cases) {
-    const std::vector<int32_t> ids = tok_->Encode(c.text, /*add_special=*/false, /*parse_special=*/true);
+    const std::vector<int32_t> ids =
+        tok_->Encode(c.text, /*add_special=*/false, /*parse_special=*/true);
     const std::vector<int32_t> plain = tok_->Encode(c.text, false, false);
     std::vector<int32_t> with_bos;
     if (ref_.add_bos) with_bos.push_back(ref_.bos_id);
     with_bos.insert(with_bos.end(), c.ids.begin(), c.ids.end());
-    const bool ok = ids == c.ids && plain == c.ids_plain && tok_->Encode(c.text, true, true) == with_bos;
+    const bool ok =
+        ids == c.ids && plain == c.ids_plain && tok_->Encode(c.text, true, true) == with_bos;
     if (!ok) ++mismatches;
     EXPECT_EQ(ids, c.ids) << "text \"" << Show(c.text) << "\" (parse_special on)";
     EXPECT_EQ(plain, c.ids_plain) << "text \"" << Show(c.text) << "\" (parse_special off)";
@@ -97,7 +98,10 @@ TEST_P(ReferenceTest, HundredKilobyteInputsRoundTrip) {
     for (const auto& c : ref_.cases) corpus += c.text + "\n";
   }
   const std::vector<std::string> inputs = {
-      corpus, std::string(100000, 'a'), std::string(100000, ' '), std::string(100000, '7'),
+      corpus,
+      std::string(100000, 'a'),
+      std::string(100000, ' '),
+      std::string(100000, '7'),
       [] {
         std::string s;
         while (s.size() < 100000) s += "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E";  // 日本語

@@ -3,14 +3,13 @@
 // tests/data/tokenizer/<name>.json (made by scripts/ref_tokenizer.py).
 #pragma once
 
-#include <nlohmann/json.hpp>  // reference files
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>  // reference files
 #include <string>
 #include <vector>
 
@@ -62,8 +61,7 @@ inline std::string ModelPath(const std::string& name) {
 // nullptr with *skip_reason set when the file is not available, or with *error set when it
 // fails to load.
 inline std::unique_ptr<Tokenizer> LoadModelTokenizer(const std::string& name,
-                                                     std::string* skip_reason,
-                                                     std::string* error) {
+                                                     std::string* skip_reason, std::string* error) {
   const std::string path = ModelPath(name);
   if (path.empty()) {
     *skip_reason = "FS_MODEL_SMOLLM2 is not set (path of the SmolLM2-135M-Instruct GGUF)";

@@ -1,5 +1,7 @@
 // Tokenizer behaviour on small hand-made vocabularies (no model files needed), the special
 // token rules, errors, invalid UTF-8 and the end-of-generation set of the real SmolLM2 vocab.
+#include "tokenizer/tokenizer.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/detokenizer.h"
 #include "tokenizer/special_tokens.h"
-#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace flashstream {
@@ -88,7 +89,8 @@ TEST(Bpe, MergesStayInsidePreTokenizerPieces) {
   // Over the whole text "b Ġ" would merge first; the pieces "ab" and " ab" never see it.
   const TokenizerSpec spec =
       TinyBpe({"ab", sp + "a", sp + "ab", "b" + sp}, {"b " + sp, sp + " a", sp + "a b", "a b"});
-  EXPECT_EQ(Make(spec)->Encode("ab ab", false, false), (Ids{IdOf(spec, "ab"), IdOf(spec, sp + "ab")}));
+  EXPECT_EQ(Make(spec)->Encode("ab ab", false, false),
+            (Ids{IdOf(spec, "ab"), IdOf(spec, sp + "ab")}));
 }
 
 TEST(Bpe, SmolLmSplitsEveryDigit) {
@@ -148,7 +150,8 @@ TEST(SpecialTokens, ControlOnlyWhenParsedUserDefinedAlways) {
 }
 
 // A SentencePiece vocabulary: <unk>, <s>, </s>, the 256 byte tokens, then (piece, score).
-TokenizerSpec TinySpm(const std::vector<std::pair<std::string, float>>& pieces, bool byte_tokens = true) {
+TokenizerSpec TinySpm(const std::vector<std::pair<std::string, float>>& pieces,
+                      bool byte_tokens = true) {
   TokenizerSpec spec;
   spec.kind = TokenizerSpec::Kind::kSpm;
   spec.add_space_prefix = true;
@@ -184,14 +187,22 @@ TEST(Spm, MergesHighestScoreFirst) {
     return spec;
   };
   const TokenizerSpec bc_wins = with(-5, -3), ab_wins = with(-3, -5);
-  EXPECT_EQ(Make(bc_wins)->Encode("abc", false, false), (Ids{IdOf(bc_wins, "a"), IdOf(bc_wins, "bc")}));
-  EXPECT_EQ(Make(ab_wins)->Encode("abc", false, false), (Ids{IdOf(ab_wins, "ab"), IdOf(ab_wins, "c")}));
+  EXPECT_EQ(Make(bc_wins)->Encode("abc", false, false),
+            (Ids{IdOf(bc_wins, "a"), IdOf(bc_wins, "bc")}));
+  EXPECT_EQ(Make(ab_wins)->Encode("abc", false, false),
+            (Ids{IdOf(ab_wins, "ab"), IdOf(ab_wins, "c")}));
 }
 
 TEST(Spm, SpacePrefixAndByteFallback) {
-  const TokenizerSpec spec = TinySpm({{"\xE2\x96\x81", -1}, {"a", -2}, {"\xE2\x96\x81" "a", -1.5f}});
+  const TokenizerSpec spec = TinySpm({{"\xE2\x96\x81", -1},
+                                      {"a", -2},
+                                      {"\xE2\x96\x81"
+                                       "a",
+                                       -1.5f}});
   auto tok = Make(spec);
-  const int32_t sp = IdOf(spec, "\xE2\x96\x81"), sp_a = IdOf(spec, "\xE2\x96\x81" "a");
+  const int32_t sp = IdOf(spec, "\xE2\x96\x81"), sp_a = IdOf(spec,
+                                                             "\xE2\x96\x81"
+                                                             "a");
   // "é" is not a piece: its two bytes fall back to <0xC3> <0xA9> (ids 3 + byte).
   EXPECT_EQ(tok->Encode("a\xC3\xA9", true, true), (Ids{1, sp_a, 3 + 0xC3, 3 + 0xA9}));
   // A space is put in front of the text and of the text after a special token.
@@ -203,7 +214,8 @@ TEST(Spm, SpacePrefixAndByteFallback) {
 TEST(Spm, UnknownTokenWithoutByteTokens) {
   const TokenizerSpec spec = TinySpm({{"\xE2\x96\x81", -1}, {"a", -2}}, /*byte_tokens=*/false);
   auto tok = Make(spec);
-  EXPECT_EQ(tok->Encode("a\xC3\xA9", false, false), (Ids{IdOf(spec, "\xE2\x96\x81"), IdOf(spec, "a"), 0, 0}));
+  EXPECT_EQ(tok->Encode("a\xC3\xA9", false, false),
+            (Ids{IdOf(spec, "\xE2\x96\x81"), IdOf(spec, "a"), 0, 0}));
 }
 
 TEST(Decode, SkipsIdsOutOfRangeAndSanitizes) {
@@ -225,7 +237,8 @@ TEST(Detokenizer, HoldsPartialCharacters) {
 }
 
 TEST(Detokenizer, RandomIdsStreamValidUtf8EqualToDecode) {
-  for (const TokenizerSpec& spec : {TinyBpe({"ab"}, {"a b"}), TinySpm({{"\xE2\x96\x81", -1}, {"a", -2}})}) {
+  for (const TokenizerSpec& spec :
+       {TinyBpe({"ab"}, {"a b"}), TinySpm({{"\xE2\x96\x81", -1}, {"a", -2}})}) {
     auto tok = Make(spec);
     std::mt19937 rng(11);
     for (int trial = 0; trial < 300; ++trial) {
@@ -253,14 +266,16 @@ TEST(Create, RejectsMalformedSpecs) {
   EXPECT_NE(message(none).find("tokenizer.ggml.model"), std::string::npos);
   TokenizerSpec spec = TinyBpe({}, {});
   spec.types.pop_back();
-  EXPECT_EQ(message(spec), "tokenizer.ggml.token_type has 255 entries, expected 256 (one per token)");
+  EXPECT_EQ(message(spec),
+            "tokenizer.ggml.token_type has 255 entries, expected 256 (one per token)");
   spec = TinyBpe({}, {}, "klingon");
   EXPECT_NE(message(spec).find("tokenizer.ggml.pre 'klingon' is not supported"), std::string::npos);
   spec = TinyBpe({}, {"ab"});
   EXPECT_EQ(message(spec), "tokenizer.ggml.merges[0] = 'ab': expected 'left right'");
   spec = TinyBpe({}, {});
   spec.bos_id = 256;
-  EXPECT_EQ(message(spec), "tokenizer.ggml.bos_token_id = 256 is outside the vocabulary of 256 tokens");
+  EXPECT_EQ(message(spec),
+            "tokenizer.ggml.bos_token_id = 256 is outside the vocabulary of 256 tokens");
   spec = TinyBpe({}, {});
   spec.types[3] = 9;
   EXPECT_EQ(message(spec), "tokenizer.ggml.token_type[3] = 9, expected 0..6");
@@ -285,7 +300,8 @@ TEST(InvalidUtf8, PiecesKeepEveryRepresentableByte) {
       const Ids ids = tok->Encode(one, false, false);
       std::string pieces;
       for (int32_t id : ids) pieces += tok->TokenText(id);
-      representable[static_cast<size_t>(b)] = pieces == (tok->strips_space_prefix() ? " " : "") + one;
+      representable[static_cast<size_t>(b)] =
+          pieces == (tok->strips_space_prefix() ? " " : "") + one;
       if (tok->kind() == TokenizerSpec::Kind::kSpm) {
         EXPECT_TRUE(representable[static_cast<size_t>(b)]) << "byte fallback misses byte " << b;
       }
@@ -330,7 +346,8 @@ TEST(SmolLm2, ChatMlSpecialsAndEndOfGeneration) {
   EXPECT_TRUE(tok->IsEndOfGeneration(eot[0]));
   EXPECT_TRUE(tok->IsEndOfGeneration(tok->eos()));
   EXPECT_FALSE(tok->IsEndOfGeneration(start[0]));
-  for (int32_t id : tok->Encode("hello world", false, true)) EXPECT_FALSE(tok->IsEndOfGeneration(id));
+  for (int32_t id : tok->Encode("hello world", false, true))
+    EXPECT_FALSE(tok->IsEndOfGeneration(id));
   const Ids parsed = tok->Encode("<|im_start|>user\nHi<|im_end|>", false, true);
   EXPECT_EQ(parsed.front(), start[0]);
   EXPECT_EQ(parsed.back(), end[0]);
@@ -350,7 +367,8 @@ TEST(Concurrency, ConstEncodeFromManyThreads) {
   std::vector<int> ok(4, 0);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      for (int i = 0; i < 200; ++i) ok[static_cast<size_t>(t)] += tok->Encode(text, true, true) == expected;
+      for (int i = 0; i < 200; ++i)
+        ok[static_cast<size_t>(t)] += tok->Encode(text, true, true) == expected;
     });
   }
   for (auto& th : threads) th.join();

@@ -1,9 +1,9 @@
+#include "tokenizer/utf8.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
-
-#include "tokenizer/utf8.h"
 
 namespace flashstream {
 namespace {
@@ -49,11 +49,15 @@ TEST(Utf8, SanitizerHoldsIncompleteCharacters) {
 }
 
 TEST(Utf8, SanitizerReplacesMaximalSubparts) {
-  EXPECT_EQ(SanitizeWhole("\xE2\x82" "A"), kFffd + "A");
+  EXPECT_EQ(SanitizeWhole("\xE2\x82"
+                          "A"),
+            kFffd + "A");
   EXPECT_EQ(SanitizeWhole("\xF0\x9F\x98"), kFffd);
   EXPECT_EQ(SanitizeWhole("\xED\xA0\x80"), kFffd + kFffd + kFffd);
   EXPECT_EQ(SanitizeWhole("\xC0\xAF"), kFffd + kFffd);
-  EXPECT_EQ(SanitizeWhole("\xFF" "b"), kFffd + "b");
+  EXPECT_EQ(SanitizeWhole("\xFF"
+                          "b"),
+            kFffd + "b");
   EXPECT_EQ(SanitizeWhole("\xC3\xC3\xA9"), kFffd + "\xC3\xA9");
 }
 
