@@ -1,0 +1,199 @@
+#include "io/file.h"
+
+#include <fcntl.h>     // open
+#include <sys/stat.h>  // fstat
+#include <unistd.h>    // pread, write, close, fdatasync
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>  // std::strerror, std::memcpy, std::memset
+#include <utility>
+
+namespace flashstream {
+namespace {
+// Largest single read/write Linux performs; larger requests are split.
+constexpr size_t kMaxIo = 0x7ffff000;
+}  // namespace
+
+Result<File> File::Open(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Errorf("{}: cannot open for reading: {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Errorf("{}: cannot stat: {}", path, std::strerror(err));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Errorf("{}: is a directory, expected a file", path);
+  }
+  return File(fd, path, static_cast<uint64_t>(st.st_size));
+}
+
+File::File(File&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)), size_(other.size_) {}
+
+File& File::operator=(File&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+File::~File() { Reset(); }
+
+void File::Reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+Status File::ReadAt(uint64_t offset, void* dst, size_t n) const {
+  if (fd_ < 0) return Errorf("{}: read from a closed file", path_);
+  auto* out = static_cast<std::byte*>(dst);
+  size_t done = 0;
+  while (done < n) {
+    const size_t want = std::min(n - done, kMaxIo);
+    const ssize_t got = ::pread(fd_, out + done, want, static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return Errorf("{}: read of {} bytes at offset {} failed: {}", path_, want, offset + done,
+                    std::strerror(errno));
+    }
+    if (got == 0) {
+      return Errorf("{}: unexpected end of file: read of {} bytes at offset {} got only {} (file size {})",
+                    path_, n, offset, done, size_);
+    }
+    done += static_cast<size_t>(got);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::byte>> ReadRange(const std::string& path, uint64_t offset, size_t n) {
+  FS_ASSIGN_OR_RETURN(File file, File::Open(path));
+  if (offset > file.size() || n > file.size() - offset) {
+    return Errorf("{}: range [{}, {}) is past the end of the file (size {})", path, offset,
+                  offset + n, file.size());
+  }
+  std::vector<std::byte> bytes(n);
+  FS_RETURN_IF_ERROR(file.ReadAt(offset, bytes.data(), n));
+  return bytes;
+}
+
+Result<FileWriter> FileWriter::Create(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Errorf("{}: cannot create for writing: {}", path, std::strerror(errno));
+  return FileWriter(fd, path);
+}
+
+FileWriter::FileWriter(int fd, std::string path)
+    : fd_(fd), path_(std::move(path)), buffer_(new std::byte[kBufferBytes]) {}
+
+FileWriter::FileWriter(FileWriter&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::move(other.path_)),
+      position_(other.position_),
+      flushed_(other.flushed_),
+      buffer_(std::move(other.buffer_)),
+      buffered_(std::exchange(other.buffered_, 0)) {}
+
+FileWriter& FileWriter::operator=(FileWriter&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+    position_ = other.position_;
+    flushed_ = other.flushed_;
+    buffer_ = std::move(other.buffer_);
+    buffered_ = std::exchange(other.buffered_, 0);
+  }
+  return *this;
+}
+
+FileWriter::~FileWriter() { Reset(); }
+
+void FileWriter::Reset() {
+  if (fd_ >= 0) {
+    (void)Flush();
+    ::close(fd_);
+  }
+  fd_ = -1;
+}
+
+Status FileWriter::WriteAll(const std::byte* src, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    const size_t want = std::min(n - done, kMaxIo);
+    const ssize_t put = ::write(fd_, src + done, want);
+    if (put < 0) {
+      if (errno == EINTR) continue;
+      return Errorf("{}: write of {} bytes at offset {} failed: {}", path_, want, flushed_,
+                    std::strerror(errno));
+    }
+    if (put == 0) return Errorf("{}: write at offset {} made no progress", path_, flushed_);
+    done += static_cast<size_t>(put);
+    flushed_ += static_cast<uint64_t>(put);
+  }
+  return Status::Ok();
+}
+
+Status FileWriter::Flush() {
+  if (buffered_ == 0) return Status::Ok();
+  const size_t n = std::exchange(buffered_, 0);
+  return WriteAll(buffer_.get(), n);
+}
+
+Status FileWriter::Write(const void* src, size_t n) {
+  if (fd_ < 0) return Errorf("{}: write to a closed file", path_);
+  const auto* bytes = static_cast<const std::byte*>(src);
+  position_ += n;
+  if (buffered_ + n <= kBufferBytes) {
+    std::memcpy(buffer_.get() + buffered_, bytes, n);
+    buffered_ += n;
+    return Status::Ok();
+  }
+  FS_RETURN_IF_ERROR(Flush());
+  if (n < kBufferBytes) {
+    std::memcpy(buffer_.get(), bytes, n);
+    buffered_ = n;
+    return Status::Ok();
+  }
+  return WriteAll(bytes, n);
+}
+
+Status FileWriter::WriteZeros(size_t n) {
+  static constexpr std::byte kZeros[4096] = {};
+  while (n > 0) {
+    const size_t k = std::min(n, sizeof(kZeros));
+    FS_RETURN_IF_ERROR(Write(kZeros, k));
+    n -= k;
+  }
+  return Status::Ok();
+}
+
+Status FileWriter::Sync() {
+  if (fd_ < 0) return Errorf("{}: sync of a closed file", path_);
+  FS_RETURN_IF_ERROR(Flush());
+  if (::fdatasync(fd_) != 0) return Errorf("{}: fdatasync failed: {}", path_, std::strerror(errno));
+  return Status::Ok();
+}
+
+Status FileWriter::Close() {
+  if (fd_ < 0) return Errorf("{}: closed twice", path_);
+  Status flushed = Flush();
+  const int rc = ::close(std::exchange(fd_, -1));
+  FS_RETURN_IF_ERROR(flushed);
+  if (rc != 0) return Errorf("{}: close failed: {}", path_, std::strerror(errno));
+  return Status::Ok();
+}
+
+}  // namespace flashstream
