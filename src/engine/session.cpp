@@ -92,7 +92,7 @@ void Session::Reset() {
   kv_->Truncate(0);
 }
 
-Status Session::Feed(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
+Status Session::Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
   FS_RETURN_IF_ERROR(model_->Forward(tokens, all_logits, *store_, *backend_, *kv_, logits));
   history_.insert(history_.end(), tokens.begin(), tokens.end());
   return Status::Ok();
@@ -101,11 +101,12 @@ Status Session::Feed(std::span<const int32_t> tokens, bool all_logits, std::vect
 Status Session::Evaluate(std::span<const int32_t> tokens, std::vector<float>* logits) {
   Reset();
   if (tokens.empty()) return Errorf("nothing to evaluate: the token list is empty");
-  return Feed(tokens, true, logits);
+  return Append(tokens, true, logits);
 }
 
 Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
-                                   const PieceFn& on_piece, const std::atomic<bool>* cancel) {
+                                   const PieceFn& on_piece, const std::atomic<bool>* cancel,
+                                   std::vector<int32_t>* generated) {
   if (prompt.empty()) return Errorf("the prompt is empty");
   if (static_cast<int>(prompt.size()) >= kv_->max_positions()) {
     return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)",
@@ -123,13 +124,13 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
 
   const StoreStats store_before = store_->stats();
   auto t0 = std::chrono::steady_clock::now();
-  FS_RETURN_IF_ERROR(Feed(prompt.subspan(reuse), false, &logits_));
+  FS_RETURN_IF_ERROR(Append(prompt.subspan(reuse), false, &logits_));
   stats.prefill_seconds = SecondsSince(t0);
 
   t0 = std::chrono::steady_clock::now();
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
-  StreamingDetokenizer detok(*tokenizer_);
+  Detokenizer detok(*tokenizer_);
   const int vocab = model_->config().vocab_size;
   stats.stop_reason = "length";
   for (int i = 0; i < options.max_tokens; ++i) {
@@ -139,11 +140,12 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
     }
     const int32_t token = sampler.Sample(std::span<const float>(logits_.data(), static_cast<size_t>(vocab)), history_);
     ++stats.generated_tokens;
+    if (generated != nullptr) generated->push_back(token);
     if (!options.ignore_eos && tokenizer_->IsEndOfGeneration(token)) {
       stats.stop_reason = "eos";
       break;
     }
-    const std::string text = stops.Push(detok.Push(token));
+    const std::string text = stops.Push(detok.Feed(token));
     if (!text.empty() && on_piece) on_piece(text);
     if (stops.stopped()) {
       stats.stop_reason = "stop";
@@ -155,9 +157,9 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
       break;
     }
     const int32_t next[1] = {token};
-    FS_RETURN_IF_ERROR(Feed(next, false, &logits_));
+    FS_RETURN_IF_ERROR(Append(next, false, &logits_));
   }
-  const std::string rest = stops.Push(detok.Flush());
+  const std::string rest = stops.Push(detok.Finish());
   if (!rest.empty() && on_piece) on_piece(rest);
   const std::string held = stops.Flush();
   if (!held.empty() && on_piece) on_piece(held);

@@ -39,11 +39,17 @@ class Session {
   const WeightStore& store() const { return *store_; }
 
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
-  // longest prefix shared with the previous call are reused.
+  // longest prefix shared with the previous call are reused. The sampled ids (end-of-generation
+  // included) are appended to `generated` when given.
   Result<RunStats> Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
-                            const PieceFn& on_piece, const std::atomic<bool>* cancel = nullptr);
+                            const PieceFn& on_piece, const std::atomic<bool>* cancel = nullptr,
+                            std::vector<int32_t>* generated = nullptr);
   // Logits at every position of `tokens` run from an empty cache: [n, vocab]. Resets the session.
   Status Evaluate(std::span<const int32_t> tokens, std::vector<float>* logits);
+  // Runs tokens after the cached history; logits of the last one ([vocab]), or of every one
+  // ([n, vocab]) when all_logits.
+  Status Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+  int n_past() const { return static_cast<int>(history_.size()); }
   // Forgets the conversation.
   void Reset();
   // Writes the per-layer I/O and compute timeline (EngineOptions::trace_path) as CSV.
@@ -51,8 +57,6 @@ class Session {
 
  private:
   Session() = default;
-  // Runs tokens after the cached history and appends them to it.
-  Status Feed(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
 
   EngineOptions options_;
   double load_seconds_ = 0;
