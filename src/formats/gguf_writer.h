@@ -31,6 +31,11 @@ class GgufTensorSink {
   uint64_t remaining_;
 };
 
+struct GgufWriteOptions {
+  bool direct = false;  // write around the page cache (FileWriterOptions::direct)
+  bool sync = false;    // wait until the data is on the device before returning
+};
+
 // Collects metadata and tensor descriptions, then writes the file. Thread-compatible.
 class GgufWriter {
  public:
@@ -49,9 +54,8 @@ class GgufWriter {
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   uint64_t data_bytes() const { return data_bytes_; }  // size of the data section
 
-  // Writes the file at `path` (created or truncated); with `sync`, waits until the data is on
-  // the device. On error the partial file is removed.
-  Status Write(const std::string& path, const TensorSource& source, bool sync = false) const;
+  // Writes the file at `path` (created or truncated). On error the partial file is removed.
+  Status Write(const std::string& path, const TensorSource& source, const GgufWriteOptions& options = {}) const;
 
  private:
   Status WriteAll(FileWriter& out, const TensorSource& source, bool sync) const;

@@ -243,7 +243,7 @@ Status SynthesizeLlamaGguf(const SynthOptions& o, const SynthProgress& progress)
     ++tensor;
     return Status::Ok();
   };
-  return writer.Write(o.output_path, source, o.sync);
+  return writer.Write(o.output_path, source, {.direct = o.direct_io, .sync = o.sync});
 }
 
 }  // namespace flashstream
