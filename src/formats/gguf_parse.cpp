@@ -2,10 +2,10 @@
 #include <algorithm>
 #include <cstring>  // std::memcpy
 #include <numeric>  // std::iota
-#include <set>
+#include <set>      // duplicate tensor names
 
-#include "formats/gguf.h"
-#include "io/file.h"
+#include "formats/gguf.h"  // ParseGguf, ReadGgufFile
+#include "io/file.h"       // File for ReadGgufFile
 
 namespace flashstream {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <unistd.h>  // unlink
 
-#include "core/check.h"
+#include "core/check.h"  // FS_CHECK on inconsistent GgufValue arrays
 
 namespace flashstream {
 namespace {

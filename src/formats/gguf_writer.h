@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/status.h"
-#include "formats/gguf.h"
-#include "io/file.h"
+#include "core/status.h"    // Status
+#include "formats/gguf.h"  // GgufValue, GgufTensorInfo, format constants
+#include "io/file.h"       // FileWriter
 
 namespace flashstream {
 
@@ -46,6 +46,7 @@ class GgufWriter {
   explicit GgufWriter(uint64_t alignment = kGgufDefaultAlignment);
 
   // Adds a metadata value, replacing one with the same key (order of first insertion is kept).
+  // Setting "general.alignment" here changes only the key, not the layout (see constructor).
   void Set(const std::string& key, GgufValue value);
   // Declares a tensor (shape outermost first); its data offset is assigned here, aligned.
   Status AddTensor(const std::string& name, DType dtype, const Shape& shape);

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/dtype.h"
-#include "core/status.h"
+#include "core/dtype.h"   // weight DType
+#include "core/status.h"  // Status, Result
 
 namespace flashstream {
 

@@ -3,7 +3,7 @@
 #include <cmath>    // std::sqrt
 #include <cstring>  // std::memcpy
 
-#include "core/check.h"
+#include "core/check.h"  // FS_CHECK on unsupported dtypes
 
 namespace flashstream::synth_detail {
 namespace {

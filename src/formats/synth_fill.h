@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/dtype.h"
+#include "core/dtype.h"  // DType block layouts
 
 namespace flashstream::synth_detail {
 

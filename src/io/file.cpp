@@ -1,16 +1,16 @@
 #include "io/file.h"
 
-#include "core/check.h"
-
-#include <fcntl.h>     // open
+#include <fcntl.h>     // open, fcntl, O_DIRECT
 #include <sys/stat.h>  // fstat
-#include <unistd.h>    // pread, write, close, fdatasync
+#include <unistd.h>    // pread, pwrite, close, fdatasync, ftruncate
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>  // std::aligned_alloc, std::free
 #include <cstring>  // std::strerror, std::memcpy, std::memset
 #include <utility>
+
+#include "core/check.h"  // FS_CHECK on allocation failure
 
 namespace flashstream {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
+#include "core/status.h"  // Status, Result
 
 namespace flashstream {
 
