@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/dtype.h"
-#include "core/status.h"
-#include "core/tensor.h"
+#include "core/dtype.h"   // DType of tensors
+#include "core/status.h"  // Status, Result
+#include "core/tensor.h"  // Shape
 
 namespace flashstream {
 

@@ -1,8 +1,8 @@
 // ConfigFromGguf: architecture hyperparameters from `{arch}.*` metadata keys.
 #include <string_view>
 
-#include "formats/gguf_keys.h"
-#include "formats/gguf_model.h"
+#include "formats/gguf_keys.h"   // typed, range-checked key lookups
+#include "formats/gguf_model.h"  // ConfigFromGguf
 
 namespace flashstream {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
-#include "formats/gguf.h"
+#include "core/status.h"    // Status
+#include "formats/gguf.h"  // GgufFile, GgufValue
 
 namespace flashstream::gguf_keys {
 

@@ -5,9 +5,9 @@
 
 #include <string>
 
-#include "core/status.h"
-#include "formats/gguf.h"
-#include "formats/model_index.h"
+#include "core/status.h"          // Result
+#include "formats/gguf.h"         // GgufFile, ReadGgufFile
+#include "formats/model_index.h"  // ModelIndex, ModelConfig, TokenizerSpec
 
 namespace flashstream {
 

@@ -2,10 +2,10 @@
 #include <algorithm>
 #include <cstring>  // std::memcpy
 #include <numeric>  // std::iota
-#include <set>
+#include <set>      // duplicate tensor names
 
-#include "formats/gguf.h"
-#include "io/file.h"
+#include "formats/gguf.h"  // ParseGguf, ReadGgufFile
+#include "io/file.h"       // File for ReadGgufFile
 
 namespace flashstream {
 namespace {
@@ -199,8 +199,8 @@ Status CheckExtents(const GgufFile& file) {
                     t.name, t.offset, file.alignment);
     }
     if (t.offset > avail || t.bytes > avail - t.offset) {
-      return Errorf("{}: tensor '{}': data [{}, {}) relative to the data section at {} ends past the end of the file ({} bytes)",
-                    file.path, t.name, t.offset, t.offset + t.bytes, file.data_start, file.file_size);
+      return Errorf("{}: tensor '{}': {} bytes at offset {} of the data section (which starts at {}) run past the end of the file ({} bytes)",
+                    file.path, t.name, t.bytes, t.offset, file.data_start, file.file_size);
     }
   }
   std::vector<size_t> order(file.tensors.size());

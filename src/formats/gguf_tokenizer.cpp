@@ -1,6 +1,6 @@
 // TokenizerFromGguf: TokenizerSpec from `tokenizer.ggml.*` metadata.
-#include "formats/gguf_keys.h"
-#include "formats/gguf_model.h"
+#include "formats/gguf_keys.h"   // typed, range-checked key lookups
+#include "formats/gguf_model.h"  // TokenizerFromGguf
 
 namespace flashstream {
 namespace {

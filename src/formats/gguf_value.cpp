@@ -3,8 +3,8 @@
 #include <cstring>  // std::memcpy
 #include <limits>
 
-#include "core/check.h"
-#include "formats/gguf.h"
+#include "core/check.h"    // FS_CHECK on constructor preconditions
+#include "formats/gguf.h"  // GgufValue
 
 namespace flashstream {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <unistd.h>  // unlink
 
-#include "core/check.h"
+#include "core/check.h"  // FS_CHECK on inconsistent GgufValue arrays
 
 namespace flashstream {
 namespace {
@@ -127,9 +127,9 @@ Status GgufWriter::WriteAll(FileWriter& out, const TensorSource& source, bool sy
   return out.Close();
 }
 
-Status GgufWriter::Write(const std::string& path, const TensorSource& source, bool sync) const {
-  FS_ASSIGN_OR_RETURN(FileWriter out, FileWriter::Create(path));
-  Status s = WriteAll(out, source, sync);
+Status GgufWriter::Write(const std::string& path, const TensorSource& source, const GgufWriteOptions& options) const {
+  FS_ASSIGN_OR_RETURN(FileWriter out, FileWriter::Create(path, {.direct = options.direct}));
+  Status s = WriteAll(out, source, options.sync);
   if (!s.ok()) ::unlink(path.c_str());
   return s;
 }

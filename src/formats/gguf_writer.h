@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/status.h"
-#include "formats/gguf.h"
-#include "io/file.h"
+#include "core/status.h"    // Status
+#include "formats/gguf.h"  // GgufValue, GgufTensorInfo, format constants
+#include "io/file.h"       // FileWriter
 
 namespace flashstream {
 
@@ -31,6 +31,11 @@ class GgufTensorSink {
   uint64_t remaining_;
 };
 
+struct GgufWriteOptions {
+  bool direct = false;  // write around the page cache (FileWriterOptions::direct)
+  bool sync = false;    // wait until the data is on the device before returning
+};
+
 // Collects metadata and tensor descriptions, then writes the file. Thread-compatible.
 class GgufWriter {
  public:
@@ -41,6 +46,7 @@ class GgufWriter {
   explicit GgufWriter(uint64_t alignment = kGgufDefaultAlignment);
 
   // Adds a metadata value, replacing one with the same key (order of first insertion is kept).
+  // Setting "general.alignment" here changes only the key, not the layout (see constructor).
   void Set(const std::string& key, GgufValue value);
   // Declares a tensor (shape outermost first); its data offset is assigned here, aligned.
   Status AddTensor(const std::string& name, DType dtype, const Shape& shape);
@@ -49,9 +55,8 @@ class GgufWriter {
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   uint64_t data_bytes() const { return data_bytes_; }  // size of the data section
 
-  // Writes the file at `path` (created or truncated); with `sync`, waits until the data is on
-  // the device. On error the partial file is removed.
-  Status Write(const std::string& path, const TensorSource& source, bool sync = false) const;
+  // Writes the file at `path` (created or truncated). On error the partial file is removed.
+  Status Write(const std::string& path, const TensorSource& source, const GgufWriteOptions& options = {}) const;
 
  private:
   Status WriteAll(FileWriter& out, const TensorSource& source, bool sync) const;

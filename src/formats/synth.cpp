@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
-#include "formats/gguf.h"
-#include "formats/gguf_writer.h"
-#include "formats/synth_fill.h"
+#include "formats/gguf.h"         // ReadGgufFile for the vocabulary source
+#include "formats/gguf_writer.h"  // GgufWriter
+#include "formats/synth_fill.h"   // Rng, FillRandom
 
 namespace flashstream {
 namespace {
@@ -243,7 +243,7 @@ Status SynthesizeLlamaGguf(const SynthOptions& o, const SynthProgress& progress)
     ++tensor;
     return Status::Ok();
   };
-  return writer.Write(o.output_path, source, o.sync);
+  return writer.Write(o.output_path, source, {.direct = o.direct_io, .sync = o.sync});
 }
 
 }  // namespace flashstream

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/dtype.h"
-#include "core/status.h"
+#include "core/dtype.h"   // weight DType
+#include "core/status.h"  // Status, Result
 
 namespace flashstream {
 
@@ -34,7 +34,8 @@ struct SynthOptions {
   std::string vocab_path;          // GGUF whose tokenizer.* metadata is copied (sets vocab size)
   std::string output_path;
   bool tied_embeddings = false;    // true: no output.weight (the head reuses token_embd)
-  int generator_threads = 1;       // threads producing random bytes while the caller writes
+  int generator_threads = 2;       // threads producing random bytes while the caller writes
+  bool direct_io = true;           // O_DIRECT writes: disk speed, and no GBs of dirty page cache
   bool sync = true;                // fdatasync before returning, so timings include the disk
 };
 

@@ -3,7 +3,7 @@
 #include <cmath>    // std::sqrt
 #include <cstring>  // std::memcpy
 
-#include "core/check.h"
+#include "core/check.h"  // FS_CHECK on unsupported dtypes
 
 namespace flashstream::synth_detail {
 namespace {
@@ -30,11 +30,6 @@ uint16_t F32ToBf16Bits(float f) {
   return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);  // round to nearest even
 }
 
-void PutF16(std::byte* dst, float v) {
-  const uint16_t h = F32ToF16Bits(v);
-  std::memcpy(dst, &h, 2);
-}
-
 void FillF32(Fill fill, Rng& rng, std::byte* dst, int64_t n) {
   const float center = fill == Fill::kNorm ? 1.f : 0.f;
   const float bound = fill == Fill::kNorm ? kNormJitter : kWeightBound;
@@ -58,37 +53,28 @@ void FillHalf(const std::array<uint16_t, 65536>& table, Rng& rng, std::byte* dst
   }
 }
 
-void FillRandomBytes(Rng& rng, std::byte* dst, int n) {
-  for (int i = 0; i < n; i += 8) {
+void FillRandomBytes(Rng& rng, std::byte* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
     const uint64_t r = rng.Next();
-    std::memcpy(dst + i, &r, n - i >= 8 ? 8 : static_cast<size_t>(n - i));
+    std::memcpy(dst + i, &r, 8);
   }
+  const uint64_t r = rng.Next();
+  std::memcpy(dst + i, &r, n - i);
 }
 
-// Block quants: a per-block scale near `base` (+-10%) and random quants. Values then span
-// about [-kWeightBound, kWeightBound] like the float weights.
-void FillQuant(DType dtype, Rng& rng, std::byte* dst, int64_t n_blocks) {
-  const DTypeInfo& info = Info(dtype);
+// Block quants: random quants, then each block's f16 scale (and min) replaced by one of 256
+// precomputed values near the base scale (+-10%), picked by the random byte already there.
+// Values then span about [-kWeightBound, kWeightBound] like the float weights.
+void FillQuant(DType dtype, const HalfTables& tables, Rng& rng, std::byte* dst, int64_t n_blocks) {
+  const int block_bytes = Info(dtype).block_bytes;
+  FillRandomBytes(rng, dst, static_cast<size_t>(n_blocks * block_bytes));
+  const QuantScales& q = dtype == DType::kQ8_0 ? tables.q8_0 : dtype == DType::kQ4_0 ? tables.q4_0 : tables.q4_1;
   for (int64_t b = 0; b < n_blocks; ++b) {
-    std::byte* block = dst + b * info.block_bytes;
-    const float jitter = 1.f + 0.1f * Symmetric(rng.Next());
-    switch (dtype) {
-      case DType::kQ8_0:  // d, int8[32]: value = q * d
-        PutF16(block, jitter * kWeightBound / 127.f);
-        FillRandomBytes(rng, block + 2, 32);
-        break;
-      case DType::kQ4_0:  // d, nibbles[16]: value = (q - 8) * d
-        PutF16(block, jitter * kWeightBound / 8.f);
-        FillRandomBytes(rng, block + 2, 16);
-        break;
-      case DType::kQ4_1:  // d, m, nibbles[16]: value = q * d + m
-        PutF16(block, jitter * 2.f * kWeightBound / 15.f);
-        PutF16(block + 2, -jitter * kWeightBound);
-        FillRandomBytes(rng, block + 4, 16);
-        break;
-      default:
-        FS_CHECK(false, "dtype {}", Name(dtype));
-    }
+    std::byte* block = dst + b * block_bytes;
+    const uint8_t pick = static_cast<uint8_t>(block[0]);
+    std::memcpy(block, &q.d[pick], 2);
+    if (dtype == DType::kQ4_1) std::memcpy(block + 2, &q.m[pick], 2);
   }
 }
 
@@ -121,6 +107,13 @@ HalfTables::HalfTables() {
     const float v = kWeightBound * ((static_cast<float>(i) + 0.5f) * (2.f / 65536.f) - 1.f);
     f16[i] = F32ToF16Bits(v);
     bf16[i] = F32ToBf16Bits(v);
+  }
+  for (uint32_t i = 0; i < 256; ++i) {
+    const float jitter = 1.f + 0.1f * ((static_cast<float>(i) + 0.5f) / 128.f - 1.f);
+    q8_0.d[i] = F32ToF16Bits(jitter * kWeightBound / 127.f);  // value = q * d, q in [-128, 127]
+    q4_0.d[i] = F32ToF16Bits(jitter * kWeightBound / 8.f);    // value = (q - 8) * d, q in [0, 15]
+    q4_1.d[i] = F32ToF16Bits(jitter * 2.f * kWeightBound / 15.f);  // value = q * d + m
+    q4_1.m[i] = F32ToF16Bits(-jitter * kWeightBound);
   }
 }
 
@@ -155,7 +148,10 @@ void FillRandom(DType dtype, Fill fill, const HalfTables& tables, Rng& rng, std:
     case DType::kF32: return FillF32(fill, rng, dst, n_elems);
     case DType::kF16: return FillHalf(tables.f16, rng, dst, n_elems);
     case DType::kBF16: return FillHalf(tables.bf16, rng, dst, n_elems);
-    default: return FillQuant(dtype, rng, dst, n_elems / Info(dtype).block_elems);
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1: return FillQuant(dtype, tables, rng, dst, n_elems / Info(dtype).block_elems);
+    default: FS_CHECK(false, "synthetic {} weights are not supported", Name(dtype));
   }
 }
 

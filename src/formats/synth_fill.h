@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/dtype.h"
+#include "core/dtype.h"  // DType block layouts
 
 namespace flashstream::synth_detail {
 
@@ -25,12 +25,19 @@ uint64_t MixSeed(uint64_t seed, uint64_t a, uint64_t b);
 // What the values of a tensor should look like.
 enum class Fill { kWeight, kNorm };  // kWeight: zero-mean, std 0.02; kNorm: 1 +- 0.05
 
-// Lookup tables mapping 16 random bits to uniform f16/bf16 weight values. Immutable once built;
-// share freely between threads.
+// 256 f16 block scales (and mins, for q4_1) around one base value.
+struct QuantScales {
+  std::array<uint16_t, 256> d{};
+  std::array<uint16_t, 256> m{};
+};
+
+// Lookup tables: 16 random bits -> uniform f16/bf16 weight value, 8 random bits -> block scale.
+// Immutable once built; share freely between threads.
 struct HalfTables {
   HalfTables();
   std::array<uint16_t, 65536> f16;
   std::array<uint16_t, 65536> bf16;
+  QuantScales q8_0, q4_0, q4_1;
 };
 
 // Fills `n_elems` values of `dtype` (a multiple of its block size) at dst. Supported dtypes:
