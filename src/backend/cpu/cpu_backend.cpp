@@ -1,0 +1,227 @@
+// The CPU Backend: validates shapes, owns scratch memory, splits work statically over the
+// thread pool and calls the kernel table chosen at construction.
+#include "backend/cpu/cpu_backend.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/quant.h"
+#include "backend/cpu/reference_ops.h"
+#include "core/check.h"
+#include "core/cpu_features.h"
+#include "core/thread_pool.h"
+
+namespace flashstream {
+namespace {
+
+// Element-wise work below this many values runs on the calling thread (fork/join costs more).
+constexpr int64_t kMinParallelElems = 1 << 16;
+
+// A growable 64-byte-aligned byte buffer. Move-only.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { std::free(data_); }
+  void* Reserve(size_t bytes) {
+    if (bytes > size_) {
+      std::free(data_);
+      size_ = (bytes + 63) / 64 * 64;
+      data_ = std::aligned_alloc(64, size_);
+      FS_CHECK(data_ != nullptr, "out of memory allocating {} bytes of scratch", size_);
+    }
+    return data_;
+  }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+CpuIsa ResolveIsa(CpuIsa isa) {
+  if (isa != CpuIsa::kAuto) return isa;
+  const char* env = std::getenv("FS_CPU_ISA");
+  if (env != nullptr && *env != '\0') {
+    const std::string_view v(env);
+    if (v == "generic") return CpuIsa::kGeneric;
+    FS_CHECK(v == "avx512", "FS_CPU_ISA={} is not one of generic, avx512", v);
+    FS_CHECK(CpuIsaAvailable(CpuIsa::kAvx512), "FS_CPU_ISA=avx512 but this CPU lacks it (has: {})",
+             GetCpuFeatures().ToString());
+    return CpuIsa::kAvx512;
+  }
+  return CpuIsaAvailable(CpuIsa::kAvx512) ? CpuIsa::kAvx512 : CpuIsa::kGeneric;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels) : pool_(pool), k_(kernels) {}
+
+  std::string Name() const override { return std::string("cpu-") + k_.name; }
+
+  void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y) override {
+    FS_CHECK(w.valid() && (w.shape.rank == 1 || w.shape.rank == 2), "MatMul weight rank {}", w.shape.rank);
+    FS_CHECK(w.dtype != DType::kI32, "MatMul weight dtype i32");
+    if (n_tok <= 0) return;
+    cpu::MatMulArgs a;
+    a.w = w.data;
+    a.dtype = w.dtype;
+    a.n_in = w.cols();
+    a.n_out = w.rows();
+    a.n_tok = n_tok;
+    a.x = x;
+    a.y = y;
+    cpu::QuantizedActs xq;
+    if (IsQuantized(w.dtype)) {
+      xq.Bind(acts_.Reserve(cpu::QuantizedActs::BytesNeeded(n_tok, a.n_in)), n_tok, a.n_in);
+      const int64_t tasks = std::min<int64_t>(n_tok, pool_.size());
+      pool_.Run(tasks, [&](int64_t task, int) {
+        k_.quantize_acts(x, xq, SplitPoint(n_tok, tasks, task), SplitPoint(n_tok, tasks, task + 1));
+      });
+      a.xq = &xq;
+    }
+    const int64_t tasks = std::min<int64_t>(a.n_out, pool_.size());
+    pool_.Run(tasks, [&](int64_t task, int) {
+      cpu::MatMulArgs part = a;
+      part.row_begin = SplitPoint(a.n_out, tasks, task);
+      part.row_end = SplitPoint(a.n_out, tasks, task + 1);
+      k_.matmul(part);
+    });
+  }
+
+  void GetRows(const TensorView& table, const int32_t* ids, int64_t n, float* out) override {
+    const int64_t cols = table.cols();
+    for (int64_t i = 0; i < n; ++i) {
+      FS_CHECK(ids[i] >= 0 && ids[i] < table.rows(), "GetRows: id {} outside [0, {})", ids[i], table.rows());
+    }
+    const int64_t tasks = n * cols >= kMinParallelElems ? std::min<int64_t>(n, pool_.size()) : 1;
+    pool_.Run(tasks, [&](int64_t task, int) {
+      for (int64_t i = SplitPoint(n, tasks, task); i < SplitPoint(n, tasks, task + 1); ++i) {
+        DequantizeRow(table.dtype, table.row(ids[i]), out + i * cols, cols);
+      }
+    });
+  }
+
+  void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float* out) override {
+    FS_CHECK(weight.dtype == DType::kF32 && weight.shape.elements() == n, "RmsNorm weight {} {}, expected f32 [{}]",
+             flashstream::Name(weight.dtype), weight.shape.ToString(), n);
+    const int64_t tasks = n_tok * n >= kMinParallelElems ? std::min<int64_t>(n_tok, pool_.size()) : 1;
+    pool_.Run(tasks, [&](int64_t task, int) {
+      for (int64_t t = SplitPoint(n_tok, tasks, task); t < SplitPoint(n_tok, tasks, task + 1); ++t) {
+        k_.rms_norm(x + t * n, weight.f32(), n, eps, out + t * n);
+      }
+    });
+  }
+
+  void Rope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos, const RopeParams& p) override {
+    FS_CHECK(p.rope_dim > 0 && p.rope_dim % 2 == 0 && p.rope_dim <= head_dim, "Rope: rope_dim {} with head_dim {}",
+             p.rope_dim, head_dim);
+    const int half = p.rope_dim / 2;
+    inv_freq_.resize(static_cast<size_t>(half));
+    for (int i = 0; i < half; ++i) inv_freq_[static_cast<size_t>(i)] = ref::RopeInvFreq(p, i);
+    const int64_t tasks = n_tok * n_heads * head_dim >= kMinParallelElems ? std::min<int64_t>(n_tok, pool_.size()) : 1;
+    cos_sin_.resize(static_cast<size_t>(tasks * 2 * half));
+    pool_.Run(tasks, [&](int64_t task, int) {
+      float* cs = cos_sin_.data() + task * 2 * half;
+      for (int64_t t = SplitPoint(n_tok, tasks, task); t < SplitPoint(n_tok, tasks, task + 1); ++t) {
+        for (int i = 0; i < half; ++i) {
+          const float angle = static_cast<float>(pos[t]) * inv_freq_[static_cast<size_t>(i)];
+          cs[2 * i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+          cs[2 * i + 1] = static_cast<float>(std::sin(static_cast<double>(angle)));
+        }
+        for (int h = 0; h < n_heads; ++h) RotateHead(x + (t * n_heads + h) * head_dim, cs, half, p.interleaved);
+      }
+    });
+  }
+
+  void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
+                 int n_kv_heads, int head_dim, float scale, float* out) override {
+    FS_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "Attention: {} heads over {} kv heads", n_heads, n_kv_heads);
+    FS_CHECK(n_tok <= n_ctx, "Attention: {} queries but {} keys", n_tok, n_ctx);
+    const int group = n_heads / n_kv_heads;
+    const int threads = pool_.size();
+    scratch_.resize(static_cast<size_t>(threads));
+    for (auto& s : scratch_) s.resize(static_cast<size_t>(group * n_ctx));
+    pool_.Run(n_tok * n_kv_heads, [&](int64_t task, int thread) {
+      const int64_t t = task / n_kv_heads;
+      const int g = static_cast<int>(task % n_kv_heads);
+      cpu::AttnTask a;
+      a.q = q + (t * n_heads + g * group) * head_dim;
+      a.k = k + static_cast<int64_t>(g) * head_dim;
+      a.v = v + static_cast<int64_t>(g) * head_dim;
+      a.kv_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
+      a.n_keys = n_ctx - n_tok + t + 1;
+      a.group = group;
+      a.head_dim = head_dim;
+      a.scale = scale;
+      a.out = out + (t * n_heads + g * group) * head_dim;
+      a.scratch = scratch_[static_cast<size_t>(thread)].data();
+      k_.attend(a);
+    });
+  }
+
+  void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
+    ElementWise(n, [&](int64_t b, int64_t e) { k_.swiglu(gate + b, up + b, e - b, out + b); });
+  }
+
+  void Add(const float* a, const float* b, int64_t n, float* out) override {
+    ElementWise(n, [&](int64_t s, int64_t e) { k_.add(a + s, b + s, e - s, out + s); });
+  }
+
+ private:
+  template <typename Fn>
+  void ElementWise(int64_t n, const Fn& fn) {
+    const int64_t tasks = n >= kMinParallelElems ? pool_.size() : 1;
+    pool_.Run(tasks, [&](int64_t task, int) {
+      // Chunk borders at multiples of 16 keep every element's SIMD lane position fixed.
+      const int64_t b = SplitPoint(n / 16, tasks, task) * 16;
+      const int64_t e = task + 1 == tasks ? n : SplitPoint(n / 16, tasks, task + 1) * 16;
+      if (e > b) fn(b, e);
+    });
+  }
+
+  static void RotateHead(float* v, const float* cs, int half, bool interleaved) {
+    for (int i = 0; i < half; ++i) {
+      const int ia = interleaved ? 2 * i : i;
+      const int ib = interleaved ? 2 * i + 1 : i + half;
+      const float a = v[ia], b = v[ib], c = cs[2 * i], s = cs[2 * i + 1];
+      v[ia] = a * c - b * s;
+      v[ib] = a * s + b * c;
+    }
+  }
+
+  ThreadPool& pool_;
+  const cpu::CpuKernels& k_;
+  AlignedBuffer acts_;
+  std::vector<std::vector<float>> scratch_;  // per thread: attention scores
+  std::vector<float> inv_freq_;
+  std::vector<float> cos_sin_;
+};
+
+}  // namespace
+
+bool CpuIsaAvailable(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAuto:
+    case CpuIsa::kGeneric: return true;
+    case CpuIsa::kAvx512: return GetCpuFeatures().HasAvx512Kernels();
+    case CpuIsa::kCount: break;
+  }
+  return false;
+}
+
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool, CpuIsa isa) {
+  const CpuIsa resolved = ResolveIsa(isa);
+  FS_CHECK(CpuIsaAvailable(resolved), "CPU ISA {} is not available on this CPU (has: {})", static_cast<int>(resolved),
+           GetCpuFeatures().ToString());
+  const cpu::CpuKernels& kernels = resolved == CpuIsa::kAvx512 ? cpu::Avx512Kernels() : cpu::GenericKernels();
+  return std::make_unique<CpuBackend>(pool, kernels);
+}
+
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool) { return MakeCpuBackend(pool, CpuIsa::kAuto); }
+
+}  // namespace flashstream

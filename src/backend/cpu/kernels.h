@@ -1,0 +1,88 @@
+// The CPU kernel table: one implementation per instruction set (generic C++, AVX-512),
+// chosen once by the CPU backend. Kernels work on a caller-given range of rows or tasks
+// and never allocate shared state, so the backend can split work statically over threads.
+// Every kernel computes each output element with a fixed operation sequence that does not
+// depend on the range it was called with, so results are independent of the thread count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace flashstream::cpu {
+
+// Activations quantized to int8 for the quantized-weight matmul (see ref::QuantizeActivations).
+// Views into one caller-owned buffer (Bind); the padding past n_in up to n_pad is zero.
+struct QuantizedActs {
+  static constexpr int64_t kPadTo = 512;  // values; the kernels' group size
+  int64_t n_tok = 0;
+  int64_t n_in = 0;
+  int64_t n_pad = 0;        // n_in rounded up to kPadTo
+  int8_t* q = nullptr;      // [n_tok, n_pad]
+  float* d = nullptr;       // [n_tok, n_pad / 32]  scale of each 32 values
+  float* edx = nullptr;     // [n_tok, n_pad / 4]   d repeated per int32 lane: lane l of 64-value pair p is d[2p + l/8]
+  float* cx32 = nullptr;    // [n_tok, n_pad / 32]  d * sum(q) of each 32 values
+  float* cx16 = nullptr;    // [n_tok, n_pad / 16]  d * sum(q) of each 16 values
+
+  static size_t BytesNeeded(int64_t n_tok, int64_t n_in);
+  // Points the arrays into `mem` (64-byte aligned, BytesNeeded bytes) and zeroes it.
+  void Bind(void* mem, int64_t n_tok, int64_t n_in);
+  const int8_t* q_row(int64_t t) const { return q + t * n_pad; }
+  const float* d_row(int64_t t) const { return d + t * (n_pad / 32); }
+  const float* edx_row(int64_t t) const { return edx + t * (n_pad / 4); }
+  const float* cx32_row(int64_t t) const { return cx32 + t * (n_pad / 32); }
+  const float* cx16_row(int64_t t) const { return cx16 + t * (n_pad / 16); }
+};
+
+// One matmul call restricted to output rows [row_begin, row_end): y[t, r] for all tokens t.
+struct MatMulArgs {
+  const std::byte* w = nullptr;  // [n_out, n_in] in `dtype`, any alignment
+  DType dtype = DType::kF32;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+  int64_t row_begin = 0;
+  int64_t row_end = 0;
+  int64_t n_tok = 0;
+  const float* x = nullptr;             // [n_tok, n_in]; used by F32/F16/BF16
+  const QuantizedActs* xq = nullptr;    // used by the quantized dtypes
+  float* y = nullptr;                   // [n_tok, n_out]
+};
+
+// Attention of the `group` query heads that share one kv head, for one query token.
+struct AttnTask {
+  const float* q = nullptr;   // [group, head_dim]
+  const float* k = nullptr;   // key j at k + j * kv_stride, head_dim floats
+  const float* v = nullptr;   // value j at v + j * kv_stride
+  int64_t kv_stride = 0;
+  int64_t n_keys = 0;         // keys 0..n_keys-1 are visible
+  int group = 0;
+  int head_dim = 0;
+  float scale = 1.f;
+  float* out = nullptr;       // [group, head_dim]
+  float* scratch = nullptr;   // group * n_keys floats
+};
+
+struct CpuKernels {
+  const char* name;
+  // Quantizes tokens [t_begin, t_end) of x[n_tok, xq.n_in] into xq (bound by the caller).
+  void (*quantize_acts)(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end);
+  void (*matmul)(const MatMulArgs& args);
+  void (*attend)(const AttnTask& task);
+  // out[n] = x[n] / sqrt(mean(x^2) + eps) * w[n]; out may alias x.
+  void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* out);
+  void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
+  void (*add)(const float* a, const float* b, int64_t n, float* out);
+};
+
+const CpuKernels& GenericKernels();
+// Precondition: GetCpuFeatures().HasAvx512Kernels().
+const CpuKernels& Avx512Kernels();
+
+// The AVX-512 matmul kernels (matmul_avx512.cpp), gathered into Avx512Kernels() by ops_avx512.cpp.
+namespace avx512 {
+void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end);
+void MatMul(const MatMulArgs& args);
+}  // namespace avx512
+
+}  // namespace flashstream::cpu
