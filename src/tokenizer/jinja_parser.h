@@ -1,0 +1,20 @@
+// Parser for the Jinja2 subset used by chat templates: if/elif/else, for (tuple targets,
+// loop filter, else, break/continue), set (names, tuples, namespace attributes, blocks),
+// macro, filter blocks, with, generation, raw; expressions with Jinja's precedence.
+// Stateless function; thread-safe.
+#pragma once
+
+#include <string_view>
+
+#include "core/status.h"
+#include "tokenizer/jinja_ast.h"
+
+namespace flashstream::jinja {
+
+// Deepest nesting of expressions and statements the parser accepts.
+inline constexpr uint32_t kMaxParseDepth = 200;
+
+// Parses `source`. Errors are one line: "line L:C: <what was expected>, got <what was found>".
+Result<Body> ParseTemplate(std::string_view source);
+
+}  // namespace flashstream::jinja
