@@ -77,7 +77,7 @@ class CpuBackend final : public Backend {
     a.y = y;
     cpu::QuantizedActs xq;
     if (IsQuantized(w.dtype)) {
-      xq.Bind(acts_.Reserve(cpu::QuantizedActs::BytesNeeded(n_tok, a.n_in)), n_tok, a.n_in);
+      xq.Bind(acts_.Reserve(cpu::QuantizedActs::BytesNeeded(n_tok, a.n_in)), n_tok, a.n_in, k_.split_acts(w.dtype));
       const int64_t tasks = std::min<int64_t>(n_tok, pool_.size());
       pool_.Run(tasks, [&](int64_t task, int) {
         k_.quantize_acts(x, xq, SplitPoint(n_tok, tasks, task), SplitPoint(n_tok, tasks, task + 1));

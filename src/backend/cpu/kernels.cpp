@@ -9,10 +9,11 @@ int64_t PadTo(int64_t n) { return (n + QuantizedActs::kPadTo - 1) / QuantizedAct
 
 size_t QuantizedActs::BytesNeeded(int64_t n_tok, int64_t n_in) {
   const auto n = static_cast<size_t>(n_tok * PadTo(n_in));
-  return AlignUp(n) + AlignUp(n / 32 * 4) + AlignUp(n / 4 * 4) + AlignUp(n / 32 * 4) + AlignUp(n / 16 * 4);
+  return AlignUp(n) + 3 * AlignUp(n / 32 * 4) + AlignUp(n / 16 * 4);
 }
 
-void QuantizedActs::Bind(void* mem, int64_t n_tok_, int64_t n_in_) {
+void QuantizedActs::Bind(void* mem, int64_t n_tok_, int64_t n_in_, bool split_layout) {
+  split = split_layout;
   n_tok = n_tok_;
   n_in = n_in_;
   n_pad = PadTo(n_in_);
@@ -22,8 +23,8 @@ void QuantizedActs::Bind(void* mem, int64_t n_tok_, int64_t n_in_) {
   p += AlignUp(n);
   d = reinterpret_cast<float*>(p);
   p += AlignUp(n / 32 * 4);
-  edx = reinterpret_cast<float*>(p);
-  p += AlignUp(n / 4 * 4);
+  bsum = reinterpret_cast<int32_t*>(p);
+  p += AlignUp(n / 32 * 4);
   cx32 = reinterpret_cast<float*>(p);
   p += AlignUp(n / 32 * 4);
   cx16 = reinterpret_cast<float*>(p);

@@ -13,24 +13,28 @@
 namespace flashstream::cpu {
 
 // Activations quantized to int8 for the quantized-weight matmul (see ref::QuantizeActivations).
-// Views into one caller-owned buffer (Bind); the padding past n_in up to n_pad is zero.
+// Views into one caller-owned buffer (Bind); the quantizer also zeroes the padding past n_in.
 struct QuantizedActs {
   static constexpr int64_t kPadTo = 512;  // values; the kernels' group size
   int64_t n_tok = 0;
   int64_t n_in = 0;
   int64_t n_pad = 0;        // n_in rounded up to kPadTo
+  // Layout of q. Natural: value j at j. Split: within each 128 values (4 blocks of 32),
+  // values 0..15 of block k at 16k and values 16..31 at 64 + 16k, matching how Q4_0/Q4_1
+  // pack two values per byte.
+  bool split = false;
   int8_t* q = nullptr;      // [n_tok, n_pad]
   float* d = nullptr;       // [n_tok, n_pad / 32]  scale of each 32 values
-  float* edx = nullptr;     // [n_tok, n_pad / 4]   d repeated per int32 lane: lane l of 64-value pair p is d[2p + l/8]
+  int32_t* bsum = nullptr;  // [n_tok, n_pad / 32]  sum(q) of each 32 values
   float* cx32 = nullptr;    // [n_tok, n_pad / 32]  d * sum(q) of each 32 values
   float* cx16 = nullptr;    // [n_tok, n_pad / 16]  d * sum(q) of each 16 values
 
   static size_t BytesNeeded(int64_t n_tok, int64_t n_in);
-  // Points the arrays into `mem` (64-byte aligned, BytesNeeded bytes) and zeroes it.
-  void Bind(void* mem, int64_t n_tok, int64_t n_in);
+  // Points the arrays into `mem` (64-byte aligned, BytesNeeded bytes).
+  void Bind(void* mem, int64_t n_tok, int64_t n_in, bool split_layout);
   const int8_t* q_row(int64_t t) const { return q + t * n_pad; }
   const float* d_row(int64_t t) const { return d + t * (n_pad / 32); }
-  const float* edx_row(int64_t t) const { return edx + t * (n_pad / 4); }
+  const int32_t* bsum_row(int64_t t) const { return bsum + t * (n_pad / 32); }
   const float* cx32_row(int64_t t) const { return cx32 + t * (n_pad / 32); }
   const float* cx16_row(int64_t t) const { return cx16 + t * (n_pad / 16); }
 };
@@ -65,6 +69,8 @@ struct AttnTask {
 
 struct CpuKernels {
   const char* name;
+  // Whether matmul wants the activations of a `dtype` weight in the split layout.
+  bool (*split_acts)(DType dtype);
   // Quantizes tokens [t_begin, t_end) of x[n_tok, xq.n_in] into xq (bound by the caller).
   void (*quantize_acts)(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end);
   void (*matmul)(const MatMulArgs& args);
@@ -81,6 +87,7 @@ const CpuKernels& Avx512Kernels();
 
 // The AVX-512 matmul kernels (matmul_avx512.cpp), gathered into Avx512Kernels() by ops_avx512.cpp.
 namespace avx512 {
+bool SplitActs(DType dtype);
 void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end);
 void MatMul(const MatMulArgs& args);
 }  // namespace avx512

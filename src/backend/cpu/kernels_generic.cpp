@@ -20,7 +20,6 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
     const float* xt = x + t * xq.n_in;
     int8_t* q = xq.q + t * xq.n_pad;
     float* d = xq.d + t * nb;
-    float* edx = xq.edx + t * (xq.n_pad / 4);
     float* cx32 = xq.cx32 + t * nb;
     float* cx16 = xq.cx16 + t * 2 * nb;
     for (int64_t b = 0; b < nb; ++b) {
@@ -40,7 +39,7 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
         std::memset(q + b * kQK, 0, kQK);
       }
       d[b] = scale;
-      for (int l = 0; l < 8; ++l) edx[b * 8 + l] = scale;
+      xq.bsum[t * nb + b] = sum[0] + sum[1];
       cx32[b] = scale * static_cast<float>(sum[0] + sum[1]);
       cx16[2 * b] = scale * static_cast<float>(sum[0]);
       cx16[2 * b + 1] = scale * static_cast<float>(sum[1]);
@@ -244,7 +243,7 @@ void Add(const float* a, const float* b, int64_t n, float* out) {
 }  // namespace
 
 const CpuKernels& GenericKernels() {
-  static const CpuKernels kernels{"generic", QuantizeActs, MatMul, Attend, RmsNorm, SwiGlu, Add};
+  static const CpuKernels kernels{"generic", [](DType) { return false; }, QuantizeActs, MatMul, Attend, RmsNorm, SwiGlu, Add};
   return kernels;
 }
 

@@ -28,251 +28,172 @@
 #include <cstring>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant_formats_avx512.h"
 
 namespace flashstream::cpu::avx512 {
 namespace {
 
-using u8 = uint8_t;
-
 int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t Max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-uint32_t Load32(const u8* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint16_t Load16(const u8* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-__m256i Load256(const u8* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-__m128i Load128(const u8* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-
-// es = permutexvar(kExpand32[p], S): the scale of the 32-value unit of each int32 lane of pair p.
-alignas(64) constexpr int32_t kExpand32[8][16] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},         {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
-    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},         {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
-    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},         {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
-    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13}, {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15},
-};
-// The same for 16-value units (Q6_K): 4 lanes per unit.
-alignas(64) constexpr int32_t kExpand16[4][16] = {
-    {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3},
-    {4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7},
-    {8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11},
-    {12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15},
-};
-
-__m512i LoadIdx(const int32_t* p) { return _mm512_load_si512(p); }
-
-// 16-bit lane shift counts: per 128-bit lane 0,4,0,4 (nibbles of two 16-byte blocks) and
-// per 256-bit half 0,4 (nibbles of one 32-byte chunk); 0,1 / 4,2 / 0,2 for the high bits.
-__m512i Shift128(int a, int b) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(static_cast<short>(b)),
-                                                                    _mm_set1_epi16(static_cast<short>(a)))),
-                            _mm256_set_m128i(_mm_set1_epi16(static_cast<short>(b)), _mm_set1_epi16(static_cast<short>(a))), 1);
-}
-__m512i Shift256(int a, int b) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(a))),
-                            _mm256_set1_epi16(static_cast<short>(b)), 1);
-}
-
-__m512i GatherOffsets(int stride) {
-  return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                            _mm512_set1_epi32(stride));
-}
-
-// The 16 dwords at g + stride * i (i < n; zero beyond n).
-__m512i GatherDwords(const u8* g, int stride, int n) {
-  const __m512i off = GatherOffsets(stride);
-  if (n == 16) return _mm512_i32gather_epi32(off, g, 1);
-  const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
-  return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, off, g, 1);
-}
-
-__m512 HalvesToFloat(__m512i dwords_low16) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dwords_low16)); }
-
-// ---- weight formats. Scales(g, n_units, S, O): unit scales/offsets of a group (0 beyond
-// n_units). Pair(g, p, half): the 64 unsigned values of pair p; half: only the first 32 exist.
-
-struct Q8_0Format {
-  static constexpr int kUnit = 32, kGroup = 512, kGroupBytes = 16 * 34, kPairs = 8;
-  static void Scales(const u8* g, int n_units, __m512& s, __m512& o) {
-    s = HalvesToFloat(GatherDwords(g, 34, n_units));
-    o = _mm512_mul_ps(s, _mm512_set1_ps(-128.f));
-  }
-  static __m512i Pair(const u8* g, int p, bool half) {
-    const u8* b = g + 68 * p;
-    const __m256i hi = half ? _mm256_setzero_si256() : Load256(b + 36);
-    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(Load256(b + 2)), hi, 1);
-    return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));  // q + 128
-  }
-};
-
-template <int kStride, int kQsOffset>
-__m512i NibblePair(const u8* g, int p, bool half) {
-  const u8* b = g + 2 * kStride * p;
-  const __m256i a = _mm256_broadcastsi128_si256(Load128(b + kQsOffset));
-  const __m256i c = half ? _mm256_setzero_si256() : _mm256_broadcastsi128_si256(Load128(b + kStride + kQsOffset));
-  const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(a), c, 1);  // [a, a, c, c]
-  return _mm512_and_si512(_mm512_srlv_epi16(v, Shift128(0, 4)), _mm512_set1_epi8(0x0F));
-}
-
-struct Q4_0Format {
-  static constexpr int kUnit = 32, kGroup = 512, kGroupBytes = 16 * 18, kPairs = 8;
-  static void Scales(const u8* g, int n_units, __m512& s, __m512& o) {
-    s = HalvesToFloat(GatherDwords(g, 18, n_units));
-    o = _mm512_mul_ps(s, _mm512_set1_ps(-8.f));
-  }
-  static __m512i Pair(const u8* g, int p, bool half) { return NibblePair<18, 2>(g, p, half); }
-};
-
-struct Q4_1Format {
-  static constexpr int kUnit = 32, kGroup = 512, kGroupBytes = 16 * 20, kPairs = 8;
-  static void Scales(const u8* g, int n_units, __m512& s, __m512& o) {
-    const __m512i dm = GatherDwords(g, 20, n_units);
-    s = HalvesToFloat(dm);
-    o = HalvesToFloat(_mm512_srli_epi32(dm, 16));
-  }
-  static __m512i Pair(const u8* g, int p, bool half) { return NibblePair<20, 4>(g, p, half); }
-};
-
-// Q4_K/Q5_K 6-bit scales and mins of one super-block, as 8 bytes each.
-void UnpackK4Scales(const u8* scales, uint64_t* sc, uint64_t* mn) {
-  const uint32_t u0 = Load32(scales), u1 = Load32(scales + 4), u2 = Load32(scales + 8);
-  const uint32_t sc_lo = u0 & 0x3f3f3f3fu, mn_lo = u1 & 0x3f3f3f3fu;
-  const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
-  const uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
-  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
-  *mn = mn_lo | (static_cast<uint64_t>(mn_hi) << 32);
-}
-
-// A group is two super-blocks of `kSuper` bytes (the second absent when n_units == 8).
-template <int kSuper>
-void KScales(const u8* g, int n_units, __m512& s, __m512& o) {
-  uint64_t sc[2] = {0, 0}, mn[2] = {0, 0};
-  uint32_t dd[2] = {0, 0};
-  for (int i = 0; i < n_units / 8; ++i) {
-    UnpackK4Scales(g + i * kSuper + 4, &sc[i], &mn[i]);
-    dd[i] = Load32(g + i * kSuper);  // d | dmin << 16
-  }
-  const __m512 dv = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_set_epi32(0, 0, static_cast<int>(dd[1]), static_cast<int>(dd[0]))));
-  // dv = [d0, dmin0, d1, dmin1]: lanes 0..7 take super-block 0, lanes 8..15 super-block 1.
-  const __m512 d = _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), dv);
-  const __m512 dmin = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), dv);
-  const __m128i scv = _mm_set_epi64x(static_cast<long long>(sc[1]), static_cast<long long>(sc[0]));
-  const __m128i mnv = _mm_set_epi64x(static_cast<long long>(mn[1]), static_cast<long long>(mn[0]));
-  s = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scv)));
-  const __m512 m = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mnv)));
-  o = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(m), _mm512_set1_epi32(INT32_MIN)));  // -m
-}
-
-// Low 4 bits of pair p of a Q4_K/Q5_K group: chunk p % 4 of super-block p / 4.
-template <int kSuper, int kQsOffset>
-__m512i KNibbles(const u8* g, int p) {
-  const __m512i v = _mm512_broadcast_i64x4(Load256(g + (p >> 2) * kSuper + kQsOffset + 32 * (p & 3)));
-  return _mm512_and_si512(_mm512_srlv_epi16(v, Shift256(0, 4)), _mm512_set1_epi8(0x0F));
-}
-
-struct Q4_KFormat {
-  static constexpr int kUnit = 32, kGroup = 512, kGroupBytes = 2 * 144, kPairs = 8;
-  static void Scales(const u8* g, int n_units, __m512& s, __m512& o) { KScales<144>(g, n_units, s, o); }
-  static __m512i Pair(const u8* g, int p, bool) { return KNibbles<144, 16>(g, p); }
-};
-
-struct Q5_KFormat {
-  static constexpr int kUnit = 32, kGroup = 512, kGroupBytes = 2 * 176, kPairs = 8;
-  static void Scales(const u8* g, int n_units, __m512& s, __m512& o) { KScales<176>(g, n_units, s, o); }
-  static __m512i Pair(const u8* g, int p, bool) {
-    const __m512i lo = KNibbles<176, 48>(g, p);
-    const int c = p & 3;
-    const __m512i qh = _mm512_broadcast_i64x4(Load256(g + (p >> 2) * 176 + 16));
-    const __m512i bits = _mm512_srlv_epi16(qh, Shift256(2 * c, 2 * c + 1));
-    const __mmask64 k = _mm512_test_epi8_mask(bits, _mm512_set1_epi8(1));
-    return _mm512_mask_add_epi8(lo, k, lo, _mm512_set1_epi8(16));
-  }
-};
-
-struct Q6_KFormat {
-  static constexpr int kUnit = 16, kGroup = 256, kGroupBytes = 210, kPairs = 4;
-  static void Scales(const u8* g, int, __m512& s, __m512& o) {
-    const __m512 d = _mm512_set1_ps(_cvtsh_ss(Load16(g + 208)));
-    s = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(Load128(g + 192))));
-    o = _mm512_mul_ps(s, _mm512_set1_ps(-32.f));
-  }
-  static __m512i Pair(const u8* g, int p, bool) {
-    const int n = p >> 1;
-    const __m512i ql = _mm512_loadu_si512(g + 64 * n);
-    const __m512i qh = _mm512_broadcast_i64x4(Load256(g + 128 + 32 * n));
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-    if ((p & 1) == 0) {
-      return _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, Shift256(4, 2)), m30));
-    }
-    return _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                           _mm512_and_si512(_mm512_srlv_epi16(qh, Shift256(0, 2)), m30));
-  }
-};
-
 // ---- quantized tiles ----
+// Each tile computes R rows x T tokens; per (row, token) the operation sequence is the same
+// for every tile shape, which makes results independent of tiling and threads.
+
+// Prefetch: rows are read R at a time, short interleaved streams that hardware prefetchers
+// follow poorly, so each group also prefetches (into L2) the same group `prefetch` bytes on.
+void PrefetchGroup(const u8* p, int bytes) {
+  for (int b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T1);
+}
 
 template <class F, int R, int T>
-struct QTile {
+struct StepTile {
+  __m512 acc[R][T];
+
+  void Run(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t n_in, int64_t prefetch) {
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    constexpr int kGroup = 512;
+    for (int64_t v0 = 0; v0 < n_in; v0 += kGroup) {
+      const int nv = static_cast<int>(Min64(kGroup, n_in - v0));
+      const u8* gp[R];
+      for (int r = 0; r < R; ++r) {
+        gp[r] = rows[r] + v0 / kGroup * F::kGroupBytes;
+        PrefetchGroup(gp[r] + prefetch, F::kGroupBytes);
+      }
+      __m512 dx[T], cx[T];
+      __m512i nbias[T];  // -(sum(q) << shift) per block
+      for (int t = 0; t < T; ++t) {
+        dx[t] = _mm512_load_ps(xq.d_row(t0 + t) + v0 / 32);
+        if constexpr (F::kBiasShift >= 0) {
+          const __m512i bs = _mm512_load_si512(xq.bsum_row(t0 + t) + v0 / 32);
+          nbias[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, F::kBiasShift));
+        }
+        if constexpr (F::kHasMin) cx[t] = _mm512_load_ps(xq.cx32_row(t0 + t) + v0 / 32);
+      }
+      if (nv == kGroup) {
+#pragma GCC unroll 8
+        for (int step = 0; step < kGroup / F::kStep; ++step) Step(gp, xq, t0, v0, step, F::kStep, dx, cx, nbias);
+      } else {
+        for (int step = 0; step * F::kStep < nv; ++step) {
+          Step(gp, xq, t0, v0, step, static_cast<int>(Min64(F::kStep, nv - step * F::kStep)), dx, cx, nbias);
+        }
+      }
+    }
+  }
+
+  void Step(const u8* const (&gp)[R], const QuantizedActs& xq, int64_t t0, int64_t v0, int step, int valid,
+            const __m512 (&dx)[T], const __m512 (&cx)[T], const __m512i (&nbias)[T]) {
+    StepWeights w[R];
+    for (int r = 0; r < R; ++r) F::Load(gp[r], step, valid, w[r]);
+    const __m512i blocks = _mm512_load_si512(F::BlockLanes(step));
+    for (int t = 0; t < T; ++t) {
+      const int8_t* xs = xq.q_row(t0 + t) + v0 + F::kStep * step;
+      const __m512 ed = _mm512_permutexvar_ps(blocks, dx[t]);
+      __m512i bias = _mm512_setzero_si512();
+      if constexpr (F::kBiasShift >= 0) bias = _mm512_maskz_permutexvar_epi32(F::kLeadLanes, blocks, nbias[t]);
+      __m512 cxl = _mm512_setzero_ps();
+      if constexpr (F::kHasMin) cxl = _mm512_maskz_permutexvar_ps(F::kLeadLanes, blocks, cx[t]);
+      for (int r = 0; r < R; ++r) {
+        const __m512i dot = F::Dot(w[r], xs, bias);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(w[r].scale, ed), acc[r][t]);
+        if constexpr (F::kHasMin) acc[r][t] = _mm512_fmadd_ps(w[r].min, cxl, acc[r][t]);
+      }
+    }
+  }
+};
+
+// dx of the group's blocks (the 8 of a 256-value group in lanes 0..7).
+template <class F>
+__m512 GroupDx(const QuantizedActs& xq, int64_t t, int64_t v0) {
+  const float* d = xq.d_row(t) + v0 / 32;
+  if constexpr (F::kGroup == 512) return _mm512_load_ps(d);
+  return _mm512_castps256_ps512(_mm256_load_ps(d));
+}
+
+// K-quants: the scales of a whole group, with float offsets added per group.
+template <class F, int R, int T>
+struct GroupTile {
   const u8* gp[R];
   __m512 acc[R][T];
 
-  // One pair step: decode R weight pairs, multiply with T activation pairs.
-  void Step(const QuantizedActs& xq, int64_t t0, int64_t v0, int p, bool half, const __m512 (&s)[R]) {
-    const __m512i idx = LoadIdx(F::kUnit == 32 ? kExpand32[p] : kExpand16[p]);
+  // One step: decode R weight steps, multiply with T activation steps. The lane scale is
+  // s_unit * dx_block: for T == 1 the group's s already holds s * dx per unit; otherwise
+  // it is formed here as es * ed. Both give the same f32 products.
+  void Step(const QuantizedActs& xq, int64_t t0, int64_t v0, int step, const __m512 (&s)[R], const __m512 (&dx)[T]) {
+    const __m512i unit_idx = _mm512_load_si512(F::UnitLanes(step));
     __m512i w[R];
     __m512 es[R];
     for (int r = 0; r < R; ++r) {
-      w[r] = F::Pair(gp[r], p, half);
-      es[r] = _mm512_permutexvar_ps(idx, s[r]);
+      w[r] = F::Load(gp[r], step);
+      es[r] = _mm512_permutexvar_ps(unit_idx, s[r]);
     }
-    for (int t = 0; t < T; ++t) {
-      const __m512i xv = _mm512_load_si512(xq.q_row(t0 + t) + v0 + 64 * p);
-      const __m512 ed = _mm512_load_ps(xq.edx_row(t0 + t) + (v0 + 64 * p) / 4);
-      for (int r = 0; r < R; ++r) {
-        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[r], xv);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(es[r], ed), acc[r][t]);
+    if constexpr (T == 1) {
+      const int8_t* xs = xq.q_row(t0) + v0 + F::kStep * step;
+      for (int r = 0; r < R; ++r) acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(F::Dot(w[r], xs)), es[r], acc[r][0]);
+    } else {
+      const __m512i block_idx = _mm512_load_si512(F::BlockLanes(step));
+      for (int t = 0; t < T; ++t) {
+        const int8_t* xs = xq.q_row(t0 + t) + v0 + F::kStep * step;
+        const __m512 ed = _mm512_permutexvar_ps(block_idx, dx[t]);
+        for (int r = 0; r < R; ++r) {
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(F::Dot(w[r], xs)), _mm512_mul_ps(es[r], ed), acc[r][t]);
+        }
       }
     }
   }
 
-  void Run(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t n_in) {
+  // Scales and offsets of group g, prefetching the group `prefetch` bytes further on.
+  static void GroupScales(const u8* const* rows, int64_t g, int n_units, int64_t prefetch, __m512 (&s)[R],
+                          __m512 (&o)[R]) {
+    for (int r = 0; r < R; ++r) {
+      const u8* p = rows[r] + g * F::kGroupBytes;
+      PrefetchGroup(p + prefetch, F::kGroupBytes);
+      F::Scales(p, n_units, s[r], o[r]);
+    }
+  }
+
+  // Groups are software-pipelined: the scales of group g+1 are loaded before the steps of
+  // group g, so their load latency overlaps work instead of stalling the accumulators.
+  void Run(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t n_in, int64_t prefetch) {
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
     const int64_t n_groups = (n_in + F::kGroup - 1) / F::kGroup;
+    const auto units = [&](int64_t g) { return static_cast<int>(Min64(F::kGroup, n_in - g * F::kGroup)) / F::kUnit; };
+    __m512 s_next[R], o_next[R];
+    GroupScales(rows, 0, units(0), prefetch, s_next, o_next);
     for (int64_t g = 0; g < n_groups; ++g) {
       const int64_t v0 = g * F::kGroup;
       const int nv = static_cast<int>(Min64(F::kGroup, n_in - v0));
-      __m512 s[R], o[R];
+      __m512 s[R], o[R], dx[T];
       for (int r = 0; r < R; ++r) {
+        s[r] = s_next[r];
+        o[r] = o_next[r];
         gp[r] = rows[r] + g * F::kGroupBytes;
-        F::Scales(gp[r], nv / F::kUnit, s[r], o[r]);
       }
-      for (int t = 0; t < T; ++t) {
+      if (g + 1 < n_groups) GroupScales(rows, g + 1, units(g + 1), prefetch, s_next, o_next);
+      for (int t = 0; t < T; ++t) dx[t] = GroupDx<F>(xq, t0 + t, v0);
+      if constexpr (T == 1) {
+        const __m512 dxu = F::kUnit == 32 ? dx[0]
+                                          : _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), dx[0]);
+        for (int r = 0; r < R; ++r) s[r] = _mm512_mul_ps(s[r], dxu);
+      }
+#pragma GCC unroll 8
+      for (int step = 0; step * F::kStep < nv; ++step) Step(xq, t0, v0, step, s, dx);
+      for (int t = 0; t < T; ++t) {  // offsets: o * dx * sum(q) per unit
         const float* cx = F::kUnit == 32 ? xq.cx32_row(t0 + t) : xq.cx16_row(t0 + t);
         const __m512 c = _mm512_load_ps(cx + v0 / F::kUnit);
         for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(o[r], c, acc[r][t]);
       }
-      if (nv == F::kGroup) {
-#pragma GCC unroll 8
-        for (int p = 0; p < F::kPairs; ++p) Step(xq, t0, v0, p, false, s);
-      } else {
-        for (int p = 0; p < (nv + 63) / 64; ++p) Step(xq, t0, v0, p, 64 * p + 32 >= nv, s);
-      }
     }
   }
 };
 
-template <class F, int R, int T>
+template <template <class, int, int> class Tile, class F, int R, int T>
 void RunQTile(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t n_in, float* y, int64_t n_out,
-              int64_t r0) {
-  QTile<F, R, T> tile;
-  tile.Run(rows, xq, t0, n_in);
+              int64_t r0, int64_t prefetch) {
+  Tile<F, R, T> tile;
+  tile.Run(rows, xq, t0, n_in, prefetch);
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) y[(t0 + t) * n_out + r0 + r] = _mm512_reduce_add_ps(tile.acc[r][t]);
 }
@@ -328,16 +249,24 @@ void RunFTile(const u8* const* rows, const float* x, int64_t t0, int64_t n_in, f
 constexpr int64_t kPanelBytes = 256 * 1024;
 constexpr int kTileRows = 4;
 constexpr int kTileTokens = 4;
+constexpr int64_t kPrefetchRows = 8;  // see QTile
 
 using TileFn = void (*)(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out,
-                        int64_t r0);
+                        int64_t r0, int64_t prefetch);
 
 template <class F, int R, int T>
-void QTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0) {
-  RunQTile<F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, r0);
+void QTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
+             int64_t prefetch) {
+  RunQTile<StepTile, F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, r0, prefetch);
+}
+template <class F, int R, int T>
+void KTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
+             int64_t prefetch) {
+  RunQTile<GroupTile, F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, r0, prefetch);
 }
 template <DType D, int R, int T>
-void FTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0) {
+void FTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
+             int64_t) {
   RunFTile<D, R, T>(rows, static_cast<const float*>(x), t0, n_in, y, n_out, r0);
 }
 
@@ -350,6 +279,11 @@ template <class F>
 constexpr TileTable QTiles() {
   return {{{QTileFn<F, 1, 1>, QTileFn<F, 1, 2>, QTileFn<F, 1, 3>, QTileFn<F, 1, 4>},
            {QTileFn<F, 4, 1>, QTileFn<F, 4, 2>, QTileFn<F, 4, 3>, QTileFn<F, 4, 4>}}};
+}
+template <class F>
+constexpr TileTable KTiles() {
+  return {{{KTileFn<F, 1, 1>, KTileFn<F, 1, 2>, KTileFn<F, 1, 3>, KTileFn<F, 1, 4>},
+           {KTileFn<F, 4, 1>, KTileFn<F, 4, 2>, KTileFn<F, 4, 3>, KTileFn<F, 4, 4>}}};
 }
 template <DType D>
 constexpr TileTable FTiles() {
@@ -368,7 +302,7 @@ void Sweep(const TileTable& tiles, const MatMulArgs& a, const void* x) {
         const int nr = p1 - r >= kTileRows ? kTileRows : 1;
         const u8* rows[kTileRows];
         for (int i = 0; i < nr; ++i) rows[i] = reinterpret_cast<const u8*>(a.w) + (r + i) * row_bytes;
-        tiles.fn[nr == kTileRows ? 1 : 0][nt - 1](rows, x, t0, a.n_in, a.y, a.n_out, r);
+        tiles.fn[nr == kTileRows ? 1 : 0][nt - 1](rows, x, t0, a.n_in, a.y, a.n_out, r, kPrefetchRows * row_bytes);
         r += nr;
       }
     }
@@ -378,14 +312,16 @@ void Sweep(const TileTable& tiles, const MatMulArgs& a, const void* x) {
 constexpr TileTable kQ8_0Tiles = QTiles<Q8_0Format>();
 constexpr TileTable kQ4_0Tiles = QTiles<Q4_0Format>();
 constexpr TileTable kQ4_1Tiles = QTiles<Q4_1Format>();
-constexpr TileTable kQ4_KTiles = QTiles<Q4_KFormat>();
-constexpr TileTable kQ5_KTiles = QTiles<Q5_KFormat>();
-constexpr TileTable kQ6_KTiles = QTiles<Q6_KFormat>();
+constexpr TileTable kQ4_KTiles = KTiles<Q4_KFormat>();
+constexpr TileTable kQ5_KTiles = KTiles<Q5_KFormat>();
+constexpr TileTable kQ6_KTiles = KTiles<Q6_KFormat>();
 constexpr TileTable kF32Tiles = FTiles<DType::kF32>();
 constexpr TileTable kF16Tiles = FTiles<DType::kF16>();
 constexpr TileTable kBF16Tiles = FTiles<DType::kBF16>();
 
 }  // namespace
+
+bool SplitActs(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1; }
 
 void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end) {
   const int64_t nb = xq.n_pad / 32;
@@ -394,10 +330,12 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
     const float* xt = x + t * xq.n_in;
     int8_t* q = xq.q + t * xq.n_pad;
     float* d = xq.d + t * nb;
-    float* edx = xq.edx + t * (xq.n_pad / 4);
     float* cx32 = xq.cx32 + t * nb;
     float* cx16 = xq.cx16 + t * 2 * nb;
     for (int64_t b = 0; b < nb; ++b) {
+      // Where the block's two halves go (see QuantizedActs::split).
+      int8_t* q0 = xq.split ? q + 128 * (b / 4) + 16 * (b % 4) : q + 32 * b;
+      int8_t* q1 = xq.split ? q0 + 64 : q0 + 16;
       float scale = 0.f;
       int sum0 = 0, sum1 = 0;
       if (b * 32 < xq.n_in) {
@@ -405,17 +343,18 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
         const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(x0, abs_mask), _mm512_and_ps(x1, abs_mask)));
         scale = amax / 127.f;
         const __m512 inv = _mm512_set1_ps(scale != 0.f ? 1.f / scale : 0.f);
-        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, inv));  // round half even (MXCSR default)
-        const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, inv));
-        _mm_store_si128(reinterpret_cast<__m128i*>(q + 32 * b), _mm512_cvtepi32_epi8(q0));
-        _mm_store_si128(reinterpret_cast<__m128i*>(q + 32 * b + 16), _mm512_cvtepi32_epi8(q1));
-        sum0 = _mm512_reduce_add_epi32(q0);
-        sum1 = _mm512_reduce_add_epi32(q1);
+        const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, inv));  // round half even (MXCSR default)
+        const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, inv));
+        _mm_store_si128(reinterpret_cast<__m128i*>(q0), _mm512_cvtepi32_epi8(i0));
+        _mm_store_si128(reinterpret_cast<__m128i*>(q1), _mm512_cvtepi32_epi8(i1));
+        sum0 = _mm512_reduce_add_epi32(i0);
+        sum1 = _mm512_reduce_add_epi32(i1);
       } else {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(q + 32 * b), _mm256_setzero_si256());
+        _mm_store_si128(reinterpret_cast<__m128i*>(q0), _mm_setzero_si128());
+        _mm_store_si128(reinterpret_cast<__m128i*>(q1), _mm_setzero_si128());
       }
       d[b] = scale;
-      _mm256_store_ps(edx + 8 * b, _mm256_set1_ps(scale));
+      xq.bsum[t * nb + b] = sum0 + sum1;
       cx32[b] = scale * static_cast<float>(sum0 + sum1);
       cx16[2 * b] = scale * static_cast<float>(sum0);
       cx16[2 * b + 1] = scale * static_cast<float>(sum1);

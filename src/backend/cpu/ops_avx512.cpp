@@ -154,7 +154,7 @@ void Add(const float* a, const float* b, int64_t n, float* out) {
 }  // namespace
 
 const CpuKernels& Avx512Kernels() {
-  static const CpuKernels kernels{"avx512", avx512::QuantizeActs, avx512::MatMul, Attend, RmsNorm, SwiGlu, Add};
+  static const CpuKernels kernels{"avx512", avx512::SplitActs, avx512::QuantizeActs, avx512::MatMul, Attend, RmsNorm, SwiGlu, Add};
   return kernels;
 }
 

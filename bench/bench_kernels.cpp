@@ -1,0 +1,160 @@
+// CPU matmul throughput on 7B-shaped matrices, against memory bandwidth measured in the
+// same run.
+//  decode:  y = W x for one token; the weights are cold (cycled through copies totalling
+//           >= 512 MiB, far beyond the LLC), reported as GB/s of weight bytes read and as
+//           a fraction of the measured read bandwidth.
+//  prefill: n_tok = 512 tokens at once, reported as GFLOP/s (2 n_out n_in n_tok / time).
+// Usage: bench_kernels [--threads N=2] [--dtypes q8_0,q4_0,...] [--prefill 0|1]
+// The ISA is the CPU backend's choice (FS_CPU_ISA=generic|avx512 overrides). Prints JSON.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>  // JSON output
+
+#include "backend/backend.h"
+#include "backend/cpu/membw.h"
+#include "backend/cpu/quant.h"
+#include "core/half.h"
+#include "core/thread_pool.h"
+
+namespace fs = flashstream;
+
+namespace {
+
+struct Rng {  // xorshift64*: fast reproducible values; their distribution does not affect speed
+  uint64_t s = 0x9E3779B97F4A7C15ull;
+  uint64_t Next() {
+    s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+    return s * 2685821657736338717ull;
+  }
+  float Uniform() { return static_cast<float>(Next() >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f; }
+};
+
+std::unique_ptr<std::byte[], decltype(&std::free)> Alloc(size_t bytes) {
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  if (p == nullptr) std::abort();
+  return {p, &std::free};
+}
+
+void FillWeights(fs::DType dtype, int64_t n_out, int64_t n_in, std::byte* dst, Rng& rng) {
+  const uint64_t row_bytes = fs::RowBytes(dtype, n_in);
+  std::vector<float> v(static_cast<size_t>(n_in));
+  for (int64_t r = 0; r < n_out; ++r) {
+    std::byte* row = dst + r * row_bytes;
+    for (float& x : v) x = 0.05f * rng.Uniform();
+    switch (dtype) {
+      case fs::DType::kF32: std::memcpy(row, v.data(), row_bytes); break;
+      case fs::DType::kF16: fs::FloatToHalfRow(v.data(), reinterpret_cast<uint16_t*>(row), n_in); break;
+      case fs::DType::kBF16: fs::FloatToBF16Row(v.data(), reinterpret_cast<uint16_t*>(row), n_in); break;
+      case fs::DType::kQ8_0:
+      case fs::DType::kQ4_0:
+      case fs::DType::kQ4_1: fs::QuantizeRow(dtype, v.data(), row, n_in); break;
+      default: {  // K-quants: random bits with a small f16 super-scale
+        for (uint64_t i = 0; i < row_bytes; ++i) row[i] = static_cast<std::byte>(rng.Next() >> 56);
+        const int bb = fs::Info(dtype).block_bytes;
+        const uint16_t d = fs::FloatToHalf(0.001f);
+        for (int64_t b = 0; b < n_in / 256; ++b) {
+          std::byte* blk = row + b * bb;
+          std::memcpy(blk + (dtype == fs::DType::kQ6_K ? 208 : 0), &d, 2);
+          if (dtype != fs::DType::kQ6_K) std::memcpy(blk + 2, &d, 2);
+        }
+      }
+    }
+  }
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2;
+  bool prefill = true;
+  std::string dtype_list = "q8_0,q4_0,q4_1,f16,bf16";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--dtypes") == 0) dtype_list = argv[i + 1];
+    else if (std::strcmp(argv[i], "--prefill") == 0) prefill = std::atoi(argv[i + 1]) != 0;
+    else {
+      std::fprintf(stderr, "usage: %s [--threads N] [--dtypes a,b] [--prefill 0|1]\n", argv[0]);
+      return 2;
+    }
+  }
+  fs::ThreadPool pool(threads);
+  auto backend = fs::MakeCpuBackend(pool);
+  const double membw_before = fs::MeasureReadBandwidthGBps(pool, size_t{1} << 30);
+
+  const int64_t shapes[3][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};  // [n_out, n_in]
+  constexpr size_t kColdBytes = size_t{512} << 20;
+  constexpr int64_t kPrefillTokens = 512;
+  nlohmann::json decode = nlohmann::json::array(), prefills = nlohmann::json::array();
+  std::vector<double> decode_gbps;
+  Rng rng;
+  std::stringstream names(dtype_list);
+  for (std::string name; std::getline(names, name, ',');) {
+    const auto dtype = fs::DTypeFromName(name);
+    if (!dtype) {
+      std::fprintf(stderr, "unknown dtype %s\n", name.c_str());
+      return 2;
+    }
+    for (const auto& shape : shapes) {
+      const int64_t n_out = shape[0], n_in = shape[1];
+      const size_t bytes = fs::RowBytes(*dtype, n_in) * static_cast<size_t>(n_out);
+      const size_t copies = std::max<size_t>(2, (kColdBytes + bytes - 1) / bytes);
+      auto weights = Alloc(bytes * copies);
+      FillWeights(*dtype, n_out, n_in, weights.get(), rng);
+      for (size_t c = 1; c < copies; ++c) std::memcpy(weights.get() + c * bytes, weights.get(), bytes);
+      const auto view = [&](size_t c) {
+        return fs::TensorView{weights.get() + c * bytes, *dtype, fs::MakeShape({n_out, n_in})};
+      };
+      std::vector<float> x(static_cast<size_t>(kPrefillTokens * n_in)), y(static_cast<size_t>(kPrefillTokens * n_out));
+      for (float& v : x) v = rng.Uniform();
+
+      for (size_t c = 0; c < copies; ++c) backend->MatMul(view(c), x.data(), 1, y.data());  // warm-up
+      int64_t calls = 0;
+      const auto start = std::chrono::steady_clock::now();
+      while (calls < static_cast<int64_t>(3 * copies) || Seconds(start) < 1.0) {
+        backend->MatMul(view(static_cast<size_t>(calls) % copies), x.data(), 1, y.data());
+        ++calls;
+      }
+      const double sec = Seconds(start) / static_cast<double>(calls);
+      const double gbps = static_cast<double>(bytes) / sec / 1e9;
+      decode_gbps.push_back(gbps);
+      decode.push_back({{"dtype", name}, {"n_out", n_out}, {"n_in", n_in}, {"us", sec * 1e6}, {"gbps", gbps}});
+
+      if (prefill) {
+        double best = 1e30;
+        for (int rep = 0; rep < 2; ++rep) {
+          const auto t0 = std::chrono::steady_clock::now();
+          backend->MatMul(view(0), x.data(), kPrefillTokens, y.data());
+          best = std::min(best, Seconds(t0));
+        }
+        const double gflops = 2.0 * static_cast<double>(n_out * n_in * kPrefillTokens) / best / 1e9;
+        prefills.push_back({{"dtype", name}, {"n_out", n_out}, {"n_in", n_in}, {"n_tok", kPrefillTokens},
+                            {"ms", best * 1e3}, {"gflops", gflops}});
+      }
+    }
+  }
+  const double membw_after = fs::MeasureReadBandwidthGBps(pool, size_t{1} << 30);
+  const double membw = std::max(membw_before, membw_after);
+  for (size_t i = 0; i < decode.size(); ++i) decode[i]["ratio"] = decode_gbps[i] / membw;
+  nlohmann::json out = {{"threads", threads},
+                        {"backend", backend->Name()},
+                        {"membw_gbps", membw},
+                        {"membw_before_gbps", membw_before},
+                        {"membw_after_gbps", membw_after},
+                        {"decode", decode},
+                        {"prefill", prefills}};
+  std::printf("%s\n", out.dump(1).c_str());
+  return 0;
+}
