@@ -39,9 +39,9 @@ Result<bool> CompareOp(Interp& in, CmpOp op, const Value& a, const Value& b);
 // Python `item in container`.
 Result<bool> Contains(Interp& in, const Value& container, const Value& item);
 Result<Value> Negate(const Value& v);
-// The items a for loop visits: list/tuple elements, dict keys, str characters; undefined
-// iterates as empty. Other types are an error.
-Result<List> IterItems(const Value& v);
+// The items a for loop visits: list/tuple elements, dict keys, str characters, a
+// generator's items (consuming it); undefined iterates as empty. Other types are an error.
+Result<List> IterItems(Interp& in, const Value& v);
 
 // Template globals; undefined if `name` is not one.
 Value FindGlobal(std::string_view name);

@@ -23,7 +23,7 @@ using Args = const CallArgs&;
 bool Flag(const ArgReader& r, size_t i) { return r.Get(i) != nullptr && Truthy(*r.Get(i)); }
 
 Result<List> Items(Interp& in, const Value& v) {
-  FS_ASSIGN_OR_RETURN(List items, IterItems(v));
+  FS_ASSIGN_OR_RETURN(List items, IterItems(in, v));
   FS_RETURN_IF_ERROR(in.Step(items.size()));
   return items;
 }
@@ -31,6 +31,18 @@ Result<List> Items(Interp& in, const Value& v) {
 Result<Value> NewList(Interp& in, List items) {
   FS_RETURN_IF_ERROR(in.Charge(items.size() * sizeof(Value)));
   return Value::MakeList(std::move(items));
+}
+
+// Defers `impl` (which returns a list) to the first iteration, as the jinja2 generator
+// filter it mirrors does: until then the result is truthy, has no len() and cannot fail.
+Result<Value> Lazy(const Value& v, Args a, FilterFn impl, const char* name) {
+  uint32_t depth = v.depth();
+  for (const Value& x : a.args) depth = std::max(depth, x.depth());
+  for (const auto& [k, x] : a.kwargs) depth = std::max(depth, x.depth());
+  return Value::MakeIterator(name, depth, [v, args = a, impl](Interp& in) -> Result<List> {
+    FS_ASSIGN_OR_RETURN(Value r, impl(in, v, args));
+    return r.list();
+  });
 }
 
 // Follows a dotted attribute path ("a.b", "0") the way jinja2's make_attrgetter does.
@@ -212,6 +224,7 @@ std::optional<double> ParseFloat(const std::string& s) {
 Result<Value> FInt(Interp&, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind("int", a, {"default", "base"}));
   const Value dflt = r.Get(0) != nullptr ? *r.Get(0) : Value::Int(0);
+  if (v.is_undefined()) return Status::Error(v.undefined_hint());
   if (v.is_int()) return Value::Int(v.as_int());
   if (v.kind() == Value::Kind::kFloat) {
     const double d = v.as_double();
@@ -239,6 +252,7 @@ Result<Value> FInt(Interp&, const Value& v, Args a) {
 
 Result<Value> FFloat(Interp&, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind("float", a, {"default"}));
+  if (v.is_undefined()) return Status::Error(v.undefined_hint());
   if (v.is_number()) return Value::Float(v.as_double());
   if (v.is_string()) {
     if (const auto d = ParseFloat(v.str())) return Value::Float(*d);
@@ -255,6 +269,7 @@ Result<Value> FFirst(Interp& in, const Value& v, Args a) {
 
 Result<Value> FLast(Interp& in, const Value& v, Args a) {
   FS_RETURN_IF_ERROR(ArgReader::Bind("last", a, {}).status());
+  if (v.kind() == Value::Kind::kIterator) return Status::Error("'generator' object is not reversible");
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   if (items.empty()) return Value::Undefined("No last item, sequence was empty.");
   return items.back();
@@ -328,9 +343,18 @@ Result<Value> FReverse(Interp& in, const Value& v, Args a) {
     for (size_t k = off.size() - 1; k > 0; --k) out.append(v.str(), off[k - 1], off[k] - off[k - 1]);
     return NewStr(in, std::move(out));
   }
+  const bool was_iterator = v.kind() == Value::Kind::kIterator;
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   std::reverse(items.begin(), items.end());
-  return NewList(in, std::move(items));
+  if (was_iterator) return NewList(in, std::move(items));  // reversed() fails; jinja2 falls back to a list
+  FS_RETURN_IF_ERROR(in.Charge(items.size() * sizeof(Value)));
+  const uint32_t depth = v.depth();
+  const char* name = v.kind() == Value::Kind::kList ? "list_reverseiterator object"
+                     : v.is_dict()                    ? "dict_reversekeyiterator object"
+                                                      : "reversed object";
+  return Value::MakeIterator(name, depth, [items = std::move(items)](Interp&) -> Result<List> {
+    return items;
+  });
 }
 
 Result<Value> FSort(Interp& in, const Value& v, Args a) {
@@ -395,6 +419,7 @@ Result<Value> FRound(Interp&, const Value& v, Args a) {
   if (!v.is_number()) return Errorf("round expects a number, got {}", TypeName(v));
   const int64_t p = r.Get(0) != nullptr && r.Get(0)->is_int() ? std::clamp<int64_t>(r.Get(0)->as_int(), -300, 300) : 0;
   const std::string method = r.Get(1) != nullptr && r.Get(1)->is_string() ? r.Get(1)->str() : "common";
+  if (method == "common" && p >= 0 && v.is_int()) return Value::Int(v.as_int());  // round(int) stays int
   const double x = v.as_double();
   if (method == "ceil" || method == "floor") {
     const double m = std::pow(10.0, static_cast<double>(p));
@@ -464,7 +489,12 @@ Result<Value> FEscape(Interp& in, const Value& v, Args a) {
   return NewStr(in, std::move(out));
 }
 
-Result<Value> FSafe(Interp&, const Value& v, Args) { return v; }
+// Markup(value): the string form, marked safe (autoescape is off, so just the string).
+Result<Value> FSafe(Interp& in, const Value& v, Args a) {
+  FS_RETURN_IF_ERROR(ArgReader::Bind("safe", a, {}).status());
+  FS_ASSIGN_OR_RETURN(std::string s, StrOf(in, v));
+  return Value::Str(std::move(s));
+}
 
 Result<Value> FAttr(Interp&, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind("attr", a, {"name"}));
@@ -479,8 +509,9 @@ Result<Value> FFormat(Interp& in, const Value& v, Args a) {
   return PercentFormat(in, v.str(), a.args.size() == 1 ? a.args[0] : Value::MakeTuple(a.args));
 }
 
-// map(attribute=..., default=...) or map('filter', args...).
+// map(attribute=..., default=...) or map('filter', args...). A falsy input maps to nothing.
 Result<Value> FMap(Interp& in, const Value& v, Args a) {
+  if (!Truthy(v)) return Value::MakeList({});
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   List out;
   out.reserve(items.size());
@@ -516,9 +547,11 @@ Result<Value> FMap(Interp& in, const Value& v, Args a) {
   return NewList(in, std::move(out));
 }
 
-// select/reject (by_attr=false) and selectattr/rejectattr (by_attr=true).
+// select/reject (by_attr=false) and selectattr/rejectattr (by_attr=true). A falsy input
+// selects nothing.
 template <bool kSelect, bool kByAttr>
 Result<Value> FSelect(Interp& in, const Value& v, Args a) {
+  if (!Truthy(v)) return Value::MakeList({});
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   size_t next = 0;
   std::string attr;
@@ -629,8 +662,9 @@ bool IsFloat(const Value& v) { return v.kind() == Value::Kind::kFloat; }
 bool IsNumber(const Value& v) { return v.is_number(); }
 bool IsString(const Value& v) { return v.is_string(); }
 bool IsMapping(const Value& v) { return v.is_dict(); }
-bool IsIterable(const Value& v) { return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict(); }
-bool IsCallable(const Value& v) { return v.kind() == Value::Kind::kCallable; }
+bool IsSequence(const Value& v) { return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict(); }
+bool IsIterable(const Value& v) { return IsSequence(v) || v.kind() == Value::Kind::kIterator; }
+bool IsCallable(const Value& v) { return v.kind() == Value::Kind::kCallable || v.is_undefined(); }  // Undefined has __call__
 bool IsEscaped(const Value&) { return false; }
 
 }  // namespace
@@ -673,30 +707,30 @@ FilterFn FindFilter(std::string_view name) {
       {"format", FFormat},
       {"indent", FIndent},
       {"int", FInt},
-      {"items", FItems},
+      {"items", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FItems, "generator object do_items"); }},
       {"join", FJoin},
       {"last", FLast},
       {"length", FLength},
       {"list", FList},
       {"lower", FCase<PyLower>},
-      {"map", FMap},
+      {"map", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FMap, "generator object sync_do_map"); }},
       {"max", FMinMax<true>},
       {"min", FMinMax<false>},
-      {"reject", FSelect<false, false>},
-      {"rejectattr", FSelect<false, true>},
+      {"reject", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FSelect<false, false>, "generator object select_or_reject"); }},
+      {"rejectattr", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FSelect<false, true>, "generator object select_or_reject"); }},
       {"replace", FReplace},
       {"reverse", FReverse},
       {"round", FRound},
       {"safe", FSafe},
-      {"select", FSelect<true, false>},
-      {"selectattr", FSelect<true, true>},
+      {"select", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FSelect<true, false>, "generator object select_or_reject"); }},
+      {"selectattr", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FSelect<true, true>, "generator object select_or_reject"); }},
       {"sort", FSort},
       {"string", FString},
       {"sum", FSum},
       {"title", FCase<JinjaTitle>},
       {"tojson", FToJson},
       {"trim", FTrim},
-      {"unique", FUnique},
+      {"unique", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FUnique, "generator object sync_do_unique"); }},
       {"upper", FCase<PyUpper>},
   };
   const auto it = kFilters.find(name);
@@ -738,7 +772,7 @@ TestFn FindTest(std::string_view name) {
       {"number", TKind<IsNumber>},
       {"odd", TParity<1>},
       {"sameas", TSameAs},
-      {"sequence", TKind<IsIterable>},
+      {"sequence", TKind<IsSequence>},
       {"string", TKind<IsString>},
       {"test", TNamed<false>},
       {"true", TKind<IsTrue>},

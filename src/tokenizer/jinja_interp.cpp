@@ -227,7 +227,7 @@ Result<Value> Interp::ApplyFilterChain(const Expr& filter, Value input, Scope* s
 
 Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string* out) {
   FS_ASSIGN_OR_RETURN(Value iterable, Eval(*node.exprs[0], scope));
-  Result<List> items_or = IterItems(iterable);
+  Result<List> items_or = IterItems(*this, iterable);
   if (!items_or.ok()) return At(*node.exprs[0], items_or.status());
   List items = std::move(items_or).value();
   FS_RETURN_IF_ERROR(At(node, Step(items.size())));
@@ -242,6 +242,9 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
     items = std::move(kept);
   }
   const int64_t n = static_cast<int64_t>(items.size());
+  // jinja2 runs the else block unless the last iteration reached the end of the body, so a
+  // break (or a continue in the final iteration) also triggers it; mirrored for parity.
+  bool run_else = true;
   for (int64_t i = 0; i < n; ++i) {
     FS_RETURN_IF_ERROR(At(node, Step()));
     Scope iter{scope, {}};
@@ -267,8 +270,9 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
     iter.Set("loop", Value::MakeDict(std::move(loop)));
     FS_ASSIGN_OR_RETURN(Flow f, ExecBody(node.bodies[0], &iter, out));
     if (f == Flow::kBreak) break;
+    if (f == Flow::kNormal) run_else = false;
   }
-  if (n == 0) {
+  if (run_else) {
     Scope inner{scope, {}};
     FS_ASSIGN_OR_RETURN(Flow f, ExecBody(node.bodies[1], &inner, out));
     (void)f;
@@ -278,7 +282,7 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
 
 Status Interp::Unpack(const Node& node, const Value& value, Scope* scope) {
   if (!node.unpack && node.targets.size() == 1) return Assign(node.targets[0], value, scope, node);
-  Result<List> parts = IterItems(value);
+  Result<List> parts = IterItems(*this, value);
   if (!parts.ok()) return Fail(node, fmt::format("cannot unpack non-iterable {} object", TypeName(value)));
   const size_t want = node.targets.size();
   if (parts->size() != want) {

@@ -242,7 +242,7 @@ Result<Value> StrMethod(Interp& in, const std::string& s, const std::string& nam
   if (name == "join") {
     FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind(name, a, {"iterable"}));
     if (r.Get(0) == nullptr) return Status::Error("join takes one argument");
-    FS_ASSIGN_OR_RETURN(List items, IterItems(*r.Get(0)));
+    FS_ASSIGN_OR_RETURN(List items, IterItems(in, *r.Get(0)));
     std::string out;
     for (size_t i = 0; i < items.size(); ++i) {
       if (!items[i].is_string()) return Errorf("sequence item {}: expected str instance, {} found", i, TypeName(items[i]));

@@ -174,6 +174,7 @@ Result<std::string> StrOf(Interp& in, const Value& v) {
 }
 
 Result<Value> BinaryOp(Interp& in, BinOp op, const Value& a, const Value& b) {
+  if (op == BinOp::kMod && a.is_string()) return PercentFormat(in, a.str(), b);
   if (a.is_undefined()) return Status::Error(a.undefined_hint());
   if (b.is_undefined()) return Status::Error(b.undefined_hint());
   if (a.is_number() && b.is_number()) {
@@ -196,7 +197,6 @@ Result<Value> BinaryOp(Interp& in, BinOp op, const Value& a, const Value& b) {
     if ((a.is_string() || a.is_sequence()) && b.is_int()) return Repeat(in, a, b.as_int());
     if (a.is_int() && (b.is_string() || b.is_sequence())) return Repeat(in, b, a.as_int());
   }
-  if (op == BinOp::kMod && a.is_string()) return PercentFormat(in, a.str(), b);
   return Unsupported(op, a, b);
 }
 
@@ -225,8 +225,17 @@ Result<bool> Contains(Interp& in, const Value& container, const Value& item) {
       }
       return false;
     case Value::Kind::kDict:
+      if (item.is_sequence() && item.kind() == Value::Kind::kList) return Status::Error("unhashable type: 'list'");
+      if (item.is_dict()) return Status::Error("unhashable type: 'dict'");
       FS_RETURN_IF_ERROR(in.Step(container.dict().size()));
       return container.dict().Find(item) != nullptr;
+    case Value::Kind::kIterator: {
+      FS_ASSIGN_OR_RETURN(List items, IterItems(in, container));
+      for (const Value& v : items) {
+        if (Equals(v, item)) return true;
+      }
+      return false;
+    }
     default:
       return Errorf("argument of type '{}' is not iterable", TypeName(container));
   }
@@ -250,8 +259,14 @@ Result<bool> CompareOp(Interp& in, CmpOp op, const Value& a, const Value& b) {
   }
 }
 
-Result<List> IterItems(const Value& v) {
+Result<List> IterItems(Interp& in, const Value& v) {
   switch (v.kind()) {
+    case Value::Kind::kIterator: {
+      Iterator& it = v.iterator();
+      if (it.consumed) return List();
+      it.consumed = true;
+      return it.produce(in);
+    }
     case Value::Kind::kUndefined: return List();
     case Value::Kind::kList:
     case Value::Kind::kTuple: return v.list();
@@ -312,7 +327,8 @@ Result<Value> GetItem(const Value& obj, const Value& key) {
 
 Result<Value> Slice(Interp& in, const Value& obj, const Value* start, const Value* stop, const Value* step) {
   if (obj.is_undefined()) return Status::Error(obj.undefined_hint());
-  if (!obj.is_string() && !obj.is_sequence()) return Errorf("'{}' object is not subscriptable", TypeName(obj));
+  // jinja2 compiles slices to plain Python subscripts, so unlike obj[key] this fails.
+  if (!obj.is_string() && !obj.is_sequence()) return Errorf("'{}' object cannot be sliced", TypeName(obj));
   std::vector<size_t> offsets;
   int64_t n = 0;
   if (obj.is_string()) {
@@ -395,7 +411,8 @@ Result<Value> PercentFormat(Interp& in, const std::string& fmt_str, const Value&
       return Errorf("formatted string exceeds the {}-byte limit", in.limits().max_output_bytes);
     }
   }
-  if (next < values.size() && args.kind() == Value::Kind::kTuple) {
+  // Python exempts mappings (anything with __getitem__, like jinja2's Undefined) from this check.
+  if (next < values.size() && !args.is_dict() && !args.is_undefined()) {
     return Status::Error("not all arguments converted during string formatting");
   }
   return NewStr(in, std::move(out));

@@ -834,7 +834,7 @@ class Parser {
     const Token at = Cur();
     Advance();  // is
     const bool negated = SkipName("not");
-    ExprPtr e = NewExpr(Expr::Kind::kTest, at);
+    ExprPtr e = NewExpr(Expr::Kind::kTest, Cur());  // positioned at the test's name
     FS_ASSIGN_OR_RETURN(e->name, ExpectNameTok());
     while (SkipOp(".")) {
       FS_ASSIGN_OR_RETURN(std::string part, ExpectNameTok());

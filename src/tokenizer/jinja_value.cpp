@@ -73,6 +73,9 @@ void ReprImpl(const Value& v, int depth, size_t max, std::string* out) {
     case Value::Kind::kCallable:
       out->append("<function " + v.callable().name + ">");
       return;
+    case Value::Kind::kIterator:
+      out->append("<" + v.iterator().name + ">");
+      return;
     case Value::Kind::kUndefined:
       out->append("Undefined");
       return;
@@ -269,6 +272,14 @@ Value Value::MakeNamespace(Namespace* ns) {
   return v;
 }
 
+Value Value::MakeIterator(std::string name, uint32_t depth, std::function<Result<List>(Interp&)> produce) {
+  Value v;
+  v.kind_ = Kind::kIterator;
+  v.depth_ = depth + 1;
+  v.ptr_ = std::make_shared<Iterator>(Iterator{std::move(name), std::move(produce), false});
+  return v;
+}
+
 Value Value::MakeCallable(std::string name, std::function<Result<Value>(Interp&, const CallArgs&)> fn) {
   Value v;
   v.kind_ = Kind::kCallable;
@@ -393,6 +404,7 @@ std::string TypeName(const Value& v) {
     case Value::Kind::kDict: return "dict";
     case Value::Kind::kNamespace: return "Namespace";
     case Value::Kind::kCallable: return "function";
+    case Value::Kind::kIterator: return "generator";
   }
   return "object";
 }

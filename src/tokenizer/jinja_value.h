@@ -30,7 +30,8 @@ using List = std::vector<Value>;
 class Value {
  public:
   enum class Kind : uint8_t {
-    kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kNamespace, kCallable
+    kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kNamespace, kCallable,
+    kIterator,  // a Python generator/iterator (map, select, ...): lazy, single use, no len()
   };
 
   Value() = default;  // undefined with no hint
@@ -47,6 +48,8 @@ class Value {
   // Borrows `ns`: namespaces are owned by the render (see Interp) so that cycles cannot leak.
   static Value MakeNamespace(Namespace* ns);
   static Value MakeCallable(std::string name, std::function<Result<Value>(Interp&, const CallArgs&)> fn);
+  // `produce` runs on first iteration; `depth` is the nesting of the values it captured.
+  static Value MakeIterator(std::string name, uint32_t depth, std::function<Result<List>(Interp&)> produce);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
@@ -66,6 +69,7 @@ class Value {
   const Dict& dict() const { return *std::static_pointer_cast<const Dict>(ptr_); }
   Namespace& ns() const { return *std::static_pointer_cast<Namespace>(ptr_); }
   const Callable& callable() const { return *std::static_pointer_cast<const Callable>(ptr_); }
+  struct Iterator& iterator() const { return *std::static_pointer_cast<struct Iterator>(ptr_); }
   // The error message for using an undefined value.
   std::string undefined_hint() const;
   // Identity of shared containers (for `is sameas`); null for scalars.
@@ -101,6 +105,13 @@ class Dict {
 // jinja2's namespace(): attributes settable with `{% set ns.attr = value %}`.
 struct Namespace {
   Dict attrs;
+};
+
+// A generator: produces its items once, when first iterated (later iterations are empty).
+struct Iterator {
+  std::string name;  // Python repr without '<>' and address: "generator object sync_do_map"
+  std::function<Result<List>(Interp&)> produce;
+  bool consumed = false;
 };
 
 struct CallArgs {
