@@ -11,9 +11,8 @@ Result<ChatTemplate> ChatTemplate::Parse(std::string_view source) {
   return ChatTemplate(std::make_shared<const jinja::Body>(std::move(body).value()));
 }
 
-nlohmann::ordered_json ChatTemplate::MakeContext(const std::vector<ChatMessage>& messages,
-                                                 bool add_generation_prompt, const std::string& bos_token,
-                                                 const std::string& eos_token) {
+nlohmann::ordered_json ChatTemplate::MakeContext(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                                                 const std::string& bos_token, const std::string& eos_token) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const ChatMessage& m : messages) {
     nlohmann::ordered_json msg = nlohmann::ordered_json::object();

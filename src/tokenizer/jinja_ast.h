@@ -76,7 +76,7 @@ struct Node {
     kWith,         // targets[i] = exprs[i] in a new scope for bodies[0]
     kBreak,
     kContinue,
-    kScope,        // bodies[0] rendered as is ({% generation %})
+    kScope,  // bodies[0] rendered as is ({% generation %})
   };
   Kind kind = Kind::kText;
   uint32_t line = 0;

@@ -1,13 +1,13 @@
-// Jinja filters and tests used by chat templates, with jinja2's semantics (and transformers'
-// tojson, which calls json.dumps with ensure_ascii=False). Filters that jinja2 returns as
-// generators (map, select, reverse, ...) return lists here.
+// Jinja filters used by chat templates, with jinja2's semantics (and transformers' tojson,
+// which calls json.dumps with ensure_ascii=False). Filters that jinja2 implements as
+// generators (map, select, unique, items, ...) return lazy single-use iterators here too.
 #include <fmt/format.h>  // fmt::format for messages and round()
 
 #include <algorithm>  // std::stable_sort, std::reverse
-#include <cmath>      // std::ceil, std::floor, std::nearbyint
-#include <cstdlib>    // std::strtod, std::strtoll
 #include <cctype>     // std::isdigit
 #include <cerrno>     // errno for strtoll range checks
+#include <cmath>      // std::ceil, std::floor, std::nearbyint
+#include <cstdlib>    // std::strtod, std::strtoll
 #include <map>        // filter and test tables
 #include <optional>   // std::optional for ParseFloat
 
@@ -53,7 +53,8 @@ Result<Value> AttrPath(const Value& item, const std::string& path) {
     const size_t dot = path.find('.', start);
     const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     const bool numeric = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
-    FS_ASSIGN_OR_RETURN(cur, GetItem(cur, numeric ? Value::Int(std::strtoll(part.c_str(), nullptr, 10)) : Value::Str(part)));
+    FS_ASSIGN_OR_RETURN(cur,
+                        GetItem(cur, numeric ? Value::Int(std::strtoll(part.c_str(), nullptr, 10)) : Value::Str(part)));
     if (dot == std::string::npos) return cur;
     start = dot + 1;
   }
@@ -131,14 +132,18 @@ std::string JinjaTitle(std::string_view s) {
 Result<Value> FLength(Interp& in, const Value& v, Args a) {
   FS_RETURN_IF_ERROR(ArgReader::Bind("length", a, {}).status());
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return Value::Int(0);
+    case Value::Kind::kUndefined:
+      return Value::Int(0);
     case Value::Kind::kString:
       FS_RETURN_IF_ERROR(in.Step(v.str().size() >> 10));
       return Value::Int(static_cast<int64_t>(CodePointCount(v.str())));
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return Value::Int(static_cast<int64_t>(v.list().size()));
-    case Value::Kind::kDict: return Value::Int(static_cast<int64_t>(v.dict().size()));
-    default: return Errorf("object of type '{}' has no len()", TypeName(v));
+    case Value::Kind::kTuple:
+      return Value::Int(static_cast<int64_t>(v.list().size()));
+    case Value::Kind::kDict:
+      return Value::Int(static_cast<int64_t>(v.dict().size()));
+    default:
+      return Errorf("object of type '{}' has no len()", TypeName(v));
   }
 }
 
@@ -350,11 +355,9 @@ Result<Value> FReverse(Interp& in, const Value& v, Args a) {
   FS_RETURN_IF_ERROR(in.Charge(items.size() * sizeof(Value)));
   const uint32_t depth = v.depth();
   const char* name = v.kind() == Value::Kind::kList ? "list_reverseiterator object"
-                     : v.is_dict()                    ? "dict_reversekeyiterator object"
-                                                      : "reversed object";
-  return Value::MakeIterator(name, depth, [items = std::move(items)](Interp&) -> Result<List> {
-    return items;
-  });
+                     : v.is_dict()                  ? "dict_reversekeyiterator object"
+                                                    : "reversed object";
+  return Value::MakeIterator(name, depth, [items = std::move(items)](Interp&) -> Result<List> { return items; });
 }
 
 Result<Value> FSort(Interp& in, const Value& v, Args a) {
@@ -469,7 +472,8 @@ Result<Value> FCenter(Interp& in, const Value& v, Args a) {
   if (width <= len) return Value::Str(s);
   const int64_t total = std::min<int64_t>(width - len, static_cast<int64_t>(in.limits().max_output_bytes));
   const int64_t left = total / 2 + (total & width & 1);
-  return NewStr(in, std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
+  return NewStr(in,
+                std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
 }
 
 Result<Value> FEscape(Interp& in, const Value& v, Args a) {
@@ -478,12 +482,23 @@ Result<Value> FEscape(Interp& in, const Value& v, Args a) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return NewStr(in, std::move(out));
@@ -586,87 +601,6 @@ Result<Value> FSelect(Interp& in, const Value& v, Args a) {
   return NewList(in, std::move(out));
 }
 
-// ---- tests ----
-
-Result<const Value*> OneArg(std::string_view name, Args a) {
-  FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind(name, a, {"other"}));
-  if (r.Get(0) == nullptr) return Errorf("test '{}' needs an argument", name);
-  return r.Get(0);
-}
-
-template <CmpOp kOp>
-Result<bool> TCompare(Interp& in, const Value& v, Args a) {
-  FS_ASSIGN_OR_RETURN(const Value* other, OneArg("comparison", a));
-  return CompareOp(in, kOp, v, *other);
-}
-
-template <bool (*Pred)(const Value&)>
-Result<bool> TKind(Interp&, const Value& v, Args a) {
-  FS_RETURN_IF_ERROR(ArgReader::Bind("test", a, {}).status());
-  return Pred(v);
-}
-
-Result<bool> TDivisible(Interp& in, const Value& v, Args a) {
-  FS_ASSIGN_OR_RETURN(const Value* n, OneArg("divisibleby", a));
-  FS_ASSIGN_OR_RETURN(Value m, BinaryOp(in, BinOp::kMod, v, *n));
-  return !Truthy(m);
-}
-
-template <int kRem>
-Result<bool> TParity(Interp& in, const Value& v, Args a) {
-  FS_RETURN_IF_ERROR(ArgReader::Bind("even/odd", a, {}).status());
-  FS_ASSIGN_OR_RETURN(Value m, BinaryOp(in, BinOp::kMod, v, Value::Int(2)));
-  return m.is_number() && m.as_double() == kRem;
-}
-
-Result<bool> TIn(Interp& in, const Value& v, Args a) {
-  FS_ASSIGN_OR_RETURN(const Value* seq, OneArg("in", a));
-  return Contains(in, *seq, v);
-}
-
-Result<bool> TSameAs(Interp&, const Value& v, Args a) {
-  FS_ASSIGN_OR_RETURN(const Value* other, OneArg("sameas", a));
-  if (v.kind() != other->kind()) return false;
-  if (v.identity() != nullptr) return v.identity() == other->identity();
-  return Equals(v, *other);
-}
-
-template <bool kLower>
-Result<bool> TCase(Interp& in, const Value& v, Args a) {
-  FS_RETURN_IF_ERROR(ArgReader::Bind("lower/upper", a, {}).status());
-  FS_ASSIGN_OR_RETURN(std::string s, StrOf(in, v));
-  bool cased = false;
-  for (size_t i = 0; i < s.size();) {
-    const uint32_t c = NextCodePoint(s, &i);
-    if (kLower ? IsUpperCp(c) : (IsLowerCp(c))) return false;
-    cased = cased || IsCased(c);
-  }
-  return cased;
-}
-
-template <bool kFilter>
-Result<bool> TNamed(Interp&, const Value& v, Args a) {
-  FS_RETURN_IF_ERROR(ArgReader::Bind("filter/test", a, {}).status());
-  if (!v.is_string()) return false;
-  return kFilter ? FindFilter(v.str()) != nullptr : FindTest(v.str()) != nullptr;
-}
-
-bool IsDefined(const Value& v) { return !v.is_undefined(); }
-bool IsUndefined(const Value& v) { return v.is_undefined(); }
-bool IsNone(const Value& v) { return v.is_none(); }
-bool IsBoolean(const Value& v) { return v.kind() == Value::Kind::kBool; }
-bool IsTrue(const Value& v) { return v.kind() == Value::Kind::kBool && v.as_bool(); }
-bool IsFalse(const Value& v) { return v.kind() == Value::Kind::kBool && !v.as_bool(); }
-bool IsInteger(const Value& v) { return v.kind() == Value::Kind::kInt; }
-bool IsFloat(const Value& v) { return v.kind() == Value::Kind::kFloat; }
-bool IsNumber(const Value& v) { return v.is_number(); }
-bool IsString(const Value& v) { return v.is_string(); }
-bool IsMapping(const Value& v) { return v.is_dict(); }
-bool IsSequence(const Value& v) { return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict(); }
-bool IsIterable(const Value& v) { return IsSequence(v) || v.kind() == Value::Kind::kIterator; }
-bool IsCallable(const Value& v) { return v.kind() == Value::Kind::kCallable || v.is_undefined(); }  // Undefined has __call__
-bool IsEscaped(const Value&) { return false; }
-
 }  // namespace
 
 Result<ArgReader> ArgReader::Bind(std::string_view fn_name, const CallArgs& args,
@@ -716,71 +650,30 @@ FilterFn FindFilter(std::string_view name) {
       {"map", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FMap, "generator object sync_do_map"); }},
       {"max", FMinMax<true>},
       {"min", FMinMax<false>},
-      {"reject", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FSelect<false, false>, "generator object select_or_reject"); }},
-      {"rejectattr", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FSelect<false, true>, "generator object select_or_reject"); }},
+      {"reject", [](Interp&, const Value& v,
+                    Args a) { return Lazy(v, a, FSelect<false, false>, "generator object select_or_reject"); }},
+      {"rejectattr", [](Interp&, const Value& v,
+                        Args a) { return Lazy(v, a, FSelect<false, true>, "generator object select_or_reject"); }},
       {"replace", FReplace},
       {"reverse", FReverse},
       {"round", FRound},
       {"safe", FSafe},
-      {"select", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FSelect<true, false>, "generator object select_or_reject"); }},
-      {"selectattr", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FSelect<true, true>, "generator object select_or_reject"); }},
+      {"select", [](Interp&, const Value& v,
+                    Args a) { return Lazy(v, a, FSelect<true, false>, "generator object select_or_reject"); }},
+      {"selectattr", [](Interp&, const Value& v,
+                        Args a) { return Lazy(v, a, FSelect<true, true>, "generator object select_or_reject"); }},
       {"sort", FSort},
       {"string", FString},
       {"sum", FSum},
       {"title", FCase<JinjaTitle>},
       {"tojson", FToJson},
       {"trim", FTrim},
-      {"unique", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FUnique, "generator object sync_do_unique"); }},
+      {"unique",
+       [](Interp&, const Value& v, Args a) { return Lazy(v, a, FUnique, "generator object sync_do_unique"); }},
       {"upper", FCase<PyUpper>},
   };
   const auto it = kFilters.find(name);
   return it == kFilters.end() ? nullptr : it->second;
-}
-
-TestFn FindTest(std::string_view name) {
-  static const std::map<std::string_view, TestFn> kTests = {
-      {"!=", TCompare<CmpOp::kNe>},
-      {"<", TCompare<CmpOp::kLt>},
-      {"<=", TCompare<CmpOp::kLe>},
-      {"==", TCompare<CmpOp::kEq>},
-      {">", TCompare<CmpOp::kGt>},
-      {">=", TCompare<CmpOp::kGe>},
-      {"boolean", TKind<IsBoolean>},
-      {"callable", TKind<IsCallable>},
-      {"defined", TKind<IsDefined>},
-      {"divisibleby", TDivisible},
-      {"eq", TCompare<CmpOp::kEq>},
-      {"equalto", TCompare<CmpOp::kEq>},
-      {"escaped", TKind<IsEscaped>},
-      {"even", TParity<0>},
-      {"false", TKind<IsFalse>},
-      {"filter", TNamed<true>},
-      {"float", TKind<IsFloat>},
-      {"ge", TCompare<CmpOp::kGe>},
-      {"greaterthan", TCompare<CmpOp::kGt>},
-      {"gt", TCompare<CmpOp::kGt>},
-      {"in", TIn},
-      {"integer", TKind<IsInteger>},
-      {"iterable", TKind<IsIterable>},
-      {"le", TCompare<CmpOp::kLe>},
-      {"lessthan", TCompare<CmpOp::kLt>},
-      {"lower", TCase<true>},
-      {"lt", TCompare<CmpOp::kLt>},
-      {"mapping", TKind<IsMapping>},
-      {"ne", TCompare<CmpOp::kNe>},
-      {"none", TKind<IsNone>},
-      {"number", TKind<IsNumber>},
-      {"odd", TParity<1>},
-      {"sameas", TSameAs},
-      {"sequence", TKind<IsSequence>},
-      {"string", TKind<IsString>},
-      {"test", TNamed<false>},
-      {"true", TKind<IsTrue>},
-      {"undefined", TKind<IsUndefined>},
-      {"upper", TCase<false>},
-  };
-  const auto it = kTests.find(name);
-  return it == kTests.end() ? nullptr : it->second;
 }
 
 }  // namespace flashstream::jinja

@@ -259,10 +259,10 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
     loop.Append(Value::Str("length"), Value::Int(n));
     loop.Append(Value::Str("depth"), Value::Int(1));
     loop.Append(Value::Str("depth0"), Value::Int(0));
-    loop.Append(Value::Str("previtem"), i > 0 ? items[static_cast<size_t>(i - 1)]
-                                              : Value::Undefined("there is no previous item"));
-    loop.Append(Value::Str("nextitem"), i + 1 < n ? items[static_cast<size_t>(i + 1)]
-                                                  : Value::Undefined("there is no next item"));
+    loop.Append(Value::Str("previtem"),
+                i > 0 ? items[static_cast<size_t>(i - 1)] : Value::Undefined("there is no previous item"));
+    loop.Append(Value::Str("nextitem"),
+                i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::Undefined("there is no next item"));
     loop.Append(Value::Str("cycle"), Value::MakeCallable("cycle", [i](Interp&, const CallArgs& a) -> Result<Value> {
                   if (a.args.empty()) return Status::Error("loop.cycle() needs at least one argument");
                   return a.args[static_cast<size_t>(i) % a.args.size()];
@@ -307,7 +307,8 @@ Status Interp::Assign(const AssignTarget& target, Value value, Scope* scope, con
   if (ns.kind() != Value::Kind::kNamespace) {
     return Fail(at, fmt::format("cannot assign attribute '{}' on '{}': not a namespace", target.attr, target.name));
   }
-  if (target.attr[0] == '_') return Fail(at, fmt::format("namespace attribute '{}' may not start with '_'", target.attr));
+  if (target.attr[0] == '_')
+    return Fail(at, fmt::format("namespace attribute '{}' may not start with '_'", target.attr));
   ns.ns().attrs.Set(Value::Str(target.attr), std::move(value));
   return Status::Ok();
 }

@@ -334,7 +334,7 @@ class Lexer {
     if (base == 10) {
       end = src_[start] == '0' ? ScanDigits(start, [](char ch) { return ch == '0'; }) : ScanDigits(start, IsDigit);
     } else {
-      bool (*is_digit)(char) = base == 2    ? [](char ch) { return ch == '0' || ch == '1'; }
+      bool (*is_digit)(char) = base == 2   ? [](char ch) { return ch == '0' || ch == '1'; }
                                : base == 8 ? [](char ch) { return ch >= '0' && ch <= '7'; }
                                            : [](char ch) {
                                                const char l = static_cast<char>(ch | 0x20);
@@ -380,17 +380,38 @@ class Lexer {
       const char e = src_[i + 1];
       i += 2;
       switch (e) {
-        case '\n': break;  // line continuation
-        case '\\': value.push_back('\\'); break;
-        case '\'': value.push_back('\''); break;
-        case '"': value.push_back('"'); break;
-        case 'a': value.push_back('\a'); break;
-        case 'b': value.push_back('\b'); break;
-        case 'f': value.push_back('\f'); break;
-        case 'n': value.push_back('\n'); break;
-        case 'r': value.push_back('\r'); break;
-        case 't': value.push_back('\t'); break;
-        case 'v': value.push_back('\v'); break;
+        case '\n':
+          break;  // line continuation
+        case '\\':
+          value.push_back('\\');
+          break;
+        case '\'':
+          value.push_back('\'');
+          break;
+        case '"':
+          value.push_back('"');
+          break;
+        case 'a':
+          value.push_back('\a');
+          break;
+        case 'b':
+          value.push_back('\b');
+          break;
+        case 'f':
+          value.push_back('\f');
+          break;
+        case 'n':
+          value.push_back('\n');
+          break;
+        case 'r':
+          value.push_back('\r');
+          break;
+        case 't':
+          value.push_back('\t');
+          break;
+        case 'v':
+          value.push_back('\v');
+          break;
         case 'x':
         case 'u':
         case 'U': {

@@ -195,8 +195,9 @@ Result<Value> StrMethod(Interp& in, const std::string& s, const std::string& nam
     for (const Value& o : options) {
       if (!o.is_string()) return Errorf("{} first arg must be str or a tuple of str, not {}", name, TypeName(o));
       const std::string& x = o.str();
-      const bool hit = x.size() <= s.size() &&
-                       (name == "startswith" ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0);
+      const bool hit =
+          x.size() <= s.size() &&
+          (name == "startswith" ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0);
       if (hit) return Value::Bool(true);
     }
     return Value::Bool(false);
@@ -245,7 +246,8 @@ Result<Value> StrMethod(Interp& in, const std::string& s, const std::string& nam
     FS_ASSIGN_OR_RETURN(List items, IterItems(in, *r.Get(0)));
     std::string out;
     for (size_t i = 0; i < items.size(); ++i) {
-      if (!items[i].is_string()) return Errorf("sequence item {}: expected str instance, {} found", i, TypeName(items[i]));
+      if (!items[i].is_string())
+        return Errorf("sequence item {}: expected str instance, {} found", i, TypeName(items[i]));
       if (i > 0) out += s;
       out += items[i].str();
       if (out.size() > in.limits().max_output_bytes) return Status::Error("join: result exceeds the size limit");
@@ -264,12 +266,17 @@ Result<Value> StrMethod(Interp& in, const std::string& s, const std::string& nam
   if (OneOf(name, {"isdigit", "isdecimal", "isnumeric", "isalpha", "isalnum", "isspace", "islower", "isupper"})) {
     FS_RETURN_IF_ERROR(ArgReader::Bind(name, a, {}).status());
     auto digit = [](uint32_t c) { return c >= '0' && c <= '9'; };
-    auto alpha = [](uint32_t c) { return (c < 0x80 && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) || (c >= 0xAA && !IsPySpace(c) && c != 0xD7 && c != 0xF7); };
+    auto alpha = [](uint32_t c) {
+      return (c < 0x80 && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) ||
+             (c >= 0xAA && !IsPySpace(c) && c != 0xD7 && c != 0xF7);
+    };
     if (name == "isdigit" || name == "isdecimal" || name == "isnumeric") return Value::Bool(AllCodePoints(s, digit));
     if (name == "isalpha") return Value::Bool(AllCodePoints(s, alpha));
-    if (name == "isalnum") return Value::Bool(AllCodePoints(s, [](uint32_t c) {
-      return (c >= '0' && c <= '9') || (c < 0x80 && (c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= 0xAA && !IsPySpace(c));
-    }));
+    if (name == "isalnum")
+      return Value::Bool(AllCodePoints(s, [](uint32_t c) {
+        return (c >= '0' && c <= '9') || (c < 0x80 && (c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+               (c >= 0xAA && !IsPySpace(c));
+      }));
     if (name == "isspace") return Value::Bool(AllCodePoints(s, IsPySpace));
     bool cased = false, ok = true;
     for (size_t i = 0; i < s.size();) {
@@ -341,7 +348,9 @@ Result<Value> Range(Interp& in, const CallArgs& a) {
   const int64_t step = a.args.size() == 3 ? a.args[2].as_int() : 1;
   if (step == 0) return Status::Error("range() arg 3 must not be zero");
   const __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
-  const __int128 n = span <= 0 ? 0 : (span + (step > 0 ? step : -static_cast<__int128>(step)) - 1) / (step > 0 ? step : -static_cast<__int128>(step));
+  const __int128 n = span <= 0 ? 0
+                               : (span + (step > 0 ? step : -static_cast<__int128>(step)) - 1) /
+                                     (step > 0 ? step : -static_cast<__int128>(step));
   if (n > kMaxRange) return Errorf("Range too big. The sandbox blocks ranges larger than MAX_RANGE ({}).", kMaxRange);
   FS_RETURN_IF_ERROR(in.Charge(static_cast<uint64_t>(n) * sizeof(Value)));
   List out;
@@ -410,10 +419,11 @@ Value GetAttr(const Value& obj, std::string_view name) {
   }
   switch (obj.kind()) {
     case Value::Kind::kString:
-      if (OneOf(name, {"strip", "lstrip", "rstrip", "upper", "lower", "title", "capitalize", "startswith", "endswith",
-                       "split", "rsplit", "splitlines", "replace", "find", "rfind", "index", "rindex", "count", "join",
-                       "format", "removeprefix", "removesuffix", "isdigit", "isdecimal", "isnumeric", "isalpha",
-                       "isalnum", "isspace", "islower", "isupper"})) {
+      if (OneOf(name, {"strip",      "lstrip",     "rstrip",       "upper",        "lower",   "title",
+                       "capitalize", "startswith", "endswith",     "split",        "rsplit",  "splitlines",
+                       "replace",    "find",       "rfind",        "index",        "rindex",  "count",
+                       "join",       "format",     "removeprefix", "removesuffix", "isdigit", "isdecimal",
+                       "isnumeric",  "isalpha",    "isalnum",      "isspace",      "islower", "isupper"})) {
         return BindMethod(obj, name, StrMethodOf);
       }
       return Value::Undefined(fmt::format("'str object' has no attribute '{}'", name));

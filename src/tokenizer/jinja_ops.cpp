@@ -13,13 +13,20 @@ namespace {
 
 const char* OpSymbol(BinOp op) {
   switch (op) {
-    case BinOp::kAdd: return "+";
-    case BinOp::kSub: return "-";
-    case BinOp::kMul: return "*";
-    case BinOp::kDiv: return "/";
-    case BinOp::kFloorDiv: return "//";
-    case BinOp::kMod: return "%";
-    case BinOp::kPow: return "**";
+    case BinOp::kAdd:
+      return "+";
+    case BinOp::kSub:
+      return "-";
+    case BinOp::kMul:
+      return "*";
+    case BinOp::kDiv:
+      return "/";
+    case BinOp::kFloorDiv:
+      return "//";
+    case BinOp::kMod:
+      return "%";
+    case BinOp::kPow:
+      return "**";
   }
   return "?";
 }
@@ -74,9 +81,12 @@ Result<Value> IntArith(BinOp op, int64_t x, int64_t y) {
 
 Result<Value> FloatArith(BinOp op, double x, double y) {
   switch (op) {
-    case BinOp::kAdd: return Value::Float(x + y);
-    case BinOp::kSub: return Value::Float(x - y);
-    case BinOp::kMul: return Value::Float(x * y);
+    case BinOp::kAdd:
+      return Value::Float(x + y);
+    case BinOp::kSub:
+      return Value::Float(x - y);
+    case BinOp::kMul:
+      return Value::Float(x * y);
     case BinOp::kDiv:
       if (y == 0) return Status::Error("float division by zero");
       return Value::Float(x / y);
@@ -212,7 +222,8 @@ Result<Value> Negate(const Value& v) {
 
 Result<bool> Contains(Interp& in, const Value& container, const Value& item) {
   switch (container.kind()) {
-    case Value::Kind::kUndefined: return false;
+    case Value::Kind::kUndefined:
+      return false;
     case Value::Kind::kString:
       if (!item.is_string()) return Errorf("'in <string>' requires string as left operand, not {}", TypeName(item));
       FS_RETURN_IF_ERROR(in.Step(container.str().size() >> 10));
@@ -252,10 +263,14 @@ Result<bool> CompareOp(Interp& in, CmpOp op, const Value& a, const Value& b) {
   if (op == CmpOp::kNe) return !Equals(a, b);
   FS_ASSIGN_OR_RETURN(int c, Compare(a, b));
   switch (op) {
-    case CmpOp::kLt: return c < 0;
-    case CmpOp::kLe: return c <= 0;
-    case CmpOp::kGt: return c > 0;
-    default: return c >= 0;
+    case CmpOp::kLt:
+      return c < 0;
+    case CmpOp::kLe:
+      return c <= 0;
+    case CmpOp::kGt:
+      return c > 0;
+    default:
+      return c >= 0;
   }
 }
 
@@ -267,9 +282,11 @@ Result<List> IterItems(Interp& in, const Value& v) {
       it.consumed = true;
       return it.produce(in);
     }
-    case Value::Kind::kUndefined: return List();
+    case Value::Kind::kUndefined:
+      return List();
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return v.list();
+    case Value::Kind::kTuple:
+      return v.list();
     case Value::Kind::kDict: {
       List keys;
       keys.reserve(v.dict().size());
@@ -286,7 +303,8 @@ Result<List> IterItems(Interp& in, const Value& v) {
       }
       return chars;
     }
-    default: return Errorf("'{}' object is not iterable", TypeName(v));
+    default:
+      return Errorf("'{}' object is not iterable", TypeName(v));
   }
 }
 
@@ -344,7 +362,8 @@ Result<Value> Slice(Interp& in, const Value& obj, const Value* start, const Valu
     const std::string& str = obj.str();
     std::string out;
     if (s == 1 && b < e) {
-      out = str.substr(offsets[static_cast<size_t>(b)], offsets[static_cast<size_t>(e)] - offsets[static_cast<size_t>(b)]);
+      out = str.substr(offsets[static_cast<size_t>(b)],
+                       offsets[static_cast<size_t>(e)] - offsets[static_cast<size_t>(b)]);
     } else {
       for (int64_t i = b; s > 0 ? i < e : i > e; i += s) {
         const size_t at = offsets[static_cast<size_t>(i)];
@@ -391,7 +410,9 @@ Result<Value> PercentFormat(Interp& in, const std::string& fmt_str, const Value&
         out += s;
         break;
       }
-      case 'r': out += Repr(v, in.limits().max_output_bytes); break;
+      case 'r':
+        out += Repr(v, in.limits().max_output_bytes);
+        break;
       case 'd':
       case 'i':
       case 'f':

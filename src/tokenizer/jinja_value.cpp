@@ -91,14 +91,29 @@ void AppendJsonString(std::string_view s, bool ensure_ascii, std::string* out) {
     const size_t start = i;
     const uint32_t cp = NextCodePoint(s, &i);
     switch (cp) {
-      case '"': out->append("\\\""); continue;
-      case '\\': out->append("\\\\"); continue;
-      case '\n': out->append("\\n"); continue;
-      case '\r': out->append("\\r"); continue;
-      case '\t': out->append("\\t"); continue;
-      case '\b': out->append("\\b"); continue;
-      case '\f': out->append("\\f"); continue;
-      default: break;
+      case '"':
+        out->append("\\\"");
+        continue;
+      case '\\':
+        out->append("\\\\");
+        continue;
+      case '\n':
+        out->append("\\n");
+        continue;
+      case '\r':
+        out->append("\\r");
+        continue;
+      case '\t':
+        out->append("\\t");
+        continue;
+      case '\b':
+        out->append("\\b");
+        continue;
+      case '\f':
+        out->append("\\f");
+        continue;
+      default:
+        break;
     }
     if (cp < 0x20) {
       out->append(fmt::format("\\u{:04x}", cp));
@@ -118,12 +133,17 @@ void AppendJsonString(std::string_view s, bool ensure_ascii, std::string* out) {
 
 Result<std::string> JsonKey(const Value& k) {
   switch (k.kind()) {
-    case Value::Kind::kString: return k.str();
-    case Value::Kind::kBool: return std::string(k.as_bool() ? "true" : "false");
-    case Value::Kind::kNone: return std::string("null");
+    case Value::Kind::kString:
+      return k.str();
+    case Value::Kind::kBool:
+      return std::string(k.as_bool() ? "true" : "false");
+    case Value::Kind::kNone:
+      return std::string("null");
     case Value::Kind::kInt:
-    case Value::Kind::kFloat: return ToStr(k, SIZE_MAX);
-    default: return Errorf("keys must be str, int, float, bool or None, not {}", TypeName(k));
+    case Value::Kind::kFloat:
+      return ToStr(k, SIZE_MAX);
+    default:
+      return Errorf("keys must be str, int, float, bool or None, not {}", TypeName(k));
   }
 }
 
@@ -135,9 +155,15 @@ Status ToJsonImpl(const Value& v, const JsonFormat& f, int level, size_t max, st
     for (int i = 0; i < lvl; ++i) out->append(f.indent);
   };
   switch (v.kind()) {
-    case Value::Kind::kNone: out->append("null"); return Status::Ok();
-    case Value::Kind::kBool: out->append(v.as_bool() ? "true" : "false"); return Status::Ok();
-    case Value::Kind::kInt: out->append(std::to_string(v.as_int())); return Status::Ok();
+    case Value::Kind::kNone:
+      out->append("null");
+      return Status::Ok();
+    case Value::Kind::kBool:
+      out->append(v.as_bool() ? "true" : "false");
+      return Status::Ok();
+    case Value::Kind::kInt:
+      out->append(std::to_string(v.as_int()));
+      return Status::Ok();
     case Value::Kind::kFloat: {
       const double d = v.as_double();
       if (std::isnan(d)) {
@@ -149,7 +175,9 @@ Status ToJsonImpl(const Value& v, const JsonFormat& f, int level, size_t max, st
       }
       return Status::Ok();
     }
-    case Value::Kind::kString: AppendJsonString(v.str(), f.ensure_ascii, out); return Status::Ok();
+    case Value::Kind::kString:
+      AppendJsonString(v.str(), f.ensure_ascii, out);
+      return Status::Ok();
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
       const List& items = v.list();
@@ -170,7 +198,8 @@ Status ToJsonImpl(const Value& v, const JsonFormat& f, int level, size_t max, st
     case Value::Kind::kDict: {
       std::vector<std::pair<std::string, const Value*>> entries;
       for (const auto& [k, val] : v.dict().items()) {
-        if (f.sort_keys && !k.is_string()) return Errorf("tojson(sort_keys=true) needs string keys, got {}", TypeName(k));
+        if (f.sort_keys && !k.is_string())
+          return Errorf("tojson(sort_keys=true) needs string keys, got {}", TypeName(k));
         FS_ASSIGN_OR_RETURN(std::string key, JsonKey(k));
         entries.emplace_back(std::move(key), &val);
       }
@@ -321,15 +350,23 @@ void Dict::Append(Value key, Value value) { items_.emplace_back(std::move(key), 
 bool Truthy(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return false;
-    case Value::Kind::kBool: return v.as_bool();
-    case Value::Kind::kInt: return v.as_int() != 0;
-    case Value::Kind::kFloat: return v.as_double() != 0.0;
-    case Value::Kind::kString: return !v.str().empty();
+    case Value::Kind::kNone:
+      return false;
+    case Value::Kind::kBool:
+      return v.as_bool();
+    case Value::Kind::kInt:
+      return v.as_int() != 0;
+    case Value::Kind::kFloat:
+      return v.as_double() != 0.0;
+    case Value::Kind::kString:
+      return !v.str().empty();
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return !v.list().empty();
-    case Value::Kind::kDict: return v.dict().size() != 0;
-    default: return true;
+    case Value::Kind::kTuple:
+      return !v.list().empty();
+    case Value::Kind::kDict:
+      return v.dict().size() != 0;
+    default:
+      return true;
   }
 }
 
@@ -342,8 +379,10 @@ bool Equals(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return true;
-    case Value::Kind::kString: return a.str() == b.str();
+    case Value::Kind::kNone:
+      return true;
+    case Value::Kind::kString:
+      return a.str() == b.str();
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
       const List& x = a.list();
@@ -362,7 +401,8 @@ bool Equals(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return a.identity() == b.identity();
+    default:
+      return a.identity() == b.identity();
   }
 }
 
@@ -393,31 +433,50 @@ Result<int> Compare(const Value& a, const Value& b) {
 
 std::string TypeName(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return "Undefined";
-    case Value::Kind::kNone: return "NoneType";
-    case Value::Kind::kBool: return "bool";
-    case Value::Kind::kInt: return "int";
-    case Value::Kind::kFloat: return "float";
-    case Value::Kind::kString: return "str";
-    case Value::Kind::kList: return "list";
-    case Value::Kind::kTuple: return "tuple";
-    case Value::Kind::kDict: return "dict";
-    case Value::Kind::kNamespace: return "Namespace";
-    case Value::Kind::kCallable: return "function";
-    case Value::Kind::kIterator: return "generator";
+    case Value::Kind::kUndefined:
+      return "Undefined";
+    case Value::Kind::kNone:
+      return "NoneType";
+    case Value::Kind::kBool:
+      return "bool";
+    case Value::Kind::kInt:
+      return "int";
+    case Value::Kind::kFloat:
+      return "float";
+    case Value::Kind::kString:
+      return "str";
+    case Value::Kind::kList:
+      return "list";
+    case Value::Kind::kTuple:
+      return "tuple";
+    case Value::Kind::kDict:
+      return "dict";
+    case Value::Kind::kNamespace:
+      return "Namespace";
+    case Value::Kind::kCallable:
+      return "function";
+    case Value::Kind::kIterator:
+      return "generator";
   }
   return "object";
 }
 
 std::string ToStr(const Value& v, size_t max_bytes) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return "";
-    case Value::Kind::kNone: return "None";
-    case Value::Kind::kBool: return v.as_bool() ? "True" : "False";
-    case Value::Kind::kInt: return std::to_string(v.as_int());
-    case Value::Kind::kFloat: return PyFloatRepr(v.as_double());
-    case Value::Kind::kString: return v.str();
-    default: return Repr(v, max_bytes);
+    case Value::Kind::kUndefined:
+      return "";
+    case Value::Kind::kNone:
+      return "None";
+    case Value::Kind::kBool:
+      return v.as_bool() ? "True" : "False";
+    case Value::Kind::kInt:
+      return std::to_string(v.as_int());
+    case Value::Kind::kFloat:
+      return PyFloatRepr(v.as_double());
+    case Value::Kind::kString:
+      return v.str();
+    default:
+      return Repr(v, max_bytes);
   }
 }
 
@@ -437,16 +496,21 @@ Result<std::string> ToJson(const Value& v, const JsonFormat& format, size_t max_
 Result<Value> FromJson(const nlohmann::ordered_json& j, uint32_t max_depth) {
   using J = nlohmann::ordered_json;
   switch (j.type()) {
-    case J::value_t::null: return Value::None();
-    case J::value_t::boolean: return Value::Bool(j.get<bool>());
-    case J::value_t::number_integer: return Value::Int(j.get<int64_t>());
+    case J::value_t::null:
+      return Value::None();
+    case J::value_t::boolean:
+      return Value::Bool(j.get<bool>());
+    case J::value_t::number_integer:
+      return Value::Int(j.get<int64_t>());
     case J::value_t::number_unsigned: {
       const uint64_t u = j.get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) return Errorf("context integer {} does not fit int64", u);
       return Value::Int(static_cast<int64_t>(u));
     }
-    case J::value_t::number_float: return Value::Float(j.get<double>());
-    case J::value_t::string: return Value::Str(j.get<std::string>());
+    case J::value_t::number_float:
+      return Value::Float(j.get<double>());
+    case J::value_t::string:
+      return Value::Str(j.get<std::string>());
     case J::value_t::array:
     case J::value_t::object: {
       if (max_depth == 0) return Status::Error("context JSON nests deeper than the template limit");
@@ -466,7 +530,8 @@ Result<Value> FromJson(const nlohmann::ordered_json& j, uint32_t max_depth) {
       }
       return Value::MakeDict(std::move(d));
     }
-    default: return Status::Error("context JSON holds a binary value, which templates cannot read");
+    default:
+      return Status::Error("context JSON holds a binary value, which templates cannot read");
   }
 }
 

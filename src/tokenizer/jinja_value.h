@@ -5,11 +5,10 @@
 // Values are thread-compatible: one render owns the values it creates.
 #pragma once
 
-#include <nlohmann/json.hpp>  // nlohmann::ordered_json: render inputs
-
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>  // nlohmann::ordered_json: render inputs
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,7 +29,17 @@ using List = std::vector<Value>;
 class Value {
  public:
   enum class Kind : uint8_t {
-    kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kNamespace, kCallable,
+    kUndefined,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kList,
+    kTuple,
+    kDict,
+    kNamespace,
+    kCallable,
     kIterator,  // a Python generator/iterator (map, select, ...): lazy, single use, no len()
   };
 
@@ -69,7 +78,9 @@ class Value {
   const Dict& dict() const { return *std::static_pointer_cast<const Dict>(ptr_); }
   Namespace& ns() const { return *std::static_pointer_cast<Namespace>(ptr_); }
   const Callable& callable() const { return *std::static_pointer_cast<const Callable>(ptr_); }
-  struct Iterator& iterator() const { return *std::static_pointer_cast<struct Iterator>(ptr_); }
+  struct Iterator& iterator() const {
+    return *std::static_pointer_cast<struct Iterator>(ptr_);
+  }
   // The error message for using an undefined value.
   std::string undefined_hint() const;
   // Identity of shared containers (for `is sameas`); null for scalars.
@@ -93,7 +104,7 @@ class Dict {
  public:
   const Value* Find(const Value& key) const;
   const Value* Find(std::string_view key) const;
-  void Set(Value key, Value value);  // replaces an equal key, else appends
+  void Set(Value key, Value value);     // replaces an equal key, else appends
   void Append(Value key, Value value);  // precondition: no equal key is present
   const std::vector<std::pair<Value, Value>>& items() const { return items_; }
   size_t size() const { return items_.size(); }
@@ -138,8 +149,8 @@ std::string Repr(const Value& v, size_t max_bytes);
 // Python's json.dumps options as transformers' tojson filter exposes them.
 struct JsonFormat {
   bool ensure_ascii = false;
-  bool pretty = false;        // indent given: newline + indent per level
-  std::string indent;         // per-level indent when pretty
+  bool pretty = false;  // indent given: newline + indent per level
+  std::string indent;   // per-level indent when pretty
   std::string item_sep = ", ";
   std::string key_sep = ": ";
   bool sort_keys = false;

@@ -1,12 +1,12 @@
 // Unit tests for ChatTemplate: constructs, whitespace rules, error messages and limits.
 // Expected renderings in kCases are jinja2 3.1 outputs under transformers' environment
 // (trim_blocks, lstrip_blocks, loop controls), for the context in Context().
+#include "tokenizer/chat_template.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "tokenizer/chat_template.h"
 
 namespace flashstream {
 namespace {
@@ -18,100 +18,105 @@ struct Case {
 };
 
 const Case kCases[] = {
-    {"trim_blocks", "{% if true %}\nA\n{% endif %}\nB",
-     "A\nB"},
-    {"lstrip_blocks", "  {% if true %}\n  A\n  {% endif %}\nB",
-     "  A\nB"},
-    {"lstrip_not_for_vars", "  {{ 'x' }}\n",
-     "  x"},
-    {"minus_strips_all", "a  \n  {%- if true -%}  \n  b  \n  {%- endif -%}\n  c",
-     "abc"},
-    {"var_minus", "a \n {{- 'b' -}} \n c",
-     "abc"},
-    {"plus_keeps", "  {%+ if true %}x{% endif +%}\ny",
-     "  x\ny"},
-    {"comment_lstrip_trim", "a\n   {# note #}\nb",
-     "a\nb"},
-    {"trailing_newline_dropped", "x\n",
-     "x"},
-    {"only_one_trailing_newline", "x\n\n",
-     "x\n"},
-    {"crlf_normalized", "a\r\nb\rc{% if true %}\r\nd{% endif %}",
-     "a\nb\ncd"},
-    {"raw_block", "{% raw %}{{ x }}{% endraw %}",
-     "{{ x }}"},
-    {"loop_vars", "{% for m in messages %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.first }}{{ loop.last }}{{ loop.length }};{% endfor %}",
+    {"trim_blocks", "{% if true %}\nA\n{% endif %}\nB", "A\nB"},
+    {"lstrip_blocks", "  {% if true %}\n  A\n  {% endif %}\nB", "  A\nB"},
+    {"lstrip_not_for_vars", "  {{ 'x' }}\n", "  x"},
+    {"minus_strips_all", "a  \n  {%- if true -%}  \n  b  \n  {%- endif -%}\n  c", "abc"},
+    {"var_minus", "a \n {{- 'b' -}} \n c", "abc"},
+    {"plus_keeps", "  {%+ if true %}x{% endif +%}\ny", "  x\ny"},
+    {"comment_lstrip_trim", "a\n   {# note #}\nb", "a\nb"},
+    {"trailing_newline_dropped", "x\n", "x"},
+    {"only_one_trailing_newline", "x\n\n", "x\n"},
+    {"crlf_normalized", "a\r\nb\rc{% if true %}\r\nd{% endif %}", "a\nb\ncd"},
+    {"raw_block", "{% raw %}{{ x }}{% endraw %}", "{{ x }}"},
+    {"loop_vars",
+     "{% for m in messages %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.first }}{{ loop.last }}{{ "
+     "loop.length }};{% endfor %}",
      "102TrueFalse2;211FalseTrue2;"},
-    {"loop_filter", "{% for m in messages if m.role == 'user' %}{{ loop.index }}/{{ loop.length }} {{ m.content }}{% endfor %}",
+    {"loop_filter",
+     "{% for m in messages if m.role == 'user' %}{{ loop.index }}/{{ loop.length }} {{ m.content }}{% endfor %}",
      "1/1  Hi "},
-    {"for_else", "{% for x in [] %}x{% else %}empty{% endfor %}",
-     "empty"},
-    {"for_unpack", "{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }} {% endfor %}",
-     "a=1 b=2 "},
-    {"break_continue", "{% for i in range(6) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 4 %}{% break %}{% endif %}{{ i }}{% endfor %}",
+    {"for_else", "{% for x in [] %}x{% else %}empty{% endfor %}", "empty"},
+    {"for_unpack", "{% for k, v in {'a': 1, 'b': 2}.items() %}{{ k }}={{ v }} {% endfor %}", "a=1 b=2 "},
+    {"break_continue",
+     "{% for i in range(6) %}{% if i == 1 %}{% continue %}{% endif %}{% if i == 4 %}{% break %}{% endif %}{{ i }}{% "
+     "endfor %}",
      "023"},
-    {"loop_cycle_prev", "{% for x in 'abc' %}{{ loop.cycle('+', '-') }}{{ loop.previtem }}{{ loop.nextitem }}|{% endfor %}",
-     "+b|-ac|+b|"},
-    {"for_over_string_dict", "{% for c in 'hé' %}[{{ c }}]{% endfor %}{% for k in {'x': 1, 'y': 2} %}{{ k }}{% endfor %}",
-     "[h][é]xy"},
-    {"set_in_loop_does_not_leak", "{% set x = 1 %}{% for i in range(3) %}{% set x = i + 10 %}{% endfor %}{{ x }}",
-     "1"},
-    {"set_in_if_leaks", "{% if true %}{% set y = 2 %}{% endif %}{{ y }}",
-     "2"},
-    {"namespace", "{% set ns = namespace(n=0, s='') %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% set ns.s = ns.s ~ m.role[0] %}{% endfor %}{{ ns.n }}{{ ns.s }}",
+    {"loop_cycle_prev",
+     "{% for x in 'abc' %}{{ loop.cycle('+', '-') }}{{ loop.previtem }}{{ loop.nextitem }}|{% endfor %}", "+b|-ac|+b|"},
+    {"for_over_string_dict",
+     "{% for c in 'hé' %}[{{ c }}]{% endfor %}{% for k in {'x': 1, 'y': 2} %}{{ k }}{% endfor %}", "[h][é]xy"},
+    {"set_in_loop_does_not_leak", "{% set x = 1 %}{% for i in range(3) %}{% set x = i + 10 %}{% endfor %}{{ x }}", "1"},
+    {"set_in_if_leaks", "{% if true %}{% set y = 2 %}{% endif %}{{ y }}", "2"},
+    {"namespace",
+     "{% set ns = namespace(n=0, s='') %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% set ns.s = ns.s ~ "
+     "m.role[0] %}{% endfor %}{{ ns.n }}{{ ns.s }}",
      "2su"},
-    {"set_tuple", "{% set a, b = 'xy' %}{{ b }}{{ a }}",
-     "yx"},
-    {"set_block", "{% set body | upper %}hi {{ 'there' }}{% endset %}[{{ body }}]",
-     "[HI THERE]"},
-    {"macro_defaults_kwargs", "{% macro tag(name, open='<', close='>') %}{{ open }}{{ name }}{{ close }}{% endmacro %}{{ tag('a') }}{{ tag('b', close=']') }}",
+    {"set_tuple", "{% set a, b = 'xy' %}{{ b }}{{ a }}", "yx"},
+    {"set_block", "{% set body | upper %}hi {{ 'there' }}{% endset %}[{{ body }}]", "[HI THERE]"},
+    {"macro_defaults_kwargs",
+     "{% macro tag(name, open='<', close='>') %}{{ open }}{{ name }}{{ close }}{% endmacro %}{{ tag('a') }}{{ tag('b', "
+     "close=']') }}",
      "<a><b]"},
-    {"filter_block", "{% filter upper %}abc{{ 'd' }}{% endfilter %}",
-     "ABCD"},
-    {"with_block", "{% with a = 3 %}{{ a * 2 }}{% endwith %}{{ a is defined }}",
-     "6False"},
-    {"arith", "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 0.1 + 0.2 }} {{ 1e20 }} {{ 1.0 }}",
+    {"filter_block", "{% filter upper %}abc{{ 'd' }}{% endfilter %}", "ABCD"},
+    {"with_block", "{% with a = 3 %}{{ a * 2 }}{% endwith %}{{ a is defined }}", "6False"},
+    {"arith",
+     "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} "
+     "{{ 0.1 + 0.2 }} {{ 1e20 }} {{ 1.0 }}",
      "3 -4 1 2 3.5 1024 7 9 0.30000000000000004 1e+20 1.0"},
-    {"compare_logic", "{{ 1 < 2 < 3 }} {{ 1 < 3 < 2 }} {{ 'a' in 'cat' }} {{ 3 not in [1, 2] }} {{ none or 'dflt' }} {{ 0 and 1 }} {{ not '' }}",
+    {"compare_logic",
+     "{{ 1 < 2 < 3 }} {{ 1 < 3 < 2 }} {{ 'a' in 'cat' }} {{ 3 not in [1, 2] }} {{ none or 'dflt' }} {{ 0 and 1 }} {{ "
+     "not '' }}",
      "True False True True dflt 0 True"},
-    {"ternary", "{{ 'y' if messages else 'n' }}|{{ 'only' if false }}|",
-     "y||"},
-    {"concat", "{{ 'a' ~ 1 ~ none ~ true ~ missing }} {{ 'a' + 'b' }}",
-     "a1NoneTrue ab"},
-    {"subscript_slices", "{{ messages[-1].content }}|{{ messages[1:] | length }}|{{ 'hello'[::-1] }}|{{ [1, 2, 3, 4][1:3] }}|{{ [1, 2, 3][::2] }}|{{ 'héllo'[1] }}",
+    {"ternary", "{{ 'y' if messages else 'n' }}|{{ 'only' if false }}|", "y||"},
+    {"concat", "{{ 'a' ~ 1 ~ none ~ true ~ missing }} {{ 'a' + 'b' }}", "a1NoneTrue ab"},
+    {"subscript_slices",
+     "{{ messages[-1].content }}|{{ messages[1:] | length }}|{{ 'hello'[::-1] }}|{{ [1, 2, 3, 4][1:3] }}|{{ [1, 2, "
+     "3][::2] }}|{{ 'héllo'[1] }}",
      " Hi |1|olleh|[2, 3]|[1, 3]|é"},
     {"literals_repr", "{{ [1, 'a', none, true, 1.5, (2,), {'k': [1]}] }}",
      "[1, 'a', None, True, 1.5, (2,), {'k': [1]}]"},
-    {"string_escapes", "{{ 'tab\\there\\nnl \\'q\\' \\x41\\u00e9' }}",
-     "tab\there\nnl 'q' Aé"},
-    {"undefined", "[{{ nope }}][{{ messages[0].nope }}][{{ nope is defined }}][{{ nope | default('d') }}][{{ nope | length }}]",
+    {"string_escapes", "{{ 'tab\\there\\nnl \\'q\\' \\x41\\u00e9' }}", "tab\there\nnl 'q' Aé"},
+    {"undefined",
+     "[{{ nope }}][{{ messages[0].nope }}][{{ nope is defined }}][{{ nope | default('d') }}][{{ nope | length }}]",
      "[][][False][d][0]"},
-    {"tests", "{{ 1 is number }}{{ 'a' is string }}{{ {} is mapping }}{{ [] is iterable }}{{ none is none }}{{ 4 is even }}{{ 3 is odd }}{{ 9 is divisibleby(3) }}{{ 'a' is in('abc') }}{{ 1 is integer }}{{ 1.0 is float }}{{ true is boolean }}",
+    {"tests",
+     "{{ 1 is number }}{{ 'a' is string }}{{ {} is mapping }}{{ [] is iterable }}{{ none is none }}{{ 4 is even }}{{ 3 "
+     "is odd }}{{ 9 is divisibleby(3) }}{{ 'a' is in('abc') }}{{ 1 is integer }}{{ 1.0 is float }}{{ true is boolean "
+     "}}",
      "TrueTrueTrueTrueTrueTrueTrueTrueTrueTrueTrueTrue"},
-    {"filters_text", "{{ '  x  ' | trim }}|{{ 'aBc' | upper }}|{{ 'aBc' | lower }}|{{ 'hello wORLD' | title }}|{{ 'hello wORLD' | capitalize }}|{{ 'a-b' | replace('-', '+') }}|{{ 'x' | string }}|{{ 12 | string }}",
+    {"filters_text",
+     "{{ '  x  ' | trim }}|{{ 'aBc' | upper }}|{{ 'aBc' | lower }}|{{ 'hello wORLD' | title }}|{{ 'hello wORLD' | "
+     "capitalize }}|{{ 'a-b' | replace('-', '+') }}|{{ 'x' | string }}|{{ 12 | string }}",
      "x|ABC|abc|Hello World|Hello world|a+b|x|12"},
-    {"filters_lists", "{{ [3, 1, 2] | sort }}|{{ [1, 2] | join('-') }}|{{ [1, 2] | first }}|{{ [1, 2] | last }}|{{ [1, 2, 1] | unique | list }}|{{ messages | map(attribute='role') | join(',') }}|{{ messages | selectattr('role', 'equalto', 'user') | list | length }}|{{ [1, 2] | reverse | list }}",
+    {"filters_lists",
+     "{{ [3, 1, 2] | sort }}|{{ [1, 2] | join('-') }}|{{ [1, 2] | first }}|{{ [1, 2] | last }}|{{ [1, 2, 1] | unique | "
+     "list }}|{{ messages | map(attribute='role') | join(',') }}|{{ messages | selectattr('role', 'equalto', 'user') | "
+     "list | length }}|{{ [1, 2] | reverse | list }}",
      "[1, 2, 3]|1-2|1|2|[1, 2]|system,user|1|[2, 1]"},
-    {"filters_numbers", "{{ '42' | int }}|{{ '4.5' | float }}|{{ 'x' | int }}|{{ 3.7 | int }}|{{ 2.567 | round(2) }}|{{ -2 | abs }}|{{ [1, 2, 3] | sum }}|{{ [4, 2] | max }}",
+    {"filters_numbers",
+     "{{ '42' | int }}|{{ '4.5' | float }}|{{ 'x' | int }}|{{ 3.7 | int }}|{{ 2.567 | round(2) }}|{{ -2 | abs }}|{{ "
+     "[1, 2, 3] | sum }}|{{ [4, 2] | max }}",
      "42|4.5|0|3|2.57|2|6|4"},
-    {"tojson", "{{ {'a': 'é\"\\n', 'b': [1, 2.5, none, true]} | tojson }}|{{ [1, [2]] | tojson(indent=2) }}|{{ {'b': 1, 'a': 2} | tojson(sort_keys=true) }}",
+    {"tojson",
+     "{{ {'a': 'é\"\\n', 'b': [1, 2.5, none, true]} | tojson }}|{{ [1, [2]] | tojson(indent=2) }}|{{ {'b': 1, 'a': 2} "
+     "| tojson(sort_keys=true) }}",
      "{\"a\": \"é\\\"\\n\", \"b\": [1, 2.5, null, true]}|[\n  1,\n  [\n    2\n  ]\n]|{\"a\": 2, \"b\": 1}"},
-    {"str_methods", "{{ ' a b '.strip() }}|{{ 'a,b'.split(',') }}|{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith('bc') }}|{{ 'abc'.upper() }}|{{ 'a b'.title() }}|{{ 'xax'.replace('x', 'y') }}|{{ '--a--'.lstrip('-') }}|{{ '--a--'.rstrip('-') }}",
+    {"str_methods",
+     "{{ ' a b '.strip() }}|{{ 'a,b'.split(',') }}|{{ 'abc'.startswith('ab') }}|{{ 'abc'.endswith('bc') }}|{{ "
+     "'abc'.upper() }}|{{ 'a b'.title() }}|{{ 'xax'.replace('x', 'y') }}|{{ '--a--'.lstrip('-') }}|{{ "
+     "'--a--'.rstrip('-') }}",
      "a b|['a', 'b']|True|True|ABC|A B|yay|a--|--a"},
-    {"dict_methods", "{% set d = {'a': 1, 'b': 2} %}{{ d.get('a') }}{{ d.get('z', 'dflt') }}{{ d.keys() | list }}{{ d.values() | list }}{{ d.items() | list }}{{ d | length }}",
+    {"dict_methods",
+     "{% set d = {'a': 1, 'b': 2} %}{{ d.get('a') }}{{ d.get('z', 'dflt') }}{{ d.keys() | list }}{{ d.values() | list "
+     "}}{{ d.items() | list }}{{ d | length }}",
      "1dflt['a', 'b'][1, 2][('a', 1), ('b', 2)]2"},
-    {"indent", "{{ 'a\\nb\\n\\nc' | indent(2) }}|{{ 'a\\nb' | indent(2, first=true) }}",
-     "a\n  b\n\n  c|  a\n  b"},
-    {"generator_truthiness", "{{ 'yes' if messages | selectattr('role', 'equalto', 'nobody') else 'no' }}",
-     "yes"},
-    {"strftime", "{{ strftime_now('%Y-%m-%d %H:%M') }}",
-     "2024-07-26 00:00"},
-    {"items_filter", "{% for k, v in {'x': 1} | items %}{{ k }}{{ v }}{% endfor %}",
-     "x1"},
-    {"dict_and_range_globals", "{{ dict(a=1, b='x') }}{{ range(2, 8, 2) | list }}",
-     "{'a': 1, 'b': 'x'}[2, 4, 6]"},
-    {"percent_and_format", "{{ '%s is %d' % ('x', 3) }}|{{ '{} and {}'.format('a', 'b') }}",
-     "x is 3|a and b"},
+    {"indent", "{{ 'a\\nb\\n\\nc' | indent(2) }}|{{ 'a\\nb' | indent(2, first=true) }}", "a\n  b\n\n  c|  a\n  b"},
+    {"generator_truthiness", "{{ 'yes' if messages | selectattr('role', 'equalto', 'nobody') else 'no' }}", "yes"},
+    {"strftime", "{{ strftime_now('%Y-%m-%d %H:%M') }}", "2024-07-26 00:00"},
+    {"items_filter", "{% for k, v in {'x': 1} | items %}{{ k }}{{ v }}{% endfor %}", "x1"},
+    {"dict_and_range_globals", "{{ dict(a=1, b='x') }}{{ range(2, 8, 2) | list }}", "{'a': 1, 'b': 'x'}[2, 4, 6]"},
+    {"percent_and_format", "{{ '%s is %d' % ('x', 3) }}|{{ '{} and {}'.format('a', 'b') }}", "x is 3|a and b"},
 };
 
 nlohmann::ordered_json Context() {
@@ -177,7 +182,8 @@ TEST(ChatTemplate, ContextKeepsKeyOrderForToJson) {
 }
 
 TEST(ChatTemplate, RaiseExceptionBecomesErrorWithMessageAndPosition) {
-  const std::string err = ErrorOf("{% if messages[0].role == 'system' %}\n  {{ raise_exception('System role not supported') }}\n{% endif %}");
+  const std::string err = ErrorOf(
+      "{% if messages[0].role == 'system' %}\n  {{ raise_exception('System role not supported') }}\n{% endif %}");
   EXPECT_NE(err.find("System role not supported"), std::string::npos) << err;
   EXPECT_NE(err.find("line 2:"), std::string::npos) << err;
 }
@@ -266,23 +272,27 @@ TEST(ChatTemplateLimits, HugeLoopsHitTheStepBudget) {
 TEST(ChatTemplateLimits, OutputAndStringSizeAreCapped) {
   ChatRenderOptions o = FixedClock();
   o.limits.max_output_bytes = 1 << 20;
-  EXPECT_NE(ErrorOf("{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}", o).find("exceeds the 1048576-byte limit"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf("{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}", o).find("exceeds the 1048576-byte limit"),
+      std::string::npos);
   EXPECT_NE(ErrorOf("{{ 'x' * 1000000000000 }}", o).find("exceeds"), std::string::npos);
   EXPECT_NE(ErrorOf("{% set s = 'x' * 100000 %}{{ [s] * 100000 }}", o).find("exceeds"), std::string::npos);
-  EXPECT_NE(ErrorOf("{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", o)
-                .find("exceeds"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf("{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", o)
+          .find("exceeds"),
+      std::string::npos);
 }
 
 TEST(ChatTemplateLimits, RecursionAndDeepValuesAreBounded) {
-  EXPECT_NE(ErrorOf("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").find("nesting exceeds"), std::string::npos);
+  EXPECT_NE(ErrorOf("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").find("nesting exceeds"),
+            std::string::npos);
   EXPECT_NE(ErrorOf("{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}")
                 .find("nests deeper"),
             std::string::npos);
-  EXPECT_NE(ErrorOf("{% set ns = namespace(g=[1]) %}{% for i in range(5000) %}{% set ns.g = ns.g | select %}{% endfor %}")
-                .find("nests deeper"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf("{% set ns = namespace(g=[1]) %}{% for i in range(5000) %}{% set ns.g = ns.g | select %}{% endfor %}")
+          .find("nests deeper"),
+      std::string::npos);
   // A namespace holding itself prints without unbounded recursion.
   Result<std::string> self = RenderSource("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}");
   ASSERT_TRUE(self.ok()) << self.status().message();
