@@ -50,8 +50,8 @@ class ChatTemplate {
                                             const std::string& bos_token, const std::string& eos_token);
 
  private:
-  explicit ChatTemplate(std::shared_ptr<const jinja::Body> root) : root_(std::move(root)) {}
-  std::shared_ptr<const jinja::Body> root_;
+  explicit ChatTemplate(std::shared_ptr<const jinja::Template> root) : root_(std::move(root)) {}
+  std::shared_ptr<const jinja::Template> root_;
 };
 
 // The ChatML template (<|im_start|>role\ncontent<|im_end|>\n ...) used when a model ships none.

@@ -86,6 +86,14 @@ struct Node {
   std::vector<AssignTarget> targets;
   bool unpack = false;  // targets were written as a tuple ("a, b")
   std::vector<Body> bodies;
+  // For bodies that are frames (for, for-else, macro, set/filter/with/generation blocks):
+  // names to bind as undefined on entering them, as jinja2 does (see ResolveFrames).
+  std::vector<std::vector<std::string>> frame_undefs;
+};
+
+struct Template {
+  Body body;
+  std::vector<std::string> root_undefs;  // names undefined at the start of the root frame
 };
 
 }  // namespace flashstream::jinja

@@ -27,6 +27,8 @@ TestFn FindTest(std::string_view name);      // nullptr if unknown
 // str/list/dict first, then the item `obj["name"]`; undefined (with a hint) when neither.
 // Methods that would mutate a container resolve to an undefined that fails when called.
 Value GetAttr(const Value& obj, std::string_view name);
+// Python getattr() alone (the attr filter): methods and namespace attributes, no items.
+Value GetPyAttr(const Value& obj, std::string_view name);
 // `obj[key]`: dict lookup, list/tuple/str index (negative from the end), namespace attribute.
 // Missing entries give undefined; using an undefined `obj` is an error.
 Result<Value> GetItem(const Value& obj, const Value& key);

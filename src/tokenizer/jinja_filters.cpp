@@ -515,7 +515,7 @@ Result<Value> FAttr(Interp&, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind("attr", a, {"name"}));
   if (r.Get(0) == nullptr || !r.Get(0)->is_string()) return Status::Error("attr needs a string name");
   if (v.is_undefined()) return Status::Error(v.undefined_hint());
-  return GetAttr(v, r.Get(0)->str());
+  return GetPyAttr(v, r.Get(0)->str());
 }
 
 Result<Value> FFormat(Interp& in, const Value& v, Args a) {

@@ -97,12 +97,14 @@ Result<Value> Interp::Call(const Value& callee, const CallArgs& args) {
   return callee.callable().fn(*this, args);
 }
 
-Result<std::string> Interp::Render(const Body& root, const Dict& context) {
+Result<std::string> Interp::Render(const Template& root, const Dict& context) {
   Scope scope;
+  for (const std::string& name : root.root_undefs)
+    scope.Set(name, Value::Undefined(fmt::format("'{}' is undefined", name)));
   context_ = &context;
   root_ = &scope;
   std::string out;
-  Result<Flow> r = ExecBody(root, &scope, &out);
+  Result<Flow> r = ExecBody(root.body, &scope, &out);
   if (!r.ok()) return r.status();
   return out;
 }
@@ -166,7 +168,7 @@ Result<Interp::Flow> Interp::Exec(const Node& node, Scope* scope, std::string* o
       FS_RETURN_IF_ERROR(ExecSet(node, scope));
       return Flow::kNormal;
     case Node::Kind::kSetBlock: {
-      FS_ASSIGN_OR_RETURN(std::string text, RenderBlock(node.bodies[0], scope));
+      FS_ASSIGN_OR_RETURN(std::string text, RenderBlock(node, scope));
       Value v = Value::Str(std::move(text));
       if (node.exprs[0]) {
         FS_ASSIGN_OR_RETURN(v, ApplyFilterChain(*node.exprs[0], std::move(v), scope));
@@ -182,7 +184,7 @@ Result<Interp::Flow> Interp::Exec(const Node& node, Scope* scope, std::string* o
       return Flow::kNormal;
     }
     case Node::Kind::kFilterBlock: {
-      FS_ASSIGN_OR_RETURN(std::string text, RenderBlock(node.bodies[0], scope));
+      FS_ASSIGN_OR_RETURN(std::string text, RenderBlock(node, scope));
       FS_ASSIGN_OR_RETURN(Value v, ApplyFilterChain(*node.exprs[0], Value::Str(std::move(text)), scope));
       const std::string s = ToStr(v, limits_.max_output_bytes);
       FS_RETURN_IF_ERROR(At(node, Append(s, out)));
@@ -190,6 +192,7 @@ Result<Interp::Flow> Interp::Exec(const Node& node, Scope* scope, std::string* o
     }
     case Node::Kind::kWith: {
       Scope inner{scope, {}};
+      EnterFrame(node, 0, &inner);
       for (size_t i = 0; i < node.targets.size(); ++i) {
         FS_ASSIGN_OR_RETURN(Value v, Eval(*node.exprs[i], scope));
         inner.Set(node.targets[i].name, std::move(v));
@@ -203,16 +206,25 @@ Result<Interp::Flow> Interp::Exec(const Node& node, Scope* scope, std::string* o
       return Flow::kContinue;
     case Node::Kind::kScope: {
       Scope inner{scope, {}};
+      EnterFrame(node, 0, &inner);
       return ExecBody(node.bodies[0], &inner, out);
     }
   }
   return Fail(node, "unknown statement");
 }
 
-Result<std::string> Interp::RenderBlock(const Body& body, Scope* parent) {
+void Interp::EnterFrame(const Node& node, size_t body, Scope* scope) {
+  if (body >= node.frame_undefs.size()) return;
+  for (const std::string& name : node.frame_undefs[body]) {
+    scope->Set(name, Value::Undefined(fmt::format("'{}' is undefined", name)));
+  }
+}
+
+Result<std::string> Interp::RenderBlock(const Node& node, Scope* parent) {
   Scope inner{parent, {}};
+  EnterFrame(node, 0, &inner);
   std::string text;
-  FS_ASSIGN_OR_RETURN(Flow f, ExecBody(body, &inner, &text));
+  FS_ASSIGN_OR_RETURN(Flow f, ExecBody(node.bodies[0], &inner, &text));
   (void)f;  // break/continue cannot cross a block: the parser rejects them there
   return text;
 }
@@ -248,6 +260,7 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
   for (int64_t i = 0; i < n; ++i) {
     FS_RETURN_IF_ERROR(At(node, Step()));
     Scope iter{scope, {}};
+    EnterFrame(node, 0, &iter);
     FS_RETURN_IF_ERROR(Unpack(node, items[static_cast<size_t>(i)], &iter));
     Dict loop;
     loop.Append(Value::Str("index"), Value::Int(i + 1));
@@ -274,6 +287,7 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
   }
   if (run_else) {
     Scope inner{scope, {}};
+    EnterFrame(node, 1, &inner);
     FS_ASSIGN_OR_RETURN(Flow f, ExecBody(node.bodies[1], &inner, out));
     (void)f;
   }
@@ -318,6 +332,7 @@ Result<Value> Interp::CallMacro(const Node& macro, const CallArgs& args) {
     return Errorf("macro '{}' takes {} arguments, got {}", macro.text, macro.targets.size(), args.args.size());
   }
   Scope scope{root_, {}};
+  EnterFrame(macro, 0, &scope);
   std::vector<bool> bound(macro.targets.size(), false);
   for (size_t i = 0; i < args.args.size(); ++i) {
     scope.Set(macro.targets[i].name, args.args[i]);

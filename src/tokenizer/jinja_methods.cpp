@@ -414,6 +414,14 @@ Result<Value> StrftimeNow(Interp& in, const CallArgs& a) {
 }  // namespace
 
 Value GetAttr(const Value& obj, std::string_view name) {
+  Value attr = GetPyAttr(obj, name);
+  if (attr.is_undefined() && obj.is_dict() && (name.empty() || name[0] != '_')) {
+    if (const Value* v = obj.dict().Find(name)) return *v;
+  }
+  return attr;
+}
+
+Value GetPyAttr(const Value& obj, std::string_view name) {
   if (!name.empty() && name[0] == '_') {
     return Value::Undefined(fmt::format("access to attribute '{}' of '{}' object is unsafe", name, TypeName(obj)));
   }
@@ -430,7 +438,6 @@ Value GetAttr(const Value& obj, std::string_view name) {
     case Value::Kind::kDict:
       if (OneOf(name, {"get", "items", "keys", "values", "copy"})) return BindMethod(obj, name, DictMethod);
       if (OneOf(name, {"clear", "pop", "popitem", "setdefault", "update", "fromkeys"})) return Unsafe(name, "dict");
-      if (const Value* v = obj.dict().Find(name)) return *v;
       return Value::Undefined(fmt::format("'dict object' has no attribute '{}'", name));
     case Value::Kind::kList:
     case Value::Kind::kTuple:

@@ -307,9 +307,12 @@ class Parser : public ExprParser {
 
 }  // namespace
 
-Result<Body> ParseTemplate(std::string_view source) {
+Result<Template> ParseTemplate(std::string_view source) {
   FS_ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(source));
-  return Parser(std::move(tokens)).ParseAll();
+  Template t;
+  FS_ASSIGN_OR_RETURN(t.body, Parser(std::move(tokens)).ParseAll());
+  ResolveFrames(&t);
+  return t;
 }
 
 }  // namespace flashstream::jinja
