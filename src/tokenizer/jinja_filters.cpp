@@ -77,11 +77,11 @@ Result<List> SortedList(Interp& in, List items, const Value* attribute, bool cas
     FS_ASSIGN_OR_RETURN(Value k, SortKey(items[i], attribute, case_sensitive));
     keyed.emplace_back(std::move(k), i);
   }
-  FS_RETURN_IF_ERROR(in.Step(items.size() * 8));
   Status err;
+  uint64_t work = 0;
   std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
     if (!err.ok()) return false;
-    Result<int> c = Compare(a.first, b.first);
+    Result<int> c = Compare(a.first, b.first, &work);
     if (!c.ok()) {
       err = c.status();
       return false;
@@ -89,6 +89,7 @@ Result<List> SortedList(Interp& in, List items, const Value* attribute, bool cas
     return reverse ? *c > 0 : *c < 0;
   });
   FS_RETURN_IF_ERROR(err);
+  FS_RETURN_IF_ERROR(in.Step(work / 4));
   List out;
   out.reserve(items.size());
   for (const auto& [k, i] : keyed) out.push_back(std::move(items[i]));
@@ -372,11 +373,13 @@ Result<Value> FUnique(Interp& in, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   List out;
   List seen;
-  FS_RETURN_IF_ERROR(in.Step(items.size() * items.size() / 16));
+  uint64_t work = 0;
   for (const Value& item : items) {
     FS_ASSIGN_OR_RETURN(Value key, SortKey(item, r.Get(1), Flag(r, 0)));
     bool dup = false;
-    for (const Value& s : seen) dup = dup || Equals(s, key);
+    for (size_t k = 0; k < seen.size() && !dup; ++k) dup = Equals(seen[k], key, &work);
+    FS_RETURN_IF_ERROR(in.Step(work / 4));
+    work = 0;
     if (dup) continue;
     seen.push_back(std::move(key));
     out.push_back(item);

@@ -5,7 +5,8 @@
 
 #include <fmt/format.h>  // fmt::format for error messages
 
-#include <utility>  // std::move
+#include <iterator>  // std::size
+#include <utility>   // std::move
 
 #include "tokenizer/jinja_builtins.h"
 
@@ -53,6 +54,39 @@ Status At(const N& n, const Status& s) {
 template <typename N>
 Status Fail(const N& n, const std::string& msg) {
   return Errorf("line {}:{}: {}", n.line, n.col, msg);
+}
+
+// jinja2's `loop` variable for iteration `i` over `items`.
+Value LoopObject(const List& items, int64_t i) {
+  static const Value kKeys[] = {Value::Str("index"),    Value::Str("index0"),   Value::Str("revindex"),
+                                Value::Str("revindex0"), Value::Str("first"),    Value::Str("last"),
+                                Value::Str("length"),   Value::Str("depth"),    Value::Str("depth0"),
+                                Value::Str("previtem"), Value::Str("nextitem"), Value::Str("cycle")};
+  static const Value kNoPrev = Value::Undefined("there is no previous item");
+  static const Value kNoNext = Value::Undefined("there is no next item");
+  const int64_t n = static_cast<int64_t>(items.size());
+  const Value fields[] = {
+      Value::Int(i + 1),
+      Value::Int(i),
+      Value::Int(n - i),
+      Value::Int(n - i - 1),
+      Value::Bool(i == 0),
+      Value::Bool(i == n - 1),
+      Value::Int(n),
+      Value::Int(1),
+      Value::Int(0),
+      i > 0 ? items[static_cast<size_t>(i - 1)] : kNoPrev,
+      i + 1 < n ? items[static_cast<size_t>(i + 1)] : kNoNext,
+      Value::MakeCallable("cycle",
+                          [i](Interp&, const CallArgs& a) -> Result<Value> {
+                            if (a.args.empty()) return Status::Error("loop.cycle() needs at least one argument");
+                            return a.args[static_cast<size_t>(i) % a.args.size()];
+                          }),
+  };
+  Dict loop;
+  loop.Reserve(std::size(kKeys));
+  for (size_t k = 0; k < std::size(kKeys); ++k) loop.Append(kKeys[k], fields[k]);
+  return Value::MakeDict(std::move(loop));
 }
 
 // RAII depth counter for nested evaluation.
@@ -262,25 +296,7 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
     Scope iter{scope, {}};
     EnterFrame(node, 0, &iter);
     FS_RETURN_IF_ERROR(Unpack(node, items[static_cast<size_t>(i)], &iter));
-    Dict loop;
-    loop.Append(Value::Str("index"), Value::Int(i + 1));
-    loop.Append(Value::Str("index0"), Value::Int(i));
-    loop.Append(Value::Str("revindex"), Value::Int(n - i));
-    loop.Append(Value::Str("revindex0"), Value::Int(n - i - 1));
-    loop.Append(Value::Str("first"), Value::Bool(i == 0));
-    loop.Append(Value::Str("last"), Value::Bool(i == n - 1));
-    loop.Append(Value::Str("length"), Value::Int(n));
-    loop.Append(Value::Str("depth"), Value::Int(1));
-    loop.Append(Value::Str("depth0"), Value::Int(0));
-    loop.Append(Value::Str("previtem"),
-                i > 0 ? items[static_cast<size_t>(i - 1)] : Value::Undefined("there is no previous item"));
-    loop.Append(Value::Str("nextitem"),
-                i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::Undefined("there is no next item"));
-    loop.Append(Value::Str("cycle"), Value::MakeCallable("cycle", [i](Interp&, const CallArgs& a) -> Result<Value> {
-                  if (a.args.empty()) return Status::Error("loop.cycle() needs at least one argument");
-                  return a.args[static_cast<size_t>(i) % a.args.size()];
-                }));
-    iter.Set("loop", Value::MakeDict(std::move(loop)));
+    iter.Set("loop", LoopObject(items, i));
     FS_ASSIGN_OR_RETURN(Flow f, ExecBody(node.bodies[0], &iter, out));
     if (f == Flow::kBreak) break;
     if (f == Flow::kNormal) run_else = false;

@@ -20,7 +20,7 @@ namespace flashstream::jinja {
 
 struct Limits {
   size_t max_output_bytes = size_t{16} << 20;    // rendered text, and any one string value
-  uint64_t max_steps = 20'000'000;               // evaluated nodes + loop iterations + elements
+  uint64_t max_steps = 10'000'000;               // evaluated nodes + loop iterations + elements
   uint64_t max_bytes_built = uint64_t{1} << 30;  // all strings built during the render
   uint32_t max_depth = 400;                      // nested evaluation and container nesting
 };

@@ -316,10 +316,13 @@ Result<Value> ListMethod(Interp& in, const Value& l, const std::string& name, co
   if (name == "copy") return l;
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind(name, a, {"value"}));
   if (r.Get(0) == nullptr) return Errorf("{}() takes exactly one argument", name);
-  FS_RETURN_IF_ERROR(in.Step(l.list().size()));
+  uint64_t work = 0;
   int64_t count = 0;
   for (size_t i = 0; i < l.list().size(); ++i) {
-    if (!Equals(l.list()[i], *r.Get(0))) continue;
+    const bool eq = Equals(l.list()[i], *r.Get(0), &work);
+    FS_RETURN_IF_ERROR(in.Step(work / 4));
+    work = 0;
+    if (!eq) continue;
     if (name == "index") return Value::Int(static_cast<int64_t>(i));
     ++count;
   }

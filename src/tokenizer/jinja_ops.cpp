@@ -229,12 +229,15 @@ Result<bool> Contains(Interp& in, const Value& container, const Value& item) {
       FS_RETURN_IF_ERROR(in.Step(container.str().size() >> 10));
       return container.str().find(item.str()) != std::string::npos;
     case Value::Kind::kList:
-    case Value::Kind::kTuple:
-      FS_RETURN_IF_ERROR(in.Step(container.list().size()));
+    case Value::Kind::kTuple: {
+      uint64_t work = 0;
+      bool found = false;
       for (const Value& v : container.list()) {
-        if (Equals(v, item)) return true;
+        if ((found = Equals(v, item, &work))) break;
       }
-      return false;
+      FS_RETURN_IF_ERROR(in.Step(work / 4));
+      return found;
+    }
     case Value::Kind::kDict:
       if (item.is_sequence() && item.kind() == Value::Kind::kList) return Status::Error("unhashable type: 'list'");
       if (item.is_dict()) return Status::Error("unhashable type: 'dict'");
@@ -242,10 +245,13 @@ Result<bool> Contains(Interp& in, const Value& container, const Value& item) {
       return container.dict().Find(item) != nullptr;
     case Value::Kind::kIterator: {
       FS_ASSIGN_OR_RETURN(List items, IterItems(in, container));
+      uint64_t work = 0;
+      bool found = false;
       for (const Value& v : items) {
-        if (Equals(v, item)) return true;
+        if ((found = Equals(v, item, &work))) break;
       }
-      return false;
+      FS_RETURN_IF_ERROR(in.Step(work / 4));
+      return found;
     }
     default:
       return Errorf("argument of type '{}' is not iterable", TypeName(container));
@@ -257,11 +263,15 @@ Result<bool> CompareOp(Interp& in, CmpOp op, const Value& a, const Value& b) {
     FS_ASSIGN_OR_RETURN(bool found, Contains(in, b, a));
     return found == (op == CmpOp::kIn);
   }
-  const uint64_t work = (a.is_string() ? a.str().size() : 0) + (a.is_sequence() ? a.list().size() * 64 : 0);
-  FS_RETURN_IF_ERROR(in.Step(work >> 10));
-  if (op == CmpOp::kEq) return Equals(a, b);
-  if (op == CmpOp::kNe) return !Equals(a, b);
-  FS_ASSIGN_OR_RETURN(int c, Compare(a, b));
+  uint64_t work = 0;
+  if (op == CmpOp::kEq || op == CmpOp::kNe) {
+    const bool eq = Equals(a, b, &work);
+    FS_RETURN_IF_ERROR(in.Step(work / 4));
+    return eq == (op == CmpOp::kEq);
+  }
+  Result<int> cmp = Compare(a, b, &work);
+  FS_RETURN_IF_ERROR(in.Step(work / 4));
+  FS_ASSIGN_OR_RETURN(int c, std::move(cmp));
   switch (op) {
     case CmpOp::kLt:
       return c < 0;

@@ -370,7 +370,8 @@ bool Truthy(const Value& v) {
   }
 }
 
-bool Equals(const Value& a, const Value& b) {
+bool Equals(const Value& a, const Value& b, uint64_t* work) {
+  if (work != nullptr) ++*work;
   if (a.kind() == b.kind() && a.identity() != nullptr && a.identity() == b.identity()) return true;
   if (a.is_number() && b.is_number()) {
     if (a.is_int() && b.is_int()) return a.as_int() == b.as_int();
@@ -382,6 +383,7 @@ bool Equals(const Value& a, const Value& b) {
     case Value::Kind::kNone:
       return true;
     case Value::Kind::kString:
+      if (work != nullptr) *work += a.str().size() >> 8;
       return a.str() == b.str();
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
@@ -389,7 +391,7 @@ bool Equals(const Value& a, const Value& b) {
       const List& y = b.list();
       if (x.size() != y.size()) return false;
       for (size_t i = 0; i < x.size(); ++i) {
-        if (!Equals(x[i], y[i])) return false;
+        if (!Equals(x[i], y[i], work)) return false;
       }
       return true;
     }
@@ -397,7 +399,8 @@ bool Equals(const Value& a, const Value& b) {
       if (a.dict().size() != b.dict().size()) return false;
       for (const auto& [k, v] : a.dict().items()) {
         const Value* other = b.dict().Find(k);
-        if (other == nullptr || !Equals(v, *other)) return false;
+        if (work != nullptr) *work += b.dict().size();
+        if (other == nullptr || !Equals(v, *other, work)) return false;
       }
       return true;
     }
@@ -406,7 +409,8 @@ bool Equals(const Value& a, const Value& b) {
   }
 }
 
-Result<int> Compare(const Value& a, const Value& b) {
+Result<int> Compare(const Value& a, const Value& b, uint64_t* work) {
+  if (work != nullptr) ++*work;
   if (a.is_undefined()) return Status::Error(a.undefined_hint());
   if (b.is_undefined()) return Status::Error(b.undefined_hint());
   if (a.is_number() && b.is_number()) {
@@ -416,6 +420,7 @@ Result<int> Compare(const Value& a, const Value& b) {
     return x < y ? -1 : (x > y ? 1 : 0);
   }
   if (a.is_string() && b.is_string()) {
+    if (work != nullptr) *work += std::min(a.str().size(), b.str().size()) >> 8;
     const int c = a.str().compare(b.str());
     return c < 0 ? -1 : (c > 0 ? 1 : 0);
   }
@@ -423,8 +428,8 @@ Result<int> Compare(const Value& a, const Value& b) {
     const List& x = a.list();
     const List& y = b.list();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (Equals(x[i], y[i])) continue;
-      return Compare(x[i], y[i]);
+      if (Equals(x[i], y[i], work)) continue;
+      return Compare(x[i], y[i], work);
     }
     return x.size() < y.size() ? -1 : (x.size() > y.size() ? 1 : 0);
   }

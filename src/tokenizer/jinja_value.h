@@ -106,6 +106,7 @@ class Dict {
   const Value* Find(std::string_view key) const;
   void Set(Value key, Value value);     // replaces an equal key, else appends
   void Append(Value key, Value value);  // precondition: no equal key is present
+  void Reserve(size_t n) { items_.reserve(n); }
   const std::vector<std::pair<Value, Value>>& items() const { return items_; }
   size_t size() const { return items_.size(); }
 
@@ -137,9 +138,12 @@ struct Callable {
 };
 
 bool Truthy(const Value& v);
-bool Equals(const Value& a, const Value& b);
+// Python ==. If `work` is given, adds the cost of the comparison to it: one unit per value
+// visited plus one per 256 string bytes compared (nested containers can make it large).
+bool Equals(const Value& a, const Value& b, uint64_t* work = nullptr);
 // Python ordering: numbers, strings, sequences (lexicographic). Error for other mixes.
-Result<int> Compare(const Value& a, const Value& b);
+// `work` as for Equals.
+Result<int> Compare(const Value& a, const Value& b, uint64_t* work = nullptr);
 std::string TypeName(const Value& v);  // Python type name: "str", "dict", "NoneType", ...
 // Python str() and repr(); undefined renders as "". Containers stop expanding once the text
 // passes `max_bytes`, so a result longer than `max_bytes` means "too long" to the caller.

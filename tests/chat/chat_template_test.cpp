@@ -269,6 +269,18 @@ TEST(ChatTemplateLimits, HugeLoopsHitTheStepBudget) {
   EXPECT_NE(ErrorOf("{{ range(1000000) | length }}").find("Range too big"), std::string::npos);
 }
 
+TEST(ChatTemplateLimits, ComparingBigValuesCountsAsWork) {
+  ChatRenderOptions o = FixedClock();
+  o.limits.max_steps = 1000000;
+  const std::string setup = "{% set a = [[1] * 1000] * 1000 %}{% set b = [[1] * 1000] * 1000 %}";
+  EXPECT_NE(ErrorOf(setup + "{% for i in range(100000) %}{% if a == b %}{% endif %}{% endfor %}", o).find("steps"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(setup + "{% for i in range(100000) %}{% if a in [b, b] %}{% endif %}{% endfor %}", o).find("steps"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(setup + "{% for i in range(100000) %}{{ [a, b] | sort | length }}{% endfor %}", o).find("steps"),
+            std::string::npos);
+}
+
 TEST(ChatTemplateLimits, OutputAndStringSizeAreCapped) {
   ChatRenderOptions o = FixedClock();
   o.limits.max_output_bytes = 1 << 20;
