@@ -6,14 +6,13 @@
 namespace flashstream {
 
 Result<ChatTemplate> ChatTemplate::Parse(std::string_view source) {
-  Result<jinja::Body> body = jinja::ParseTemplate(source);
-  if (!body.ok()) return Status::Error("chat template " + body.status().message());
-  return ChatTemplate(std::make_shared<const jinja::Body>(std::move(body).value()));
+  Result<jinja::Template> t = jinja::ParseTemplate(source);
+  if (!t.ok()) return Status::Error("chat template " + t.status().message());
+  return ChatTemplate(std::make_shared<const jinja::Template>(std::move(t).value()));
 }
 
-nlohmann::ordered_json ChatTemplate::MakeContext(const std::vector<ChatMessage>& messages,
-                                                 bool add_generation_prompt, const std::string& bos_token,
-                                                 const std::string& eos_token) {
+nlohmann::ordered_json ChatTemplate::MakeContext(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                                                 const std::string& bos_token, const std::string& eos_token) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const ChatMessage& m : messages) {
     nlohmann::ordered_json msg = nlohmann::ordered_json::object();

@@ -7,10 +7,9 @@
 // and thread-safe.
 #pragma once
 
-#include <nlohmann/json.hpp>  // nlohmann::ordered_json: render context
-
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>  // nlohmann::ordered_json: render context
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,13 +21,13 @@
 namespace flashstream {
 
 struct ChatMessage {
-  std::string role;     // "system", "user", "assistant", "tool", ...
+  std::string role;  // "system", "user", "assistant", "tool", ...
   std::string content;
 };
 
 struct ChatRenderOptions {
-  jinja::Limits limits;              // output size, work, nesting bounds
-  std::optional<int64_t> now_unix;   // time for strftime_now (UTC); nullopt = local now
+  jinja::Limits limits;             // output size, work, nesting bounds
+  std::optional<int64_t> now_unix;  // time for strftime_now (UTC); nullopt = local now
 };
 
 class ChatTemplate {
@@ -44,16 +43,15 @@ class ChatTemplate {
   // Renders with an arbitrary context: each key of the `context` object becomes a template
   // variable (e.g. "messages" with tool_calls, "tools", "add_generation_prompt",
   // "bos_token"). Keys keep their order, as Python dicts do, so tojson output matches.
-  Result<std::string> RenderContext(const nlohmann::ordered_json& context,
-                                    const ChatRenderOptions& options = {}) const;
+  Result<std::string> RenderContext(const nlohmann::ordered_json& context, const ChatRenderOptions& options = {}) const;
 
   // The context Render() uses, for callers that want to add keys before RenderContext.
   static nlohmann::ordered_json MakeContext(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                                             const std::string& bos_token, const std::string& eos_token);
 
  private:
-  explicit ChatTemplate(std::shared_ptr<const jinja::Body> root) : root_(std::move(root)) {}
-  std::shared_ptr<const jinja::Body> root_;
+  explicit ChatTemplate(std::shared_ptr<const jinja::Template> root) : root_(std::move(root)) {}
+  std::shared_ptr<const jinja::Template> root_;
 };
 
 // The ChatML template (<|im_start|>role\ncontent<|im_end|>\n ...) used when a model ships none.

@@ -76,7 +76,7 @@ struct Node {
     kWith,         // targets[i] = exprs[i] in a new scope for bodies[0]
     kBreak,
     kContinue,
-    kScope,        // bodies[0] rendered as is ({% generation %})
+    kScope,  // bodies[0] rendered as is ({% generation %})
   };
   Kind kind = Kind::kText;
   uint32_t line = 0;
@@ -86,6 +86,14 @@ struct Node {
   std::vector<AssignTarget> targets;
   bool unpack = false;  // targets were written as a tuple ("a, b")
   std::vector<Body> bodies;
+  // For bodies that are frames (for, for-else, macro, set/filter/with/generation blocks):
+  // names to bind as undefined on entering them, as jinja2 does (see ResolveFrames).
+  std::vector<std::vector<std::string>> frame_undefs;
+};
+
+struct Template {
+  Body body;
+  std::vector<std::string> root_undefs;  // names undefined at the start of the root frame
 };
 
 }  // namespace flashstream::jinja

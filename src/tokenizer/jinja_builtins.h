@@ -27,6 +27,8 @@ TestFn FindTest(std::string_view name);      // nullptr if unknown
 // str/list/dict first, then the item `obj["name"]`; undefined (with a hint) when neither.
 // Methods that would mutate a container resolve to an undefined that fails when called.
 Value GetAttr(const Value& obj, std::string_view name);
+// Python getattr() alone (the attr filter): methods and namespace attributes, no items.
+Value GetPyAttr(const Value& obj, std::string_view name);
 // `obj[key]`: dict lookup, list/tuple/str index (negative from the end), namespace attribute.
 // Missing entries give undefined; using an undefined `obj` is an error.
 Result<Value> GetItem(const Value& obj, const Value& key);
@@ -39,9 +41,9 @@ Result<bool> CompareOp(Interp& in, CmpOp op, const Value& a, const Value& b);
 // Python `item in container`.
 Result<bool> Contains(Interp& in, const Value& container, const Value& item);
 Result<Value> Negate(const Value& v);
-// The items a for loop visits: list/tuple elements, dict keys, str characters; undefined
-// iterates as empty. Other types are an error.
-Result<List> IterItems(const Value& v);
+// The items a for loop visits: list/tuple elements, dict keys, str characters, a
+// generator's items (consuming it); undefined iterates as empty. Other types are an error.
+Result<List> IterItems(Interp& in, const Value& v);
 
 // Template globals; undefined if `name` is not one.
 Value FindGlobal(std::string_view name);

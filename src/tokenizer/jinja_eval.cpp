@@ -32,7 +32,7 @@ Status Fail(const Expr& e, const std::string& msg) { return Errorf("line {}:{}: 
 Result<Value> Interp::Eval(const Expr& e, Scope* scope) {
   ++depth_;
   Result<Value> r = depth_ > limits_.max_depth ? Fail(e, fmt::format("nesting exceeds {} levels", limits_.max_depth))
-                                                : EvalInner(e, scope);
+                                               : EvalInner(e, scope);
   --depth_;
   if (r.ok() && r->depth() > limits_.max_depth) {
     return Fail(e, fmt::format("a value nests deeper than {} levels", limits_.max_depth));

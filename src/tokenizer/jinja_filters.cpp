@@ -1,13 +1,13 @@
-// Jinja filters and tests used by chat templates, with jinja2's semantics (and transformers'
-// tojson, which calls json.dumps with ensure_ascii=False). Filters that jinja2 returns as
-// generators (map, select, reverse, ...) return lists here.
+// Jinja filters used by chat templates, with jinja2's semantics (and transformers' tojson,
+// which calls json.dumps with ensure_ascii=False). Filters that jinja2 implements as
+// generators (map, select, unique, items, ...) return lazy single-use iterators here too.
 #include <fmt/format.h>  // fmt::format for messages and round()
 
 #include <algorithm>  // std::stable_sort, std::reverse
-#include <cmath>      // std::ceil, std::floor, std::nearbyint
-#include <cstdlib>    // std::strtod, std::strtoll
 #include <cctype>     // std::isdigit
 #include <cerrno>     // errno for strtoll range checks
+#include <cmath>      // std::ceil, std::floor, std::nearbyint
+#include <cstdlib>    // std::strtod, std::strtoll
 #include <map>        // filter and test tables
 #include <optional>   // std::optional for ParseFloat
 
@@ -23,7 +23,7 @@ using Args = const CallArgs&;
 bool Flag(const ArgReader& r, size_t i) { return r.Get(i) != nullptr && Truthy(*r.Get(i)); }
 
 Result<List> Items(Interp& in, const Value& v) {
-  FS_ASSIGN_OR_RETURN(List items, IterItems(v));
+  FS_ASSIGN_OR_RETURN(List items, IterItems(in, v));
   FS_RETURN_IF_ERROR(in.Step(items.size()));
   return items;
 }
@@ -31,6 +31,18 @@ Result<List> Items(Interp& in, const Value& v) {
 Result<Value> NewList(Interp& in, List items) {
   FS_RETURN_IF_ERROR(in.Charge(items.size() * sizeof(Value)));
   return Value::MakeList(std::move(items));
+}
+
+// Defers `impl` (which returns a list) to the first iteration, as the jinja2 generator
+// filter it mirrors does: until then the result is truthy, has no len() and cannot fail.
+Result<Value> Lazy(const Value& v, Args a, FilterFn impl, const char* name) {
+  uint32_t depth = v.depth();
+  for (const Value& x : a.args) depth = std::max(depth, x.depth());
+  for (const auto& [k, x] : a.kwargs) depth = std::max(depth, x.depth());
+  return Value::MakeIterator(name, depth, [v, args = a, impl](Interp& in) -> Result<List> {
+    FS_ASSIGN_OR_RETURN(Value r, impl(in, v, args));
+    return r.list();
+  });
 }
 
 // Follows a dotted attribute path ("a.b", "0") the way jinja2's make_attrgetter does.
@@ -41,7 +53,8 @@ Result<Value> AttrPath(const Value& item, const std::string& path) {
     const size_t dot = path.find('.', start);
     const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     const bool numeric = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
-    FS_ASSIGN_OR_RETURN(cur, GetItem(cur, numeric ? Value::Int(std::strtoll(part.c_str(), nullptr, 10)) : Value::Str(part)));
+    FS_ASSIGN_OR_RETURN(cur,
+                        GetItem(cur, numeric ? Value::Int(std::strtoll(part.c_str(), nullptr, 10)) : Value::Str(part)));
     if (dot == std::string::npos) return cur;
     start = dot + 1;
   }
@@ -64,11 +77,11 @@ Result<List> SortedList(Interp& in, List items, const Value* attribute, bool cas
     FS_ASSIGN_OR_RETURN(Value k, SortKey(items[i], attribute, case_sensitive));
     keyed.emplace_back(std::move(k), i);
   }
-  FS_RETURN_IF_ERROR(in.Step(items.size() * 8));
   Status err;
+  uint64_t work = 0;
   std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
     if (!err.ok()) return false;
-    Result<int> c = Compare(a.first, b.first);
+    Result<int> c = Compare(a.first, b.first, &work);
     if (!c.ok()) {
       err = c.status();
       return false;
@@ -76,6 +89,7 @@ Result<List> SortedList(Interp& in, List items, const Value* attribute, bool cas
     return reverse ? *c > 0 : *c < 0;
   });
   FS_RETURN_IF_ERROR(err);
+  FS_RETURN_IF_ERROR(in.Step(work / 4));
   List out;
   out.reserve(items.size());
   for (const auto& [k, i] : keyed) out.push_back(std::move(items[i]));
@@ -119,14 +133,18 @@ std::string JinjaTitle(std::string_view s) {
 Result<Value> FLength(Interp& in, const Value& v, Args a) {
   FS_RETURN_IF_ERROR(ArgReader::Bind("length", a, {}).status());
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return Value::Int(0);
+    case Value::Kind::kUndefined:
+      return Value::Int(0);
     case Value::Kind::kString:
       FS_RETURN_IF_ERROR(in.Step(v.str().size() >> 10));
       return Value::Int(static_cast<int64_t>(CodePointCount(v.str())));
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return Value::Int(static_cast<int64_t>(v.list().size()));
-    case Value::Kind::kDict: return Value::Int(static_cast<int64_t>(v.dict().size()));
-    default: return Errorf("object of type '{}' has no len()", TypeName(v));
+    case Value::Kind::kTuple:
+      return Value::Int(static_cast<int64_t>(v.list().size()));
+    case Value::Kind::kDict:
+      return Value::Int(static_cast<int64_t>(v.dict().size()));
+    default:
+      return Errorf("object of type '{}' has no len()", TypeName(v));
   }
 }
 
@@ -212,6 +230,7 @@ std::optional<double> ParseFloat(const std::string& s) {
 Result<Value> FInt(Interp&, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind("int", a, {"default", "base"}));
   const Value dflt = r.Get(0) != nullptr ? *r.Get(0) : Value::Int(0);
+  if (v.is_undefined()) return Status::Error(v.undefined_hint());
   if (v.is_int()) return Value::Int(v.as_int());
   if (v.kind() == Value::Kind::kFloat) {
     const double d = v.as_double();
@@ -239,6 +258,7 @@ Result<Value> FInt(Interp&, const Value& v, Args a) {
 
 Result<Value> FFloat(Interp&, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind("float", a, {"default"}));
+  if (v.is_undefined()) return Status::Error(v.undefined_hint());
   if (v.is_number()) return Value::Float(v.as_double());
   if (v.is_string()) {
     if (const auto d = ParseFloat(v.str())) return Value::Float(*d);
@@ -255,6 +275,7 @@ Result<Value> FFirst(Interp& in, const Value& v, Args a) {
 
 Result<Value> FLast(Interp& in, const Value& v, Args a) {
   FS_RETURN_IF_ERROR(ArgReader::Bind("last", a, {}).status());
+  if (v.kind() == Value::Kind::kIterator) return Status::Error("'generator' object is not reversible");
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   if (items.empty()) return Value::Undefined("No last item, sequence was empty.");
   return items.back();
@@ -328,9 +349,16 @@ Result<Value> FReverse(Interp& in, const Value& v, Args a) {
     for (size_t k = off.size() - 1; k > 0; --k) out.append(v.str(), off[k - 1], off[k] - off[k - 1]);
     return NewStr(in, std::move(out));
   }
+  const bool was_iterator = v.kind() == Value::Kind::kIterator;
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   std::reverse(items.begin(), items.end());
-  return NewList(in, std::move(items));
+  if (was_iterator) return NewList(in, std::move(items));  // reversed() fails; jinja2 falls back to a list
+  FS_RETURN_IF_ERROR(in.Charge(items.size() * sizeof(Value)));
+  const uint32_t depth = v.depth();
+  const char* name = v.kind() == Value::Kind::kList ? "list_reverseiterator object"
+                     : v.is_dict()                  ? "dict_reversekeyiterator object"
+                                                    : "reversed object";
+  return Value::MakeIterator(name, depth, [items = std::move(items)](Interp&) -> Result<List> { return items; });
 }
 
 Result<Value> FSort(Interp& in, const Value& v, Args a) {
@@ -345,11 +373,13 @@ Result<Value> FUnique(Interp& in, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   List out;
   List seen;
-  FS_RETURN_IF_ERROR(in.Step(items.size() * items.size() / 16));
+  uint64_t work = 0;
   for (const Value& item : items) {
     FS_ASSIGN_OR_RETURN(Value key, SortKey(item, r.Get(1), Flag(r, 0)));
     bool dup = false;
-    for (const Value& s : seen) dup = dup || Equals(s, key);
+    for (size_t k = 0; k < seen.size() && !dup; ++k) dup = Equals(seen[k], key, &work);
+    FS_RETURN_IF_ERROR(in.Step(work / 4));
+    work = 0;
     if (dup) continue;
     seen.push_back(std::move(key));
     out.push_back(item);
@@ -395,6 +425,7 @@ Result<Value> FRound(Interp&, const Value& v, Args a) {
   if (!v.is_number()) return Errorf("round expects a number, got {}", TypeName(v));
   const int64_t p = r.Get(0) != nullptr && r.Get(0)->is_int() ? std::clamp<int64_t>(r.Get(0)->as_int(), -300, 300) : 0;
   const std::string method = r.Get(1) != nullptr && r.Get(1)->is_string() ? r.Get(1)->str() : "common";
+  if (method == "common" && p >= 0 && v.is_int()) return Value::Int(v.as_int());  // round(int) stays int
   const double x = v.as_double();
   if (method == "ceil" || method == "floor") {
     const double m = std::pow(10.0, static_cast<double>(p));
@@ -444,7 +475,8 @@ Result<Value> FCenter(Interp& in, const Value& v, Args a) {
   if (width <= len) return Value::Str(s);
   const int64_t total = std::min<int64_t>(width - len, static_cast<int64_t>(in.limits().max_output_bytes));
   const int64_t left = total / 2 + (total & width & 1);
-  return NewStr(in, std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
+  return NewStr(in,
+                std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(total - left), ' '));
 }
 
 Result<Value> FEscape(Interp& in, const Value& v, Args a) {
@@ -453,24 +485,40 @@ Result<Value> FEscape(Interp& in, const Value& v, Args a) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return NewStr(in, std::move(out));
 }
 
-Result<Value> FSafe(Interp&, const Value& v, Args) { return v; }
+// Markup(value): the string form, marked safe (autoescape is off, so just the string).
+Result<Value> FSafe(Interp& in, const Value& v, Args a) {
+  FS_RETURN_IF_ERROR(ArgReader::Bind("safe", a, {}).status());
+  FS_ASSIGN_OR_RETURN(std::string s, StrOf(in, v));
+  return Value::Str(std::move(s));
+}
 
 Result<Value> FAttr(Interp&, const Value& v, Args a) {
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind("attr", a, {"name"}));
   if (r.Get(0) == nullptr || !r.Get(0)->is_string()) return Status::Error("attr needs a string name");
   if (v.is_undefined()) return Status::Error(v.undefined_hint());
-  return GetAttr(v, r.Get(0)->str());
+  return GetPyAttr(v, r.Get(0)->str());
 }
 
 Result<Value> FFormat(Interp& in, const Value& v, Args a) {
@@ -479,8 +527,9 @@ Result<Value> FFormat(Interp& in, const Value& v, Args a) {
   return PercentFormat(in, v.str(), a.args.size() == 1 ? a.args[0] : Value::MakeTuple(a.args));
 }
 
-// map(attribute=..., default=...) or map('filter', args...).
+// map(attribute=..., default=...) or map('filter', args...). A falsy input maps to nothing.
 Result<Value> FMap(Interp& in, const Value& v, Args a) {
+  if (!Truthy(v)) return Value::MakeList({});
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   List out;
   out.reserve(items.size());
@@ -516,9 +565,11 @@ Result<Value> FMap(Interp& in, const Value& v, Args a) {
   return NewList(in, std::move(out));
 }
 
-// select/reject (by_attr=false) and selectattr/rejectattr (by_attr=true).
+// select/reject (by_attr=false) and selectattr/rejectattr (by_attr=true). A falsy input
+// selects nothing.
 template <bool kSelect, bool kByAttr>
 Result<Value> FSelect(Interp& in, const Value& v, Args a) {
+  if (!Truthy(v)) return Value::MakeList({});
   FS_ASSIGN_OR_RETURN(List items, Items(in, v));
   size_t next = 0;
   std::string attr;
@@ -552,86 +603,6 @@ Result<Value> FSelect(Interp& in, const Value& v, Args a) {
   }
   return NewList(in, std::move(out));
 }
-
-// ---- tests ----
-
-Result<const Value*> OneArg(std::string_view name, Args a) {
-  FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind(name, a, {"other"}));
-  if (r.Get(0) == nullptr) return Errorf("test '{}' needs an argument", name);
-  return r.Get(0);
-}
-
-template <CmpOp kOp>
-Result<bool> TCompare(Interp& in, const Value& v, Args a) {
-  FS_ASSIGN_OR_RETURN(const Value* other, OneArg("comparison", a));
-  return CompareOp(in, kOp, v, *other);
-}
-
-template <bool (*Pred)(const Value&)>
-Result<bool> TKind(Interp&, const Value& v, Args a) {
-  FS_RETURN_IF_ERROR(ArgReader::Bind("test", a, {}).status());
-  return Pred(v);
-}
-
-Result<bool> TDivisible(Interp& in, const Value& v, Args a) {
-  FS_ASSIGN_OR_RETURN(const Value* n, OneArg("divisibleby", a));
-  FS_ASSIGN_OR_RETURN(Value m, BinaryOp(in, BinOp::kMod, v, *n));
-  return !Truthy(m);
-}
-
-template <int kRem>
-Result<bool> TParity(Interp& in, const Value& v, Args a) {
-  FS_RETURN_IF_ERROR(ArgReader::Bind("even/odd", a, {}).status());
-  FS_ASSIGN_OR_RETURN(Value m, BinaryOp(in, BinOp::kMod, v, Value::Int(2)));
-  return m.is_number() && m.as_double() == kRem;
-}
-
-Result<bool> TIn(Interp& in, const Value& v, Args a) {
-  FS_ASSIGN_OR_RETURN(const Value* seq, OneArg("in", a));
-  return Contains(in, *seq, v);
-}
-
-Result<bool> TSameAs(Interp&, const Value& v, Args a) {
-  FS_ASSIGN_OR_RETURN(const Value* other, OneArg("sameas", a));
-  if (v.kind() != other->kind()) return false;
-  if (v.identity() != nullptr) return v.identity() == other->identity();
-  return Equals(v, *other);
-}
-
-template <bool kLower>
-Result<bool> TCase(Interp& in, const Value& v, Args a) {
-  FS_RETURN_IF_ERROR(ArgReader::Bind("lower/upper", a, {}).status());
-  FS_ASSIGN_OR_RETURN(std::string s, StrOf(in, v));
-  bool cased = false;
-  for (size_t i = 0; i < s.size();) {
-    const uint32_t c = NextCodePoint(s, &i);
-    if (kLower ? IsUpperCp(c) : (IsLowerCp(c))) return false;
-    cased = cased || IsCased(c);
-  }
-  return cased;
-}
-
-template <bool kFilter>
-Result<bool> TNamed(Interp&, const Value& v, Args a) {
-  FS_RETURN_IF_ERROR(ArgReader::Bind("filter/test", a, {}).status());
-  if (!v.is_string()) return false;
-  return kFilter ? FindFilter(v.str()) != nullptr : FindTest(v.str()) != nullptr;
-}
-
-bool IsDefined(const Value& v) { return !v.is_undefined(); }
-bool IsUndefined(const Value& v) { return v.is_undefined(); }
-bool IsNone(const Value& v) { return v.is_none(); }
-bool IsBoolean(const Value& v) { return v.kind() == Value::Kind::kBool; }
-bool IsTrue(const Value& v) { return v.kind() == Value::Kind::kBool && v.as_bool(); }
-bool IsFalse(const Value& v) { return v.kind() == Value::Kind::kBool && !v.as_bool(); }
-bool IsInteger(const Value& v) { return v.kind() == Value::Kind::kInt; }
-bool IsFloat(const Value& v) { return v.kind() == Value::Kind::kFloat; }
-bool IsNumber(const Value& v) { return v.is_number(); }
-bool IsString(const Value& v) { return v.is_string(); }
-bool IsMapping(const Value& v) { return v.is_dict(); }
-bool IsIterable(const Value& v) { return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict(); }
-bool IsCallable(const Value& v) { return v.kind() == Value::Kind::kCallable; }
-bool IsEscaped(const Value&) { return false; }
 
 }  // namespace
 
@@ -673,80 +644,39 @@ FilterFn FindFilter(std::string_view name) {
       {"format", FFormat},
       {"indent", FIndent},
       {"int", FInt},
-      {"items", FItems},
+      {"items", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FItems, "generator object do_items"); }},
       {"join", FJoin},
       {"last", FLast},
       {"length", FLength},
       {"list", FList},
       {"lower", FCase<PyLower>},
-      {"map", FMap},
+      {"map", [](Interp&, const Value& v, Args a) { return Lazy(v, a, FMap, "generator object sync_do_map"); }},
       {"max", FMinMax<true>},
       {"min", FMinMax<false>},
-      {"reject", FSelect<false, false>},
-      {"rejectattr", FSelect<false, true>},
+      {"reject", [](Interp&, const Value& v,
+                    Args a) { return Lazy(v, a, FSelect<false, false>, "generator object select_or_reject"); }},
+      {"rejectattr", [](Interp&, const Value& v,
+                        Args a) { return Lazy(v, a, FSelect<false, true>, "generator object select_or_reject"); }},
       {"replace", FReplace},
       {"reverse", FReverse},
       {"round", FRound},
       {"safe", FSafe},
-      {"select", FSelect<true, false>},
-      {"selectattr", FSelect<true, true>},
+      {"select", [](Interp&, const Value& v,
+                    Args a) { return Lazy(v, a, FSelect<true, false>, "generator object select_or_reject"); }},
+      {"selectattr", [](Interp&, const Value& v,
+                        Args a) { return Lazy(v, a, FSelect<true, true>, "generator object select_or_reject"); }},
       {"sort", FSort},
       {"string", FString},
       {"sum", FSum},
       {"title", FCase<JinjaTitle>},
       {"tojson", FToJson},
       {"trim", FTrim},
-      {"unique", FUnique},
+      {"unique",
+       [](Interp&, const Value& v, Args a) { return Lazy(v, a, FUnique, "generator object sync_do_unique"); }},
       {"upper", FCase<PyUpper>},
   };
   const auto it = kFilters.find(name);
   return it == kFilters.end() ? nullptr : it->second;
-}
-
-TestFn FindTest(std::string_view name) {
-  static const std::map<std::string_view, TestFn> kTests = {
-      {"!=", TCompare<CmpOp::kNe>},
-      {"<", TCompare<CmpOp::kLt>},
-      {"<=", TCompare<CmpOp::kLe>},
-      {"==", TCompare<CmpOp::kEq>},
-      {">", TCompare<CmpOp::kGt>},
-      {">=", TCompare<CmpOp::kGe>},
-      {"boolean", TKind<IsBoolean>},
-      {"callable", TKind<IsCallable>},
-      {"defined", TKind<IsDefined>},
-      {"divisibleby", TDivisible},
-      {"eq", TCompare<CmpOp::kEq>},
-      {"equalto", TCompare<CmpOp::kEq>},
-      {"escaped", TKind<IsEscaped>},
-      {"even", TParity<0>},
-      {"false", TKind<IsFalse>},
-      {"filter", TNamed<true>},
-      {"float", TKind<IsFloat>},
-      {"ge", TCompare<CmpOp::kGe>},
-      {"greaterthan", TCompare<CmpOp::kGt>},
-      {"gt", TCompare<CmpOp::kGt>},
-      {"in", TIn},
-      {"integer", TKind<IsInteger>},
-      {"iterable", TKind<IsIterable>},
-      {"le", TCompare<CmpOp::kLe>},
-      {"lessthan", TCompare<CmpOp::kLt>},
-      {"lower", TCase<true>},
-      {"lt", TCompare<CmpOp::kLt>},
-      {"mapping", TKind<IsMapping>},
-      {"ne", TCompare<CmpOp::kNe>},
-      {"none", TKind<IsNone>},
-      {"number", TKind<IsNumber>},
-      {"odd", TParity<1>},
-      {"sameas", TSameAs},
-      {"sequence", TKind<IsIterable>},
-      {"string", TKind<IsString>},
-      {"test", TNamed<false>},
-      {"true", TKind<IsTrue>},
-      {"undefined", TKind<IsUndefined>},
-      {"upper", TCase<false>},
-  };
-  const auto it = kTests.find(name);
-  return it == kTests.end() ? nullptr : it->second;
 }
 
 }  // namespace flashstream::jinja

@@ -5,7 +5,8 @@
 
 #include <fmt/format.h>  // fmt::format for error messages
 
-#include <utility>  // std::move
+#include <iterator>  // std::size
+#include <utility>   // std::move
 
 #include "tokenizer/jinja_builtins.h"
 
@@ -55,6 +56,39 @@ Status Fail(const N& n, const std::string& msg) {
   return Errorf("line {}:{}: {}", n.line, n.col, msg);
 }
 
+// jinja2's `loop` variable for iteration `i` over `items`.
+Value LoopObject(const List& items, int64_t i) {
+  static const Value kKeys[] = {Value::Str("index"),    Value::Str("index0"),   Value::Str("revindex"),
+                                Value::Str("revindex0"), Value::Str("first"),    Value::Str("last"),
+                                Value::Str("length"),   Value::Str("depth"),    Value::Str("depth0"),
+                                Value::Str("previtem"), Value::Str("nextitem"), Value::Str("cycle")};
+  static const Value kNoPrev = Value::Undefined("there is no previous item");
+  static const Value kNoNext = Value::Undefined("there is no next item");
+  const int64_t n = static_cast<int64_t>(items.size());
+  const Value fields[] = {
+      Value::Int(i + 1),
+      Value::Int(i),
+      Value::Int(n - i),
+      Value::Int(n - i - 1),
+      Value::Bool(i == 0),
+      Value::Bool(i == n - 1),
+      Value::Int(n),
+      Value::Int(1),
+      Value::Int(0),
+      i > 0 ? items[static_cast<size_t>(i - 1)] : kNoPrev,
+      i + 1 < n ? items[static_cast<size_t>(i + 1)] : kNoNext,
+      Value::MakeCallable("cycle",
+                          [i](Interp&, const CallArgs& a) -> Result<Value> {
+                            if (a.args.empty()) return Status::Error("loop.cycle() needs at least one argument");
+                            return a.args[static_cast<size_t>(i) % a.args.size()];
+                          }),
+  };
+  Dict loop;
+  loop.Reserve(std::size(kKeys));
+  for (size_t k = 0; k < std::size(kKeys); ++k) loop.Append(kKeys[k], fields[k]);
+  return Value::MakeDict(std::move(loop));
+}
+
 // RAII depth counter for nested evaluation.
 class DepthGuard {
  public:
@@ -97,12 +131,14 @@ Result<Value> Interp::Call(const Value& callee, const CallArgs& args) {
   return callee.callable().fn(*this, args);
 }
 
-Result<std::string> Interp::Render(const Body& root, const Dict& context) {
+Result<std::string> Interp::Render(const Template& root, const Dict& context) {
   Scope scope;
+  for (const std::string& name : root.root_undefs)
+    scope.Set(name, Value::Undefined(fmt::format("'{}' is undefined", name)));
   context_ = &context;
   root_ = &scope;
   std::string out;
-  Result<Flow> r = ExecBody(root, &scope, &out);
+  Result<Flow> r = ExecBody(root.body, &scope, &out);
   if (!r.ok()) return r.status();
   return out;
 }
@@ -166,7 +202,7 @@ Result<Interp::Flow> Interp::Exec(const Node& node, Scope* scope, std::string* o
       FS_RETURN_IF_ERROR(ExecSet(node, scope));
       return Flow::kNormal;
     case Node::Kind::kSetBlock: {
-      FS_ASSIGN_OR_RETURN(std::string text, RenderBlock(node.bodies[0], scope));
+      FS_ASSIGN_OR_RETURN(std::string text, RenderBlock(node, scope));
       Value v = Value::Str(std::move(text));
       if (node.exprs[0]) {
         FS_ASSIGN_OR_RETURN(v, ApplyFilterChain(*node.exprs[0], std::move(v), scope));
@@ -182,7 +218,7 @@ Result<Interp::Flow> Interp::Exec(const Node& node, Scope* scope, std::string* o
       return Flow::kNormal;
     }
     case Node::Kind::kFilterBlock: {
-      FS_ASSIGN_OR_RETURN(std::string text, RenderBlock(node.bodies[0], scope));
+      FS_ASSIGN_OR_RETURN(std::string text, RenderBlock(node, scope));
       FS_ASSIGN_OR_RETURN(Value v, ApplyFilterChain(*node.exprs[0], Value::Str(std::move(text)), scope));
       const std::string s = ToStr(v, limits_.max_output_bytes);
       FS_RETURN_IF_ERROR(At(node, Append(s, out)));
@@ -190,6 +226,7 @@ Result<Interp::Flow> Interp::Exec(const Node& node, Scope* scope, std::string* o
     }
     case Node::Kind::kWith: {
       Scope inner{scope, {}};
+      EnterFrame(node, 0, &inner);
       for (size_t i = 0; i < node.targets.size(); ++i) {
         FS_ASSIGN_OR_RETURN(Value v, Eval(*node.exprs[i], scope));
         inner.Set(node.targets[i].name, std::move(v));
@@ -203,16 +240,25 @@ Result<Interp::Flow> Interp::Exec(const Node& node, Scope* scope, std::string* o
       return Flow::kContinue;
     case Node::Kind::kScope: {
       Scope inner{scope, {}};
+      EnterFrame(node, 0, &inner);
       return ExecBody(node.bodies[0], &inner, out);
     }
   }
   return Fail(node, "unknown statement");
 }
 
-Result<std::string> Interp::RenderBlock(const Body& body, Scope* parent) {
+void Interp::EnterFrame(const Node& node, size_t body, Scope* scope) {
+  if (body >= node.frame_undefs.size()) return;
+  for (const std::string& name : node.frame_undefs[body]) {
+    scope->Set(name, Value::Undefined(fmt::format("'{}' is undefined", name)));
+  }
+}
+
+Result<std::string> Interp::RenderBlock(const Node& node, Scope* parent) {
   Scope inner{parent, {}};
+  EnterFrame(node, 0, &inner);
   std::string text;
-  FS_ASSIGN_OR_RETURN(Flow f, ExecBody(body, &inner, &text));
+  FS_ASSIGN_OR_RETURN(Flow f, ExecBody(node.bodies[0], &inner, &text));
   (void)f;  // break/continue cannot cross a block: the parser rejects them there
   return text;
 }
@@ -227,7 +273,7 @@ Result<Value> Interp::ApplyFilterChain(const Expr& filter, Value input, Scope* s
 
 Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string* out) {
   FS_ASSIGN_OR_RETURN(Value iterable, Eval(*node.exprs[0], scope));
-  Result<List> items_or = IterItems(iterable);
+  Result<List> items_or = IterItems(*this, iterable);
   if (!items_or.ok()) return At(*node.exprs[0], items_or.status());
   List items = std::move(items_or).value();
   FS_RETURN_IF_ERROR(At(node, Step(items.size())));
@@ -242,34 +288,22 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
     items = std::move(kept);
   }
   const int64_t n = static_cast<int64_t>(items.size());
+  // jinja2 runs the else block unless the last iteration reached the end of the body, so a
+  // break (or a continue in the final iteration) also triggers it; mirrored for parity.
+  bool run_else = true;
   for (int64_t i = 0; i < n; ++i) {
     FS_RETURN_IF_ERROR(At(node, Step()));
     Scope iter{scope, {}};
+    EnterFrame(node, 0, &iter);
     FS_RETURN_IF_ERROR(Unpack(node, items[static_cast<size_t>(i)], &iter));
-    Dict loop;
-    loop.Append(Value::Str("index"), Value::Int(i + 1));
-    loop.Append(Value::Str("index0"), Value::Int(i));
-    loop.Append(Value::Str("revindex"), Value::Int(n - i));
-    loop.Append(Value::Str("revindex0"), Value::Int(n - i - 1));
-    loop.Append(Value::Str("first"), Value::Bool(i == 0));
-    loop.Append(Value::Str("last"), Value::Bool(i == n - 1));
-    loop.Append(Value::Str("length"), Value::Int(n));
-    loop.Append(Value::Str("depth"), Value::Int(1));
-    loop.Append(Value::Str("depth0"), Value::Int(0));
-    loop.Append(Value::Str("previtem"), i > 0 ? items[static_cast<size_t>(i - 1)]
-                                              : Value::Undefined("there is no previous item"));
-    loop.Append(Value::Str("nextitem"), i + 1 < n ? items[static_cast<size_t>(i + 1)]
-                                                  : Value::Undefined("there is no next item"));
-    loop.Append(Value::Str("cycle"), Value::MakeCallable("cycle", [i](Interp&, const CallArgs& a) -> Result<Value> {
-                  if (a.args.empty()) return Status::Error("loop.cycle() needs at least one argument");
-                  return a.args[static_cast<size_t>(i) % a.args.size()];
-                }));
-    iter.Set("loop", Value::MakeDict(std::move(loop)));
+    iter.Set("loop", LoopObject(items, i));
     FS_ASSIGN_OR_RETURN(Flow f, ExecBody(node.bodies[0], &iter, out));
     if (f == Flow::kBreak) break;
+    if (f == Flow::kNormal) run_else = false;
   }
-  if (n == 0) {
+  if (run_else) {
     Scope inner{scope, {}};
+    EnterFrame(node, 1, &inner);
     FS_ASSIGN_OR_RETURN(Flow f, ExecBody(node.bodies[1], &inner, out));
     (void)f;
   }
@@ -278,7 +312,7 @@ Result<Interp::Flow> Interp::ExecFor(const Node& node, Scope* scope, std::string
 
 Status Interp::Unpack(const Node& node, const Value& value, Scope* scope) {
   if (!node.unpack && node.targets.size() == 1) return Assign(node.targets[0], value, scope, node);
-  Result<List> parts = IterItems(value);
+  Result<List> parts = IterItems(*this, value);
   if (!parts.ok()) return Fail(node, fmt::format("cannot unpack non-iterable {} object", TypeName(value)));
   const size_t want = node.targets.size();
   if (parts->size() != want) {
@@ -303,7 +337,8 @@ Status Interp::Assign(const AssignTarget& target, Value value, Scope* scope, con
   if (ns.kind() != Value::Kind::kNamespace) {
     return Fail(at, fmt::format("cannot assign attribute '{}' on '{}': not a namespace", target.attr, target.name));
   }
-  if (target.attr[0] == '_') return Fail(at, fmt::format("namespace attribute '{}' may not start with '_'", target.attr));
+  if (target.attr[0] == '_')
+    return Fail(at, fmt::format("namespace attribute '{}' may not start with '_'", target.attr));
   ns.ns().attrs.Set(Value::Str(target.attr), std::move(value));
   return Status::Ok();
 }
@@ -313,6 +348,7 @@ Result<Value> Interp::CallMacro(const Node& macro, const CallArgs& args) {
     return Errorf("macro '{}' takes {} arguments, got {}", macro.text, macro.targets.size(), args.args.size());
   }
   Scope scope{root_, {}};
+  EnterFrame(macro, 0, &scope);
   std::vector<bool> bound(macro.targets.size(), false);
   for (size_t i = 0; i < args.args.size(); ++i) {
     scope.Set(macro.targets[i].name, args.args[i]);

@@ -19,10 +19,10 @@
 namespace flashstream::jinja {
 
 struct Limits {
-  size_t max_output_bytes = size_t{16} << 20;      // rendered text, and any one string value
-  uint64_t max_steps = 20'000'000;                 // evaluated nodes + loop iterations + elements
-  uint64_t max_bytes_built = uint64_t{1} << 30;    // all strings built during the render
-  uint32_t max_depth = 400;                        // nested evaluation and container nesting
+  size_t max_output_bytes = size_t{16} << 20;    // rendered text, and any one string value
+  uint64_t max_steps = 10'000'000;               // evaluated nodes + loop iterations + elements
+  uint64_t max_bytes_built = uint64_t{1} << 30;  // all strings built during the render
+  uint32_t max_depth = 400;                      // nested evaluation and container nesting
 };
 
 class Interp {
@@ -33,7 +33,7 @@ class Interp {
   Interp& operator=(const Interp&) = delete;
 
   // Renders `root` with the variables of `context`. Call once per Interp.
-  Result<std::string> Render(const Body& root, const Dict& context);
+  Result<std::string> Render(const Template& root, const Dict& context);
 
   // ---- services for builtins ----
   // Accounts for a string (or container) of `bytes` about to be built, and one step per KiB
@@ -58,7 +58,10 @@ class Interp {
   Status ExecSet(const Node& node, Scope* scope);
   Status Assign(const AssignTarget& target, Value value, Scope* scope, const Node& at);
   Status Unpack(const Node& node, const Value& value, Scope* scope);
-  Result<std::string> RenderBlock(const Body& body, Scope* parent);
+  // Renders a frame body (set/filter block) in a child scope.
+  Result<std::string> RenderBlock(const Node& node, Scope* parent);
+  // Binds a frame's jinja2 "missing" names in its new scope.
+  static void EnterFrame(const Node& node, size_t body, Scope* scope);
   Result<Value> ApplyFilterChain(const Expr& filter, Value input, Scope* scope);
   Result<Value> CallMacro(const Node& macro, const CallArgs& args);
   Status Append(std::string_view text, std::string* out);

@@ -19,6 +19,15 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsNameChar(char c) { return IsNameStart(c) || IsDigit(c); }
 
+// Non-ASCII code points that may appear in identifiers (jinja2 accepts Python's Unicode
+// identifiers). Approximation: letters and marks, i.e. not spaces, not punctuation blocks.
+bool IsUnicodeNameCp(uint32_t cp) {
+  if (cp < 0xAA || IsPySpace(cp) || cp == 0xD7 || cp == 0xF7) return false;
+  if ((cp >= 0xAB && cp <= 0xBF && cp != 0xB5 && cp != 0xBA) || (cp >= 0x2000 && cp <= 0x2BFF)) return false;
+  if ((cp >= 0x3000 && cp <= 0x303F) || (cp >= 0xFF00 && cp <= 0xFF0F) || (cp >= 0xDC80 && cp <= 0xDCFF)) return false;
+  return cp < 0x1F000;  // no emoji and symbols
+}
+
 // Normalizes "\r\n" and "\r" to "\n" and drops one trailing newline, as jinja2 does.
 std::string NormalizeSource(std::string_view src) {
   std::string out;
@@ -190,7 +199,14 @@ class Lexer {
 
   Status LexComment(size_t open, size_t body_start) {
     const size_t close = src_.find("#}", body_start);
-    if (close == std::string::npos) return Fail(open, "missing '#}' to close this comment");
+    if (close == std::string::npos) {
+      // jinja2 quietly accepts "{#" as the very last thing in a template.
+      if (body_start >= src_.size()) {
+        pos_ = src_.size();
+        return Status::Ok();
+      }
+      return Fail(open, "missing '#}' to close this comment");
+    }
     const char sign = close > body_start ? src_[close - 1] : 0;
     size_t end = close + 2;
     if (sign == '-') {
@@ -244,9 +260,23 @@ class Lexer {
   Status LexOne(std::vector<char>* balance) {
     const char c = src_[pos_];
     if (IsDigit(c)) return LexNumber();
-    if (IsNameStart(c)) {
-      size_t end = pos_ + 1;
-      while (end < src_.size() && IsNameChar(src_[end])) ++end;
+    if (IsNameStart(c) || static_cast<unsigned char>(c) >= 0x80) {
+      size_t end = pos_;
+      while (end < src_.size()) {
+        if (IsNameChar(src_[end])) {
+          ++end;
+          continue;
+        }
+        size_t next = end;
+        if (static_cast<unsigned char>(src_[end]) < 0x80 || !IsUnicodeNameCp(NextCodePoint(src_, &next))) break;
+        end = next;
+      }
+      if (end == pos_) {
+        size_t next = pos_;
+        std::string ch;
+        AppendUtf8(NextCodePoint(src_, &next), &ch);
+        return Fail(pos_, fmt::format("unexpected character '{}' inside a tag", ch));
+      }
       Push(Tok::kName, pos_).text = src_.substr(pos_, end - pos_);
       pos_ = end;
       return Status::Ok();
@@ -334,7 +364,7 @@ class Lexer {
     if (base == 10) {
       end = src_[start] == '0' ? ScanDigits(start, [](char ch) { return ch == '0'; }) : ScanDigits(start, IsDigit);
     } else {
-      bool (*is_digit)(char) = base == 2    ? [](char ch) { return ch == '0' || ch == '1'; }
+      bool (*is_digit)(char) = base == 2   ? [](char ch) { return ch == '0' || ch == '1'; }
                                : base == 8 ? [](char ch) { return ch >= '0' && ch <= '7'; }
                                            : [](char ch) {
                                                const char l = static_cast<char>(ch | 0x20);
@@ -380,17 +410,38 @@ class Lexer {
       const char e = src_[i + 1];
       i += 2;
       switch (e) {
-        case '\n': break;  // line continuation
-        case '\\': value.push_back('\\'); break;
-        case '\'': value.push_back('\''); break;
-        case '"': value.push_back('"'); break;
-        case 'a': value.push_back('\a'); break;
-        case 'b': value.push_back('\b'); break;
-        case 'f': value.push_back('\f'); break;
-        case 'n': value.push_back('\n'); break;
-        case 'r': value.push_back('\r'); break;
-        case 't': value.push_back('\t'); break;
-        case 'v': value.push_back('\v'); break;
+        case '\n':
+          break;  // line continuation
+        case '\\':
+          value.push_back('\\');
+          break;
+        case '\'':
+          value.push_back('\'');
+          break;
+        case '"':
+          value.push_back('"');
+          break;
+        case 'a':
+          value.push_back('\a');
+          break;
+        case 'b':
+          value.push_back('\b');
+          break;
+        case 'f':
+          value.push_back('\f');
+          break;
+        case 'n':
+          value.push_back('\n');
+          break;
+        case 'r':
+          value.push_back('\r');
+          break;
+        case 't':
+          value.push_back('\t');
+          break;
+        case 'v':
+          value.push_back('\v');
+          break;
         case 'x':
         case 'u':
         case 'U': {

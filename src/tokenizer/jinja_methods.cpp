@@ -195,8 +195,9 @@ Result<Value> StrMethod(Interp& in, const std::string& s, const std::string& nam
     for (const Value& o : options) {
       if (!o.is_string()) return Errorf("{} first arg must be str or a tuple of str, not {}", name, TypeName(o));
       const std::string& x = o.str();
-      const bool hit = x.size() <= s.size() &&
-                       (name == "startswith" ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0);
+      const bool hit =
+          x.size() <= s.size() &&
+          (name == "startswith" ? s.compare(0, x.size(), x) == 0 : s.compare(s.size() - x.size(), x.size(), x) == 0);
       if (hit) return Value::Bool(true);
     }
     return Value::Bool(false);
@@ -242,10 +243,11 @@ Result<Value> StrMethod(Interp& in, const std::string& s, const std::string& nam
   if (name == "join") {
     FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind(name, a, {"iterable"}));
     if (r.Get(0) == nullptr) return Status::Error("join takes one argument");
-    FS_ASSIGN_OR_RETURN(List items, IterItems(*r.Get(0)));
+    FS_ASSIGN_OR_RETURN(List items, IterItems(in, *r.Get(0)));
     std::string out;
     for (size_t i = 0; i < items.size(); ++i) {
-      if (!items[i].is_string()) return Errorf("sequence item {}: expected str instance, {} found", i, TypeName(items[i]));
+      if (!items[i].is_string())
+        return Errorf("sequence item {}: expected str instance, {} found", i, TypeName(items[i]));
       if (i > 0) out += s;
       out += items[i].str();
       if (out.size() > in.limits().max_output_bytes) return Status::Error("join: result exceeds the size limit");
@@ -264,12 +266,17 @@ Result<Value> StrMethod(Interp& in, const std::string& s, const std::string& nam
   if (OneOf(name, {"isdigit", "isdecimal", "isnumeric", "isalpha", "isalnum", "isspace", "islower", "isupper"})) {
     FS_RETURN_IF_ERROR(ArgReader::Bind(name, a, {}).status());
     auto digit = [](uint32_t c) { return c >= '0' && c <= '9'; };
-    auto alpha = [](uint32_t c) { return (c < 0x80 && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) || (c >= 0xAA && !IsPySpace(c) && c != 0xD7 && c != 0xF7); };
+    auto alpha = [](uint32_t c) {
+      return (c < 0x80 && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) ||
+             (c >= 0xAA && !IsPySpace(c) && c != 0xD7 && c != 0xF7);
+    };
     if (name == "isdigit" || name == "isdecimal" || name == "isnumeric") return Value::Bool(AllCodePoints(s, digit));
     if (name == "isalpha") return Value::Bool(AllCodePoints(s, alpha));
-    if (name == "isalnum") return Value::Bool(AllCodePoints(s, [](uint32_t c) {
-      return (c >= '0' && c <= '9') || (c < 0x80 && (c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= 0xAA && !IsPySpace(c));
-    }));
+    if (name == "isalnum")
+      return Value::Bool(AllCodePoints(s, [](uint32_t c) {
+        return (c >= '0' && c <= '9') || (c < 0x80 && (c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+               (c >= 0xAA && !IsPySpace(c));
+      }));
     if (name == "isspace") return Value::Bool(AllCodePoints(s, IsPySpace));
     bool cased = false, ok = true;
     for (size_t i = 0; i < s.size();) {
@@ -309,10 +316,13 @@ Result<Value> ListMethod(Interp& in, const Value& l, const std::string& name, co
   if (name == "copy") return l;
   FS_ASSIGN_OR_RETURN(ArgReader r, ArgReader::Bind(name, a, {"value"}));
   if (r.Get(0) == nullptr) return Errorf("{}() takes exactly one argument", name);
-  FS_RETURN_IF_ERROR(in.Step(l.list().size()));
+  uint64_t work = 0;
   int64_t count = 0;
   for (size_t i = 0; i < l.list().size(); ++i) {
-    if (!Equals(l.list()[i], *r.Get(0))) continue;
+    const bool eq = Equals(l.list()[i], *r.Get(0), &work);
+    FS_RETURN_IF_ERROR(in.Step(work / 4));
+    work = 0;
+    if (!eq) continue;
     if (name == "index") return Value::Int(static_cast<int64_t>(i));
     ++count;
   }
@@ -341,7 +351,9 @@ Result<Value> Range(Interp& in, const CallArgs& a) {
   const int64_t step = a.args.size() == 3 ? a.args[2].as_int() : 1;
   if (step == 0) return Status::Error("range() arg 3 must not be zero");
   const __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
-  const __int128 n = span <= 0 ? 0 : (span + (step > 0 ? step : -static_cast<__int128>(step)) - 1) / (step > 0 ? step : -static_cast<__int128>(step));
+  const __int128 n = span <= 0 ? 0
+                               : (span + (step > 0 ? step : -static_cast<__int128>(step)) - 1) /
+                                     (step > 0 ? step : -static_cast<__int128>(step));
   if (n > kMaxRange) return Errorf("Range too big. The sandbox blocks ranges larger than MAX_RANGE ({}).", kMaxRange);
   FS_RETURN_IF_ERROR(in.Charge(static_cast<uint64_t>(n) * sizeof(Value)));
   List out;
@@ -405,22 +417,30 @@ Result<Value> StrftimeNow(Interp& in, const CallArgs& a) {
 }  // namespace
 
 Value GetAttr(const Value& obj, std::string_view name) {
+  Value attr = GetPyAttr(obj, name);
+  if (attr.is_undefined() && obj.is_dict() && (name.empty() || name[0] != '_')) {
+    if (const Value* v = obj.dict().Find(name)) return *v;
+  }
+  return attr;
+}
+
+Value GetPyAttr(const Value& obj, std::string_view name) {
   if (!name.empty() && name[0] == '_') {
     return Value::Undefined(fmt::format("access to attribute '{}' of '{}' object is unsafe", name, TypeName(obj)));
   }
   switch (obj.kind()) {
     case Value::Kind::kString:
-      if (OneOf(name, {"strip", "lstrip", "rstrip", "upper", "lower", "title", "capitalize", "startswith", "endswith",
-                       "split", "rsplit", "splitlines", "replace", "find", "rfind", "index", "rindex", "count", "join",
-                       "format", "removeprefix", "removesuffix", "isdigit", "isdecimal", "isnumeric", "isalpha",
-                       "isalnum", "isspace", "islower", "isupper"})) {
+      if (OneOf(name, {"strip",      "lstrip",     "rstrip",       "upper",        "lower",   "title",
+                       "capitalize", "startswith", "endswith",     "split",        "rsplit",  "splitlines",
+                       "replace",    "find",       "rfind",        "index",        "rindex",  "count",
+                       "join",       "format",     "removeprefix", "removesuffix", "isdigit", "isdecimal",
+                       "isnumeric",  "isalpha",    "isalnum",      "isspace",      "islower", "isupper"})) {
         return BindMethod(obj, name, StrMethodOf);
       }
       return Value::Undefined(fmt::format("'str object' has no attribute '{}'", name));
     case Value::Kind::kDict:
       if (OneOf(name, {"get", "items", "keys", "values", "copy"})) return BindMethod(obj, name, DictMethod);
       if (OneOf(name, {"clear", "pop", "popitem", "setdefault", "update", "fromkeys"})) return Unsafe(name, "dict");
-      if (const Value* v = obj.dict().Find(name)) return *v;
       return Value::Undefined(fmt::format("'dict object' has no attribute '{}'", name));
     case Value::Kind::kList:
     case Value::Kind::kTuple:

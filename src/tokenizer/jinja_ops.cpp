@@ -13,13 +13,20 @@ namespace {
 
 const char* OpSymbol(BinOp op) {
   switch (op) {
-    case BinOp::kAdd: return "+";
-    case BinOp::kSub: return "-";
-    case BinOp::kMul: return "*";
-    case BinOp::kDiv: return "/";
-    case BinOp::kFloorDiv: return "//";
-    case BinOp::kMod: return "%";
-    case BinOp::kPow: return "**";
+    case BinOp::kAdd:
+      return "+";
+    case BinOp::kSub:
+      return "-";
+    case BinOp::kMul:
+      return "*";
+    case BinOp::kDiv:
+      return "/";
+    case BinOp::kFloorDiv:
+      return "//";
+    case BinOp::kMod:
+      return "%";
+    case BinOp::kPow:
+      return "**";
   }
   return "?";
 }
@@ -74,9 +81,12 @@ Result<Value> IntArith(BinOp op, int64_t x, int64_t y) {
 
 Result<Value> FloatArith(BinOp op, double x, double y) {
   switch (op) {
-    case BinOp::kAdd: return Value::Float(x + y);
-    case BinOp::kSub: return Value::Float(x - y);
-    case BinOp::kMul: return Value::Float(x * y);
+    case BinOp::kAdd:
+      return Value::Float(x + y);
+    case BinOp::kSub:
+      return Value::Float(x - y);
+    case BinOp::kMul:
+      return Value::Float(x * y);
     case BinOp::kDiv:
       if (y == 0) return Status::Error("float division by zero");
       return Value::Float(x / y);
@@ -174,6 +184,7 @@ Result<std::string> StrOf(Interp& in, const Value& v) {
 }
 
 Result<Value> BinaryOp(Interp& in, BinOp op, const Value& a, const Value& b) {
+  if (op == BinOp::kMod && a.is_string()) return PercentFormat(in, a.str(), b);
   if (a.is_undefined()) return Status::Error(a.undefined_hint());
   if (b.is_undefined()) return Status::Error(b.undefined_hint());
   if (a.is_number() && b.is_number()) {
@@ -196,7 +207,6 @@ Result<Value> BinaryOp(Interp& in, BinOp op, const Value& a, const Value& b) {
     if ((a.is_string() || a.is_sequence()) && b.is_int()) return Repeat(in, a, b.as_int());
     if (a.is_int() && (b.is_string() || b.is_sequence())) return Repeat(in, b, a.as_int());
   }
-  if (op == BinOp::kMod && a.is_string()) return PercentFormat(in, a.str(), b);
   return Unsupported(op, a, b);
 }
 
@@ -212,21 +222,37 @@ Result<Value> Negate(const Value& v) {
 
 Result<bool> Contains(Interp& in, const Value& container, const Value& item) {
   switch (container.kind()) {
-    case Value::Kind::kUndefined: return false;
+    case Value::Kind::kUndefined:
+      return false;
     case Value::Kind::kString:
       if (!item.is_string()) return Errorf("'in <string>' requires string as left operand, not {}", TypeName(item));
       FS_RETURN_IF_ERROR(in.Step(container.str().size() >> 10));
       return container.str().find(item.str()) != std::string::npos;
     case Value::Kind::kList:
-    case Value::Kind::kTuple:
-      FS_RETURN_IF_ERROR(in.Step(container.list().size()));
+    case Value::Kind::kTuple: {
+      uint64_t work = 0;
+      bool found = false;
       for (const Value& v : container.list()) {
-        if (Equals(v, item)) return true;
+        if ((found = Equals(v, item, &work))) break;
       }
-      return false;
+      FS_RETURN_IF_ERROR(in.Step(work / 4));
+      return found;
+    }
     case Value::Kind::kDict:
+      if (item.is_sequence() && item.kind() == Value::Kind::kList) return Status::Error("unhashable type: 'list'");
+      if (item.is_dict()) return Status::Error("unhashable type: 'dict'");
       FS_RETURN_IF_ERROR(in.Step(container.dict().size()));
       return container.dict().Find(item) != nullptr;
+    case Value::Kind::kIterator: {
+      FS_ASSIGN_OR_RETURN(List items, IterItems(in, container));
+      uint64_t work = 0;
+      bool found = false;
+      for (const Value& v : items) {
+        if ((found = Equals(v, item, &work))) break;
+      }
+      FS_RETURN_IF_ERROR(in.Step(work / 4));
+      return found;
+    }
     default:
       return Errorf("argument of type '{}' is not iterable", TypeName(container));
   }
@@ -237,24 +263,40 @@ Result<bool> CompareOp(Interp& in, CmpOp op, const Value& a, const Value& b) {
     FS_ASSIGN_OR_RETURN(bool found, Contains(in, b, a));
     return found == (op == CmpOp::kIn);
   }
-  const uint64_t work = (a.is_string() ? a.str().size() : 0) + (a.is_sequence() ? a.list().size() * 64 : 0);
-  FS_RETURN_IF_ERROR(in.Step(work >> 10));
-  if (op == CmpOp::kEq) return Equals(a, b);
-  if (op == CmpOp::kNe) return !Equals(a, b);
-  FS_ASSIGN_OR_RETURN(int c, Compare(a, b));
+  uint64_t work = 0;
+  if (op == CmpOp::kEq || op == CmpOp::kNe) {
+    const bool eq = Equals(a, b, &work);
+    FS_RETURN_IF_ERROR(in.Step(work / 4));
+    return eq == (op == CmpOp::kEq);
+  }
+  Result<int> cmp = Compare(a, b, &work);
+  FS_RETURN_IF_ERROR(in.Step(work / 4));
+  FS_ASSIGN_OR_RETURN(int c, std::move(cmp));
   switch (op) {
-    case CmpOp::kLt: return c < 0;
-    case CmpOp::kLe: return c <= 0;
-    case CmpOp::kGt: return c > 0;
-    default: return c >= 0;
+    case CmpOp::kLt:
+      return c < 0;
+    case CmpOp::kLe:
+      return c <= 0;
+    case CmpOp::kGt:
+      return c > 0;
+    default:
+      return c >= 0;
   }
 }
 
-Result<List> IterItems(const Value& v) {
+Result<List> IterItems(Interp& in, const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return List();
+    case Value::Kind::kIterator: {
+      Iterator& it = v.iterator();
+      if (it.consumed) return List();
+      it.consumed = true;
+      return it.produce(in);
+    }
+    case Value::Kind::kUndefined:
+      return List();
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return v.list();
+    case Value::Kind::kTuple:
+      return v.list();
     case Value::Kind::kDict: {
       List keys;
       keys.reserve(v.dict().size());
@@ -271,7 +313,8 @@ Result<List> IterItems(const Value& v) {
       }
       return chars;
     }
-    default: return Errorf("'{}' object is not iterable", TypeName(v));
+    default:
+      return Errorf("'{}' object is not iterable", TypeName(v));
   }
 }
 
@@ -312,7 +355,8 @@ Result<Value> GetItem(const Value& obj, const Value& key) {
 
 Result<Value> Slice(Interp& in, const Value& obj, const Value* start, const Value* stop, const Value* step) {
   if (obj.is_undefined()) return Status::Error(obj.undefined_hint());
-  if (!obj.is_string() && !obj.is_sequence()) return Errorf("'{}' object is not subscriptable", TypeName(obj));
+  // jinja2 compiles slices to plain Python subscripts, so unlike obj[key] this fails.
+  if (!obj.is_string() && !obj.is_sequence()) return Errorf("'{}' object cannot be sliced", TypeName(obj));
   std::vector<size_t> offsets;
   int64_t n = 0;
   if (obj.is_string()) {
@@ -328,7 +372,8 @@ Result<Value> Slice(Interp& in, const Value& obj, const Value* start, const Valu
     const std::string& str = obj.str();
     std::string out;
     if (s == 1 && b < e) {
-      out = str.substr(offsets[static_cast<size_t>(b)], offsets[static_cast<size_t>(e)] - offsets[static_cast<size_t>(b)]);
+      out = str.substr(offsets[static_cast<size_t>(b)],
+                       offsets[static_cast<size_t>(e)] - offsets[static_cast<size_t>(b)]);
     } else {
       for (int64_t i = b; s > 0 ? i < e : i > e; i += s) {
         const size_t at = offsets[static_cast<size_t>(i)];
@@ -375,7 +420,9 @@ Result<Value> PercentFormat(Interp& in, const std::string& fmt_str, const Value&
         out += s;
         break;
       }
-      case 'r': out += Repr(v, in.limits().max_output_bytes); break;
+      case 'r':
+        out += Repr(v, in.limits().max_output_bytes);
+        break;
       case 'd':
       case 'i':
       case 'f':
@@ -395,7 +442,8 @@ Result<Value> PercentFormat(Interp& in, const std::string& fmt_str, const Value&
       return Errorf("formatted string exceeds the {}-byte limit", in.limits().max_output_bytes);
     }
   }
-  if (next < values.size() && args.kind() == Value::Kind::kTuple) {
+  // Python exempts mappings (anything with __getitem__, like jinja2's Undefined) from this check.
+  if (next < values.size() && !args.is_dict() && !args.is_undefined()) {
     return Status::Error("not all arguments converted during string formatting");
   }
   return NewStr(in, std::move(out));

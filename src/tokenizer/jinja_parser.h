@@ -14,7 +14,11 @@ namespace flashstream::jinja {
 // Deepest nesting of expressions and statements the parser accepts.
 inline constexpr uint32_t kMaxParseDepth = 200;
 
-// Parses `source`. Errors are one line: "line L:C: <what was expected>, got <what was found>".
-Result<Body> ParseTemplate(std::string_view source);
+// Parses `source` and resolves its frames. Errors are one line:
+// "line L:C: <what was expected>, got <what was found>".
+Result<Template> ParseTemplate(std::string_view source);
+
+// Fills Template::root_undefs and Node::frame_undefs (jinja_frames.cpp).
+void ResolveFrames(Template* t);
 
 }  // namespace flashstream::jinja

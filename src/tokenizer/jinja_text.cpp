@@ -32,8 +32,7 @@ uint32_t ToLowerCp(uint32_t cp) {
   if (cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2) return cp + 32;
   if (cp >= 0x400 && cp <= 0x40F) return cp + 80;
   if (cp >= 0x410 && cp <= 0x42F) return cp + 32;
-  if ((cp >= 0x460 && cp <= 0x481) || (cp >= 0x48A && cp <= 0x4BF) || (cp >= 0x4D0 && cp <= 0x52F))
-    return cp | 1;
+  if ((cp >= 0x460 && cp <= 0x481) || (cp >= 0x48A && cp <= 0x4BF) || (cp >= 0x4D0 && cp <= 0x52F)) return cp | 1;
   if (cp >= 0xFF21 && cp <= 0xFF3A) return cp + 32;
   return cp;
 }
@@ -57,8 +56,7 @@ uint32_t ToUpperCp(uint32_t cp) {
   if (cp >= 0x3B1 && cp <= 0x3C9) return cp - 32;
   if (cp >= 0x450 && cp <= 0x45F) return cp - 80;
   if (cp >= 0x430 && cp <= 0x44F) return cp - 32;
-  if ((cp >= 0x460 && cp <= 0x481) || (cp >= 0x48A && cp <= 0x4BF) || (cp >= 0x4D0 && cp <= 0x52F))
-    return cp & ~1u;
+  if ((cp >= 0x460 && cp <= 0x481) || (cp >= 0x48A && cp <= 0x4BF) || (cp >= 0x4D0 && cp <= 0x52F)) return cp & ~1u;
   if (cp >= 0xFF41 && cp <= 0xFF5A) return cp - 32;
   return cp;
 }
@@ -151,9 +149,8 @@ std::vector<size_t> CodePointOffsets(std::string_view s) {
 }
 
 bool IsPySpace(uint32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
-         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-         cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 bool IsUpperCp(uint32_t cp) { return ToLowerCp(cp) != cp; }
@@ -244,8 +241,8 @@ std::vector<std::string_view> PySplitLines(std::string_view s, bool keepends) {
   while (i < s.size()) {
     const size_t at = i;
     const uint32_t cp = NextCodePoint(s, &i);
-    const bool brk = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || (cp >= 0x1C && cp <= 0x1E) ||
-                     cp == 0x85 || cp == 0x2028 || cp == 0x2029;
+    const bool brk = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || (cp >= 0x1C && cp <= 0x1E) || cp == 0x85 ||
+                     cp == 0x2028 || cp == 0x2029;
     if (!brk) continue;
     if (cp == '\r' && i < s.size() && s[i] == '\n') ++i;
     lines.push_back(s.substr(start, (keepends ? i : at) - start));

@@ -73,6 +73,9 @@ void ReprImpl(const Value& v, int depth, size_t max, std::string* out) {
     case Value::Kind::kCallable:
       out->append("<function " + v.callable().name + ">");
       return;
+    case Value::Kind::kIterator:
+      out->append("<" + v.iterator().name + ">");
+      return;
     case Value::Kind::kUndefined:
       out->append("Undefined");
       return;
@@ -88,14 +91,29 @@ void AppendJsonString(std::string_view s, bool ensure_ascii, std::string* out) {
     const size_t start = i;
     const uint32_t cp = NextCodePoint(s, &i);
     switch (cp) {
-      case '"': out->append("\\\""); continue;
-      case '\\': out->append("\\\\"); continue;
-      case '\n': out->append("\\n"); continue;
-      case '\r': out->append("\\r"); continue;
-      case '\t': out->append("\\t"); continue;
-      case '\b': out->append("\\b"); continue;
-      case '\f': out->append("\\f"); continue;
-      default: break;
+      case '"':
+        out->append("\\\"");
+        continue;
+      case '\\':
+        out->append("\\\\");
+        continue;
+      case '\n':
+        out->append("\\n");
+        continue;
+      case '\r':
+        out->append("\\r");
+        continue;
+      case '\t':
+        out->append("\\t");
+        continue;
+      case '\b':
+        out->append("\\b");
+        continue;
+      case '\f':
+        out->append("\\f");
+        continue;
+      default:
+        break;
     }
     if (cp < 0x20) {
       out->append(fmt::format("\\u{:04x}", cp));
@@ -115,12 +133,17 @@ void AppendJsonString(std::string_view s, bool ensure_ascii, std::string* out) {
 
 Result<std::string> JsonKey(const Value& k) {
   switch (k.kind()) {
-    case Value::Kind::kString: return k.str();
-    case Value::Kind::kBool: return std::string(k.as_bool() ? "true" : "false");
-    case Value::Kind::kNone: return std::string("null");
+    case Value::Kind::kString:
+      return k.str();
+    case Value::Kind::kBool:
+      return std::string(k.as_bool() ? "true" : "false");
+    case Value::Kind::kNone:
+      return std::string("null");
     case Value::Kind::kInt:
-    case Value::Kind::kFloat: return ToStr(k, SIZE_MAX);
-    default: return Errorf("keys must be str, int, float, bool or None, not {}", TypeName(k));
+    case Value::Kind::kFloat:
+      return ToStr(k, SIZE_MAX);
+    default:
+      return Errorf("keys must be str, int, float, bool or None, not {}", TypeName(k));
   }
 }
 
@@ -132,9 +155,15 @@ Status ToJsonImpl(const Value& v, const JsonFormat& f, int level, size_t max, st
     for (int i = 0; i < lvl; ++i) out->append(f.indent);
   };
   switch (v.kind()) {
-    case Value::Kind::kNone: out->append("null"); return Status::Ok();
-    case Value::Kind::kBool: out->append(v.as_bool() ? "true" : "false"); return Status::Ok();
-    case Value::Kind::kInt: out->append(std::to_string(v.as_int())); return Status::Ok();
+    case Value::Kind::kNone:
+      out->append("null");
+      return Status::Ok();
+    case Value::Kind::kBool:
+      out->append(v.as_bool() ? "true" : "false");
+      return Status::Ok();
+    case Value::Kind::kInt:
+      out->append(std::to_string(v.as_int()));
+      return Status::Ok();
     case Value::Kind::kFloat: {
       const double d = v.as_double();
       if (std::isnan(d)) {
@@ -146,7 +175,9 @@ Status ToJsonImpl(const Value& v, const JsonFormat& f, int level, size_t max, st
       }
       return Status::Ok();
     }
-    case Value::Kind::kString: AppendJsonString(v.str(), f.ensure_ascii, out); return Status::Ok();
+    case Value::Kind::kString:
+      AppendJsonString(v.str(), f.ensure_ascii, out);
+      return Status::Ok();
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
       const List& items = v.list();
@@ -167,7 +198,8 @@ Status ToJsonImpl(const Value& v, const JsonFormat& f, int level, size_t max, st
     case Value::Kind::kDict: {
       std::vector<std::pair<std::string, const Value*>> entries;
       for (const auto& [k, val] : v.dict().items()) {
-        if (f.sort_keys && !k.is_string()) return Errorf("tojson(sort_keys=true) needs string keys, got {}", TypeName(k));
+        if (f.sort_keys && !k.is_string())
+          return Errorf("tojson(sort_keys=true) needs string keys, got {}", TypeName(k));
         FS_ASSIGN_OR_RETURN(std::string key, JsonKey(k));
         entries.emplace_back(std::move(key), &val);
       }
@@ -269,6 +301,14 @@ Value Value::MakeNamespace(Namespace* ns) {
   return v;
 }
 
+Value Value::MakeIterator(std::string name, uint32_t depth, std::function<Result<List>(Interp&)> produce) {
+  Value v;
+  v.kind_ = Kind::kIterator;
+  v.depth_ = depth + 1;
+  v.ptr_ = std::make_shared<Iterator>(Iterator{std::move(name), std::move(produce), false});
+  return v;
+}
+
 Value Value::MakeCallable(std::string name, std::function<Result<Value>(Interp&, const CallArgs&)> fn) {
   Value v;
   v.kind_ = Kind::kCallable;
@@ -310,19 +350,28 @@ void Dict::Append(Value key, Value value) { items_.emplace_back(std::move(key), 
 bool Truthy(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return false;
-    case Value::Kind::kBool: return v.as_bool();
-    case Value::Kind::kInt: return v.as_int() != 0;
-    case Value::Kind::kFloat: return v.as_double() != 0.0;
-    case Value::Kind::kString: return !v.str().empty();
+    case Value::Kind::kNone:
+      return false;
+    case Value::Kind::kBool:
+      return v.as_bool();
+    case Value::Kind::kInt:
+      return v.as_int() != 0;
+    case Value::Kind::kFloat:
+      return v.as_double() != 0.0;
+    case Value::Kind::kString:
+      return !v.str().empty();
     case Value::Kind::kList:
-    case Value::Kind::kTuple: return !v.list().empty();
-    case Value::Kind::kDict: return v.dict().size() != 0;
-    default: return true;
+    case Value::Kind::kTuple:
+      return !v.list().empty();
+    case Value::Kind::kDict:
+      return v.dict().size() != 0;
+    default:
+      return true;
   }
 }
 
-bool Equals(const Value& a, const Value& b) {
+bool Equals(const Value& a, const Value& b, uint64_t* work) {
+  if (work != nullptr) ++*work;
   if (a.kind() == b.kind() && a.identity() != nullptr && a.identity() == b.identity()) return true;
   if (a.is_number() && b.is_number()) {
     if (a.is_int() && b.is_int()) return a.as_int() == b.as_int();
@@ -331,15 +380,18 @@ bool Equals(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return true;
-    case Value::Kind::kString: return a.str() == b.str();
+    case Value::Kind::kNone:
+      return true;
+    case Value::Kind::kString:
+      if (work != nullptr) *work += a.str().size() >> 8;
+      return a.str() == b.str();
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
       const List& x = a.list();
       const List& y = b.list();
       if (x.size() != y.size()) return false;
       for (size_t i = 0; i < x.size(); ++i) {
-        if (!Equals(x[i], y[i])) return false;
+        if (!Equals(x[i], y[i], work)) return false;
       }
       return true;
     }
@@ -347,15 +399,18 @@ bool Equals(const Value& a, const Value& b) {
       if (a.dict().size() != b.dict().size()) return false;
       for (const auto& [k, v] : a.dict().items()) {
         const Value* other = b.dict().Find(k);
-        if (other == nullptr || !Equals(v, *other)) return false;
+        if (work != nullptr) *work += b.dict().size();
+        if (other == nullptr || !Equals(v, *other, work)) return false;
       }
       return true;
     }
-    default: return a.identity() == b.identity();
+    default:
+      return a.identity() == b.identity();
   }
 }
 
-Result<int> Compare(const Value& a, const Value& b) {
+Result<int> Compare(const Value& a, const Value& b, uint64_t* work) {
+  if (work != nullptr) ++*work;
   if (a.is_undefined()) return Status::Error(a.undefined_hint());
   if (b.is_undefined()) return Status::Error(b.undefined_hint());
   if (a.is_number() && b.is_number()) {
@@ -365,6 +420,7 @@ Result<int> Compare(const Value& a, const Value& b) {
     return x < y ? -1 : (x > y ? 1 : 0);
   }
   if (a.is_string() && b.is_string()) {
+    if (work != nullptr) *work += std::min(a.str().size(), b.str().size()) >> 8;
     const int c = a.str().compare(b.str());
     return c < 0 ? -1 : (c > 0 ? 1 : 0);
   }
@@ -372,8 +428,8 @@ Result<int> Compare(const Value& a, const Value& b) {
     const List& x = a.list();
     const List& y = b.list();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (Equals(x[i], y[i])) continue;
-      return Compare(x[i], y[i]);
+      if (Equals(x[i], y[i], work)) continue;
+      return Compare(x[i], y[i], work);
     }
     return x.size() < y.size() ? -1 : (x.size() > y.size() ? 1 : 0);
   }
@@ -382,30 +438,50 @@ Result<int> Compare(const Value& a, const Value& b) {
 
 std::string TypeName(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return "Undefined";
-    case Value::Kind::kNone: return "NoneType";
-    case Value::Kind::kBool: return "bool";
-    case Value::Kind::kInt: return "int";
-    case Value::Kind::kFloat: return "float";
-    case Value::Kind::kString: return "str";
-    case Value::Kind::kList: return "list";
-    case Value::Kind::kTuple: return "tuple";
-    case Value::Kind::kDict: return "dict";
-    case Value::Kind::kNamespace: return "Namespace";
-    case Value::Kind::kCallable: return "function";
+    case Value::Kind::kUndefined:
+      return "Undefined";
+    case Value::Kind::kNone:
+      return "NoneType";
+    case Value::Kind::kBool:
+      return "bool";
+    case Value::Kind::kInt:
+      return "int";
+    case Value::Kind::kFloat:
+      return "float";
+    case Value::Kind::kString:
+      return "str";
+    case Value::Kind::kList:
+      return "list";
+    case Value::Kind::kTuple:
+      return "tuple";
+    case Value::Kind::kDict:
+      return "dict";
+    case Value::Kind::kNamespace:
+      return "Namespace";
+    case Value::Kind::kCallable:
+      return "function";
+    case Value::Kind::kIterator:
+      return "generator";
   }
   return "object";
 }
 
 std::string ToStr(const Value& v, size_t max_bytes) {
   switch (v.kind()) {
-    case Value::Kind::kUndefined: return "";
-    case Value::Kind::kNone: return "None";
-    case Value::Kind::kBool: return v.as_bool() ? "True" : "False";
-    case Value::Kind::kInt: return std::to_string(v.as_int());
-    case Value::Kind::kFloat: return PyFloatRepr(v.as_double());
-    case Value::Kind::kString: return v.str();
-    default: return Repr(v, max_bytes);
+    case Value::Kind::kUndefined:
+      return "";
+    case Value::Kind::kNone:
+      return "None";
+    case Value::Kind::kBool:
+      return v.as_bool() ? "True" : "False";
+    case Value::Kind::kInt:
+      return std::to_string(v.as_int());
+    case Value::Kind::kFloat:
+      return PyFloatRepr(v.as_double());
+    case Value::Kind::kString:
+      return v.str();
+    default:
+      return Repr(v, max_bytes);
   }
 }
 
@@ -425,16 +501,21 @@ Result<std::string> ToJson(const Value& v, const JsonFormat& format, size_t max_
 Result<Value> FromJson(const nlohmann::ordered_json& j, uint32_t max_depth) {
   using J = nlohmann::ordered_json;
   switch (j.type()) {
-    case J::value_t::null: return Value::None();
-    case J::value_t::boolean: return Value::Bool(j.get<bool>());
-    case J::value_t::number_integer: return Value::Int(j.get<int64_t>());
+    case J::value_t::null:
+      return Value::None();
+    case J::value_t::boolean:
+      return Value::Bool(j.get<bool>());
+    case J::value_t::number_integer:
+      return Value::Int(j.get<int64_t>());
     case J::value_t::number_unsigned: {
       const uint64_t u = j.get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) return Errorf("context integer {} does not fit int64", u);
       return Value::Int(static_cast<int64_t>(u));
     }
-    case J::value_t::number_float: return Value::Float(j.get<double>());
-    case J::value_t::string: return Value::Str(j.get<std::string>());
+    case J::value_t::number_float:
+      return Value::Float(j.get<double>());
+    case J::value_t::string:
+      return Value::Str(j.get<std::string>());
     case J::value_t::array:
     case J::value_t::object: {
       if (max_depth == 0) return Status::Error("context JSON nests deeper than the template limit");
@@ -454,7 +535,8 @@ Result<Value> FromJson(const nlohmann::ordered_json& j, uint32_t max_depth) {
       }
       return Value::MakeDict(std::move(d));
     }
-    default: return Status::Error("context JSON holds a binary value, which templates cannot read");
+    default:
+      return Status::Error("context JSON holds a binary value, which templates cannot read");
   }
 }
 

@@ -5,11 +5,10 @@
 // Values are thread-compatible: one render owns the values it creates.
 #pragma once
 
-#include <nlohmann/json.hpp>  // nlohmann::ordered_json: render inputs
-
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>  // nlohmann::ordered_json: render inputs
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,7 +29,18 @@ using List = std::vector<Value>;
 class Value {
  public:
   enum class Kind : uint8_t {
-    kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kNamespace, kCallable
+    kUndefined,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kList,
+    kTuple,
+    kDict,
+    kNamespace,
+    kCallable,
+    kIterator,  // a Python generator/iterator (map, select, ...): lazy, single use, no len()
   };
 
   Value() = default;  // undefined with no hint
@@ -47,6 +57,8 @@ class Value {
   // Borrows `ns`: namespaces are owned by the render (see Interp) so that cycles cannot leak.
   static Value MakeNamespace(Namespace* ns);
   static Value MakeCallable(std::string name, std::function<Result<Value>(Interp&, const CallArgs&)> fn);
+  // `produce` runs on first iteration; `depth` is the nesting of the values it captured.
+  static Value MakeIterator(std::string name, uint32_t depth, std::function<Result<List>(Interp&)> produce);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
@@ -66,6 +78,9 @@ class Value {
   const Dict& dict() const { return *std::static_pointer_cast<const Dict>(ptr_); }
   Namespace& ns() const { return *std::static_pointer_cast<Namespace>(ptr_); }
   const Callable& callable() const { return *std::static_pointer_cast<const Callable>(ptr_); }
+  struct Iterator& iterator() const {
+    return *std::static_pointer_cast<struct Iterator>(ptr_);
+  }
   // The error message for using an undefined value.
   std::string undefined_hint() const;
   // Identity of shared containers (for `is sameas`); null for scalars.
@@ -89,8 +104,9 @@ class Dict {
  public:
   const Value* Find(const Value& key) const;
   const Value* Find(std::string_view key) const;
-  void Set(Value key, Value value);  // replaces an equal key, else appends
+  void Set(Value key, Value value);     // replaces an equal key, else appends
   void Append(Value key, Value value);  // precondition: no equal key is present
+  void Reserve(size_t n) { items_.reserve(n); }
   const std::vector<std::pair<Value, Value>>& items() const { return items_; }
   size_t size() const { return items_.size(); }
 
@@ -101,6 +117,13 @@ class Dict {
 // jinja2's namespace(): attributes settable with `{% set ns.attr = value %}`.
 struct Namespace {
   Dict attrs;
+};
+
+// A generator: produces its items once, when first iterated (later iterations are empty).
+struct Iterator {
+  std::string name;  // Python repr without '<>' and address: "generator object sync_do_map"
+  std::function<Result<List>(Interp&)> produce;
+  bool consumed = false;
 };
 
 struct CallArgs {
@@ -115,9 +138,12 @@ struct Callable {
 };
 
 bool Truthy(const Value& v);
-bool Equals(const Value& a, const Value& b);
+// Python ==. If `work` is given, adds the cost of the comparison to it: one unit per value
+// visited plus one per 256 string bytes compared (nested containers can make it large).
+bool Equals(const Value& a, const Value& b, uint64_t* work = nullptr);
 // Python ordering: numbers, strings, sequences (lexicographic). Error for other mixes.
-Result<int> Compare(const Value& a, const Value& b);
+// `work` as for Equals.
+Result<int> Compare(const Value& a, const Value& b, uint64_t* work = nullptr);
 std::string TypeName(const Value& v);  // Python type name: "str", "dict", "NoneType", ...
 // Python str() and repr(); undefined renders as "". Containers stop expanding once the text
 // passes `max_bytes`, so a result longer than `max_bytes` means "too long" to the caller.
@@ -127,8 +153,8 @@ std::string Repr(const Value& v, size_t max_bytes);
 // Python's json.dumps options as transformers' tojson filter exposes them.
 struct JsonFormat {
   bool ensure_ascii = false;
-  bool pretty = false;        // indent given: newline + indent per level
-  std::string indent;         // per-level indent when pretty
+  bool pretty = false;  // indent given: newline + indent per level
+  std::string indent;   // per-level indent when pretty
   std::string item_sep = ", ";
   std::string key_sep = ": ";
   bool sort_keys = false;

@@ -3,11 +3,10 @@
 // requires byte-identical output, or an error where jinja2 raised one.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>  // reading the reference file
-
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>  // reading the reference file
 #include <sstream>
 #include <string>
 
