@@ -7,7 +7,7 @@
 
 #include "cli_options.h"
 #include "commands.h"
-#include "formats/gguf.h"
+#include "formats/gguf_model.h"
 #include "store/weight_store.h"
 
 namespace flashstream::cli {

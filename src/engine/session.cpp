@@ -8,7 +8,7 @@
 #include "core/check.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
-#include "formats/gguf.h"
+#include "formats/gguf_model.h"
 #include "io/bandwidth_probe.h"
 #include "io/system_memory.h"
 #include "store/streaming_store.h"

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "engine/session.h"
+#include "formats/gguf_model.h"
 #include "store/streaming_store.h"
 #include "synth_models.h"
 #include "test_env.h"
