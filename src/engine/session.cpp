@@ -51,7 +51,7 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
     }
   }
   if (so.budget_bytes > 0 && so.budget_bytes < weights) {
-    Result<double> gbps = ProbeReadGBps(index.files.front(), so.io, 256ull << 20);
+    Result<double> gbps = ProbeReadGBps(index.files.front(), so.io, 512ull << 20);
     if (gbps.ok()) so.read_gbps = *gbps;
   }
   Result<std::unique_ptr<WeightStore>> store = OpenStreamingStore(index, so, progress, plan);

@@ -325,6 +325,9 @@ Result<GgufFile> ReadGgufFile(const std::string& path) {
     const uint64_t have = prefix.size();
     prefix.resize(want);
     FS_RETURN_IF_ERROR(f.ReadAt(have, prefix.data() + have, want - have));
+    // The header is read once; keep it out of the page cache so it does not count against a
+    // streaming run's memory budget.
+    f.DropCache(0, want);
     bool truncated = false;
     Result<GgufFile> parsed = ParseGguf(prefix, size, path, &truncated);
     if (parsed.ok() || !truncated || want == size) return parsed;

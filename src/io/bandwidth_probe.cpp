@@ -10,7 +10,7 @@ Result<double> ProbeReadGBps(const std::string& path, const DirectReaderOptions&
   const uint64_t size = reader->file_size();
   bytes = std::min(bytes, size) & ~(kDirectAlign - 1);
   if (bytes == 0) return Errorf("{}: file too small to measure read bandwidth ({} bytes)", path, size);
-  constexpr uint64_t kBlock = 64ull << 20;
+  constexpr uint64_t kBlock = 16ull << 20;  // small: the probe runs inside the memory budget
   FS_ASSIGN_OR_RETURN(AlignedBuffer buffer, AlignedBuffer::Allocate(std::min(bytes, kBlock)));
   const uint64_t start = ((size - bytes) / 2) & ~(kDirectAlign - 1);
   const auto t0 = std::chrono::steady_clock::now();

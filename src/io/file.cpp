@@ -57,6 +57,10 @@ void File::Reset() {
   fd_ = -1;
 }
 
+void File::DropCache(uint64_t offset, uint64_t n) const {
+  posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(n), POSIX_FADV_DONTNEED);
+}
+
 Status File::ReadAt(uint64_t offset, void* dst, size_t n) const {
   if (fd_ < 0) return Errorf("{}: read from a closed file", path_);
   auto* out = static_cast<std::byte*>(dst);

@@ -32,6 +32,8 @@ class File {
   // Reads exactly n bytes at `offset` into dst, looping over short reads and EINTR. Reading past
   // the end of the file is an error naming the path, offset and byte counts.
   Status ReadAt(uint64_t offset, void* dst, size_t n) const;
+  // Asks the kernel to drop cached pages of [offset, offset + n) (advice; never fails).
+  void DropCache(uint64_t offset, uint64_t n) const;
 
  private:
   File(int fd, std::string path, uint64_t size) : fd_(fd), path_(std::move(path)), size_(size) {}

@@ -20,8 +20,8 @@ Status KvCache::Reserve(int n_tok) {
                   max_positions_);
   }
   if (need <= capacity_) return Status::Ok();
-  // Grow geometrically in steps of at least 256 positions.
-  const int grown = std::min(max_positions_, std::max({need, capacity_ * 2, 256}));
+  // Grow geometrically in steps of at least 64 positions.
+  const int grown = std::min(max_positions_, std::max({need, capacity_ * 2, 64}));
   const size_t n = static_cast<size_t>(grown) * static_cast<size_t>(kv_width_);
   for (auto& k : keys_) k.resize(n);
   for (auto& v : values_) v.resize(n);

@@ -8,7 +8,7 @@
 namespace flashstream {
 namespace {
 
-double Gb(uint64_t bytes) { return static_cast<double>(bytes) / 1e9; }
+double GiB(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
 
 // Marks `count` of n layers resident, spread evenly (layer i*n/count rounded).
 std::vector<bool> SpreadResident(int n, int count) {
@@ -26,11 +26,11 @@ int ResidencyPlan::resident_layers() const {
 }
 
 std::string ResidencyPlan::Describe() const {
-  std::string s = fmt::format("plan: {} of {} layers resident, {:.2f} GB resident", resident_layers(),
-                              layer_resident.size(), Gb(resident_bytes));
+  std::string s = fmt::format("plan: {} of {} layers resident, {:.2f} GiB resident", resident_layers(),
+                              layer_resident.size(), GiB(resident_bytes));
   if (!streams()) return s + ", nothing streams";
-  s += fmt::format(", {:.2f} GB streamed per token through {} staging slots of {:.1f} MB (lookahead {})",
-                   Gb(streamed_bytes_per_pass), staging_slots, slot_bytes / 1e6, staging_slots - 1);
+  s += fmt::format(", {:.2f} GiB streamed per token through {} staging slots of {:.1f} MiB (lookahead {})",
+                   GiB(streamed_bytes_per_pass), staging_slots, slot_bytes / 1048576.0, staging_slots - 1);
   if (limit_tps > 0) s += fmt::format("; disk limit {:.2f} tok/s", limit_tps);
   return s;
 }
@@ -50,9 +50,9 @@ Result<ResidencyPlan> PlanResidency(const PlanInput& in) {
   const uint64_t slot = *std::max_element(in.layer_bytes.begin(), in.layer_bytes.end());
   const uint64_t minimum = in.global_bytes + static_cast<uint64_t>(in.min_slots) * slot;
   if (in.budget_bytes < minimum) {
-    return Errorf("--ram {:.2f} GB is below the minimum working set of {:.2f} GB ({:.2f} GB resident "
-                  "embeddings/head/norms + {} staging slots of {:.2f} GB, the largest layer)",
-                  Gb(in.budget_bytes), Gb(minimum), Gb(in.global_bytes), in.min_slots, Gb(slot));
+    return Errorf("--ram {:.2f} GiB is below the minimum working set of {:.2f} GiB ({:.2f} GiB resident "
+                  "embeddings/head/norms + {} staging slots of {:.2f} GiB, the largest layer)",
+                  GiB(in.budget_bytes), GiB(minimum), GiB(in.global_bytes), in.min_slots, GiB(slot));
   }
   // Layers are (nearly) equal in size: count how many fit after the ring, then use leftover
   // memory that cannot hold another layer for extra slots (deeper lookahead).

@@ -33,7 +33,7 @@ TEST(ResidencyPlanner, BelowMinimumWorkingSetNamesTheMinimum) {
   // globals 50 + 2 slots x 100 = 250.
   Result<ResidencyPlan> plan = PlanResidency(Uniform(8, 100'000'000, 50'000'000, 249'000'000));
   ASSERT_FALSE(plan.ok());
-  EXPECT_NE(plan.status().message().find("minimum working set of 0.25 GB"), std::string::npos)
+  EXPECT_NE(plan.status().message().find("minimum working set of 0.23 GiB"), std::string::npos)
       << plan.status().message();
   EXPECT_TRUE(PlanResidency(Uniform(8, 100'000'000, 50'000'000, 250'000'000)).ok());
 }
