@@ -25,18 +25,24 @@ struct QuantizedActs {
   bool split = false;
   int8_t* q = nullptr;      // [n_tok, n_pad]
   float* d = nullptr;       // [n_tok, n_pad / 32]  scale of each 32 values
-  int32_t* bsum = nullptr;  // [n_tok, n_pad / 32]  sum(q) of each 32 values
   float* cx32 = nullptr;    // [n_tok, n_pad / 32]  d * sum(q) of each 32 values
   float* cx16 = nullptr;    // [n_tok, n_pad / 16]  d * sum(q) of each 16 values
+  // Split layout only: per 128 values, 16 int32 lanes (4 per block, as the kernels' dot
+  // products come out): the block's d in all 4 lanes; -sum(q) and d * sum(q) in the first.
+  float* lane_d = nullptr;          // [n_tok, n_pad / 8]
+  int32_t* lane_negsum = nullptr;   // [n_tok, n_pad / 8]
+  float* lane_cx = nullptr;         // [n_tok, n_pad / 8]
 
   static size_t BytesNeeded(int64_t n_tok, int64_t n_in);
   // Points the arrays into `mem` (64-byte aligned, BytesNeeded bytes).
   void Bind(void* mem, int64_t n_tok, int64_t n_in, bool split_layout);
   const int8_t* q_row(int64_t t) const { return q + t * n_pad; }
   const float* d_row(int64_t t) const { return d + t * (n_pad / 32); }
-  const int32_t* bsum_row(int64_t t) const { return bsum + t * (n_pad / 32); }
   const float* cx32_row(int64_t t) const { return cx32 + t * (n_pad / 32); }
   const float* cx16_row(int64_t t) const { return cx16 + t * (n_pad / 16); }
+  const float* lane_d_row(int64_t t) const { return lane_d + t * (n_pad / 8); }
+  const int32_t* lane_negsum_row(int64_t t) const { return lane_negsum + t * (n_pad / 8); }
+  const float* lane_cx_row(int64_t t) const { return lane_cx + t * (n_pad / 8); }
 };
 
 // One matmul call restricted to output rows [row_begin, row_end): y[t, r] for all tokens t.

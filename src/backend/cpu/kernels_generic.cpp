@@ -39,7 +39,6 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
         std::memset(q + b * kQK, 0, kQK);
       }
       d[b] = scale;
-      xq.bsum[t * nb + b] = sum[0] + sum[1];
       cx32[b] = scale * static_cast<float>(sum[0] + sum[1]);
       cx16[2 * b] = scale * static_cast<float>(sum[0]);
       cx16[2 * b + 1] = scale * static_cast<float>(sum[1]);

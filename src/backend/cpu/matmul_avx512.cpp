@@ -1,20 +1,21 @@
 // AVX-512 (F/BW/VL/DQ/VNNI + F16C) matmul kernels: y[n_tok, n_out] = x[n_tok, n_in] · w[n_out, n_in]^T.
 //
 // Quantized weights. The activations are quantized once per call to int8 per 32 values
-// (ref::QuantizeActivations). Each weight format is decoded in registers, 64 values (a
-// "pair" of 32-value blocks) at a time, into unsigned bytes u with w = s * u + o for every
-// "unit" of 32 values (16 for Q6_K). vpdpbusd (u8 x s8) forms exact int32 partial dot
-// products, 4 per lane; they are converted to f32 and multiplied by s * dx per lane. The
-// offset term o * dx * sum(q) is added once per group of 16 units. A register tile of R
-// rows x T tokens reuses each decoded weight pair T times and each activation load R times.
+// (ref::QuantizeActivations). Each weight format is decoded in registers into unsigned bytes
+// whose vpdpbusd (u8 x s8) products with the activations are exact int32 sums, converted to
+// f32 and scaled by (weight scale * activation scale) per lane; see quant_formats_avx512.h.
+// A register tile of R rows x T tokens reuses each decoded weight step T times and each
+// activation load R times; rows are swept in L2-sized panels so prefill reads each weight
+// byte from memory once.
 //
 // Float weights (F32/F16/BF16) are converted exactly to f32 and multiplied with f32 FMA.
 // BF16 does not use vdpbf16ps: that would round the activations to bf16.
 //
 // Determinism: every y[t, r] is computed by the same instruction sequence whatever the
-// tile shape and row range, so results are bitwise independent of thread count and tiling.
-// This file is compiled with AVX-512 flags; it runs only after the CPU check. It uses no
-// inline functions from shared headers beyond trivial accessors (one-definition safety).
+// tile shape and row range, so results are bitwise independent of thread count, tiling and
+// of the other tokens of the call. This file is compiled with AVX-512 flags and runs only
+// after the CPU check; it uses no inline functions from shared headers beyond trivial
+// accessors (one-definition safety).
 #include <immintrin.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -61,43 +62,35 @@ struct StepTile {
         gp[r] = rows[r] + v0 / kGroup * F::kGroupBytes;
         PrefetchGroup(gp[r] + prefetch, F::kGroupBytes);
       }
-      __m512 dx[T], cx[T];
-      __m512i nbias[T];  // -(sum(q) << shift) per block
-      for (int t = 0; t < T; ++t) {
-        dx[t] = _mm512_load_ps(xq.d_row(t0 + t) + v0 / 32);
-        if constexpr (F::kBiasShift >= 0) {
-          const __m512i bs = _mm512_load_si512(xq.bsum_row(t0 + t) + v0 / 32);
-          nbias[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, F::kBiasShift));
-        }
-        if constexpr (F::kHasMin) cx[t] = _mm512_load_ps(xq.cx32_row(t0 + t) + v0 / 32);
-      }
       if (nv == kGroup) {
-#pragma GCC unroll 8
-        for (int step = 0; step < kGroup / F::kStep; ++step) Step(gp, xq, t0, v0, step, F::kStep, dx, cx, nbias);
+#pragma GCC unroll 4
+        for (int step = 0; step < kGroup / F::kStep; ++step) Step(gp, xq, t0, v0, step, F::kStep);
       } else {
         for (int step = 0; step * F::kStep < nv; ++step) {
-          Step(gp, xq, t0, v0, step, static_cast<int>(Min64(F::kStep, nv - step * F::kStep)), dx, cx, nbias);
+          Step(gp, xq, t0, v0, step, static_cast<int>(Min64(F::kStep, nv - step * F::kStep)));
         }
       }
     }
   }
 
-  void Step(const u8* const (&gp)[R], const QuantizedActs& xq, int64_t t0, int64_t v0, int step, int valid,
-            const __m512 (&dx)[T], const __m512 (&cx)[T], const __m512i (&nbias)[T]) {
+  // acc += dot * (s * dx) per lane (+ m * dx * sum(q) in each block's first lane for Q4_1).
+  void Step(const u8* const (&gp)[R], const QuantizedActs& xq, int64_t t0, int64_t v0, int step, int valid) {
     StepWeights w[R];
     for (int r = 0; r < R; ++r) F::Load(gp[r], step, valid, w[r]);
-    const __m512i blocks = _mm512_load_si512(F::BlockLanes(step));
+    const int64_t v = v0 + F::kStep * step;
     for (int t = 0; t < T; ++t) {
-      const int8_t* xs = xq.q_row(t0 + t) + v0 + F::kStep * step;
-      const __m512 ed = _mm512_permutexvar_ps(blocks, dx[t]);
+      const int8_t* xs = xq.q_row(t0 + t) + v;
+      const __m512 ed = _mm512_load_ps(xq.lane_d_row(t0 + t) + v / 8);
       __m512i bias = _mm512_setzero_si512();
-      if constexpr (F::kBiasShift >= 0) bias = _mm512_maskz_permutexvar_epi32(F::kLeadLanes, blocks, nbias[t]);
-      __m512 cxl = _mm512_setzero_ps();
-      if constexpr (F::kHasMin) cxl = _mm512_maskz_permutexvar_ps(F::kLeadLanes, blocks, cx[t]);
+      if constexpr (F::kBiasShift >= 0) {
+        bias = _mm512_slli_epi32(_mm512_load_si512(xq.lane_negsum_row(t0 + t) + v / 8), F::kBiasShift);
+      }
       for (int r = 0; r < R; ++r) {
         const __m512i dot = F::Dot(w[r], xs, bias);
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(w[r].scale, ed), acc[r][t]);
-        if constexpr (F::kHasMin) acc[r][t] = _mm512_fmadd_ps(w[r].min, cxl, acc[r][t]);
+        if constexpr (F::kHasMin) {
+          acc[r][t] = _mm512_fmadd_ps(w[r].min, _mm512_load_ps(xq.lane_cx_row(t0 + t) + v / 8), acc[r][t]);
+        }
       }
     }
   }
@@ -189,13 +182,19 @@ struct GroupTile {
   }
 };
 
+// The rows of one tile: weight row pointers and their output indices.
+struct TileRows {
+  const u8* ptr[4];
+  int64_t id[4];
+};
+
 template <template <class, int, int> class Tile, class F, int R, int T>
-void RunQTile(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t n_in, float* y, int64_t n_out,
-              int64_t r0, int64_t prefetch) {
+void RunQTile(const TileRows& rows, const QuantizedActs& xq, int64_t t0, int64_t n_in, float* y, int64_t n_out,
+              int64_t prefetch) {
   Tile<F, R, T> tile;
-  tile.Run(rows, xq, t0, n_in, prefetch);
+  tile.Run(rows.ptr, xq, t0, n_in, prefetch);
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[(t0 + t) * n_out + r0 + r] = _mm512_reduce_add_ps(tile.acc[r][t]);
+    for (int t = 0; t < T; ++t) y[(t0 + t) * n_out + rows.id[r]] = _mm512_reduce_add_ps(tile.acc[r][t]);
 }
 
 // ---- float tiles ----
@@ -217,13 +216,19 @@ __m512 LoadWMasked(const u8* row, int64_t k, __mmask16 m) {
 }
 
 template <DType D, int R, int T>
-void RunFTile(const u8* const* rows, const float* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0) {
+void RunFTile(const TileRows& tile_rows, const float* x, int64_t t0, int64_t n_in, float* y, int64_t n_out,
+              int64_t prefetch) {
+  const u8* const* rows = tile_rows.ptr;
   __m512 acc[R][T];
   for (int r = 0; r < R; ++r)
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   const float* xt = x + t0 * n_in;
+  constexpr int kElemBytes = D == DType::kF32 ? 4 : 2;
   int64_t k = 0;
   for (; k + 16 <= n_in; k += 16) {
+    if ((k * kElemBytes) % 64 == 0) {  // one line per row per 64 bytes, `prefetch` bytes ahead
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[r] + prefetch + k * kElemBytes), _MM_HINT_T1);
+    }
     __m512 w[R];
     for (int r = 0; r < R; ++r) w[r] = LoadW<D>(rows[r], k);
     for (int t = 0; t < T; ++t) {
@@ -241,7 +246,7 @@ void RunFTile(const u8* const* rows, const float* x, int64_t t0, int64_t n_in, f
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[(t0 + t) * n_out + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+    for (int t = 0; t < T; ++t) y[(t0 + t) * n_out + tile_rows.id[r]] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
 // ---- drivers: panels of rows that stay in L2, swept by tiles of 4 tokens x 4 rows ----
@@ -251,73 +256,81 @@ constexpr int kTileRows = 4;
 constexpr int kTileTokens = 4;
 constexpr int64_t kPrefetchRows = 8;  // see QTile
 
-using TileFn = void (*)(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out,
-                        int64_t r0, int64_t prefetch);
+using TileFn = void (*)(const TileRows& rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out,
+                        int64_t prefetch);
 
 template <class F, int R, int T>
-void QTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
-             int64_t prefetch) {
-  RunQTile<StepTile, F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, r0, prefetch);
-}
+struct QTileFn {
+  static void Run(const TileRows& rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out,
+                  int64_t prefetch) {
+    RunQTile<StepTile, F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, prefetch);
+  }
+};
 template <class F, int R, int T>
-void KTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
-             int64_t prefetch) {
-  RunQTile<GroupTile, F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, r0, prefetch);
-}
-template <DType D, int R, int T>
-void FTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
-             int64_t) {
-  RunFTile<D, R, T>(rows, static_cast<const float*>(x), t0, n_in, y, n_out, r0);
-}
+struct KTileFn {
+  static void Run(const TileRows& rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out,
+                  int64_t prefetch) {
+    RunQTile<GroupTile, F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, prefetch);
+  }
+};
+template <class D, int R, int T>
+struct FTileFn {
+  static void Run(const TileRows& rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out,
+                  int64_t prefetch) {
+    RunFTile<D::kType, R, T>(rows, static_cast<const float*>(x), t0, n_in, y, n_out, prefetch);
+  }
+};
+template <DType D>
+struct FloatType {
+  static constexpr DType kType = D;
+};
 
-// table[r][t]: the tile of r+1 rows (only 1 and kTileRows are used) and t+1 tokens.
+// fn[i][t]: the tile of kRows[i] rows and t+1 tokens.
+constexpr int kRows[2] = {1, kTileRows};
 struct TileTable {
   TileFn fn[2][kTileTokens];
 };
 
-template <class F>
-constexpr TileTable QTiles() {
-  return {{{QTileFn<F, 1, 1>, QTileFn<F, 1, 2>, QTileFn<F, 1, 3>, QTileFn<F, 1, 4>},
-           {QTileFn<F, 4, 1>, QTileFn<F, 4, 2>, QTileFn<F, 4, 3>, QTileFn<F, 4, 4>}}};
-}
-template <class F>
-constexpr TileTable KTiles() {
-  return {{{KTileFn<F, 1, 1>, KTileFn<F, 1, 2>, KTileFn<F, 1, 3>, KTileFn<F, 1, 4>},
-           {KTileFn<F, 4, 1>, KTileFn<F, 4, 2>, KTileFn<F, 4, 3>, KTileFn<F, 4, 4>}}};
-}
-template <DType D>
-constexpr TileTable FTiles() {
-  return {{{FTileFn<D, 1, 1>, FTileFn<D, 1, 2>, FTileFn<D, 1, 3>, FTileFn<D, 1, 4>},
-           {FTileFn<D, 4, 1>, FTileFn<D, 4, 2>, FTileFn<D, 4, 3>, FTileFn<D, 4, 4>}}};
+template <template <class, int, int> class Fn, class F>
+constexpr TileTable MakeTiles() {
+  return {{{Fn<F, 1, 1>::Run, Fn<F, 1, 2>::Run, Fn<F, 1, 3>::Run, Fn<F, 1, 4>::Run},
+           {Fn<F, 4, 1>::Run, Fn<F, 4, 2>::Run, Fn<F, 4, 3>::Run, Fn<F, 4, 4>::Run}}};
 }
 
+// Panels of rows that stay in L2 (reused by every token tile), swept by tiles of up to
+// 4 tokens x 4 adjacent rows. Decode (one token) uses the same 4-row tiles: measured as fast
+// as one-row streams or 4 separate long streams, and the tile shares its activation loads.
 void Sweep(const TileTable& tiles, const MatMulArgs& a, const void* x) {
-  const int64_t row_bytes = static_cast<int64_t>(RowBytes(a.dtype, a.n_in));
+  const auto row_bytes = static_cast<int64_t>(RowBytes(a.dtype, a.n_in));
   const int64_t panel = Max64(kTileRows, kPanelBytes / row_bytes / kTileRows * kTileRows);
+  const auto* w = reinterpret_cast<const u8*>(a.w);
   for (int64_t p0 = a.row_begin; p0 < a.row_end; p0 += panel) {
     const int64_t p1 = Min64(a.row_end, p0 + panel);
     for (int64_t t0 = 0; t0 < a.n_tok; t0 += kTileTokens) {
       const int nt = static_cast<int>(Min64(kTileTokens, a.n_tok - t0));
       for (int64_t r = p0; r < p1;) {
-        const int nr = p1 - r >= kTileRows ? kTileRows : 1;
-        const u8* rows[kTileRows];
-        for (int i = 0; i < nr; ++i) rows[i] = reinterpret_cast<const u8*>(a.w) + (r + i) * row_bytes;
-        tiles.fn[nr == kTileRows ? 1 : 0][nt - 1](rows, x, t0, a.n_in, a.y, a.n_out, r, kPrefetchRows * row_bytes);
-        r += nr;
+        const int i = p1 - r >= kTileRows ? 1 : 0;
+        TileRows rows;
+        for (int k = 0; k < kRows[i]; ++k) {
+          rows.id[k] = r + k;
+          rows.ptr[k] = w + rows.id[k] * row_bytes;
+        }
+        tiles.fn[i][nt - 1](rows, x, t0, a.n_in, a.y, a.n_out, kPrefetchRows * row_bytes);
+        r += kRows[i];
       }
     }
   }
 }
 
-constexpr TileTable kQ8_0Tiles = QTiles<Q8_0Format>();
-constexpr TileTable kQ4_0Tiles = QTiles<Q4_0Format>();
-constexpr TileTable kQ4_1Tiles = QTiles<Q4_1Format>();
-constexpr TileTable kQ4_KTiles = KTiles<Q4_KFormat>();
-constexpr TileTable kQ5_KTiles = KTiles<Q5_KFormat>();
-constexpr TileTable kQ6_KTiles = KTiles<Q6_KFormat>();
-constexpr TileTable kF32Tiles = FTiles<DType::kF32>();
-constexpr TileTable kF16Tiles = FTiles<DType::kF16>();
-constexpr TileTable kBF16Tiles = FTiles<DType::kBF16>();
+constexpr TileTable kQ8_0Tiles = MakeTiles<QTileFn, Q8_0Format>();
+constexpr TileTable kQ4_0Tiles = MakeTiles<QTileFn, Q4_0Format>();
+constexpr TileTable kQ4_1Tiles = MakeTiles<QTileFn, Q4_1Format>();
+constexpr TileTable kQ4_KTiles = MakeTiles<KTileFn, Q4_KFormat>();
+constexpr TileTable kQ5_KTiles = MakeTiles<KTileFn, Q5_KFormat>();
+constexpr TileTable kQ6_KTiles = MakeTiles<KTileFn, Q6_KFormat>();
+constexpr TileTable kF32Tiles = MakeTiles<FTileFn, FloatType<DType::kF32>>();
+constexpr TileTable kF16Tiles = MakeTiles<FTileFn, FloatType<DType::kF16>>();
+constexpr TileTable kBF16Tiles = MakeTiles<FTileFn, FloatType<DType::kBF16>>();
 
 }  // namespace
 
@@ -354,8 +367,13 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
         _mm_store_si128(reinterpret_cast<__m128i*>(q1), _mm_setzero_si128());
       }
       d[b] = scale;
-      xq.bsum[t * nb + b] = sum0 + sum1;
       cx32[b] = scale * static_cast<float>(sum0 + sum1);
+      if (xq.split) {  // lanes 4k..4k+3 of the block's 128-value step
+        const int64_t lane = t * (xq.n_pad / 8) + 16 * (b / 4) + 4 * (b % 4);
+        _mm_store_ps(xq.lane_d + lane, _mm_set1_ps(scale));
+        _mm_store_si128(reinterpret_cast<__m128i*>(xq.lane_negsum + lane), _mm_set_epi32(0, 0, 0, -(sum0 + sum1)));
+        _mm_store_ps(xq.lane_cx + lane, _mm_set_ps(0.f, 0.f, 0.f, cx32[b]));
+      }
       cx16[2 * b] = scale * static_cast<float>(sum0);
       cx16[2 * b + 1] = scale * static_cast<float>(sum1);
     }

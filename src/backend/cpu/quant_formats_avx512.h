@@ -10,7 +10,7 @@
 // float work is paid once per 4 lanes. Their f16 block scales sit inside the bytes a step
 // loads anyway, so the step also yields its per-lane scales; integer
 // offsets (-128 for Q8_0's sign trick, -8 for Q4_0) are folded into the int32 dot by
-// starting vpdpbusd from -(sum(q) << shift) in each block's lead lane. Group-scaled
+// starting vpdpbusd from -(sum(q) << shift) in each block's first lane. Group-scaled
 // formats (K-quants) unpack the scales of a whole 512-value group (two super-blocks; one
 // for Q6_K's 256 values) and add their float offsets once per group.
 #pragma once
@@ -90,8 +90,6 @@ __m512i LoadUpTo(const u8* p, int off, int n) {
 struct Q8_0Format {
   static constexpr int kStep = 128, kGroupBytes = 16 * 34, kBiasShift = 7;
   static constexpr bool kSplit = true, kHasMin = false;
-  static constexpr __mmask16 kLeadLanes = 0x1111;
-  static const int32_t* BlockLanes(int step) { return kExpand16[step]; }
   static constexpr WordIdx kQs = [] {  // block k values 0..15: words 17k+1 .. 17k+8
     WordIdx r{};
     for (int m = 0; m < 32; ++m) r.v[m] = static_cast<uint16_t>(17 * (m / 8) + 1 + m % 8);
@@ -135,8 +133,6 @@ template <int kStride, int kQsOffset, bool kMin>
 struct NibbleFormat {
   static constexpr int kStep = 128, kGroupBytes = 16 * kStride, kBiasShift = kMin ? -1 : 3;
   static constexpr bool kSplit = true, kHasMin = kMin;
-  static constexpr __mmask16 kLeadLanes = 0x1111;
-  static const int32_t* BlockLanes(int step) { return kExpand16[step]; }
   static constexpr WordIdx kQs = [] {
     WordIdx r{};
     for (int m = 0; m < 32; ++m) r.v[m] = static_cast<uint16_t>(kStride / 2 * (m / 8) + kQsOffset / 2 + m % 8);
