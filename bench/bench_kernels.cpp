@@ -6,7 +6,7 @@
 //           over the copies (the machine may be shared: both are noisy); reported: the best
 //           of each, their ratio, and the median of the per-round ratios.
 //  prefill: n_tok = 512 tokens at once, reported as GFLOP/s (2 n_out n_in n_tok / time).
-// Usage: bench_kernels [--threads N=2] [--dtypes q8_0,q4_0,...] [--prefill 0|1]
+// Usage: bench_kernels [--threads N=2] [--dtypes q8_0,q4_0,...] [--decode 0|1] [--prefill 0|1]
 // The ISA is the CPU backend's choice (FS_CPU_ISA=generic|avx512 overrides). Prints JSON.
 #include <algorithm>
 #include <chrono>
@@ -81,14 +81,15 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 int main(int argc, char** argv) {
   int threads = 2;
-  bool prefill = true;
+  bool prefill = true, decode_on = true;
   std::string dtype_list = "q8_0,q4_0,q4_1,f16,bf16";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--dtypes") == 0) dtype_list = argv[i + 1];
     else if (std::strcmp(argv[i], "--prefill") == 0) prefill = std::atoi(argv[i + 1]) != 0;
+    else if (std::strcmp(argv[i], "--decode") == 0) decode_on = std::atoi(argv[i + 1]) != 0;
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--dtypes a,b] [--prefill 0|1]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--dtypes a,b] [--decode 0|1] [--prefill 0|1]\n", argv[0]);
       return 2;
     }
   }
@@ -115,7 +116,7 @@ int main(int argc, char** argv) {
     for (const auto& shape : shapes) {
       const int64_t n_out = shape[0], n_in = shape[1];
       const size_t bytes = fs::RowBytes(*dtype, n_in) * static_cast<size_t>(n_out);
-      const size_t copies = std::max<size_t>(2, (kColdBytes + bytes - 1) / bytes);
+      const size_t copies = decode_on ? std::max<size_t>(2, (kColdBytes + bytes - 1) / bytes) : 1;
       if (arena_bytes < bytes * copies) {  // one arena reused across shapes: fewer page faults
         arena = Alloc(bytes * copies);
         arena_bytes = bytes * copies;
@@ -129,10 +130,10 @@ int main(int argc, char** argv) {
       std::vector<float> x(static_cast<size_t>(kPrefillTokens * n_in)), y(static_cast<size_t>(kPrefillTokens * n_out));
       for (float& v : x) v = rng.Uniform();
 
-      for (size_t c = 0; c < copies; ++c) backend->MatMul(view(c), x.data(), 1, y.data());  // warm-up
+      for (size_t c = 0; decode_on && c < copies; ++c) backend->MatMul(view(c), x.data(), 1, y.data());  // warm-up
       double best_gbps = 0.0, best_membw = 0.0, best_us = 0.0;
       std::vector<double> ratios;
-      for (int round = 0; round < kRounds; ++round) {
+      for (int round = 0; decode_on && round < kRounds; ++round) {
         const double membw = probe.Measure(1);
         const auto start = std::chrono::steady_clock::now();
         for (size_t c = 0; c < copies; ++c) backend->MatMul(view(c), x.data(), 1, y.data());
@@ -143,7 +144,7 @@ int main(int argc, char** argv) {
         ratios.push_back(gbps / membw);
       }
       std::sort(ratios.begin(), ratios.end());
-      decode.push_back({{"dtype", name},
+      if (decode_on) decode.push_back({{"dtype", name},
                         {"n_out", n_out},
                         {"n_in", n_in},
                         {"us", best_us},

@@ -37,6 +37,7 @@ class AlignedBuffer {
     }
     return data_;
   }
+  void* data() const { return data_; }
 
  private:
   void* data_ = nullptr;
@@ -59,7 +60,8 @@ CpuIsa ResolveIsa(CpuIsa isa) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels) : pool_(pool), k_(kernels) {}
+  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels)
+      : pool_(pool), k_(kernels), matmul_scratch_(static_cast<size_t>(pool.size())) {}
 
   std::string Name() const override { return std::string("cpu-") + k_.name; }
 
@@ -85,10 +87,19 @@ class CpuBackend final : public Backend {
       a.xq = &xq;
     }
     const int64_t tasks = std::min<int64_t>(a.n_out, pool_.size());
+    if (n_tok > 1) {
+      for (int64_t t = 0; t < tasks; ++t) {  // allocated here, not inside the tasks
+        matmul_scratch_[static_cast<size_t>(t)].Reserve(cpu::kMatMulScratchFloats * sizeof(float));
+      }
+    }
     pool_.Run(tasks, [&](int64_t task, int) {
       cpu::MatMulArgs part = a;
       part.row_begin = SplitPoint(a.n_out, tasks, task);
       part.row_end = SplitPoint(a.n_out, tasks, task + 1);
+      if (n_tok > 1) {
+        part.scratch = static_cast<float*>(matmul_scratch_[static_cast<size_t>(task)].data());
+        part.scratch_floats = cpu::kMatMulScratchFloats;
+      }
       k_.matmul(part);
     });
   }
@@ -197,6 +208,7 @@ class CpuBackend final : public Backend {
   ThreadPool& pool_;
   const cpu::CpuKernels& k_;
   AlignedBuffer acts_;
+  std::vector<AlignedBuffer> matmul_scratch_;  // per task: matmul partial sums
   std::vector<std::vector<float>> scratch_;  // per thread: attention scores
   std::vector<float> inv_freq_;
   std::vector<float> cos_sin_;

@@ -57,7 +57,13 @@ struct MatMulArgs {
   const float* x = nullptr;             // [n_tok, n_in]; used by F32/F16/BF16
   const QuantizedActs* xq = nullptr;    // used by the quantized dtypes
   float* y = nullptr;                   // [n_tok, n_out]
+  // Scratch of the calling thread (64-byte aligned) for partial sums when n_tok > 1.
+  float* scratch = nullptr;
+  int64_t scratch_floats = 0;
 };
+
+// Scratch floats a MatMulArgs needs per thread (the backend allocates this much).
+constexpr int64_t kMatMulScratchFloats = 64 * 64 * 16;
 
 // Attention of the `group` query heads that share one kv head, for one query token.
 struct AttnTask {
