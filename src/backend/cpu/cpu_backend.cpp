@@ -2,6 +2,7 @@
 // thread pool and calls the kernel table chosen at construction.
 #include "backend/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,9 @@ namespace {
 
 // Element-wise work below this many values runs on the calling thread (fork/join costs more).
 constexpr int64_t kMinParallelElems = 1 << 16;
+// Attention calls with fewer query tokens than this split each token's keys into ranges.
+constexpr int64_t kAttnSplitTokens = 4;
+constexpr int64_t kAttnSplitKeys = 1024;
 
 // A growable 64-byte-aligned byte buffer. Move-only.
 class AlignedBuffer {
@@ -149,30 +153,72 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Each task is one query token over a range of its keys, all heads. With few queries a
+  // token's keys are split into fixed ranges of kAttnSplitKeys (so both threads stream
+  // keys) and the partial softmaxes are combined in order; the split depends only on the
+  // shapes, never on the thread count.
   void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
                  int n_kv_heads, int head_dim, float scale, float* out) override {
     FS_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "Attention: {} heads over {} kv heads", n_heads, n_kv_heads);
     FS_CHECK(n_tok <= n_ctx, "Attention: {} queries but {} keys", n_tok, n_ctx);
-    const int group = n_heads / n_kv_heads;
-    const int threads = pool_.size();
-    scratch_.resize(static_cast<size_t>(threads));
-    for (auto& s : scratch_) s.resize(static_cast<size_t>(group * n_ctx));
-    pool_.Run(n_tok * n_kv_heads, [&](int64_t task, int thread) {
-      const int64_t t = task / n_kv_heads;
-      const int g = static_cast<int>(task % n_kv_heads);
+    const int64_t split = n_tok >= kAttnSplitTokens ? n_ctx : kAttnSplitKeys;
+    attn_first_task_.assign(static_cast<size_t>(n_tok + 1), 0);
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const int64_t n_keys = n_ctx - n_tok + t + 1;
+      attn_first_task_[static_cast<size_t>(t + 1)] = attn_first_task_[static_cast<size_t>(t)] + (n_keys + split - 1) / split;
+    }
+    const int64_t n_tasks = attn_first_task_.back();
+    const int64_t hhd = static_cast<int64_t>(n_heads) * head_dim;
+    attn_stats_.resize(static_cast<size_t>(n_tasks * 2 * n_heads));
+    if (n_tasks > n_tok) attn_partial_.resize(static_cast<size_t>(n_tasks * hhd));
+    scratch_.resize(static_cast<size_t>(pool_.size()));
+    for (auto& s : scratch_) s.resize(static_cast<size_t>(cpu::AttnScratchFloats(n_heads, std::min(split, n_ctx))));
+    pool_.Run(n_tasks, [&](int64_t task, int thread) {
+      const auto it = std::upper_bound(attn_first_task_.begin(), attn_first_task_.end(), task) - 1;
+      const int64_t t = it - attn_first_task_.begin();
+      const int64_t part = task - *it;
+      const bool whole = attn_first_task_[static_cast<size_t>(t + 1)] - *it == 1;
       cpu::AttnTask a;
-      a.q = q + (t * n_heads + g * group) * head_dim;
-      a.k = k + static_cast<int64_t>(g) * head_dim;
-      a.v = v + static_cast<int64_t>(g) * head_dim;
+      a.q = q + t * hhd;
+      a.k = k;
+      a.v = v;
       a.kv_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
-      a.n_keys = n_ctx - n_tok + t + 1;
-      a.group = group;
+      a.j0 = part * split;
+      a.j1 = std::min(a.j0 + split, n_ctx - n_tok + t + 1);
+      a.n_heads = n_heads;
+      a.n_kv_heads = n_kv_heads;
       a.head_dim = head_dim;
       a.scale = scale;
-      a.out = out + (t * n_heads + g * group) * head_dim;
+      a.max = attn_stats_.data() + task * 2 * n_heads;
+      a.sum = a.max + n_heads;
+      a.out = whole ? out + t * hhd : attn_partial_.data() + task * hhd;
+      a.normalize = whole;
       a.scratch = scratch_[static_cast<size_t>(thread)].data();
       k_.attend(a);
     });
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const int64_t first = attn_first_task_[static_cast<size_t>(t)], last = attn_first_task_[static_cast<size_t>(t + 1)];
+      if (last - first > 1) CombineAttention(first, last, n_heads, head_dim, out + t * hhd);
+    }
+  }
+
+  // out[h] = sum_s e^(m_s - M) out_s[h] / sum_s e^(m_s - M) sum_s over tasks [first, last).
+  void CombineAttention(int64_t first, int64_t last, int n_heads, int head_dim, float* out) {
+    for (int h = 0; h < n_heads; ++h) {
+      float m = -INFINITY;
+      for (int64_t s = first; s < last; ++s) m = std::fmax(m, attn_stats_[static_cast<size_t>(s * 2 * n_heads + h)]);
+      float* o = out + static_cast<int64_t>(h) * head_dim;
+      for (int d = 0; d < head_dim; ++d) o[d] = 0.f;
+      float total = 0.f;
+      for (int64_t s = first; s < last; ++s) {
+        const float w = std::exp(attn_stats_[static_cast<size_t>(s * 2 * n_heads + h)] - m);
+        total += w * attn_stats_[static_cast<size_t>(s * 2 * n_heads + n_heads + h)];
+        const float* po = attn_partial_.data() + (s * n_heads + h) * head_dim;
+        for (int d = 0; d < head_dim; ++d) o[d] += w * po[d];
+      }
+      const float inv = 1.f / total;
+      for (int d = 0; d < head_dim; ++d) o[d] *= inv;
+    }
   }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
@@ -210,6 +256,9 @@ class CpuBackend final : public Backend {
   AlignedBuffer acts_;
   std::vector<AlignedBuffer> matmul_scratch_;  // per task: matmul partial sums
   std::vector<std::vector<float>> scratch_;  // per thread: attention scores
+  std::vector<int64_t> attn_first_task_;     // [n_tok + 1]: first attention task of each token
+  std::vector<float> attn_stats_;            // per task: max[n_heads], sum[n_heads]
+  std::vector<float> attn_partial_;          // per task of a split token: out[n_heads, head_dim]
   std::vector<float> inv_freq_;
   std::vector<float> cos_sin_;
 };
