@@ -153,52 +153,59 @@ class CpuBackend final : public Backend {
     });
   }
 
-  // Each task is one query token over a range of its keys, all heads. With few queries a
-  // token's keys are split into fixed ranges of kAttnSplitKeys (so both threads stream
-  // keys) and the partial softmaxes are combined in order; the split depends only on the
-  // shapes, never on the thread count.
+  // A task is a block of up to AttnTask::kMaxQueries query tokens over their keys, all heads
+  // (each key row is then read once per block). With fewer queries than kAttnSplitTokens a
+  // token's keys are instead split into fixed ranges of kAttnSplitKeys (so every thread
+  // streams keys) and the partial softmaxes are combined in order. Blocks and splits depend
+  // only on the shapes, never on the thread count.
   void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
                  int n_kv_heads, int head_dim, float scale, float* out) override {
     FS_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "Attention: {} heads over {} kv heads", n_heads, n_kv_heads);
     FS_CHECK(n_tok <= n_ctx, "Attention: {} queries but {} keys", n_tok, n_ctx);
-    const int64_t split = n_tok >= kAttnSplitTokens ? n_ctx : kAttnSplitKeys;
-    attn_first_task_.assign(static_cast<size_t>(n_tok + 1), 0);
-    for (int64_t t = 0; t < n_tok; ++t) {
-      const int64_t n_keys = n_ctx - n_tok + t + 1;
-      attn_first_task_[static_cast<size_t>(t + 1)] = attn_first_task_[static_cast<size_t>(t)] + (n_keys + split - 1) / split;
+    const bool split = n_tok < kAttnSplitTokens;
+    const int64_t split_keys = split ? kAttnSplitKeys : n_ctx;
+    const int64_t block = split ? 1 : cpu::AttnTask::kMaxQueries;
+    // Tasks of token block b: [first_[b], first_[b + 1]).
+    const int64_t n_blocks = (n_tok + block - 1) / block;
+    attn_first_task_.assign(static_cast<size_t>(n_blocks + 1), 0);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int64_t n_keys = n_ctx - n_tok + std::min(n_tok, (b + 1) * block);  // of the block's last token
+      attn_first_task_[static_cast<size_t>(b + 1)] = attn_first_task_[static_cast<size_t>(b)] + (n_keys + split_keys - 1) / split_keys;
     }
     const int64_t n_tasks = attn_first_task_.back();
     const int64_t hhd = static_cast<int64_t>(n_heads) * head_dim;
-    attn_stats_.resize(static_cast<size_t>(n_tasks * 2 * n_heads));
-    if (n_tasks > n_tok) attn_partial_.resize(static_cast<size_t>(n_tasks * hhd));
+    attn_stats_.resize(static_cast<size_t>(n_tasks * 2 * block * n_heads));
+    if (n_tasks > n_blocks) attn_partial_.resize(static_cast<size_t>(n_tasks * hhd));
     scratch_.resize(static_cast<size_t>(pool_.size()));
-    for (auto& s : scratch_) s.resize(static_cast<size_t>(cpu::AttnScratchFloats(n_heads, std::min(split, n_ctx))));
+    for (auto& s : scratch_) s.resize(static_cast<size_t>(cpu::AttnScratchFloats(n_heads, std::min(split_keys, n_ctx))));
     pool_.Run(n_tasks, [&](int64_t task, int thread) {
       const auto it = std::upper_bound(attn_first_task_.begin(), attn_first_task_.end(), task) - 1;
-      const int64_t t = it - attn_first_task_.begin();
+      const int64_t b = it - attn_first_task_.begin();
       const int64_t part = task - *it;
-      const bool whole = attn_first_task_[static_cast<size_t>(t + 1)] - *it == 1;
+      const bool whole = attn_first_task_[static_cast<size_t>(b + 1)] - *it == 1;
+      const int64_t t0 = b * block;
       cpu::AttnTask a;
-      a.q = q + t * hhd;
+      a.n_q = static_cast<int>(std::min(block, n_tok - t0));
+      a.q = q + t0 * hhd;
       a.k = k;
       a.v = v;
       a.kv_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
-      a.j0 = part * split;
-      a.j1 = std::min(a.j0 + split, n_ctx - n_tok + t + 1);
+      a.j0 = part * split_keys;
+      a.j1 = std::min(a.j0 + split_keys, n_ctx - n_tok + t0 + a.n_q);
       a.n_heads = n_heads;
       a.n_kv_heads = n_kv_heads;
       a.head_dim = head_dim;
       a.scale = scale;
-      a.max = attn_stats_.data() + task * 2 * n_heads;
-      a.sum = a.max + n_heads;
-      a.out = whole ? out + t * hhd : attn_partial_.data() + task * hhd;
+      a.max = attn_stats_.data() + task * 2 * block * n_heads;
+      a.sum = a.max + block * n_heads;
+      a.out = whole ? out + t0 * hhd : attn_partial_.data() + task * hhd;
       a.normalize = whole;
       a.scratch = scratch_[static_cast<size_t>(thread)].data();
       k_.attend(a);
     });
-    for (int64_t t = 0; t < n_tok; ++t) {
-      const int64_t first = attn_first_task_[static_cast<size_t>(t)], last = attn_first_task_[static_cast<size_t>(t + 1)];
-      if (last - first > 1) CombineAttention(first, last, n_heads, head_dim, out + t * hhd);
+    for (int64_t b = 0; b < n_blocks; ++b) {  // split tokens (block == 1)
+      const int64_t first = attn_first_task_[static_cast<size_t>(b)], last = attn_first_task_[static_cast<size_t>(b + 1)];
+      if (last - first > 1) CombineAttention(first, last, n_heads, head_dim, out + b * hhd);
     }
   }
 

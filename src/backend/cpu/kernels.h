@@ -65,28 +65,31 @@ struct MatMulArgs {
 // Scratch floats a MatMulArgs needs per thread (the backend allocates this much).
 constexpr int64_t kMatMulScratchFloats = 64 * 64 * 16;
 
-// Attention of all heads of one query token over keys [j0, j1), as softmax partials that
-// the backend combines when a token's keys are split over several tasks.
+// Attention of all heads of n_q consecutive query tokens over keys [j0, j1): token i sees
+// keys [j0, j1 - (n_q - 1 - i)). Produces softmax partials that the backend combines when
+// a token's keys are split over several tasks.
 struct AttnTask {
-  const float* q = nullptr;   // [n_heads, head_dim] of this token
+  static constexpr int kMaxQueries = 4;
+  const float* q = nullptr;   // [n_q, n_heads, head_dim]
   const float* k = nullptr;   // key j at k + j * kv_stride: [n_kv_heads, head_dim]
   const float* v = nullptr;   // value j at v + j * kv_stride
   int64_t kv_stride = 0;
-  int64_t j0 = 0, j1 = 0;     // keys of this task, j0 < j1
+  int64_t j0 = 0, j1 = 0;     // j1 - j0 >= n_q
+  int n_q = 1;                // 1..kMaxQueries
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;  // head h reads kv head h / (n_heads / n_kv_heads)
   float scale = 1.f;
-  // Per head h, with s_j = scale * q_h . k_j: max[h] = max_j s_j, sum[h] = sum_j e^(s_j - max),
-  // out[h] = sum_j e^(s_j - max) v_j, divided by sum[h] when normalize (the final output).
-  float* max = nullptr;       // [n_heads]
-  float* sum = nullptr;       // [n_heads]
-  float* out = nullptr;       // [n_heads, head_dim]
+  // Per token i and head h, with s_j = scale * q_ih . k_j over its keys: max = max_j s_j,
+  // sum = sum_j e^(s_j - max), out = sum_j e^(s_j - max) v_j, divided by sum when normalize.
+  float* max = nullptr;       // [n_q, n_heads]
+  float* sum = nullptr;       // [n_q, n_heads]
+  float* out = nullptr;       // [n_q, n_heads, head_dim]
   bool normalize = false;
   float* scratch = nullptr;   // AttnScratchFloats(n_heads, j1 - j0) floats
 };
 
 // Scratch floats one AttnTask needs (both kernel sets).
 inline int64_t AttnScratchFloats(int n_heads, int64_t n_keys) {
-  const int64_t block = static_cast<int64_t>(n_heads) * 64;
+  const int64_t block = (static_cast<int64_t>(n_heads) * AttnTask::kMaxQueries + 12) * 64;
   return n_keys > block ? n_keys : block;
 }
 

@@ -52,95 +52,144 @@ __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
 
 constexpr int kAttnBlock = 64;  // keys per softmax block (scores of all heads: n_heads * 64 floats)
 
-// Scores of `n` (<= 4) heads q[n, hd] against one key k[hd]: s[i * kAttnBlock] = scale * q_i . k.
-void Scores4(const float* q, const float* k, int n, int hd, float scale, float* s) {
+// Scores of N heads q[N, hd] against one key k[hd]: s[i * kAttnBlock] = scale * q_i . k.
+template <int N>
+void Scores(const float* q, const float* k, int hd, float scale, float* s) {
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   for (int c = 0; c < hd; c += 16) {
-    const __mmask16 m = hd - c >= 16 ? static_cast<__mmask16>(0xFFFF) : TailMask(hd - c);
+    const __mmask16 m = TailMask16(hd - c);
     const __m512 kv = _mm512_maskz_loadu_ps(m, k + c);
-    for (int i = 0; i < n; ++i) acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i * hd + c), kv, acc[i]);
+    for (int i = 0; i < N; ++i) acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i * hd + c), kv, acc[i]);
   }
   alignas(16) float sums[4];
   _mm_store_ps(sums, _mm_mul_ps(Reduce4(acc[0], acc[1], acc[2], acc[3]), _mm_set1_ps(scale)));
-  for (int i = 0; i < n; ++i) s[i * kAttnBlock] = sums[i];
+  for (int i = 0; i < N; ++i) s[i * kAttnBlock] = sums[i];
 }
+using ScoresFn = void (*)(const float*, const float*, int, float, float*);
+constexpr ScoresFn kScores[5] = {nullptr, Scores<1>, Scores<2>, Scores<3>, Scores<4>};
 
-// Online softmax over key blocks: per block, scores of all heads (each key row, all kv heads
-// contiguous, is read once), then each head's running max/sum/out is rescaled and the
-// block's values accumulated, heads of one kv head sharing each value load.
-void Attend(const AttnTask& a) {
-  const int heads = a.n_heads, group = a.n_heads / a.n_kv_heads, hd = a.head_dim;
-  float* s = a.scratch;  // [heads, kAttnBlock]
-  for (int h = 0; h < heads; ++h) {
-    a.max[h] = -INFINITY;
-    a.sum[h] = 0.f;
+// For K (out, p) pairs: out_k[0..16) += sum_b p[b * K + k] * v[b * kv_stride + 0..16) over nb keys.
+template <int K>
+void AccumulateValues(float* const* out, const float* p, const float* v, int64_t kv_stride, int nb, __mmask16 m) {
+  __m512 acc[K];
+  for (int k = 0; k < K; ++k) acc[k] = _mm512_maskz_loadu_ps(m, out[k]);
+  for (int b = 0; b < nb; ++b) {
+    const __m512 vv = _mm512_maskz_loadu_ps(m, v + b * kv_stride);
+    for (int k = 0; k < K; ++k) acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(p[b * K + k]), vv, acc[k]);
   }
-  for (int64_t i = 0; i < static_cast<int64_t>(heads) * hd; ++i) a.out[i] = 0.f;
+  for (int k = 0; k < K; ++k) _mm512_mask_storeu_ps(out[k], m, acc[k]);
+}
+using AccumulateFn = void (*)(float* const*, const float*, const float*, int64_t, int, __mmask16);
+constexpr int kMaxAccumulators = 12;
+constexpr AccumulateFn kAccumulate[kMaxAccumulators + 1] = {
+    nullptr,
+    AccumulateValues<1>,
+    AccumulateValues<2>,
+    AccumulateValues<3>,
+    AccumulateValues<4>,
+    AccumulateValues<5>,
+    AccumulateValues<6>,
+    AccumulateValues<7>,
+    AccumulateValues<8>,
+    AccumulateValues<9>,
+    AccumulateValues<10>,
+    AccumulateValues<11>,
+    AccumulateValues<12>,
+};
+
+// Online softmax over key blocks: per block, the scores of every token and head (each key
+// row, all kv heads contiguous, is read once for all n_q tokens), then each (token, head)'s
+// running max/sum/out is rescaled and the block's values accumulated; the (token, head)
+// pairs of one kv head share each value load. Keys past a token's limit score -inf and
+// weigh exactly 0, so a token's result equals that of a task holding it alone.
+void Attend(const AttnTask& a) {
+  const int heads = a.n_heads, group = a.n_heads / a.n_kv_heads, hd = a.head_dim, nq = a.n_q;
+  const int64_t th_count = static_cast<int64_t>(nq) * heads;
+  float* s = a.scratch;                                                    // [nq, heads, kAttnBlock]
+  float* pt = a.scratch + static_cast<int64_t>(nq) * heads * kAttnBlock;  // [kAttnBlock, <= 12]
+  for (int64_t th = 0; th < th_count; ++th) {
+    a.max[th] = -INFINITY;
+    a.sum[th] = 0.f;
+  }
+  for (int64_t i = 0; i < th_count * hd; ++i) a.out[i] = 0.f;
   for (int64_t jb = a.j0; jb < a.j1; jb += kAttnBlock) {
     const int nb = static_cast<int>(a.j1 - jb < kAttnBlock ? a.j1 - jb : kAttnBlock);
     for (int b = 0; b < nb; ++b) {
       const float* krow = a.k + (jb + b) * a.kv_stride;
-      for (int h = 0; h < heads; h += 4) {
-        const int n = heads - h < 4 ? heads - h : 4;
-        // Heads h..h+n-1 may span kv heads: score them per kv head.
-        for (int i = 0; i < n;) {
-          const int g = (h + i) / group;
-          int run = 1;
-          while (i + run < n && (h + i + run) / group == g) ++run;
-          Scores4(a.q + (h + i) * hd, krow + g * hd, run, hd, a.scale, s + (h + i) * kAttnBlock + b);
-          i += run;
+      // The value rows are read column-wise below; stream this one into L2 meanwhile.
+      const auto* vrow = reinterpret_cast<const char*>(a.v + (jb + b) * a.kv_stride);
+      for (int64_t off = 0; off < a.kv_stride * 4; off += 64) _mm_prefetch(vrow + off, _MM_HINT_T1);
+      for (int i = 0; i < nq; ++i) {
+        float* si = s + static_cast<int64_t>(i) * heads * kAttnBlock;
+        if (jb + b >= a.j1 - (nq - 1 - i)) {  // past token i's keys
+          for (int h = 0; h < heads; ++h) si[h * kAttnBlock + b] = -INFINITY;
+          continue;
+        }
+        const float* qi = a.q + static_cast<int64_t>(i) * heads * hd;
+        for (int h = 0; h < heads;) {  // up to 4 heads of one kv head per reduction
+          const int g = h / group;
+          int n = 1;
+          while (n < 4 && h + n < heads && (h + n) / group == g) ++n;
+          kScores[n](qi + h * hd, krow + g * hd, hd, a.scale, si + h * kAttnBlock + b);
+          h += n;
         }
       }
     }
-    for (int h = 0; h < heads; ++h) {
-      float* p = s + h * kAttnBlock;
+    for (int64_t th = 0; th < th_count; ++th) {
+      float* p = s + th * kAttnBlock;
       __m512 mx = _mm512_set1_ps(-INFINITY);
       for (int b = 0; b < nb; b += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, TailMask16(nb - b), p + b));
-      const float m_new = std::fmax(a.max[h], _mm512_reduce_max_ps(mx));
-      if (m_new != a.max[h] && a.max[h] != -INFINITY) {  // rescale what was accumulated
-        const float corr = std::exp(a.max[h] - m_new);
-        a.sum[h] *= corr;
+      const float m_new = std::fmax(a.max[th], _mm512_reduce_max_ps(mx));
+      if (m_new != a.max[th] && a.max[th] != -INFINITY) {  // rescale what was accumulated
+        const float corr = std::exp(a.max[th] - m_new);
+        a.sum[th] *= corr;
         const __m512 cv = _mm512_set1_ps(corr);
+        float* o = a.out + th * hd;
         for (int c = 0; c < hd; c += 16) {
           const __mmask16 m = TailMask16(hd - c);
-          _mm512_mask_storeu_ps(a.out + h * hd + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a.out + h * hd + c), cv));
+          _mm512_mask_storeu_ps(o + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + c), cv));
         }
       }
-      a.max[h] = m_new;
+      a.max[th] = m_new;
       const __m512 mv = _mm512_set1_ps(m_new);
       __m512 sum = _mm512_setzero_ps();
       for (int b = 0; b < nb; b += 16) {
         const __mmask16 m = TailMask16(nb - b);
-        const __m512 e = _mm512_maskz_mov_ps(m, Exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, p + b), mv)));
+        const __m512 x = _mm512_maskz_loadu_ps(m, p + b);
+        const __mmask16 live = _mm512_mask_cmp_ps_mask(m, x, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+        const __m512 e = _mm512_maskz_mov_ps(live, Exp(_mm512_sub_ps(x, mv)));
         _mm512_mask_storeu_ps(p + b, m, e);
         sum = _mm512_add_ps(sum, e);
       }
-      a.sum[h] += _mm512_reduce_add_ps(sum);
+      a.sum[th] += _mm512_reduce_add_ps(sum);
     }
-    // out[h] += p[h][b] * v_b for the heads of each kv head, up to 8 accumulators at a time.
+    // out[i, h] += p[i, h, b] * v_b over the (token, head) pairs of each kv head, up to
+    // kMaxAccumulators at a time sharing each value load; p is transposed to [b, pair] first.
     for (int g = 0; g < a.n_kv_heads; ++g) {
-      for (int c = 0; c < hd; c += 16) {
-        const __mmask16 m = TailMask16(hd - c);
-        for (int i0 = 0; i0 < group; i0 += 8) {
-          const int n = group - i0 < 8 ? group - i0 : 8;
-          const int h0 = g * group + i0;
-          __m512 acc[8];
-          for (int i = 0; i < n; ++i) acc[i] = _mm512_maskz_loadu_ps(m, a.out + (h0 + i) * hd + c);
-          for (int b = 0; b < nb; ++b) {
-            const __m512 vv = _mm512_maskz_loadu_ps(m, a.v + (jb + b) * a.kv_stride + g * hd + c);
-            for (int i = 0; i < n; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(s[(h0 + i) * kAttnBlock + b]), vv, acc[i]);
-          }
-          for (int i = 0; i < n; ++i) _mm512_mask_storeu_ps(a.out + (h0 + i) * hd + c, m, acc[i]);
+      const int pairs = nq * group;
+      for (int k0 = 0; k0 < pairs; k0 += kMaxAccumulators) {
+        const int n = pairs - k0 < kMaxAccumulators ? pairs - k0 : kMaxAccumulators;
+        float* outs[kMaxAccumulators];
+        for (int k = 0; k < n; ++k) {
+          const int64_t th = static_cast<int64_t>((k0 + k) / group) * heads + g * group + (k0 + k) % group;
+          outs[k] = a.out + th * hd;
+          for (int b = 0; b < nb; ++b) pt[b * n + k] = s[th * kAttnBlock + b];
+        }
+        for (int c = 0; c < hd; c += 16) {
+          float* outc[kMaxAccumulators];
+          for (int k = 0; k < n; ++k) outc[k] = outs[k] + c;
+          kAccumulate[n](outc, pt, a.v + jb * a.kv_stride + g * hd + c, a.kv_stride, nb, TailMask16(hd - c));
         }
       }
     }
   }
   if (a.normalize) {
-    for (int h = 0; h < heads; ++h) {
-      const __m512 inv = _mm512_set1_ps(1.f / a.sum[h]);
+    for (int64_t th = 0; th < th_count; ++th) {
+      const __m512 inv = _mm512_set1_ps(1.f / a.sum[th]);
+      float* o = a.out + th * hd;
       for (int c = 0; c < hd; c += 16) {
         const __mmask16 m = TailMask16(hd - c);
-        _mm512_mask_storeu_ps(a.out + h * hd + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a.out + h * hd + c), inv));
+        _mm512_mask_storeu_ps(o + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + c), inv));
       }
     }
   }
