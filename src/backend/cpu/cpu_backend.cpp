@@ -241,7 +241,7 @@ class CpuBackend final : public Backend {
   void ElementWise(int64_t n, const Fn& fn) {
     const int64_t tasks = n >= kMinParallelElems ? pool_.size() : 1;
     pool_.Run(tasks, [&](int64_t task, int) {
-      // Chunk borders at multiples of 16 keep every element's SIMD lane position fixed.
+      // Chunk borders at multiples of 16 keep the kernels' vector loads whole.
       const int64_t b = SplitPoint(n / 16, tasks, task) * 16;
       const int64_t e = task + 1 == tasks ? n : SplitPoint(n / 16, tasks, task + 1) * 16;
       if (e > b) fn(b, e);
