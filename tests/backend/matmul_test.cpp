@@ -40,6 +40,10 @@ std::vector<Case> Cases() {
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
     for (int64_t n_in : {40, 96, 1024}) cases.push_back({t, 37, n_in});
   }
+  // 7B-like row lengths (11008 = 21.5 groups of 512, 43 super-blocks).
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kF16}) {
+    cases.push_back({t, 9, 11008});
+  }
   return cases;
 }
 

@@ -173,6 +173,29 @@ TEST_P(OpsTest, AttentionCausalGqa) {
   CheckAttention(*be_, 7, 7, 6, 3, 80, rng_);      // prefill, head_dim not a multiple of 16
   CheckAttention(*be_, 5, 40, 9, 3, 64, rng_);     // chunked prefill after 35 cached tokens
   CheckAttention(*be_, 3, 1000, 4, 4, 128, rng_);  // no grouping, longer context
+  CheckAttention(*be_, 1, 2500, 8, 2, 64, rng_);   // decode: keys split into ranges, combined
+  CheckAttention(*be_, 2, 1100, 16, 1, 80, rng_);  // 16 heads on one kv head, split keys
+}
+
+// Each token's keys are split by shape only, so any thread count gives the same bits.
+TEST_P(OpsTest, AttentionIsBitwiseDeterministic) {
+  const int64_t n_ctx = 1500;
+  const int heads = 6, kv = 2, hd = 64;
+  for (int64_t n_tok : {1, 5}) {
+    const std::vector<float> q = RandomFloats(n_tok * heads * hd, rng_), k = RandomFloats(n_ctx * kv * hd, rng_),
+                             v = RandomFloats(n_ctx * kv * hd, rng_);
+    std::vector<float> outs[3];
+    int i = 0;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      auto be = MakeCpuBackend(pool, GetParam());
+      outs[i].assign(q.size(), 0.f);
+      be->Attention(q.data(), k.data(), v.data(), n_tok, n_ctx, heads, kv, hd, 0.125f, outs[i].data());
+      ++i;
+    }
+    EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[1].data(), q.size() * sizeof(float))) << n_tok;
+    EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[2].data(), q.size() * sizeof(float))) << n_tok;
+  }
 }
 
 // A query seeing one key returns that key's value; equal scores average the values.

@@ -2,6 +2,7 @@
 // thread pool and calls the kernel table chosen at construction.
 #include "backend/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,9 @@ namespace {
 
 // Element-wise work below this many values runs on the calling thread (fork/join costs more).
 constexpr int64_t kMinParallelElems = 1 << 16;
+// Attention calls with fewer query tokens than this split each token's keys into ranges.
+constexpr int64_t kAttnSplitTokens = 4;
+constexpr int64_t kAttnSplitKeys = 1024;
 
 // A growable 64-byte-aligned byte buffer. Move-only.
 class AlignedBuffer {
@@ -37,6 +41,7 @@ class AlignedBuffer {
     }
     return data_;
   }
+  void* data() const { return data_; }
 
  private:
   void* data_ = nullptr;
@@ -59,7 +64,8 @@ CpuIsa ResolveIsa(CpuIsa isa) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels) : pool_(pool), k_(kernels) {}
+  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels)
+      : pool_(pool), k_(kernels), matmul_scratch_(static_cast<size_t>(pool.size())) {}
 
   std::string Name() const override { return std::string("cpu-") + k_.name; }
 
@@ -85,10 +91,19 @@ class CpuBackend final : public Backend {
       a.xq = &xq;
     }
     const int64_t tasks = std::min<int64_t>(a.n_out, pool_.size());
+    if (n_tok > 1) {
+      for (int64_t t = 0; t < tasks; ++t) {  // allocated here, not inside the tasks
+        matmul_scratch_[static_cast<size_t>(t)].Reserve(cpu::kMatMulScratchFloats * sizeof(float));
+      }
+    }
     pool_.Run(tasks, [&](int64_t task, int) {
       cpu::MatMulArgs part = a;
       part.row_begin = SplitPoint(a.n_out, tasks, task);
       part.row_end = SplitPoint(a.n_out, tasks, task + 1);
+      if (n_tok > 1) {
+        part.scratch = static_cast<float*>(matmul_scratch_[static_cast<size_t>(task)].data());
+        part.scratch_floats = cpu::kMatMulScratchFloats;
+      }
       k_.matmul(part);
     });
   }
@@ -138,30 +153,79 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // A task is a block of up to AttnTask::kMaxQueries query tokens over their keys, all heads
+  // (each key row is then read once per block). With fewer queries than kAttnSplitTokens a
+  // token's keys are instead split into fixed ranges of kAttnSplitKeys (so every thread
+  // streams keys) and the partial softmaxes are combined in order. Blocks and splits depend
+  // only on the shapes, never on the thread count.
   void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
                  int n_kv_heads, int head_dim, float scale, float* out) override {
     FS_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "Attention: {} heads over {} kv heads", n_heads, n_kv_heads);
     FS_CHECK(n_tok <= n_ctx, "Attention: {} queries but {} keys", n_tok, n_ctx);
-    const int group = n_heads / n_kv_heads;
-    const int threads = pool_.size();
-    scratch_.resize(static_cast<size_t>(threads));
-    for (auto& s : scratch_) s.resize(static_cast<size_t>(group * n_ctx));
-    pool_.Run(n_tok * n_kv_heads, [&](int64_t task, int thread) {
-      const int64_t t = task / n_kv_heads;
-      const int g = static_cast<int>(task % n_kv_heads);
+    const bool split = n_tok < kAttnSplitTokens;
+    const int64_t split_keys = split ? kAttnSplitKeys : n_ctx;
+    const int64_t block = split ? 1 : cpu::AttnTask::kMaxQueries;
+    // Tasks of token block b: [first_[b], first_[b + 1]).
+    const int64_t n_blocks = (n_tok + block - 1) / block;
+    attn_first_task_.assign(static_cast<size_t>(n_blocks + 1), 0);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int64_t n_keys = n_ctx - n_tok + std::min(n_tok, (b + 1) * block);  // of the block's last token
+      attn_first_task_[static_cast<size_t>(b + 1)] = attn_first_task_[static_cast<size_t>(b)] + (n_keys + split_keys - 1) / split_keys;
+    }
+    const int64_t n_tasks = attn_first_task_.back();
+    const int64_t hhd = static_cast<int64_t>(n_heads) * head_dim;
+    attn_stats_.resize(static_cast<size_t>(n_tasks * 2 * block * n_heads));
+    if (n_tasks > n_blocks) attn_partial_.resize(static_cast<size_t>(n_tasks * hhd));
+    scratch_.resize(static_cast<size_t>(pool_.size()));
+    for (auto& s : scratch_) s.resize(static_cast<size_t>(cpu::AttnScratchFloats(n_heads, std::min(split_keys, n_ctx))));
+    pool_.Run(n_tasks, [&](int64_t task, int thread) {
+      const auto it = std::upper_bound(attn_first_task_.begin(), attn_first_task_.end(), task) - 1;
+      const int64_t b = it - attn_first_task_.begin();
+      const int64_t part = task - *it;
+      const bool whole = attn_first_task_[static_cast<size_t>(b + 1)] - *it == 1;
+      const int64_t t0 = b * block;
       cpu::AttnTask a;
-      a.q = q + (t * n_heads + g * group) * head_dim;
-      a.k = k + static_cast<int64_t>(g) * head_dim;
-      a.v = v + static_cast<int64_t>(g) * head_dim;
+      a.n_q = static_cast<int>(std::min(block, n_tok - t0));
+      a.q = q + t0 * hhd;
+      a.k = k;
+      a.v = v;
       a.kv_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
-      a.n_keys = n_ctx - n_tok + t + 1;
-      a.group = group;
+      a.j0 = part * split_keys;
+      a.j1 = std::min(a.j0 + split_keys, n_ctx - n_tok + t0 + a.n_q);
+      a.n_heads = n_heads;
+      a.n_kv_heads = n_kv_heads;
       a.head_dim = head_dim;
       a.scale = scale;
-      a.out = out + (t * n_heads + g * group) * head_dim;
+      a.max = attn_stats_.data() + task * 2 * block * n_heads;
+      a.sum = a.max + block * n_heads;
+      a.out = whole ? out + t0 * hhd : attn_partial_.data() + task * hhd;
+      a.normalize = whole;
       a.scratch = scratch_[static_cast<size_t>(thread)].data();
       k_.attend(a);
     });
+    for (int64_t b = 0; b < n_blocks; ++b) {  // split tokens (block == 1)
+      const int64_t first = attn_first_task_[static_cast<size_t>(b)], last = attn_first_task_[static_cast<size_t>(b + 1)];
+      if (last - first > 1) CombineAttention(first, last, n_heads, head_dim, out + b * hhd);
+    }
+  }
+
+  // out[h] = sum_s e^(m_s - M) out_s[h] / sum_s e^(m_s - M) sum_s over tasks [first, last).
+  void CombineAttention(int64_t first, int64_t last, int n_heads, int head_dim, float* out) {
+    for (int h = 0; h < n_heads; ++h) {
+      float m = -INFINITY;
+      for (int64_t s = first; s < last; ++s) m = std::fmax(m, attn_stats_[static_cast<size_t>(s * 2 * n_heads + h)]);
+      float* o = out + static_cast<int64_t>(h) * head_dim;
+      for (int d = 0; d < head_dim; ++d) o[d] = 0.f;
+      float total = 0.f;
+      for (int64_t s = first; s < last; ++s) {
+        const float w = std::exp(attn_stats_[static_cast<size_t>(s * 2 * n_heads + h)] - m);
+        total += w * attn_stats_[static_cast<size_t>(s * 2 * n_heads + n_heads + h)];
+        const float* po = attn_partial_.data() + (s * n_heads + h) * head_dim;
+        for (int d = 0; d < head_dim; ++d) o[d] += w * po[d];
+      }
+      const float inv = 1.f / total;
+      for (int d = 0; d < head_dim; ++d) o[d] *= inv;
+    }
   }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
@@ -177,7 +241,7 @@ class CpuBackend final : public Backend {
   void ElementWise(int64_t n, const Fn& fn) {
     const int64_t tasks = n >= kMinParallelElems ? pool_.size() : 1;
     pool_.Run(tasks, [&](int64_t task, int) {
-      // Chunk borders at multiples of 16 keep every element's SIMD lane position fixed.
+      // Chunk borders at multiples of 16 keep the kernels' vector loads whole.
       const int64_t b = SplitPoint(n / 16, tasks, task) * 16;
       const int64_t e = task + 1 == tasks ? n : SplitPoint(n / 16, tasks, task + 1) * 16;
       if (e > b) fn(b, e);
@@ -197,7 +261,11 @@ class CpuBackend final : public Backend {
   ThreadPool& pool_;
   const cpu::CpuKernels& k_;
   AlignedBuffer acts_;
+  std::vector<AlignedBuffer> matmul_scratch_;  // per task: matmul partial sums
   std::vector<std::vector<float>> scratch_;  // per thread: attention scores
+  std::vector<int64_t> attn_first_task_;     // [n_tok + 1]: first attention task of each token
+  std::vector<float> attn_stats_;            // per task: max[n_heads], sum[n_heads]
+  std::vector<float> attn_partial_;          // per task of a split token: out[n_heads, head_dim]
   std::vector<float> inv_freq_;
   std::vector<float> cos_sin_;
 };

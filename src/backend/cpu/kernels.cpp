@@ -9,7 +9,7 @@ int64_t PadTo(int64_t n) { return (n + QuantizedActs::kPadTo - 1) / QuantizedAct
 
 size_t QuantizedActs::BytesNeeded(int64_t n_tok, int64_t n_in) {
   const auto n = static_cast<size_t>(n_tok * PadTo(n_in));
-  return AlignUp(n) + 3 * AlignUp(n / 32 * 4) + AlignUp(n / 16 * 4);
+  return AlignUp(n) + 2 * AlignUp(n / 32 * 4) + AlignUp(n / 16 * 4) + 3 * AlignUp(n / 8 * 4);
 }
 
 void QuantizedActs::Bind(void* mem, int64_t n_tok_, int64_t n_in_, bool split_layout) {
@@ -23,11 +23,15 @@ void QuantizedActs::Bind(void* mem, int64_t n_tok_, int64_t n_in_, bool split_la
   p += AlignUp(n);
   d = reinterpret_cast<float*>(p);
   p += AlignUp(n / 32 * 4);
-  bsum = reinterpret_cast<int32_t*>(p);
-  p += AlignUp(n / 32 * 4);
   cx32 = reinterpret_cast<float*>(p);
   p += AlignUp(n / 32 * 4);
   cx16 = reinterpret_cast<float*>(p);
+  p += AlignUp(n / 16 * 4);
+  lane_d = reinterpret_cast<float*>(p);
+  p += AlignUp(n / 8 * 4);
+  lane_negsum = reinterpret_cast<int32_t*>(p);
+  p += AlignUp(n / 8 * 4);
+  lane_cx = reinterpret_cast<float*>(p);
 }
 
 }  // namespace flashstream::cpu

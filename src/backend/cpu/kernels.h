@@ -25,18 +25,24 @@ struct QuantizedActs {
   bool split = false;
   int8_t* q = nullptr;      // [n_tok, n_pad]
   float* d = nullptr;       // [n_tok, n_pad / 32]  scale of each 32 values
-  int32_t* bsum = nullptr;  // [n_tok, n_pad / 32]  sum(q) of each 32 values
   float* cx32 = nullptr;    // [n_tok, n_pad / 32]  d * sum(q) of each 32 values
   float* cx16 = nullptr;    // [n_tok, n_pad / 16]  d * sum(q) of each 16 values
+  // Split layout only: per 128 values, 16 int32 lanes (4 per block, as the kernels' dot
+  // products come out): the block's d in all 4 lanes; -sum(q) and d * sum(q) in the first.
+  float* lane_d = nullptr;          // [n_tok, n_pad / 8]
+  int32_t* lane_negsum = nullptr;   // [n_tok, n_pad / 8]
+  float* lane_cx = nullptr;         // [n_tok, n_pad / 8]
 
   static size_t BytesNeeded(int64_t n_tok, int64_t n_in);
   // Points the arrays into `mem` (64-byte aligned, BytesNeeded bytes).
   void Bind(void* mem, int64_t n_tok, int64_t n_in, bool split_layout);
   const int8_t* q_row(int64_t t) const { return q + t * n_pad; }
   const float* d_row(int64_t t) const { return d + t * (n_pad / 32); }
-  const int32_t* bsum_row(int64_t t) const { return bsum + t * (n_pad / 32); }
   const float* cx32_row(int64_t t) const { return cx32 + t * (n_pad / 32); }
   const float* cx16_row(int64_t t) const { return cx16 + t * (n_pad / 16); }
+  const float* lane_d_row(int64_t t) const { return lane_d + t * (n_pad / 8); }
+  const int32_t* lane_negsum_row(int64_t t) const { return lane_negsum + t * (n_pad / 8); }
+  const float* lane_cx_row(int64_t t) const { return lane_cx + t * (n_pad / 8); }
 };
 
 // One matmul call restricted to output rows [row_begin, row_end): y[t, r] for all tokens t.
@@ -51,21 +57,41 @@ struct MatMulArgs {
   const float* x = nullptr;             // [n_tok, n_in]; used by F32/F16/BF16
   const QuantizedActs* xq = nullptr;    // used by the quantized dtypes
   float* y = nullptr;                   // [n_tok, n_out]
+  // Scratch of the calling thread (64-byte aligned) for partial sums when n_tok > 1.
+  float* scratch = nullptr;
+  int64_t scratch_floats = 0;
 };
 
-// Attention of the `group` query heads that share one kv head, for one query token.
+// Scratch floats a MatMulArgs needs per thread (the backend allocates this much).
+constexpr int64_t kMatMulScratchFloats = 64 * 64 * 16;
+
+// Attention of all heads of n_q consecutive query tokens over keys [j0, j1): token i sees
+// keys [j0, j1 - (n_q - 1 - i)). Produces softmax partials that the backend combines when
+// a token's keys are split over several tasks.
 struct AttnTask {
-  const float* q = nullptr;   // [group, head_dim]
-  const float* k = nullptr;   // key j at k + j * kv_stride, head_dim floats
+  static constexpr int kMaxQueries = 4;
+  const float* q = nullptr;   // [n_q, n_heads, head_dim]
+  const float* k = nullptr;   // key j at k + j * kv_stride: [n_kv_heads, head_dim]
   const float* v = nullptr;   // value j at v + j * kv_stride
   int64_t kv_stride = 0;
-  int64_t n_keys = 0;         // keys 0..n_keys-1 are visible
-  int group = 0;
-  int head_dim = 0;
+  int64_t j0 = 0, j1 = 0;     // j1 - j0 >= n_q
+  int n_q = 1;                // 1..kMaxQueries
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;  // head h reads kv head h / (n_heads / n_kv_heads)
   float scale = 1.f;
-  float* out = nullptr;       // [group, head_dim]
-  float* scratch = nullptr;   // group * n_keys floats
+  // Per token i and head h, with s_j = scale * q_ih . k_j over its keys: max = max_j s_j,
+  // sum = sum_j e^(s_j - max), out = sum_j e^(s_j - max) v_j, divided by sum when normalize.
+  float* max = nullptr;       // [n_q, n_heads]
+  float* sum = nullptr;       // [n_q, n_heads]
+  float* out = nullptr;       // [n_q, n_heads, head_dim]
+  bool normalize = false;
+  float* scratch = nullptr;   // AttnScratchFloats(n_heads, j1 - j0) floats
 };
+
+// Scratch floats one AttnTask needs (both kernel sets).
+inline int64_t AttnScratchFloats(int n_heads, int64_t n_keys) {
+  const int64_t block = (static_cast<int64_t>(n_heads) * AttnTask::kMaxQueries + 12) * 64;
+  return n_keys > block ? n_keys : block;
+}
 
 struct CpuKernels {
   const char* name;

@@ -39,7 +39,6 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
         std::memset(q + b * kQK, 0, kQK);
       }
       d[b] = scale;
-      xq.bsum[t * nb + b] = sum[0] + sum[1];
       cx32[b] = scale * static_cast<float>(sum[0] + sum[1]);
       cx16[2 * b] = scale * static_cast<float>(sum[0]);
       cx16[2 * b + 1] = scale * static_cast<float>(sum[1]);
@@ -198,30 +197,40 @@ void MatMul(const MatMulArgs& a) {
 // ---- attention and element-wise ops ----
 
 void Attend(const AttnTask& t) {
-  for (int h = 0; h < t.group; ++h) {
-    const float* q = t.q + h * t.head_dim;
-    float* p = t.scratch + h * t.n_keys;
-    float max = -INFINITY;
-    for (int64_t j = 0; j < t.n_keys; ++j) {
-      const float* k = t.k + j * t.kv_stride;
-      float dot = 0.f;
-      for (int d = 0; d < t.head_dim; ++d) dot += q[d] * k[d];
-      p[j] = dot * t.scale;
-      max = std::fmax(max, p[j]);
+  const int group = t.n_heads / t.n_kv_heads;
+  float* p = t.scratch;
+  for (int i = 0; i < t.n_q; ++i) {
+    const int64_t n = t.j1 - (t.n_q - 1 - i) - t.j0;
+    for (int h = 0; h < t.n_heads; ++h) {
+      const int64_t th = static_cast<int64_t>(i) * t.n_heads + h;
+      const float* q = t.q + th * t.head_dim;
+      const int64_t kv_off = static_cast<int64_t>(h / group) * t.head_dim;
+      float max = -INFINITY;
+      for (int64_t j = 0; j < n; ++j) {
+        const float* k = t.k + (t.j0 + j) * t.kv_stride + kv_off;
+        float dot = 0.f;
+        for (int d = 0; d < t.head_dim; ++d) dot += q[d] * k[d];
+        p[j] = dot * t.scale;
+        max = std::fmax(max, p[j]);
+      }
+      float sum = 0.f;
+      for (int64_t j = 0; j < n; ++j) {
+        p[j] = std::exp(p[j] - max);
+        sum += p[j];
+      }
+      float* out = t.out + th * t.head_dim;
+      for (int d = 0; d < t.head_dim; ++d) out[d] = 0.f;
+      for (int64_t j = 0; j < n; ++j) {
+        const float* v = t.v + (t.j0 + j) * t.kv_stride + kv_off;
+        for (int d = 0; d < t.head_dim; ++d) out[d] += p[j] * v[d];
+      }
+      t.max[th] = max;
+      t.sum[th] = sum;
+      if (t.normalize) {
+        const float inv = 1.f / sum;
+        for (int d = 0; d < t.head_dim; ++d) out[d] *= inv;
+      }
     }
-    float sum = 0.f;
-    for (int64_t j = 0; j < t.n_keys; ++j) {
-      p[j] = std::exp(p[j] - max);
-      sum += p[j];
-    }
-    float* out = t.out + h * t.head_dim;
-    for (int d = 0; d < t.head_dim; ++d) out[d] = 0.f;
-    for (int64_t j = 0; j < t.n_keys; ++j) {
-      const float* v = t.v + j * t.kv_stride;
-      for (int d = 0; d < t.head_dim; ++d) out[d] += p[j] * v[d];
-    }
-    const float inv = 1.f / sum;
-    for (int d = 0; d < t.head_dim; ++d) out[d] *= inv;
   }
 }
 

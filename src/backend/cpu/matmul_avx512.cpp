@@ -1,20 +1,21 @@
 // AVX-512 (F/BW/VL/DQ/VNNI + F16C) matmul kernels: y[n_tok, n_out] = x[n_tok, n_in] · w[n_out, n_in]^T.
 //
 // Quantized weights. The activations are quantized once per call to int8 per 32 values
-// (ref::QuantizeActivations). Each weight format is decoded in registers, 64 values (a
-// "pair" of 32-value blocks) at a time, into unsigned bytes u with w = s * u + o for every
-// "unit" of 32 values (16 for Q6_K). vpdpbusd (u8 x s8) forms exact int32 partial dot
-// products, 4 per lane; they are converted to f32 and multiplied by s * dx per lane. The
-// offset term o * dx * sum(q) is added once per group of 16 units. A register tile of R
-// rows x T tokens reuses each decoded weight pair T times and each activation load R times.
+// (ref::QuantizeActivations). Each weight format is decoded in registers into unsigned bytes
+// whose vpdpbusd (u8 x s8) products with the activations are exact int32 sums, converted to
+// f32 and scaled by (weight scale * activation scale) per lane; see quant_formats_avx512.h.
+// A register tile of R rows x T tokens reuses each decoded weight step T times and each
+// activation load R times; rows are swept in L2-sized panels so prefill reads each weight
+// byte from memory once.
 //
 // Float weights (F32/F16/BF16) are converted exactly to f32 and multiplied with f32 FMA.
 // BF16 does not use vdpbf16ps: that would round the activations to bf16.
 //
 // Determinism: every y[t, r] is computed by the same instruction sequence whatever the
-// tile shape and row range, so results are bitwise independent of thread count and tiling.
-// This file is compiled with AVX-512 flags; it runs only after the CPU check. It uses no
-// inline functions from shared headers beyond trivial accessors (one-definition safety).
+// tile shape and row range, so results are bitwise independent of thread count, tiling and
+// of the other tokens of the call. This file is compiled with AVX-512 flags and runs only
+// after the CPU check; it uses no inline functions from shared headers beyond trivial
+// accessors (one-definition safety).
 #include <immintrin.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -50,54 +51,45 @@ template <class F, int R, int T>
 struct StepTile {
   __m512 acc[R][T];
 
-  void Run(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t n_in, int64_t prefetch) {
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  // Accumulates values [k0, k1) (k0 a multiple of 512) into acc.
+  void Run(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t k0, int64_t k1, int64_t, int64_t prefetch) {
     constexpr int kGroup = 512;
-    for (int64_t v0 = 0; v0 < n_in; v0 += kGroup) {
-      const int nv = static_cast<int>(Min64(kGroup, n_in - v0));
+    for (int64_t v0 = k0; v0 < k1; v0 += kGroup) {
+      const int nv = static_cast<int>(Min64(kGroup, k1 - v0));
       const u8* gp[R];
       for (int r = 0; r < R; ++r) {
         gp[r] = rows[r] + v0 / kGroup * F::kGroupBytes;
         PrefetchGroup(gp[r] + prefetch, F::kGroupBytes);
       }
-      __m512 dx[T], cx[T];
-      __m512i nbias[T];  // -(sum(q) << shift) per block
-      for (int t = 0; t < T; ++t) {
-        dx[t] = _mm512_load_ps(xq.d_row(t0 + t) + v0 / 32);
-        if constexpr (F::kBiasShift >= 0) {
-          const __m512i bs = _mm512_load_si512(xq.bsum_row(t0 + t) + v0 / 32);
-          nbias[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, F::kBiasShift));
-        }
-        if constexpr (F::kHasMin) cx[t] = _mm512_load_ps(xq.cx32_row(t0 + t) + v0 / 32);
-      }
       if (nv == kGroup) {
-#pragma GCC unroll 8
-        for (int step = 0; step < kGroup / F::kStep; ++step) Step(gp, xq, t0, v0, step, F::kStep, dx, cx, nbias);
+#pragma GCC unroll 4
+        for (int step = 0; step < kGroup / F::kStep; ++step) Step(gp, xq, t0, v0, step, F::kStep);
       } else {
         for (int step = 0; step * F::kStep < nv; ++step) {
-          Step(gp, xq, t0, v0, step, static_cast<int>(Min64(F::kStep, nv - step * F::kStep)), dx, cx, nbias);
+          Step(gp, xq, t0, v0, step, static_cast<int>(Min64(F::kStep, nv - step * F::kStep)));
         }
       }
     }
   }
 
-  void Step(const u8* const (&gp)[R], const QuantizedActs& xq, int64_t t0, int64_t v0, int step, int valid,
-            const __m512 (&dx)[T], const __m512 (&cx)[T], const __m512i (&nbias)[T]) {
+  // acc += dot * (s * dx) per lane (+ m * dx * sum(q) in each block's first lane for Q4_1).
+  void Step(const u8* const (&gp)[R], const QuantizedActs& xq, int64_t t0, int64_t v0, int step, int valid) {
     StepWeights w[R];
     for (int r = 0; r < R; ++r) F::Load(gp[r], step, valid, w[r]);
-    const __m512i blocks = _mm512_load_si512(F::BlockLanes(step));
+    const int64_t v = v0 + F::kStep * step;
     for (int t = 0; t < T; ++t) {
-      const int8_t* xs = xq.q_row(t0 + t) + v0 + F::kStep * step;
-      const __m512 ed = _mm512_permutexvar_ps(blocks, dx[t]);
+      const int8_t* xs = xq.q_row(t0 + t) + v;
+      const __m512 ed = _mm512_load_ps(xq.lane_d_row(t0 + t) + v / 8);
       __m512i bias = _mm512_setzero_si512();
-      if constexpr (F::kBiasShift >= 0) bias = _mm512_maskz_permutexvar_epi32(F::kLeadLanes, blocks, nbias[t]);
-      __m512 cxl = _mm512_setzero_ps();
-      if constexpr (F::kHasMin) cxl = _mm512_maskz_permutexvar_ps(F::kLeadLanes, blocks, cx[t]);
+      if constexpr (F::kBiasShift >= 0) {
+        bias = _mm512_slli_epi32(_mm512_load_si512(xq.lane_negsum_row(t0 + t) + v / 8), F::kBiasShift);
+      }
       for (int r = 0; r < R; ++r) {
         const __m512i dot = F::Dot(w[r], xs, bias);
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(w[r].scale, ed), acc[r][t]);
-        if constexpr (F::kHasMin) acc[r][t] = _mm512_fmadd_ps(w[r].min, cxl, acc[r][t]);
+        if constexpr (F::kHasMin) {
+          acc[r][t] = _mm512_fmadd_ps(w[r].min, _mm512_load_ps(xq.lane_cx_row(t0 + t) + v / 8), acc[r][t]);
+        }
       }
     }
   }
@@ -155,14 +147,14 @@ struct GroupTile {
 
   // Groups are software-pipelined: the scales of group g+1 are loaded before the steps of
   // group g, so their load latency overlaps work instead of stalling the accumulators.
-  void Run(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t n_in, int64_t prefetch) {
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-    const int64_t n_groups = (n_in + F::kGroup - 1) / F::kGroup;
+  // Accumulates values [k0, k1) (k0 a multiple of kGroup) of rows of n_in values into acc.
+  void Run(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t k0, int64_t k1, int64_t n_in,
+           int64_t prefetch) {
+    const int64_t g_end = (k1 + F::kGroup - 1) / F::kGroup;
     const auto units = [&](int64_t g) { return static_cast<int>(Min64(F::kGroup, n_in - g * F::kGroup)) / F::kUnit; };
     __m512 s_next[R], o_next[R];
-    GroupScales(rows, 0, units(0), prefetch, s_next, o_next);
-    for (int64_t g = 0; g < n_groups; ++g) {
+    GroupScales(rows, k0 / F::kGroup, units(k0 / F::kGroup), prefetch, s_next, o_next);
+    for (int64_t g = k0 / F::kGroup; g < g_end; ++g) {
       const int64_t v0 = g * F::kGroup;
       const int nv = static_cast<int>(Min64(F::kGroup, n_in - v0));
       __m512 s[R], o[R], dx[T];
@@ -171,7 +163,7 @@ struct GroupTile {
         o[r] = o_next[r];
         gp[r] = rows[r] + g * F::kGroupBytes;
       }
-      if (g + 1 < n_groups) GroupScales(rows, g + 1, units(g + 1), prefetch, s_next, o_next);
+      if (g + 1 < g_end) GroupScales(rows, g + 1, units(g + 1), prefetch, s_next, o_next);
       for (int t = 0; t < T; ++t) dx[t] = GroupDx<F>(xq, t0 + t, v0);
       if constexpr (T == 1) {
         const __m512 dxu = F::kUnit == 32 ? dx[0]
@@ -189,13 +181,47 @@ struct GroupTile {
   }
 };
 
-template <template <class, int, int> class Tile, class F, int R, int T>
-void RunQTile(const u8* const* rows, const QuantizedActs& xq, int64_t t0, int64_t n_in, float* y, int64_t n_out,
-              int64_t r0, int64_t prefetch) {
-  Tile<F, R, T> tile;
-  tile.Run(rows, xq, t0, n_in, prefetch);
+// One tile's work: rows x tokens [t0, t0 + T) over values [k0, k1). Partial sums live in
+// acc (16 floats per (row, token): acc + r * acc_stride + t * 16) between value ranges:
+// read unless k0 == 0, written unless k1 == n_in, when y gets their sum instead. Storing
+// and reloading is exact, so the split into value ranges does not change any result.
+struct TileJob {
+  const u8* rows[4];      // weight rows
+  int64_t ids[4];         // their output indices
+  const void* x;          // QuantizedActs or f32 activations
+  int64_t t0, k0, k1, n_in;
+  float* acc;
+  int64_t acc_stride;
+  float* y;
+  int64_t n_out;
+  int64_t prefetch;       // bytes ahead of each row to prefetch
+};
+
+template <int R, int T>
+void LoadAcc(const TileJob& j, __m512 (&acc)[R][T]) {
   for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[(t0 + t) * n_out + r0 + r] = _mm512_reduce_add_ps(tile.acc[r][t]);
+    for (int t = 0; t < T; ++t) acc[r][t] = j.k0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(j.acc + r * j.acc_stride + 16 * t);
+}
+
+template <int R, int T>
+void StoreAcc(const TileJob& j, const __m512 (&acc)[R][T]) {
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) {
+      if (j.k1 == j.n_in) {
+        j.y[(j.t0 + t) * j.n_out + j.ids[r]] = _mm512_reduce_add_ps(acc[r][t]);
+      } else {
+        _mm512_store_ps(j.acc + r * j.acc_stride + 16 * t, acc[r][t]);
+      }
+    }
+  }
+}
+
+template <template <class, int, int> class Tile, class F, int R, int T>
+void RunQTile(const TileJob& j) {
+  Tile<F, R, T> tile;
+  LoadAcc(j, tile.acc);
+  tile.Run(j.rows, *static_cast<const QuantizedActs*>(j.x), j.t0, j.k0, j.k1, j.n_in, j.prefetch);
+  StoreAcc(j, tile.acc);
 }
 
 // ---- float tiles ----
@@ -217,13 +243,18 @@ __m512 LoadWMasked(const u8* row, int64_t k, __mmask16 m) {
 }
 
 template <DType D, int R, int T>
-void RunFTile(const u8* const* rows, const float* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0) {
+void RunFTile(const TileJob& j) {
+  const u8* const* rows = j.rows;
+  const int64_t n_in = j.n_in;
   __m512 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
-  const float* xt = x + t0 * n_in;
-  int64_t k = 0;
-  for (; k + 16 <= n_in; k += 16) {
+  LoadAcc(j, acc);
+  const float* xt = static_cast<const float*>(j.x) + j.t0 * n_in;
+  constexpr int kElemBytes = D == DType::kF32 ? 4 : 2;
+  int64_t k = j.k0;
+  for (; k + 16 <= j.k1; k += 16) {
+    if ((k * kElemBytes) % 64 == 0) {  // one line per row per 64 bytes, `prefetch` bytes ahead
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[r] + j.prefetch + k * kElemBytes), _MM_HINT_T1);
+    }
     __m512 w[R];
     for (int r = 0; r < R; ++r) w[r] = LoadW<D>(rows[r], k);
     for (int t = 0; t < T; ++t) {
@@ -231,8 +262,8 @@ void RunFTile(const u8* const* rows, const float* x, int64_t t0, int64_t n_in, f
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
     }
   }
-  if (k < n_in) {
-    const auto m = static_cast<__mmask16>((1u << (n_in - k)) - 1u);
+  if (k < j.k1) {
+    const auto m = static_cast<__mmask16>((1u << (j.k1 - k)) - 1u);
     __m512 w[R];
     for (int r = 0; r < R; ++r) w[r] = LoadWMasked<D>(rows[r], k, m);
     for (int t = 0; t < T; ++t) {
@@ -240,84 +271,119 @@ void RunFTile(const u8* const* rows, const float* x, int64_t t0, int64_t n_in, f
       for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(w[r], xv, acc[r][t]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int t = 0; t < T; ++t) y[(t0 + t) * n_out + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
+  StoreAcc(j, acc);
 }
 
-// ---- drivers: panels of rows that stay in L2, swept by tiles of 4 tokens x 4 rows ----
+// ---- drivers ----
 
-constexpr int64_t kPanelBytes = 256 * 1024;
 constexpr int kTileRows = 4;
 constexpr int kTileTokens = 4;
-constexpr int64_t kPrefetchRows = 8;  // see QTile
+constexpr int64_t kPrefetchRows = 8;       // see PrefetchGroup
+constexpr int64_t kPanelBytes = 256 << 10;  // weight rows kept in L2 while tokens sweep them
+constexpr int64_t kChunkRowBytes = 4 << 10; // prefill: bytes of one row per value range
+constexpr int64_t kXChunkBytes = 192 << 10; // prefill: activation bytes per token chunk
 
-using TileFn = void (*)(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out,
-                        int64_t r0, int64_t prefetch);
+using TileFn = void (*)(const TileJob& job);
 
 template <class F, int R, int T>
-void QTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
-             int64_t prefetch) {
-  RunQTile<StepTile, F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, r0, prefetch);
-}
+struct QTileFn {
+  static void Run(const TileJob& j) { RunQTile<StepTile, F, R, T>(j); }
+};
 template <class F, int R, int T>
-void KTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
-             int64_t prefetch) {
-  RunQTile<GroupTile, F, R, T>(rows, *static_cast<const QuantizedActs*>(x), t0, n_in, y, n_out, r0, prefetch);
-}
-template <DType D, int R, int T>
-void FTileFn(const u8* const* rows, const void* x, int64_t t0, int64_t n_in, float* y, int64_t n_out, int64_t r0,
-             int64_t) {
-  RunFTile<D, R, T>(rows, static_cast<const float*>(x), t0, n_in, y, n_out, r0);
-}
+struct KTileFn {
+  static void Run(const TileJob& j) { RunQTile<GroupTile, F, R, T>(j); }
+};
+template <class D, int R, int T>
+struct FTileFn {
+  static void Run(const TileJob& j) { RunFTile<D::kType, R, T>(j); }
+};
+template <DType D>
+struct FloatType {
+  static constexpr DType kType = D;
+};
 
-// table[r][t]: the tile of r+1 rows (only 1 and kTileRows are used) and t+1 tokens.
+// fn[i][t]: the tile of kRows[i] rows and t+1 tokens.
+constexpr int kRows[2] = {1, kTileRows};
 struct TileTable {
   TileFn fn[2][kTileTokens];
 };
 
-template <class F>
-constexpr TileTable QTiles() {
-  return {{{QTileFn<F, 1, 1>, QTileFn<F, 1, 2>, QTileFn<F, 1, 3>, QTileFn<F, 1, 4>},
-           {QTileFn<F, 4, 1>, QTileFn<F, 4, 2>, QTileFn<F, 4, 3>, QTileFn<F, 4, 4>}}};
-}
-template <class F>
-constexpr TileTable KTiles() {
-  return {{{KTileFn<F, 1, 1>, KTileFn<F, 1, 2>, KTileFn<F, 1, 3>, KTileFn<F, 1, 4>},
-           {KTileFn<F, 4, 1>, KTileFn<F, 4, 2>, KTileFn<F, 4, 3>, KTileFn<F, 4, 4>}}};
-}
-template <DType D>
-constexpr TileTable FTiles() {
-  return {{{FTileFn<D, 1, 1>, FTileFn<D, 1, 2>, FTileFn<D, 1, 3>, FTileFn<D, 1, 4>},
-           {FTileFn<D, 4, 1>, FTileFn<D, 4, 2>, FTileFn<D, 4, 3>, FTileFn<D, 4, 4>}}};
+template <template <class, int, int> class Fn, class F>
+constexpr TileTable MakeTiles() {
+  return {{{Fn<F, 1, 1>::Run, Fn<F, 1, 2>::Run, Fn<F, 1, 3>::Run, Fn<F, 1, 4>::Run},
+           {Fn<F, 4, 1>::Run, Fn<F, 4, 2>::Run, Fn<F, 4, 3>::Run, Fn<F, 4, 4>::Run}}};
 }
 
+// Rows [p0, p1) x tokens [c0, c1) over values [k0, k1), in tiles of up to 4 x 4; the
+// partial sums of row p0 + i, token tile u sit at acc + i * acc_stride + u * 64.
+void SweepBlock(const TileTable& tiles, const MatMulArgs& a, const void* x, int64_t row_bytes, int64_t p0, int64_t p1,
+                int64_t c0, int64_t c1, int64_t k0, int64_t k1, int64_t acc_stride) {
+  TileJob j;
+  j.x = x;
+  j.k0 = k0;
+  j.k1 = k1;
+  j.n_in = a.n_in;
+  j.acc_stride = acc_stride;
+  j.y = a.y;
+  j.n_out = a.n_out;
+  j.prefetch = kPrefetchRows * row_bytes;
+  for (int64_t t0 = c0; t0 < c1; t0 += kTileTokens) {
+    const int nt = static_cast<int>(Min64(kTileTokens, c1 - t0));
+    j.t0 = t0;
+    for (int64_t r = p0; r < p1;) {
+      const int i = p1 - r >= kTileRows ? 1 : 0;
+      for (int k = 0; k < kRows[i]; ++k) {
+        j.ids[k] = r + k;
+        j.rows[k] = reinterpret_cast<const u8*>(a.w) + (r + k) * row_bytes;
+      }
+      j.acc = a.scratch + (r - p0) * acc_stride + (t0 - c0) / kTileTokens * 64;
+      tiles.fn[i][nt - 1](j);
+      r += kRows[i];
+    }
+  }
+}
+
+// Decode sweeps 4-row tiles over whole rows (measured as fast as one-row streams and as 4
+// long streams, and the tile shares its activation loads). Prefill blocks the product so
+// that a panel of rows x a range of values stays in L2 while chunks of tokens sweep it.
 void Sweep(const TileTable& tiles, const MatMulArgs& a, const void* x) {
-  const int64_t row_bytes = static_cast<int64_t>(RowBytes(a.dtype, a.n_in));
-  const int64_t panel = Max64(kTileRows, kPanelBytes / row_bytes / kTileRows * kTileRows);
+  const auto row_bytes = static_cast<int64_t>(RowBytes(a.dtype, a.n_in));
+  if (a.n_tok == 1) {
+    SweepBlock(tiles, a, x, row_bytes, a.row_begin, a.row_end, 0, 1, 0, a.n_in, 0);
+    return;
+  }
+  const bool quantized = x == a.xq;
+  const int64_t align = quantized ? 512 : 16;
+  const double row_bytes_per_value = static_cast<double>(row_bytes) / static_cast<double>(a.n_in);
+  int64_t kc = static_cast<int64_t>(kChunkRowBytes / row_bytes_per_value) / align * align;
+  kc = Min64(Max64(kc, align), a.n_in);
+  const int64_t chunk_row_bytes = static_cast<int64_t>(static_cast<double>(kc) * row_bytes_per_value);
+  const int64_t panel = Min64(64, Max64(kTileRows, kPanelBytes / chunk_row_bytes / kTileRows * kTileRows));
+  const int64_t x_chunk_token_bytes = quantized ? kc * 5 / 2 : kc * 4;  // int8 + lane arrays, or f32
+  int64_t tokens = Max64(kTileTokens, kXChunkBytes / x_chunk_token_bytes / kTileTokens * kTileTokens);
+  tokens = Min64(tokens, a.scratch_floats / (panel * 16) / kTileTokens * kTileTokens);
+  // kMatMulScratchFloats holds 64 rows x 64 tokens, so tokens >= kTileTokens here.
+  const int64_t acc_stride = tokens / kTileTokens * 64;
   for (int64_t p0 = a.row_begin; p0 < a.row_end; p0 += panel) {
     const int64_t p1 = Min64(a.row_end, p0 + panel);
-    for (int64_t t0 = 0; t0 < a.n_tok; t0 += kTileTokens) {
-      const int nt = static_cast<int>(Min64(kTileTokens, a.n_tok - t0));
-      for (int64_t r = p0; r < p1;) {
-        const int nr = p1 - r >= kTileRows ? kTileRows : 1;
-        const u8* rows[kTileRows];
-        for (int i = 0; i < nr; ++i) rows[i] = reinterpret_cast<const u8*>(a.w) + (r + i) * row_bytes;
-        tiles.fn[nr == kTileRows ? 1 : 0][nt - 1](rows, x, t0, a.n_in, a.y, a.n_out, r, kPrefetchRows * row_bytes);
-        r += nr;
+    for (int64_t c0 = 0; c0 < a.n_tok; c0 += tokens) {
+      const int64_t c1 = Min64(a.n_tok, c0 + tokens);
+      for (int64_t k0 = 0; k0 < a.n_in; k0 += kc) {
+        SweepBlock(tiles, a, x, row_bytes, p0, p1, c0, c1, k0, Min64(a.n_in, k0 + kc), acc_stride);
       }
     }
   }
 }
 
-constexpr TileTable kQ8_0Tiles = QTiles<Q8_0Format>();
-constexpr TileTable kQ4_0Tiles = QTiles<Q4_0Format>();
-constexpr TileTable kQ4_1Tiles = QTiles<Q4_1Format>();
-constexpr TileTable kQ4_KTiles = KTiles<Q4_KFormat>();
-constexpr TileTable kQ5_KTiles = KTiles<Q5_KFormat>();
-constexpr TileTable kQ6_KTiles = KTiles<Q6_KFormat>();
-constexpr TileTable kF32Tiles = FTiles<DType::kF32>();
-constexpr TileTable kF16Tiles = FTiles<DType::kF16>();
-constexpr TileTable kBF16Tiles = FTiles<DType::kBF16>();
+constexpr TileTable kQ8_0Tiles = MakeTiles<QTileFn, Q8_0Format>();
+constexpr TileTable kQ4_0Tiles = MakeTiles<QTileFn, Q4_0Format>();
+constexpr TileTable kQ4_1Tiles = MakeTiles<QTileFn, Q4_1Format>();
+constexpr TileTable kQ4_KTiles = MakeTiles<KTileFn, Q4_KFormat>();
+constexpr TileTable kQ5_KTiles = MakeTiles<KTileFn, Q5_KFormat>();
+constexpr TileTable kQ6_KTiles = MakeTiles<KTileFn, Q6_KFormat>();
+constexpr TileTable kF32Tiles = MakeTiles<FTileFn, FloatType<DType::kF32>>();
+constexpr TileTable kF16Tiles = MakeTiles<FTileFn, FloatType<DType::kF16>>();
+constexpr TileTable kBF16Tiles = MakeTiles<FTileFn, FloatType<DType::kBF16>>();
 
 }  // namespace
 
@@ -354,8 +420,13 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
         _mm_store_si128(reinterpret_cast<__m128i*>(q1), _mm_setzero_si128());
       }
       d[b] = scale;
-      xq.bsum[t * nb + b] = sum0 + sum1;
       cx32[b] = scale * static_cast<float>(sum0 + sum1);
+      if (xq.split) {  // lanes 4k..4k+3 of the block's 128-value step
+        const int64_t lane = t * (xq.n_pad / 8) + 16 * (b / 4) + 4 * (b % 4);
+        _mm_store_ps(xq.lane_d + lane, _mm_set1_ps(scale));
+        _mm_store_si128(reinterpret_cast<__m128i*>(xq.lane_negsum + lane), _mm_set_epi32(0, 0, 0, -(sum0 + sum1)));
+        _mm_store_ps(xq.lane_cx + lane, _mm_set_ps(0.f, 0.f, 0.f, cx32[b]));
+      }
       cx16[2 * b] = scale * static_cast<float>(sum0);
       cx16[2 * b + 1] = scale * static_cast<float>(sum1);
     }

@@ -10,7 +10,7 @@
 // float work is paid once per 4 lanes. Their f16 block scales sit inside the bytes a step
 // loads anyway, so the step also yields its per-lane scales; integer
 // offsets (-128 for Q8_0's sign trick, -8 for Q4_0) are folded into the int32 dot by
-// starting vpdpbusd from -(sum(q) << shift) in each block's lead lane. Group-scaled
+// starting vpdpbusd from -(sum(q) << shift) in each block's first lane. Group-scaled
 // formats (K-quants) unpack the scales of a whole 512-value group (two super-blocks; one
 // for Q6_K's 256 values) and add their float offsets once per group.
 #pragma once
@@ -25,11 +25,6 @@ namespace {
 
 using u8 = uint8_t;
 
-uint32_t Load32(const u8* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
 uint16_t Load16(const u8* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);
@@ -90,8 +85,6 @@ __m512i LoadUpTo(const u8* p, int off, int n) {
 struct Q8_0Format {
   static constexpr int kStep = 128, kGroupBytes = 16 * 34, kBiasShift = 7;
   static constexpr bool kSplit = true, kHasMin = false;
-  static constexpr __mmask16 kLeadLanes = 0x1111;
-  static const int32_t* BlockLanes(int step) { return kExpand16[step]; }
   static constexpr WordIdx kQs = [] {  // block k values 0..15: words 17k+1 .. 17k+8
     WordIdx r{};
     for (int m = 0; m < 32; ++m) r.v[m] = static_cast<uint16_t>(17 * (m / 8) + 1 + m % 8);
@@ -135,8 +128,6 @@ template <int kStride, int kQsOffset, bool kMin>
 struct NibbleFormat {
   static constexpr int kStep = 128, kGroupBytes = 16 * kStride, kBiasShift = kMin ? -1 : 3;
   static constexpr bool kSplit = true, kHasMin = kMin;
-  static constexpr __mmask16 kLeadLanes = 0x1111;
-  static const int32_t* BlockLanes(int step) { return kExpand16[step]; }
   static constexpr WordIdx kQs = [] {
     WordIdx r{};
     for (int m = 0; m < 32; ++m) r.v[m] = static_cast<uint16_t>(kStride / 2 * (m / 8) + kQsOffset / 2 + m % 8);
@@ -192,33 +183,35 @@ struct KStep {
   }
 };
 
-// Q4_K/Q5_K 6-bit scales and mins of one super-block, as 8 bytes each.
-void UnpackK4Scales(const u8* scales, uint64_t* sc, uint64_t* mn) {
-  const uint32_t u0 = Load32(scales), u1 = Load32(scales + 4), u2 = Load32(scales + 8);
-  const uint32_t sc_lo = u0 & 0x3f3f3f3fu, mn_lo = u1 & 0x3f3f3f3fu;
-  const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
-  const uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
-  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
-  *mn = mn_lo | (static_cast<uint64_t>(mn_hi) << 32);
-}
-
-// A group is two super-blocks of `kSuper` bytes (the second absent when n_units == 8).
+// Scales and offsets of a Q4_K/Q5_K group: two super-blocks of `kSuper` bytes (the second
+// absent when n_units == 8). The first 16 bytes of a super-block are the dwords
+// [d | dmin << 16, u0, u1, u2] where u0..u2 pack 8 six-bit scales sc and mins m:
+//   sc[0..3] = u0 & 63, m[0..3] = u1 & 63 (per byte),
+//   sc[4..7] = (u2 & 15) | (u0 >> 6) << 4, m[4..7] = (u2 >> 4) | (u1 >> 6) << 4.
+// Both super-blocks are unpacked at once, one per 128-bit lane.
 template <int kSuper>
 void KScales(const u8* g, int n_units, __m512& s, __m512& o) {
-  uint64_t sc[2] = {0, 0}, mn[2] = {0, 0};
-  uint32_t dd[2] = {0, 0};
-  for (int i = 0; i < n_units / 8; ++i) {
-    UnpackK4Scales(g + i * kSuper + 4, &sc[i], &mn[i]);
-    dd[i] = Load32(g + i * kSuper);  // d | dmin << 16
-  }
-  // dv = [d0, dmin0, d1, dmin1]: lanes 0..7 take super-block 0, lanes 8..15 super-block 1.
-  const __m512 dv = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_set_epi32(0, 0, static_cast<int>(dd[1]), static_cast<int>(dd[0]))));
-  const __m512 d = _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), dv);
-  const __m512 dmin = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), dv);
-  const __m128i scv = _mm_set_epi64x(static_cast<long long>(sc[1]), static_cast<long long>(sc[0]));
-  const __m128i mnv = _mm_set_epi64x(static_cast<long long>(mn[1]), static_cast<long long>(mn[0]));
-  s = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scv)));
-  const __m512 m = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mnv)));
+  const __m128i a = Load128(g);
+  const __m128i b = n_units == 16 ? Load128(g + kSuper) : _mm_setzero_si128();
+  const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);  // [dd, u0, u1, u2] x 2
+  const __m256i lo = _mm256_and_si256(v, _mm256_set1_epi32(0x3f3f3f3f));      // dword 1: sc[0..3], 2: m[0..3]
+  const __m256i u2 = _mm256_shuffle_epi32(v, 0xFF);
+  const __m256i hi = _mm256_or_si256(
+      _mm256_and_si256(_mm256_srlv_epi32(u2, _mm256_set_epi32(0, 4, 0, 0, 0, 4, 0, 0)), _mm256_set1_epi32(0x0f0f0f0f)),
+      _mm256_and_si256(_mm256_srli_epi32(v, 2), _mm256_set1_epi32(0x30303030)));  // dword 1: sc[4..7], 2: m[4..7]
+  // [sc[0..7], m[0..7]] per lane, then [sc of both, m of both].
+  const __m256i scm = _mm256_alignr_epi8(_mm256_unpackhi_epi32(lo, hi), _mm256_unpacklo_epi32(lo, hi), 8);
+  const __m256i both = _mm256_permute4x64_epi64(scm, 0xD8);
+  const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(both)));
+  const __m512 mn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(both, 1)));
+  // d of super-block i (word 0 of lane i) to lanes 8i..8i+7; dmin (word 1) likewise.
+  const __m512i words = _mm512_castsi256_si512(v);
+  const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(
+      _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0), words)));
+  const __m512 dmin = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(
+      _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1), words)));
+  s = _mm512_mul_ps(d, sc);
+  const __m512 m = _mm512_mul_ps(dmin, mn);
   o = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(m), _mm512_set1_epi32(INT32_MIN)));  // -m
 }
 
