@@ -20,11 +20,13 @@
 
 namespace flashstream {
 
+// One turn of a conversation as transformers' {"role": ..., "content": ...} dict. Value type.
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant", "tool", ...
   std::string content;
 };
 
+// Per-render settings for RenderContext. Value type.
 struct ChatRenderOptions {
   jinja::Limits limits;             // output size, work, nesting bounds
   std::optional<int64_t> now_unix;  // time for strftime_now (UTC); nullopt = local now

@@ -18,6 +18,8 @@
 
 namespace flashstream::jinja {
 
+// Bounds of one render; exceeding any is an error. Value type; defaults suit real templates
+// with long conversations while keeping a hostile template under about a second of work.
 struct Limits {
   size_t max_output_bytes = size_t{16} << 20;    // rendered text, and any one string value
   uint64_t max_steps = 10'000'000;               // evaluated nodes + loop iterations + elements

@@ -442,8 +442,10 @@ Result<Value> PercentFormat(Interp& in, const std::string& fmt_str, const Value&
       return Errorf("formatted string exceeds the {}-byte limit", in.limits().max_output_bytes);
     }
   }
-  // Python exempts mappings (anything with __getitem__, like jinja2's Undefined) from this check.
-  if (next < values.size() && !args.is_dict() && !args.is_undefined()) {
+  // Python exempts anything with __getitem__ but str (dict, list, jinja2's Undefined) from
+  // this check.
+  const bool has_getitem = args.is_dict() || args.kind() == Value::Kind::kList || args.is_undefined();
+  if (next < values.size() && !has_getitem) {
     return Status::Error("not all arguments converted during string formatting");
   }
   return NewStr(in, std::move(out));
