@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
-#include "backend/cpu/matmul_exact.h"
+#include "backend/cpu/matmul_exact.h"  // ExactScratchFloats
 #include "backend/cpu/quant.h"
 #include "backend/cpu/reference_ops.h"
 #include "core/check.h"
@@ -213,7 +213,7 @@ class CpuBackend final : public Backend {
   const cpu::CpuKernels& k_;
   const bool int8_acts_;
   AlignedBuffer acts_;
-  AlignedBuffer exact_scratch_;  // per task: ExactScratchFloats(n_in) floats
+  AlignedBuffer exact_scratch_;  // per task: ExactScratchFloats(n_in, n_tok) floats
   std::vector<std::vector<float>> scratch_;  // per thread: attention scores
   std::vector<float> inv_freq_;
   std::vector<float> cos_sin_;

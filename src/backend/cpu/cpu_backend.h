@@ -22,7 +22,8 @@ struct CpuBackendOptions {
   CpuIsa isa = CpuIsa::kAuto;
   // Quantized-weight matmuls: false (exact) keeps activations f32 and dequantizes weights in
   // registers (matmul_exact.h); true quantizes activations to int8 per 32 values and uses
-  // integer dot products (llama.cpp's scheme; faster prefill, logits NMSE ~1e-3 vs f32).
+  // integer dot products (llama.cpp's scheme; faster, logits NMSE ~1e-3 vs f32). Name()
+  // then ends in "-int8".
   bool int8_activations = false;
 };
 
