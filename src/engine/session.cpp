@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
@@ -78,7 +79,7 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   const int threads = options.threads > 0 ? options.threads
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s->pool_ = std::make_unique<ThreadPool>(threads);
-  s->backend_ = MakeCpuBackend(*s->pool_);
+  s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
   if (c.context_length > 0) ctx = std::min(ctx, c.context_length);

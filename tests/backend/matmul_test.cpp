@@ -120,7 +120,7 @@ TEST_P(MatMulTest, MatchesReferenceWithinBounds) {
   const auto [isa, c] = GetParam();
   FS_SKIP_IF_ISA_MISSING(isa);
   ThreadPool pool(2);
-  auto be = MakeCpuBackend(pool, isa);
+  auto be = MakeCpuBackend(pool, CpuBackendOptions{isa, true});
   std::mt19937 rng(static_cast<unsigned>(c.n_in * 131 + static_cast<int>(c.dtype)));
   Weights w = RandomWeights(c.dtype, c.n_out, c.n_in, rng);
   for (int64_t n_tok : {1, 3, 17, 64}) {
@@ -140,9 +140,9 @@ TEST_P(MatMulTest, BitwiseDeterministic) {
   const std::vector<float> x = RandomFloats(n_tok * c.n_in, rng);
 
   ThreadPool pool1(1), pool2(2), pool3(3);
-  auto be1 = MakeCpuBackend(pool1, isa);
-  auto be2 = MakeCpuBackend(pool2, isa);
-  auto be3 = MakeCpuBackend(pool3, isa);
+  auto be1 = MakeCpuBackend(pool1, CpuBackendOptions{isa, true});
+  auto be2 = MakeCpuBackend(pool2, CpuBackendOptions{isa, true});
+  auto be3 = MakeCpuBackend(pool3, CpuBackendOptions{isa, true});
   const std::vector<float> ref = RunMatMul(*be2, w.view(), x, n_tok);
   const auto same = [&](const std::vector<float>& y, const char* what) {
     ASSERT_EQ(0, std::memcmp(ref.data(), y.data(), ref.size() * sizeof(float))) << what;
@@ -178,8 +178,8 @@ INSTANTIATE_TEST_SUITE_P(AllDtypes, MatMulTest,
 TEST(MatMulCrossIsa, GenericAndAvx512Agree) {
   if (!CpuIsaAvailable(CpuIsa::kAvx512)) GTEST_SKIP() << "this CPU lacks avx512";
   ThreadPool pool(2);
-  auto gen = MakeCpuBackend(pool, CpuIsa::kGeneric);
-  auto avx = MakeCpuBackend(pool, CpuIsa::kAvx512);
+  auto gen = MakeCpuBackend(pool, CpuBackendOptions{CpuIsa::kGeneric, true});
+  auto avx = MakeCpuBackend(pool, CpuBackendOptions{CpuIsa::kAvx512, true});
   std::mt19937 rng(3);
   for (const Case& c : Cases()) {
     Weights w = RandomWeights(c.dtype, c.n_out, c.n_in, rng);

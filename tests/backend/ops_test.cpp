@@ -26,7 +26,7 @@ class OpsTest : public ::testing::TestWithParam<CpuIsa> {
  protected:
   void SetUp() override {
     FS_SKIP_IF_ISA_MISSING(GetParam());
-    be_ = MakeCpuBackend(pool_, GetParam());
+    be_ = MakeCpuBackend(pool_, CpuBackendOptions{GetParam()});
   }
   ThreadPool pool_{2};
   std::unique_ptr<Backend> be_;
@@ -188,7 +188,7 @@ TEST_P(OpsTest, AttentionIsBitwiseDeterministic) {
     int i = 0;
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
-      auto be = MakeCpuBackend(pool, GetParam());
+      auto be = MakeCpuBackend(pool, CpuBackendOptions{GetParam()});
       outs[i].assign(q.size(), 0.f);
       be->Attention(q.data(), k.data(), v.data(), n_tok, n_ctx, heads, kv, hd, 0.125f, outs[i].data());
       ++i;

@@ -20,11 +20,25 @@ using testing::ReadBytes;
 using testing::SmolLm2Path;
 using testing::SourcePath;
 
-std::unique_ptr<Session> OpenSmolLm2() {
+// Bounds, from measurement against the fp32 reference (see docs/TESTING.md). The default kernels
+// keep activations in f32 and dequantize each weight block in registers, so the only difference
+// from transformers is the order of f32 additions: NMSE ~5e-12, max |diff| ~2e-4.
+struct LogitBounds {
+  double max_nmse;   // mean squared error / variance of the reference logits
+  double max_abs;    // largest single logit deviation, in logit units
+  double near_tie;   // top-1 may differ only where the reference margin is below this
+};
+constexpr LogitBounds kExact = {1e-9, 2e-3, 1e-3};
+// --int8-act quantizes activations to 8 bits per block of 32 for integer dot products (as
+// llama.cpp does): each logit moves by a small fraction of its scale, and near ties flip.
+constexpr LogitBounds kInt8 = {3e-3, 3.0, 0.5};
+
+std::unique_ptr<Session> OpenSmolLm2(bool int8_activations = false) {
   EngineOptions o;
   o.model_path = SmolLm2Path();
   o.threads = 2;
   o.ctx = 512;
+  o.int8_activations = int8_activations;
   Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
   EXPECT_TRUE(s.ok()) << s.status().message();
   return s.ok() ? std::move(s).value() : nullptr;
@@ -38,21 +52,12 @@ std::vector<float> Array(const std::vector<char>& bin, const json& desc) {
   return out;
 }
 
-// Bounds, from measurement against the fp32 reference (see docs/TESTING.md): our kernels quantize
-// activations to 8 bits per block of 32 for the integer dot products with Q4_1/Q8_0 weights, as
-// llama.cpp does; that perturbs each logit by a small fraction of its scale. The reference itself
-// differs from an fp64 run by ~1e-4.
-constexpr double kMaxNmse = 2e-3;     // mean squared error / variance of the reference logits
-constexpr double kMaxAbs = 0.75;      // largest single logit deviation, in logit units
-constexpr double kNearTie = 0.05;     // top-1 may differ only where the reference margin is below this
-
-TEST(Golden, LogitsMatchTransformersAtEveryPosition) {
-  FS_REQUIRE_SMOLLM2();
+void ExpectLogitsMatchReference(bool int8_activations, const LogitBounds& bounds) {
   const json ref = json::parse(ReadBytes(SourcePath("tests/data/ref/smollm2_logits.json")));
   const std::vector<char> bin = ReadBytes(SourcePath("tests/data/ref/smollm2_logits.bin"));
   const std::vector<int> subset = ref["subset_ids"].get<std::vector<int>>();
   const size_t vocab = ref["vocab_size"].get<size_t>();
-  std::unique_ptr<Session> session = OpenSmolLm2();
+  std::unique_ptr<Session> session = OpenSmolLm2(int8_activations);
   ASSERT_NE(session, nullptr);
   for (const json& prompt : ref["prompts"]) {
     const std::string name = prompt["name"];
@@ -72,8 +77,9 @@ TEST(Golden, LogitsMatchTransformersAtEveryPosition) {
       if (ours == top1[pos]) {
         ++top1_agree;
       } else {
-        EXPECT_LT(margin[pos], kNearTie) << name << " position " << pos << ": top-1 " << ours << " vs reference "
-                                         << top1[pos] << " with reference margin " << margin[pos];
+        EXPECT_LT(margin[pos], bounds.near_tie) << name << " position " << pos << ": top-1 " << ours
+                                                << " vs reference " << top1[pos] << " with reference margin "
+                                                << margin[pos];
       }
       for (size_t j = 0; j < subset.size(); ++j) {
         const double r = want[pos * subset.size() + j];
@@ -88,12 +94,21 @@ TEST(Golden, LogitsMatchTransformersAtEveryPosition) {
     mean /= static_cast<double>(count);
     var = var / static_cast<double>(count) - mean * mean;
     const double nmse = err2 / static_cast<double>(count) / var;
-    RecordProperty(name + "_nmse", std::to_string(nmse));
-    std::printf("%s: top-1 agreement %d/%zu, NMSE %.2e, max |diff| %.3f\n", name.c_str(), top1_agree, ids.size(),
-                nmse, max_abs);
-    EXPECT_LT(nmse, kMaxNmse) << name;
-    EXPECT_LT(max_abs, kMaxAbs) << name;
+    std::printf("%s%s: top-1 agreement %d/%zu, NMSE %.2e, max |diff| %.2e\n", int8_activations ? "int8 " : "",
+                name.c_str(), top1_agree, ids.size(), nmse, max_abs);
+    EXPECT_LT(nmse, bounds.max_nmse) << name;
+    EXPECT_LT(max_abs, bounds.max_abs) << name;
   }
+}
+
+TEST(Golden, LogitsMatchTransformersAtEveryPosition) {
+  FS_REQUIRE_SMOLLM2();
+  ExpectLogitsMatchReference(false, kExact);
+}
+
+TEST(Golden, Int8ActivationLogitsStayNearTransformers) {
+  FS_REQUIRE_SMOLLM2();
+  ExpectLogitsMatchReference(true, kInt8);
 }
 
 TEST(Golden, ChatPromptsTokenizeLikeTransformers) {
@@ -129,11 +144,11 @@ TEST(Golden, GreedyRepliesMatchTransformers) {
     std::vector<int32_t> got;
     Result<RunStats> stats = session->Generate(prompt, go, nullptr, nullptr, &got);
     ASSERT_TRUE(stats.ok()) << stats.status().message();
-    // Step margins below kNearTie may flip the choice; compare up to the first such step.
+    // Step margins below kExact.near_tie may flip the choice; compare up to the first such step.
     const std::vector<float> margins = p["step_top1_margin"].get<std::vector<float>>();
     size_t strict = want.size();
     for (size_t i = 0; i < margins.size(); ++i) {
-      if (margins[i] < kNearTie) {
+      if (margins[i] < kExact.near_tie) {
         strict = i;
         break;
       }

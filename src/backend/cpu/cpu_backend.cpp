@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/matmul_exact.h"  // ExactScratchFloats
 #include "backend/cpu/quant.h"
 #include "backend/cpu/reference_ops.h"
 #include "core/check.h"
@@ -64,10 +65,10 @@ CpuIsa ResolveIsa(CpuIsa isa) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels)
-      : pool_(pool), k_(kernels), matmul_scratch_(static_cast<size_t>(pool.size())) {}
+  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels, bool int8_activations)
+      : pool_(pool), k_(kernels), int8_acts_(int8_activations), matmul_scratch_(static_cast<size_t>(pool.size())) {}
 
-  std::string Name() const override { return std::string("cpu-") + k_.name; }
+  std::string Name() const override { return std::string("cpu-") + k_.name + (int8_acts_ ? "-int8" : ""); }
 
   void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y) override {
     FS_CHECK(w.valid() && (w.shape.rank == 1 || w.shape.rank == 2), "MatMul weight rank {}", w.shape.rank);
@@ -81,6 +82,7 @@ class CpuBackend final : public Backend {
     a.n_tok = n_tok;
     a.x = x;
     a.y = y;
+    if (IsQuantized(w.dtype) && !int8_acts_) return MatMulExact(a);
     cpu::QuantizedActs xq;
     if (IsQuantized(w.dtype)) {
       xq.Bind(acts_.Reserve(cpu::QuantizedActs::BytesNeeded(n_tok, a.n_in)), n_tok, a.n_in, k_.split_acts(w.dtype));
@@ -237,6 +239,18 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  void MatMulExact(const cpu::MatMulArgs& a) {
+    const int64_t tasks = std::min<int64_t>(a.n_out, pool_.size());
+    const size_t per_task = (static_cast<size_t>(cpu::ExactScratchFloats(a.n_in, a.n_tok)) * sizeof(float) + 63) / 64 * 64;
+    auto* scratch = static_cast<std::byte*>(exact_scratch_.Reserve(per_task * static_cast<size_t>(tasks)));
+    pool_.Run(tasks, [&](int64_t task, int) {
+      cpu::MatMulArgs part = a;
+      part.row_begin = SplitPoint(a.n_out, tasks, task);
+      part.row_end = SplitPoint(a.n_out, tasks, task + 1);
+      k_.matmul_exact(part, reinterpret_cast<float*>(scratch + per_task * static_cast<size_t>(task)));
+    });
+  }
+
   template <typename Fn>
   void ElementWise(int64_t n, const Fn& fn) {
     const int64_t tasks = n >= kMinParallelElems ? pool_.size() : 1;
@@ -260,8 +274,10 @@ class CpuBackend final : public Backend {
 
   ThreadPool& pool_;
   const cpu::CpuKernels& k_;
+  const bool int8_acts_;
   AlignedBuffer acts_;
   std::vector<AlignedBuffer> matmul_scratch_;  // per task: matmul partial sums
+  AlignedBuffer exact_scratch_;                // per task: ExactScratchFloats(n_in, n_tok) floats
   std::vector<std::vector<float>> scratch_;  // per thread: attention scores
   std::vector<int64_t> attn_first_task_;     // [n_tok + 1]: first attention task of each token
   std::vector<float> attn_stats_;            // per task: max[n_heads], sum[n_heads]
@@ -282,14 +298,14 @@ bool CpuIsaAvailable(CpuIsa isa) {
   return false;
 }
 
-std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool, CpuIsa isa) {
-  const CpuIsa resolved = ResolveIsa(isa);
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool, const CpuBackendOptions& options) {
+  const CpuIsa resolved = ResolveIsa(options.isa);
   FS_CHECK(CpuIsaAvailable(resolved), "CPU ISA {} is not available on this CPU (has: {})", static_cast<int>(resolved),
            GetCpuFeatures().ToString());
   const cpu::CpuKernels& kernels = resolved == CpuIsa::kAvx512 ? cpu::Avx512Kernels() : cpu::GenericKernels();
-  return std::make_unique<CpuBackend>(pool, kernels);
+  return std::make_unique<CpuBackend>(pool, kernels, options.int8_activations);
 }
 
-std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool) { return MakeCpuBackend(pool, CpuIsa::kAuto); }
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool) { return MakeCpuBackend(pool, CpuBackendOptions{}); }
 
 }  // namespace flashstream

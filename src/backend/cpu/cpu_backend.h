@@ -1,5 +1,5 @@
-// CPU backend construction with an explicit instruction-set choice (tests run both paths).
-// MakeCpuBackend(pool) in backend.h is MakeCpuBackend(pool, CpuIsa::kAuto).
+// CPU backend construction with explicit options (tests run every path).
+// MakeCpuBackend(pool) in backend.h is MakeCpuBackend(pool, CpuBackendOptions{}).
 #pragma once
 
 #include <memory>
@@ -18,8 +18,17 @@ enum class CpuIsa {
 // True when `isa` can run on this CPU (kAuto and kGeneric always can).
 bool CpuIsaAvailable(CpuIsa isa);
 
-// Borrows `pool`, which must outlive the backend. Precondition: CpuIsaAvailable(isa).
+struct CpuBackendOptions {
+  CpuIsa isa = CpuIsa::kAuto;
+  // Quantized-weight matmuls: false (exact) keeps activations f32 and dequantizes weights in
+  // registers (matmul_exact.h); true quantizes activations to int8 per 32 values and uses
+  // integer dot products (llama.cpp's scheme; faster, logits NMSE ~1e-3 vs f32). Name()
+  // then ends in "-int8".
+  bool int8_activations = false;
+};
+
+// Borrows `pool`, which must outlive the backend. Precondition: CpuIsaAvailable(options.isa).
 // With kAuto, an FS_CPU_ISA value naming an unavailable or unknown ISA aborts with a message.
-std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool, CpuIsa isa);
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool, const CpuBackendOptions& options);
 
 }  // namespace flashstream

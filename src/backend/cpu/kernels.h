@@ -105,6 +105,9 @@ struct CpuKernels {
   void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* out);
   void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
   void (*add)(const float* a, const float* b, int64_t n, float* out);
+  // Quantized weights with f32 activations (exact mode; operation order in matmul_exact.h).
+  // Uses args.x; scratch: ExactScratchFloats(n_in, n_tok) floats, 64-byte aligned, this call's own.
+  void (*matmul_exact)(const MatMulArgs& args, float* scratch);
 };
 
 const CpuKernels& GenericKernels();
