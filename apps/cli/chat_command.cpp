@@ -86,7 +86,7 @@ int Chat(ChatState& st) {
       continue;
     }
     messages.push_back({"assistant", reply});
-    if (st.engine.verbose) PrintSummary(*session, *stats);
+    if (st.engine.verbose) PrintSummary(*session, *stats, true);
   }
   fmt::print(stdout, "\n");
   return 0;

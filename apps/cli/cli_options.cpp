@@ -71,7 +71,8 @@ std::unique_ptr<Session> LoadSession(const EngineOptions& options) {
   return std::move(session).value();
 }
 
-void PrintSummary(const Session& session, const RunStats& stats) {
+void PrintSummary(const Session& session, const RunStats& stats, bool verbose) {
+  if (verbose) fmt::print(stderr, "\n{}", FormatLayerTable(stats));
   fmt::print(stderr, "\n[{}]\n", FormatSummary(stats));
 }
 

@@ -20,6 +20,6 @@ void ResolveSeed(GenerateOptions& options, bool seed_given, bool verbose);
 // Loads the model with a progress bar; prints the error and returns nullptr on failure.
 std::unique_ptr<Session> LoadSession(const EngineOptions& options);
 void PrintError(const std::string& message);
-void PrintSummary(const Session& session, const RunStats& stats);
+void PrintSummary(const Session& session, const RunStats& stats, bool verbose);
 
 }  // namespace flashstream::cli

@@ -56,7 +56,7 @@ int Run(RunState& st) {
     PrintError(stats.status().message());
     return 1;
   }
-  PrintSummary(*session, *stats);
+  PrintSummary(*session, *stats, st.engine.verbose);
   if (!st.stats_json.empty()) {
     std::FILE* f = std::fopen(st.stats_json.c_str(), "w");
     const std::string json = SummaryJson(*stats) + "\n";

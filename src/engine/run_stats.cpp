@@ -37,6 +37,24 @@ std::string FormatSummary(const RunStats& s) {
   return line;
 }
 
+std::string FormatLayerTable(const RunStats& s) {
+  if (s.store.layers.empty()) return "";
+  std::string out = "layer  kind      MiB   read ms  wait ms  compute ms  (mean per pass)\n";
+  for (size_t l = 0; l < s.store.layers.size(); ++l) {
+    const LayerTiming& t = s.store.layers[l];
+    const double n = std::max(t.passes, 1);
+    out += fmt::format("{:5}  {:8} {:6.1f} {:9.2f} {:8.2f} {:11.2f}\n", l, t.streamed ? "streamed" : "resident",
+                       t.bytes / 1048576.0, 1e3 * t.io_seconds / n, 1e3 * t.wait_seconds / n,
+                       1e3 * t.compute_seconds / n);
+  }
+  if (s.store.pacer_rate > 0 || s.store.pacer_delay_seconds > 0 || s.store.quiet_compute_seconds > 0) {
+    out += fmt::format("pacer: rate {}, held reads back {:.2f} s, layer compute {:.2f} ms quiet vs {:.2f} ms with reads in flight\n",
+                       s.store.pacer_rate > 0 ? fmt::format("{:.2f} GB/s", s.store.pacer_rate / 1e9) : "unlimited",
+                       s.store.pacer_delay_seconds, 1e3 * s.store.quiet_compute_seconds, 1e3 * s.store.busy_compute_seconds);
+  }
+  return out;
+}
+
 std::string SummaryJson(const RunStats& s) {
   const int passes = 1 + std::max(s.generated_tokens - 1, 0);
   const double secs = s.prefill_seconds + s.decode_seconds;
@@ -61,6 +79,7 @@ std::string SummaryJson(const RunStats& s) {
       {"io_wait_fraction", secs > 0 ? s.store.io_wait_seconds / secs : 0},
       {"lookahead", s.store.lookahead},
       {"pacer_rate", s.store.pacer_rate},
+      {"pacer_delay_seconds", s.store.pacer_delay_seconds},
   };
   return j.dump();
 }

@@ -25,6 +25,9 @@ struct RunStats {
 
 // One line: "prompt 12 tok, prefill 310.2 tok/s | decode 48 tok, 41.3 tok/s | peak RSS 312 MiB ..."
 std::string FormatSummary(const RunStats& stats);
+// --verbose: one line per layer (resident/streamed, MiB, mean read, wait and compute ms per
+// pass) and the pacer's state. "" when the store kept no per-layer timings.
+std::string FormatLayerTable(const RunStats& stats);
 // All fields (and the derived rates) as one JSON object, for --stats-json and benchmarks.
 std::string SummaryJson(const RunStats& stats);
 // Peak resident set size of this process in bytes.

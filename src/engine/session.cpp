@@ -167,10 +167,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.decode_seconds = SecondsSince(t0);
   stats.kv_bytes = kv_->bytes();
   stats.peak_rss_bytes = PeakRssBytes();
-  stats.store = store_->stats();
-  stats.store.bytes_read -= store_before.bytes_read;
-  stats.store.io_busy_seconds -= store_before.io_busy_seconds;
-  stats.store.io_wait_seconds -= store_before.io_wait_seconds;
+  stats.store = store_->stats().Since(store_before);
   return stats;
 }
 

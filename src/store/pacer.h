@@ -25,6 +25,8 @@ class Pacer {
   // long compute waited for that layer's weights.
   void OnLayer(double compute_seconds, bool reads_in_flight, double wait_seconds, double observed_read_rate);
   double rate() const { return rate_; }  // bytes/s; 0 = unlimited
+  double quiet_compute() const { return quiet_compute_; }
+  double busy_compute() const { return busy_compute_; }
 
  private:
   PacerOptions options_;

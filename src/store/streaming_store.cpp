@@ -159,6 +159,11 @@ Status StreamingStore::Open(const StreamingOptions& options, const ProgressFn& p
     done += map.bytes;
     if (progress) progress(done, total);
   }
+  stats_.layers.resize(static_cast<size_t>(n_layers));
+  for (int l = 0; l < n_layers; ++l) {
+    stats_.layers[static_cast<size_t>(l)].streamed = !resident_[static_cast<size_t>(l)];
+    stats_.layers[static_cast<size_t>(l)].bytes = layer_maps_[static_cast<size_t>(l)].bytes;
+  }
   stats_.resident_bytes = plan.resident_bytes;
   stats_.staging_bytes = plan.staging_bytes;
   if (plan_out != nullptr) *plan_out = plan;
@@ -209,6 +214,7 @@ void StreamingStore::PrefetchLoop() {
     const uint64_t generation = generation_;
     const ExtentMap& map = layer_maps_[static_cast<size_t>(layer)];
     double delay = use_pacer_ ? pacer_.Reserve(Now(), map.bytes) : 0;
+    stats_.pacer_delay_seconds += delay;
     lock.unlock();
     if (delay > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay));
     const double begin = Now();
@@ -219,6 +225,7 @@ void StreamingStore::PrefetchLoop() {
     slot->io_end = end;
     stats_.bytes_read += map.bytes;
     stats_.io_busy_seconds += end - begin;
+    stats_.layers[static_cast<size_t>(layer)].io_seconds += end - begin;
     io_ema_ = io_ema_ == 0 ? end - begin : io_ema_ + 0.2 * ((end - begin) - io_ema_);
     if (generation != generation_) {
       slot->state = SlotState::kFree;
@@ -307,6 +314,12 @@ void StreamingStore::Release(int layer) {
   }
   if (use_pacer_) pacer_.OnLayer(compute, reads_during_compute_ || AheadCount() > 0, acquire_wait_, io_ema_ > 0 ? layer_maps_[static_cast<size_t>(layer)].bytes / io_ema_ : 0);
   stats_.pacer_rate = pacer_.rate();
+  stats_.quiet_compute_seconds = pacer_.quiet_compute();
+  stats_.busy_compute_seconds = pacer_.busy_compute();
+  LayerTiming& timing = stats_.layers[static_cast<size_t>(layer)];
+  ++timing.passes;
+  timing.compute_seconds += compute;
+  timing.wait_seconds += acquire_wait_;
   if (trace_enabled_ && trace_.size() < kMaxTraceEvents) trace_.push_back(event);
   cv_.notify_all();
 }

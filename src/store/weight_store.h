@@ -36,6 +36,16 @@ class LayerWeights {
   std::vector<std::pair<std::string, TensorView>> tensors_;
 };
 
+// One layer's share of the counters: for --verbose's per-layer table.
+struct LayerTiming {
+  bool streamed = false;       // read for every pass (else resident)
+  uint64_t bytes = 0;          // weight bytes of the layer
+  int passes = 0;              // forward passes that computed it
+  double io_seconds = 0;       // time its reads took (streamed layers)
+  double wait_seconds = 0;     // time compute waited for it
+  double compute_seconds = 0;  // Acquire() returned .. Release()
+};
+
 // Counters a store keeps for the end-of-run summary.
 struct StoreStats {
   uint64_t resident_bytes = 0;  // weight bytes held in memory for the whole run
@@ -45,6 +55,13 @@ struct StoreStats {
   double io_wait_seconds = 0;   // time Acquire() blocked on reads
   int lookahead = 0;            // layers the prefetcher may run ahead (adaptive)
   double pacer_rate = 0;        // pacer's read rate in bytes/s; 0 = unpaced
+  double pacer_delay_seconds = 0;   // time the pacer held reads back
+  double quiet_compute_seconds = 0; // pacer's EMA of a layer's compute with no reads in flight
+  double busy_compute_seconds = 0;  // ... and with reads in flight
+  std::vector<LayerTiming> layers;  // [n_layers]; empty for stores that keep no timings
+
+  // The counters accumulated after `before` was taken (gauges keep their current value).
+  StoreStats Since(const StoreStats& before) const;
 };
 
 class WeightStore {
