@@ -1,8 +1,9 @@
 // Resident decode and prefill benchmark. Loads a model fully into memory, measures the
 // machine's memory read bandwidth in the same run, then times prefill of a P-token prompt and
 // greedy decode of N tokens. Prints one JSON object: tok/s, weight bytes read per token, the
-// achieved GB/s and its ratio to the measured bandwidth, and prefill GFLOP/s.
-//   bench_decode MODEL.gguf [--threads 2] [--decode 32] [--prefill 512]
+// achieved GB/s and its ratio to the measured bandwidth, and prefill GFLOP/s against the f32
+// FMA peak measured in the same run (the default kernels compute in f32).
+//   bench_decode MODEL.gguf [--threads 2] [--decode 32] [--prefill 512] [--int8-act 1]
 #include <fmt/format.h>           // fmt::print
 #include <nlohmann/json.hpp>      // JSON output
 
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "backend/cpu/membw.h"
+#include "backend/cpu/peak_flops.h"
 #include "core/thread_pool.h"
 #include "engine/session.h"
 
@@ -31,12 +33,14 @@ int main(int argc, char** argv) {
     if (flag == "--threads") eo.threads = v;
     else if (flag == "--decode") n_decode = v;
     else if (flag == "--prefill") n_prefill = v;
+    else if (flag == "--int8-act") eo.int8_activations = v != 0;
   }
   eo.ctx = n_prefill + n_decode + 8;
-  double membw = 0;
+  double membw = 0, peak_gflops = 0;
   {
     ThreadPool pool(eo.threads);
     membw = MeasureReadBandwidthGBps(pool, size_t{1} << 30);
+    peak_gflops = MeasurePeakF32Gflops(pool);
   }
   Result<std::unique_ptr<Session>> opened = Session::Open(eo, nullptr);
   if (!opened.ok()) {
@@ -75,12 +79,14 @@ int main(int argc, char** argv) {
   // 2 flops per weight per token in the matrix products.
   uint64_t matrix_params = 0;
   for (const TensorInfo& t : s.index().tensors) {
-    if (t.shape.rank == 2 && t.name != "token_embd.weight") matrix_params += static_cast<uint64_t>(t.shape.elements());
+    const bool head = t.name != "token_embd.weight" || c.tied_embeddings;  // a tied table is also the output head
+    if (t.shape.rank == 2 && head) matrix_params += static_cast<uint64_t>(t.shape.elements());
   }
   const double prefill_gflops = pre->prefill_tps() * 2.0 * static_cast<double>(matrix_params) / 1e9;
   nlohmann::json out = {
       {"model", eo.model_path},
       {"threads", eo.threads},
+      {"backend", s.backend_name()},
       {"weight_bytes", weight_bytes},
       {"bytes_per_token", bytes_per_token},
       {"membw_read_gbps", membw},
@@ -91,6 +97,8 @@ int main(int argc, char** argv) {
       {"prefill_tokens", n_prefill},
       {"prefill_tps", pre->prefill_tps()},
       {"prefill_gflops", prefill_gflops},
+      {"peak_f32_gflops", peak_gflops},
+      {"prefill_ratio_to_f32_peak", peak_gflops > 0 ? prefill_gflops / peak_gflops : 0},
       {"peak_rss_bytes", PeakRssBytes()},
   };
   fmt::print("{}\n", out.dump());
