@@ -16,14 +16,7 @@
 // of the other tokens of the call. This file is compiled with AVX-512 flags and runs only
 // after the CPU check; it uses no inline functions from shared headers beyond trivial
 // accessors (one-definition safety).
-#include <immintrin.h>
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 implements _mm512_undefined_*() by self-initialization, which -Wuninitialized
-// reports wherever an intrinsic using it is inlined; these are false positives.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "backend/cpu/avx512_intrinsics.h"
 
 #include <cstdint>
 #include <cstring>

@@ -13,13 +13,7 @@
 // Both accumulate w[16k + l] * x[16k + l] into lane l with one FMA per k in increasing k,
 // so they agree bit for bit.
 #include "backend/cpu/matmul_exact_avx512.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 implements _mm512_undefined_*() by self-initialization, which -Wuninitialized
-// reports wherever an intrinsic using it is inlined; these are false positives.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "backend/cpu/avx512_intrinsics.h"
 
 #include <cstring>
 

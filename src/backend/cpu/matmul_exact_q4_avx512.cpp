@@ -7,13 +7,7 @@
 //  batched: a panel of rows is unpacked once into scratch (16u as f32, d / 16, m), then swept
 //           by tiles of 4 rows x 4 tokens with the same per-element operations.
 #include "backend/cpu/matmul_exact_avx512.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 implements _mm512_undefined_*() by self-initialization, which -Wuninitialized
-// reports wherever an intrinsic using it is inlined; these are false positives.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "backend/cpu/avx512_intrinsics.h"
 
 #include "backend/cpu/matmul_exact.h"
 

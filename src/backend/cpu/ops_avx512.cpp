@@ -1,13 +1,6 @@
 // AVX-512 kernels for attention and the element-wise operations, and the AVX-512 kernel
 // table. Compiled with AVX-512 flags; runs only after the CPU check.
-#include <immintrin.h>
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 implements _mm512_undefined_*() by self-initialization, which -Wuninitialized
-// reports wherever an intrinsic using it is inlined; these are false positives.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+#include "backend/cpu/avx512_intrinsics.h"
 
 #include <cmath>
 #include <cstdint>
