@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
-          libgtest-dev libgmock-dev libbenchmark-dev liburing-dev clang libclang-rt-14-dev python3-pip unzip)
+          libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
+          clang libclang-rt-14-dev python3-pip unzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

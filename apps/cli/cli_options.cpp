@@ -6,11 +6,13 @@
 #include <cstdio>
 
 #include "core/progress.h"
+#include "engine/model_source.h"
 
 namespace flashstream::cli {
 
 void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
-  cmd.add_option("-m,--model", o.model_path, "model file (GGUF)")->required();
+  cmd.add_option("-m,--model", o.model_path, "model file or folder, or a hub id ORG/NAME[:FILE]")->required();
+  cmd.add_option("--revision", o.revision, "hub branch, tag or commit of a model id");
   cmd.add_option("-t,--threads", o.threads, "compute threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd.add_option("-c,--ctx", o.ctx, "context length in tokens (0 = the model's)")->check(CLI::NonNegativeNumber);
   cmd.add_flag("--mmap", o.use_mmap, "map the weights through the page cache instead of reading them");
@@ -53,7 +55,33 @@ void ResolveSeed(GenerateOptions& o, bool seed_given, bool verbose) {
 
 void PrintError(const std::string& message) { fmt::print(stderr, "flashstream: error: {}\n", message); }
 
-std::unique_ptr<Session> LoadSession(const EngineOptions& options) {
+hub::PullOptions HubOptionsWithProgress() {
+  hub::PullOptions o = hub::PullOptionsFromEnv();
+  auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
+  auto current = std::make_shared<std::string>();
+  o.progress = [bar, current](const std::string& file, uint64_t done, uint64_t total) {
+    if (*current != file) {
+      *current = file;
+      *bar = std::make_unique<ProgressBar>("downloading " + file, "bytes");
+    }
+    (*bar)->Update(done, total);
+  };
+  o.notice = [](const std::string& message) { fmt::print(stderr, "flashstream: {}\n", message); };
+  return o;
+}
+
+Result<std::string> ResolveModel(const std::string& model, const std::string& revision) {
+  return ResolveModelSource(model, revision, HubOptionsWithProgress());
+}
+
+std::unique_ptr<Session> LoadSession(const EngineOptions& given) {
+  EngineOptions options = given;
+  Result<std::string> path = ResolveModel(options.model_path, options.revision);
+  if (!path.ok()) {
+    PrintError(path.status().message());
+    return nullptr;
+  }
+  options.model_path = *path;
   ProgressBar bar("loading", "bytes");
   Result<std::unique_ptr<Session>> session =
       Session::Open(options, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });

@@ -15,5 +15,8 @@ CommandFn AddChatCommand(CLI::App& app);
 CommandFn AddInspectCommand(CLI::App& app);
 CommandFn AddSynthCommand(CLI::App& app);
 CommandFn AddEvalCommand(CLI::App& app);
+CommandFn AddPullCommand(CLI::App& app);
+CommandFn AddListCommand(CLI::App& app);
+CommandFn AddRmCommand(CLI::App& app);
 
 }  // namespace flashstream::cli

@@ -31,7 +31,12 @@ const char* TokenizerKind(TokenizerSpec::Kind k) {
 }
 
 int Inspect(const InspectState& st) {
-  Result<ModelIndex> read = ReadGgufModel(st.path);
+  Result<std::string> path = ResolveModel(st.path, "main");
+  if (!path.ok()) {
+    PrintError(path.status().message());
+    return 1;
+  }
+  Result<ModelIndex> read = ReadGgufModel(*path);
   if (!read.ok()) {
     PrintError(read.status().message());
     return 1;
@@ -83,7 +88,7 @@ int Inspect(const InspectState& st) {
 
 CommandFn AddInspectCommand(CLI::App& cmd) {
   auto st = std::make_shared<InspectState>();
-  cmd.add_option("model", st->path, "model file (GGUF)")->required();
+  cmd.add_option("model", st->path, "model file, or a hub id ORG/NAME[:FILE]")->required();
   cmd.add_flag("--metadata", st->metadata, "print every metadata key");
   cmd.add_flag("--no-tensors", st->no_tensors, "omit the per-tensor table");
   return [st] { return Inspect(*st); };

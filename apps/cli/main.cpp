@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   add("inspect", "print a model's architecture, tokenizer and tensors", &cli::AddInspectCommand);
   add("synth", "write a random-weight model of any shape and dtype", &cli::AddSynthCommand);
   add("eval", "perplexity of a text; optionally dump every logit", &cli::AddEvalCommand);
+  add("pull", "download a model from the Hugging Face hub into the shared cache", &cli::AddPullCommand);
+  add("list", "models in the Hugging Face cache, with size, format and fit", &cli::AddListCommand);
+  add("rm", "remove a model from the Hugging Face cache", &cli::AddRmCommand);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

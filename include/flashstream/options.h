@@ -27,7 +27,8 @@ struct GenerateOptions {
 };
 
 struct EngineOptions {
-  std::string model_path;  // GGUF file
+  std::string model_path;  // GGUF file, model folder, or hub id "org/name[:file]"
+  std::string revision = "main";  // hub branch, tag or commit for a model id
   int threads = 0;         // compute threads; 0 = all cores
   int ctx = 4096;          // context length in tokens; 0 = the model's trained context
   bool use_mmap = false;   // map the file instead of reading it into memory (page-cache baseline)
