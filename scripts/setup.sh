@@ -53,6 +53,13 @@ if [ ! -s "$vocab/llama2-spm-vocab-only.gguf" ]; then
   rm -rf "$tmp"
 fi
 
+# The huggingface_hub Python client, for the test that it and flashstream share one cache.
+if ! python3 -c 'import huggingface_hub' 2>/dev/null; then
+  echo "setup: installing huggingface_hub from PyPI" >&2
+  python3 -m pip install --quiet huggingface_hub==2.4.0 >&2 ||
+    python3 -m pip install --quiet --break-system-packages huggingface_hub==2.4.0 >&2
+fi
+
 build="${BUILD_DIR:-build}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
 cmake --build "$build" -j"$(nproc)" >&2

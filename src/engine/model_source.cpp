@@ -12,7 +12,10 @@ Result<std::string> ResolveModelSource(const std::string& model, const std::stri
     return Errorf("{}: no such file or folder (and not a model id ORG/NAME[:FILE])", model);
   }
   FS_ASSIGN_OR_RETURN(hub::RepoSpec spec, hub::ParseRepoSpec(model, revision));
-  FS_ASSIGN_OR_RETURN(hub::PulledModel pulled, hub::Pull(spec, hub::HfCache(hub::HfCache::DefaultRoot()), options));
+  hub::PullOptions cache_first = options;
+  cache_first.prefer_cache = true;
+  FS_ASSIGN_OR_RETURN(hub::PulledModel pulled,
+                      hub::Pull(spec, hub::HfCache(hub::HfCache::DefaultRoot()), cache_first));
   return pulled.path;
 }
 

@@ -11,7 +11,8 @@
 
 namespace flashstream {
 
-// `options` usually comes from hub::PullOptionsFromEnv(); its callbacks show progress.
+// `options` usually comes from hub::PullOptionsFromEnv(); its callbacks show progress. A
+// cached snapshot is used without a network request (options.prefer_cache is forced on).
 Result<std::string> ResolveModelSource(const std::string& model, const std::string& revision,
                                        const hub::PullOptions& options);
 

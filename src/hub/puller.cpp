@@ -245,6 +245,10 @@ Status Puller::FetchBlob(const std::string& commit, const RemoteFile& file) {
 
 Result<PulledModel> Puller::Run() {
   if (options_.offline) return FromCache(" (HF_HUB_OFFLINE=1: nothing is downloaded)");
+  if (options_.prefer_cache) {
+    Result<PulledModel> cached = FromCache("");
+    if (cached.ok()) return cached;
+  }
   Result<RemoteRepo> info = FetchInfo();
   if (!info.ok()) {
     // Unreachable hub, but a snapshot is cached: use it, as huggingface_hub does.

@@ -70,11 +70,13 @@ class FakeHub {
       const FakeFile* file = FindFile(*repo, req.matches[4].str());
       if (file == nullptr) return Reply(res, 404);
       res.set_header("X-Repo-Commit", repo->commit);
-      if (file->lfs) {
+      if (file->lfs) {  // as the hub: a redirect to another host, metadata in its headers
         res.set_header("X-Linked-Etag", "\"" + file->Sha256() + "\"");
-        res.set_redirect("/cdn/" + file->Sha256(), 302);
+        res.set_header("X-Linked-Size", std::to_string(file->content.size()));
+        res.set_redirect(cdn_base() + "/cdn/" + file->Sha256(), 302);
         return;
       }
+      res.set_header("ETag", "\"" + file->GitSha1() + "\"");
       Serve(*file, req, res);
     });
     server_.Get(R"(/cdn/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -100,6 +102,9 @@ class FakeHub {
   }
 
   std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // The same server under another host name, as the hub's CDN is another host: clients must
+  // not carry the token there and read the file's metadata from the redirect itself.
+  std::string cdn_base() const { return "http://localhost:" + std::to_string(port_); }
   void Add(const std::string& repo_id, FakeRepo repo) {
     std::lock_guard<std::mutex> lock(mu_);
     repos_[repo_id] = std::move(repo);
@@ -112,7 +117,7 @@ class FakeHub {
   std::atomic<int> fail_503_left{0};  // model info answers 503
   // Observations.
   std::atomic<int> info_gets{0};
-  std::atomic<int> file_gets{0};
+  std::atomic<int> file_gets{0};    // file bodies served (HEAD requests included)
   std::vector<std::string> ranges_seen;  // Range headers of file GETs (under mu_)
   std::vector<std::string> Ranges() {
     std::lock_guard<std::mutex> lock(mu_);
