@@ -72,5 +72,36 @@ TEST(CliHub, RunByModelIdDownloadsListsWorksOfflineAndRemoves) {
   fs::remove_all(cache);
 }
 
+TEST(CliHub, BadInputGivesOneClearLineAndLeavesNothingHalfWritten) {
+  testing::FakeHub hub;
+  hub.Add("org/big", testing::FakeRepo{std::string(40, '1'), {{"big.gguf", std::string(400'000, 'w'), true}}});
+  hub.Add("org/docs", testing::FakeRepo{std::string(40, '2'), {{"README.md", "# no weights", false}}});
+  const fs::path cache = fs::temp_directory_path() / ("fs_cli_hub_bad_" + std::to_string(getpid()));
+  fs::remove_all(cache);
+  const std::string env = "HF_HUB_CACHE=" + cache.string() + " HF_ENDPOINT=" + hub.base() + " HF_HUB_OFFLINE=0";
+
+  Output malformed = RunCli(env, "pull 'not a/model/id'");
+  EXPECT_NE(malformed.status, 0);
+  EXPECT_NE(malformed.out.find("expected a model id ORG/NAME"), std::string::npos) << malformed.out;
+  Output unknown = RunCli(env, "pull org/absent");
+  EXPECT_NE(unknown.status, 0);
+  EXPECT_NE(unknown.out.find("not found on the hub"), std::string::npos) << unknown.out;
+  Output no_weights = RunCli(env, "pull org/docs");
+  EXPECT_NE(no_weights.status, 0);
+  EXPECT_NE(no_weights.out.find("neither safetensors nor GGUF"), std::string::npos) << no_weights.out;
+
+  // A full disk: file writes fail past 100 KiB (RLIMIT_FSIZE, with SIGXFSZ ignored).
+  Output full = RunCli("trap '' XFSZ; ulimit -f 100; " + env, "pull org/big");
+  EXPECT_NE(full.status, 0);
+  EXPECT_NE(full.out.find("write failed"), std::string::npos) << full.out;
+  EXPECT_FALSE(fs::exists(cache / "models--org--big" / "snapshots" / std::string(40, '1') / "big.gguf"));
+  EXPECT_FALSE(fs::exists(cache / "models--org--big" / "refs" / "main"));
+  // Room again: the pull resumes from the partial blob and completes.
+  Output resumed = RunCli(env, "pull org/big");
+  EXPECT_EQ(resumed.status, 0) << resumed.out;
+  EXPECT_EQ(fs::file_size(cache / "models--org--big" / "snapshots" / std::string(40, '1') / "big.gguf"), 400'000u);
+  fs::remove_all(cache);
+}
+
 }  // namespace
 }  // namespace flashstream::hub
