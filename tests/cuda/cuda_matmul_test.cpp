@@ -24,9 +24,8 @@ using testing::RandomWeights;
 using testing::RelNorm;
 using testing::Weights;
 
-constexpr DType kAll[] = {DType::kF32,  DType::kF16,  DType::kBF16,
-                          DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
-                          DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kAll[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                          DType::kQ4_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // Error bound, per output: both backends sum n_in products in f32 in different
 // orders (the CPU in SIMD lanes, the GPU per lane and 32-value item then across
@@ -43,17 +42,14 @@ struct Shape2 {
 };
 
 std::vector<Shape2> ShapesFor(DType t) {
-  if (Info(t).block_elems == 256)
-    return {{37, 256}, {129, 768}, {61, 4096}};
+  if (Info(t).block_elems == 256) return {{37, 256}, {129, 768}, {61, 4096}};
   std::vector<Shape2> s = {{37, 96}, {129, 544}, {61, 4096}};
-  if (!IsQuantized(t))
-    s.push_back({33, 100}); // rows not a multiple of 16 bytes: scalar path
+  if (!IsQuantized(t)) s.push_back({33, 100});  // rows not a multiple of 16 bytes: scalar path
   return s;
 }
 
 // S[t, r] = sum_i |w[r, i] x[t, i]| from the CPU dequantization of the weights.
-std::vector<double> AbsDotSums(const TensorView &w, const std::vector<float> &x,
-                               int64_t n_tok) {
+std::vector<double> AbsDotSums(const TensorView& w, const std::vector<float>& x, int64_t n_tok) {
   const int64_t n_out = w.rows(), n_in = w.cols();
   std::vector<float> row(static_cast<size_t>(n_in));
   std::vector<double> s(static_cast<size_t>(n_tok * n_out));
@@ -61,8 +57,7 @@ std::vector<double> AbsDotSums(const TensorView &w, const std::vector<float> &x,
     DequantizeRow(w.dtype, w.row(r), row.data(), n_in);
     for (int64_t t = 0; t < n_tok; ++t) {
       double acc = 0;
-      for (int64_t i = 0; i < n_in; ++i)
-        acc += std::fabs(static_cast<double>(row[i]) * x[t * n_in + i]);
+      for (int64_t i = 0; i < n_in; ++i) acc += std::fabs(static_cast<double>(row[i]) * x[t * n_in + i]);
       s[t * n_out + r] = acc;
     }
   }
@@ -70,11 +65,10 @@ std::vector<double> AbsDotSums(const TensorView &w, const std::vector<float> &x,
 }
 
 class CudaMatMulTest : public CudaVsCpuTest {
-protected:
+ protected:
   // Runs both backends and checks the bound; returns the GPU result.
-  std::vector<float> Check(Weights &host, const std::vector<float> &x,
-                           int64_t n_tok, size_t misalign,
-                           const std::string &what) {
+  std::vector<float> Check(Weights& host, const std::vector<float>& x, int64_t n_tok, size_t misalign,
+                           const std::string& what) {
     const TensorView hv = host.view();
     const int64_t n_out = hv.rows();
     std::vector<float> want(static_cast<size_t>(n_tok * n_out), NAN);
@@ -82,15 +76,13 @@ protected:
     DeviceWeights dw(host, misalign);
     DeviceVec<float> dx(x);
     DeviceVec<float> dy(std::vector<float>(static_cast<size_t>(n_tok * n_out),
-                                           NAN)); // poisoned
+                                           NAN));  // poisoned
     gpu_->MatMul(dw.view(), dx.data(), n_tok, dy.data());
     const std::vector<float> got = dy.Download();
     const std::vector<double> s = AbsDotSums(hv, x, n_tok);
     for (size_t i = 0; i < got.size(); ++i) {
-      EXPECT_NEAR(got[i], want[i], kRelToAbsSum * s[i] + 1e-30)
-          << what << " output " << i;
-      if (::testing::Test::HasFailure())
-        break;
+      EXPECT_NEAR(got[i], want[i], kRelToAbsSum * s[i] + 1e-30) << what << " output " << i;
+      if (::testing::Test::HasFailure()) break;
     }
     EXPECT_LT(RelNorm(got, want), 1e-5) << what;
     return got;
@@ -99,13 +91,11 @@ protected:
 
 TEST_F(CudaMatMulTest, EveryDtypeOneAndSeventeenTokens) {
   for (DType t : kAll) {
-    for (const Shape2 &sh : ShapesFor(t)) {
+    for (const Shape2& sh : ShapesFor(t)) {
       Weights w = RandomWeights(t, sh.n_out, sh.n_in, rng_);
       for (int64_t n_tok : {1, 17}) {
         const std::vector<float> x = RandomFloats(n_tok * sh.n_in, rng_);
-        Check(w, x, n_tok, 0,
-              fmt::format("{} [{}, {}] n_tok {}", Name(t), sh.n_out, sh.n_in,
-                          n_tok));
+        Check(w, x, n_tok, 0, fmt::format("{} [{}, {}] n_tok {}", Name(t), sh.n_out, sh.n_in, n_tok));
         ASSERT_FALSE(HasFailure());
       }
     }
@@ -123,16 +113,11 @@ TEST_F(CudaMatMulTest, DeviceOffsetDoesNotChangeBits) {
     const std::string name(Name(t));
     const std::vector<float> base = Check(w, x, 1, 0, name + " offset 0");
     std::vector<size_t> offsets = {4, 16, 260};
-    if (t != DType::kF32)
-      offsets.push_back(2);
-    if (IsQuantized(t))
-      offsets.push_back(1);
+    if (t != DType::kF32) offsets.push_back(2);
+    if (IsQuantized(t)) offsets.push_back(1);
     for (size_t off : offsets) {
-      const std::vector<float> got =
-          Check(w, x, 1, off, name + " offset " + std::to_string(off));
-      EXPECT_EQ(
-          0, std::memcmp(got.data(), base.data(), got.size() * sizeof(float)))
-          << name << " offset " << off;
+      const std::vector<float> got = Check(w, x, 1, off, name + " offset " + std::to_string(off));
+      EXPECT_EQ(0, std::memcmp(got.data(), base.data(), got.size() * sizeof(float))) << name << " offset " << off;
     }
     ASSERT_FALSE(HasFailure());
   }
@@ -151,11 +136,9 @@ TEST_F(CudaMatMulTest, GetRowsBitwiseEqualToCpu) {
     DeviceVec<int32_t> dids(ids);
     for (bool device_ids : {false, true}) {
       DeviceVec<float> out(std::vector<float>(want.size(), NAN));
-      gpu_->GetRows(dt.view(), device_ids ? dids.data() : ids.data(), n,
-                    out.data());
+      gpu_->GetRows(dt.view(), device_ids ? dids.data() : ids.data(), n, out.data());
       const std::vector<float> got = out.Download();
-      EXPECT_EQ(
-          0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
           << Name(t) << (device_ids ? " device ids" : " host ids");
     }
   }
@@ -177,5 +160,5 @@ TEST_F(CudaMatMulTest, GetRowsDeviceIdOutOfRangeGivesNaNRow) {
   }
 }
 
-} // namespace
-} // namespace flashstream
+}  // namespace
+}  // namespace flashstream

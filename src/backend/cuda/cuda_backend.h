@@ -28,6 +28,6 @@ std::unique_ptr<Backend> MakeCudaBackend(int device);
 // A backend that enqueues on `stream` (borrowed; must outlive the backend), so
 // a caller can order its own copies with the backend's work or capture both
 // into a cuda::Graph.
-std::unique_ptr<Backend> MakeCudaBackend(const cuda::Stream &stream);
+std::unique_ptr<Backend> MakeCudaBackend(const cuda::Stream& stream);
 
-} // namespace flashstream
+}  // namespace flashstream
