@@ -40,9 +40,11 @@ TEST_F(CudaOpsTest, RmsNormInPlaceAndOutOfPlace) {
       gpu_->RmsNorm(dx.data(), dv, n_tok, n, 1e-5f, dx.data());  // aliasing
       const std::vector<float> got = dout.Download(), inplace = dx.Download();
       for (size_t i = 0; i < want.size(); ++i) {
-        // The CPU's SIMD kernel may round the inverse norm differently and order the two
-        // products differently: a few roundings apart, 4 u relative.
-        ASSERT_NEAR(got[i], want[i], 4 * kU * std::fabs(want[i]) + 1e-30) << n_tok << " " << n << " " << i;
+        // The GPU sums squares in double; the CPU's AVX-512 kernel in 16 f32 lanes, whose sum
+        // errs by up to (n / 16 + 8) u relative, half of that in the inverse norm, plus the
+        // two products' roundings: the bound of the CPU's own test against the double reference.
+        const double rel = 2.0 * ((static_cast<double>(n) / 16 + 8) / 2 + 3) * kU;
+        ASSERT_NEAR(got[i], want[i], rel * std::fabs(want[i]) + 1e-30) << n_tok << " " << n << " " << i;
         ASSERT_EQ(got[i], inplace[i]) << i;
       }
     }

@@ -47,9 +47,14 @@ __device__ __forceinline__ float WarpSum(float v) {
   return v;
 }
 
+// x in shared memory: each group of 32 values (one item) takes kXGroupFloats floats, so the
+// 16-byte reads of 32 lanes at consecutive items spread over all banks (4 wavefronts, the
+// minimum) instead of all landing in the same 4 banks.
+constexpr int kXGroupFloats = 36;
+
 // kStore false: y[row] = w[row] · x (rows 0..n). kStore true: out[i] = values of row ids[i]
 // (or i), for i in 0..n. Row bytes and the base address are multiples of kVec. Dynamic
-// shared memory: kWarps tiles, then (x_shared) a copy of x[n_cols] that all warps read.
+// shared memory: kWarps tiles, then (x_shared) x[n_cols / 32][kXGroupFloats] read by all warps.
 template <DType T, int kVec, bool kStore>
 __global__ void __launch_bounds__(kWarps * 32)
     QuantRowsKernel(const uint8_t* __restrict__ w, int64_t row_bytes, int64_t n_table_rows, int n_blocks,
@@ -69,8 +74,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   const float* xs = x;
   if (!kStore && x_shared) {
     float* sx = reinterpret_cast<float*>(smem + kWarps * kTileBytes);
-    for (int64_t e = 4 * threadIdx.x; e < n_cols; e += 4 * kWarps * 32) {
-      *reinterpret_cast<float4*>(sx + e) = __ldg(reinterpret_cast<const float4*>(x + e));
+    for (int64_t q = threadIdx.x; q < n_cols / 4; q += kWarps * 32) {  // q: 16-byte chunk of x
+      *reinterpret_cast<float4*>(sx + (q / 8) * kXGroupFloats + (q % 8) * 4) =
+          __ldg(reinterpret_cast<const float4*>(x) + q);
     }
     __syncthreads();
     xs = sx;
@@ -131,7 +137,7 @@ __global__ void __launch_bounds__(kWarps * 32)
           for (int j = 0; j < 32; ++j) o[j] = v[j];
         }
       } else {
-        acc += DotItem<T>(blk, s, xs + e);
+        acc += DotItem<T>(blk, s, x_shared ? xs + (e / 32) * kXGroupFloats : x + e);
       }
     }
   }
@@ -249,7 +255,7 @@ int LoadWidth(const DeviceWeight& w) {
 
 int64_t Grid(int64_t rows) { return (rows + kWarps - 1) / kWarps; }
 
-constexpr int64_t kMaxSharedX = 64 << 10;  // bytes of x staged in shared memory, at most
+constexpr int64_t kMaxSharedX = 72 << 10;  // bytes of x staged in shared memory, at most
 
 template <DType T, int kVec, bool kStore>
 void LaunchQuantVec(const DeviceWeight& w, const int32_t* ids, int64_t n, const float* x, float* y,
@@ -257,8 +263,9 @@ void LaunchQuantVec(const DeviceWeight& w, const int32_t* ids, int64_t n, const 
   using Q = QuantTraits<T>;
   const int n_blocks = static_cast<int>(w.n_cols / Q::kBlockElems);
   const int64_t tile_bytes = int64_t{Q::kTileBlocks} * (kVec == 16 ? kWideTile : 1) * Q::kBlockBytes;
-  const bool x_shared = !kStore && w.n_cols * 4 <= kMaxSharedX;
-  const size_t smem = static_cast<size_t>(kWarps * tile_bytes + (x_shared ? w.n_cols * 4 : 0));
+  const int64_t x_bytes = w.n_cols / 32 * kXGroupFloats * 4;
+  const bool x_shared = !kStore && x_bytes <= kMaxSharedX;
+  const size_t smem = static_cast<size_t>(kWarps * tile_bytes + (x_shared ? x_bytes : 0));
   auto* kernel = &QuantRowsKernel<T, kVec, kStore>;
   if (smem > (48 << 10)) {
     CheckLaunchResult(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
