@@ -1,16 +1,18 @@
-// Matrix-vector products (decode) and row dequantization of weights in their
-// GGUF block layout, directly on the raw bytes in device memory.
+// Matrix-vector products (decode) and row dequantization of weights in their GGUF block
+// layout, directly on the raw bytes in device memory.
 //
-// Quantized rows: one warp per row. The warp streams its row in tiles of whole
-// blocks (QuantTraits::kTileBlocks, ~1 KiB): each lane loads its share of the
-// next tile with the widest loads the row's alignment allows (16 bytes when the
-// row starts 16-byte aligned), keeps it in registers while the current tile is
-// decoded from the warp's shared-memory copy, then stores it there. Lanes then
-// take the tile's 32-value items in turn. Float rows (F32/F16/BF16): one warp
-// per row, 16-byte loads four deep. Sums are f32; the warp's partial sums are
-// combined with a butterfly, so every output has one fixed operation order.
+// Quantized rows: a persistent grid; each warp takes rows gw, gw + n_warps, ... and streams
+// them in tiles of whole blocks (QuantTraits::kTileBlocks): each lane loads its share of the
+// next tile (of the same row or the warp's next one) with the widest loads the alignment
+// allows (16 bytes when rows start 16-byte aligned), keeps it in registers while the
+// current tile is decoded from the warp's shared-memory copy, then stores it there. Lanes
+// then take the tile's 32-value items in turn, reading x from a padded shared-memory copy.
+// Float rows (F32/F16/BF16): one warp per row, 16-byte loads four deep. Sums are f32; a
+// warp's partial sums are combined with a butterfly, so every output has one fixed
+// operation order whatever the weight's address.
 #include <cuda_runtime.h>  // kernel launches
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cuda/kernels.h"
@@ -55,8 +57,13 @@ constexpr int kXGroupFloats = 36;
 // kStore false: y[row] = w[row] · x (rows 0..n). kStore true: out[i] = values of row ids[i]
 // (or i), for i in 0..n. Row bytes and the base address are multiples of kVec. Dynamic
 // shared memory: kWarps tiles, then (x_shared) x[n_cols / 32][kXGroupFloats] read by all warps.
+// Blocks per SM the register budget is set for: 3 where the kernel fits in 80 registers
+// without spilling, else 2.
+template <DType T>
+constexpr int kMinBlocks = (T == DType::kQ4_1 || T == DType::kQ5_K || T == DType::kQ6_K) ? 2 : 3;
+
 template <DType T, int kVec, bool kStore>
-__global__ void __launch_bounds__(kWarps * 32)
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T>)
     QuantRowsKernel(const uint8_t* __restrict__ w, int64_t row_bytes, int64_t n_table_rows, int n_blocks,
                     const int32_t* __restrict__ ids, int64_t n, const float* __restrict__ x, bool x_shared,
                     float* __restrict__ y) {
@@ -81,22 +88,24 @@ __global__ void __launch_bounds__(kWarps * 32)
     __syncthreads();
     xs = sx;
   }
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
+  // Warp gw handles rows gw, gw + stride, ... as one stream of tiles: the next tile (of this
+  // row or the next) is loaded into registers while the current one is decoded.
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kWarps;
+  int64_t i = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
   if (i >= n) return;
-  int64_t r = i;
-  if (kStore && ids != nullptr) {
-    r = ids[i];
-    if (r < 0 || r >= n_table_rows) {
-      for (int64_t c = lane; c < n_cols; c += 32) y[i * n_cols + c] = NAN;
-      return;
+  auto row_of = [&](int64_t k) -> const uint8_t* {  // nullptr: an id outside the table
+    int64_t r = k;
+    if (kStore && ids != nullptr) {
+      r = ids[k];
+      if (r < 0 || r >= n_table_rows) return nullptr;
     }
-  }
-  const uint8_t* row = w + r * row_bytes;
+    return w + r * row_bytes;
+  };
   uint8_t* tile = smem + warp * kTileBytes;
   const int n_tiles = (n_blocks + kTileBlocks - 1) / kTileBlocks;
 
   V regs[kPerLane] = {};
-  auto load = [&](int t) {
+  auto load = [&](const uint8_t* row, int t) {
     const int64_t base = static_cast<int64_t>(t) * kTileBytes;
     const int64_t valid = min(static_cast<int64_t>(kTileBytes), row_bytes - base);
     const V* src = reinterpret_cast<const V*>(row + base);
@@ -107,9 +116,19 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
   };
   const bool aligned_out = (reinterpret_cast<uintptr_t>(y) & 15) == 0;
+  const uint8_t* row = row_of(i);
+  int t = 0;
+  if (row != nullptr) load(row, 0);
   float acc = 0.f;
-  load(0);
-  for (int t = 0; t < n_tiles; ++t) {
+  while (true) {
+    if (row == nullptr) {  // GetRows of a bad device id: a row of NaN
+      for (int64_t c = lane; c < n_cols; c += 32) y[i * n_cols + c] = NAN;
+      i += stride;
+      if (i >= n) break;
+      row = row_of(i);
+      if (row != nullptr) load(row, 0);
+      continue;
+    }
     __syncwarp();
 #pragma unroll
     for (int k = 0; k < kPerLane; ++k) {
@@ -117,7 +136,15 @@ __global__ void __launch_bounds__(kWarps * 32)
       if (u < kUnits) reinterpret_cast<V*>(tile)[u] = regs[k];
     }
     __syncwarp();
-    if (t + 1 < n_tiles) load(t + 1);
+    int64_t next_i = i;
+    int next_t = t + 1;
+    const uint8_t* next_row = row;
+    if (next_t == n_tiles) {
+      next_i = i + stride;
+      next_t = 0;
+      next_row = next_i < n ? row_of(next_i) : nullptr;
+    }
+    if (next_row != nullptr) load(next_row, next_t);
     const int nb = min(kTileBlocks, n_blocks - t * kTileBlocks);
     for (int item = lane; item < nb * Q::kItems; item += 32) {
       const int b = item / Q::kItems, s = item % Q::kItems;
@@ -140,10 +167,17 @@ __global__ void __launch_bounds__(kWarps * 32)
         acc += DotItem<T>(blk, s, x_shared ? xs + (e / 32) * kXGroupFloats : x + e);
       }
     }
-  }
-  if constexpr (!kStore) {
-    acc = WarpSum(acc);
-    if (lane == 0) y[i] = acc;
+    if (next_t == 0) {  // row i done
+      if constexpr (!kStore) {
+        acc = WarpSum(acc);
+        if (lane == 0) y[i] = acc;
+        acc = 0.f;
+      }
+      if (next_i >= n) break;
+    }
+    i = next_i;
+    t = next_t;
+    row = next_row;
   }
 }
 
@@ -271,8 +305,15 @@ void LaunchQuantVec(const DeviceWeight& w, const int32_t* ids, int64_t n, const 
     CheckLaunchResult(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
                       __FILE__, __LINE__);
   }
-  kernel<<<static_cast<unsigned>(Grid(n)), kWarps * 32, smem, stream>>>(w.data, w.row_bytes, w.n_rows, n_blocks, ids, n,
-                                                                        x, x_shared, y);
+  // A persistent grid: as many blocks as fit on the device at once, each warp looping over rows.
+  int device = 0, sms = 0, per_sm = 0;
+  CheckLaunchResult(cudaGetDevice(&device), __FILE__, __LINE__);
+  CheckLaunchResult(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), __FILE__, __LINE__);
+  CheckLaunchResult(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem), __FILE__,
+                    __LINE__);
+  const int64_t blocks = std::min<int64_t>(Grid(n), std::max(1, sms * per_sm));
+  kernel<<<static_cast<unsigned>(blocks), kWarps * 32, smem, stream>>>(w.data, w.row_bytes, w.n_rows, n_blocks, ids, n,
+                                                                       x, x_shared, y);
   FS_CUDA_CHECK_LAUNCH();
 }
 
