@@ -54,21 +54,28 @@ __device__ __forceinline__ float WarpSum(float v) {
 // minimum) instead of all landing in the same 4 banks.
 constexpr int kXGroupFloats = 36;
 
+// Blocks per SM the register budget is set for: 3 (80 registers) where the kernel fits
+// without spilling, else 2 (128 registers): the two-row GEMV and the larger dequantizers.
+template <DType T, bool kStore>
+constexpr int kMinBlocks = !kStore || T == DType::kQ4_1 || T == DType::kQ5_K || T == DType::kQ6_K ? 2 : 3;
+
+// Rows a warp works on at once: the GEMV decodes two rows per x load (halving the
+// shared-memory reads of x, the kernel's busiest resource); dequantization one.
+// (Narrow loads keep one row: their tiles already take many registers.)
+template <bool kStore, int kVec>
+constexpr int kRowsPerWarp = kStore || kVec < 4 ? 1 : 2;
+
 // kStore false: y[row] = w[row] · x (rows 0..n). kStore true: out[i] = values of row ids[i]
 // (or i), for i in 0..n. Row bytes and the base address are multiples of kVec. Dynamic
-// shared memory: kWarps tiles, then (x_shared) x[n_cols / 32][kXGroupFloats] read by all warps.
-// Blocks per SM the register budget is set for: 3 where the kernel fits in 80 registers
-// without spilling, else 2.
-template <DType T>
-constexpr int kMinBlocks = (T == DType::kQ4_1 || T == DType::kQ5_K || T == DType::kQ6_K) ? 2 : 3;
-
+// shared memory: kWarps * kRows tiles, then (x_shared) x[n_cols / 32][kXGroupFloats].
 template <DType T, int kVec, bool kStore>
-__global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T>)
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kStore>)
     QuantRowsKernel(const uint8_t* __restrict__ w, int64_t row_bytes, int64_t n_table_rows, int n_blocks,
                     const int32_t* __restrict__ ids, int64_t n, const float* __restrict__ x, bool x_shared,
                     float* __restrict__ y) {
   using Q = QuantTraits<T>;
   using V = typename VecType<kVec>::T;
+  constexpr int kRows = kRowsPerWarp<kStore, kVec>;
   constexpr int kTileBlocks = Q::kTileBlocks * (kVec == 16 ? kWideTile : 1);
   constexpr int kTileBytes = kTileBlocks * Q::kBlockBytes;
   static_assert(kTileBytes % 16 == 0, "tiles must keep 16-byte alignment");
@@ -80,7 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T>)
   const int64_t n_cols = static_cast<int64_t>(n_blocks) * Q::kBlockElems;
   const float* xs = x;
   if (!kStore && x_shared) {
-    float* sx = reinterpret_cast<float*>(smem + kWarps * kTileBytes);
+    float* sx = reinterpret_cast<float*>(smem + kWarps * kRows * kTileBytes);
     for (int64_t q = threadIdx.x; q < n_cols / 4; q += kWarps * 32) {  // q: 16-byte chunk of x
       *reinterpret_cast<float4*>(sx + (q / 8) * kXGroupFloats + (q % 8) * 4) =
           __ldg(reinterpret_cast<const float4*>(x) + q);
@@ -88,12 +95,15 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T>)
     __syncthreads();
     xs = sx;
   }
-  // Warp gw handles rows gw, gw + stride, ... as one stream of tiles: the next tile (of this
-  // row or the next) is loaded into registers while the current one is decoded.
+  // Warp gw handles row groups gw, gw + stride, ... (rows kRows g .. kRows g + kRows - 1) as
+  // one stream of tiles: the next tiles (of these rows or the next group's) are loaded into
+  // registers while the current ones are decoded.
+  const int64_t n_groups = (n + kRows - 1) / kRows;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kWarps;
-  int64_t i = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
-  if (i >= n) return;
-  auto row_of = [&](int64_t k) -> const uint8_t* {  // nullptr: an id outside the table
+  int64_t g = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
+  if (g >= n_groups) return;
+  auto row_of = [&](int64_t k) -> const uint8_t* {  // nullptr: past n, or an id outside the table
+    if (k >= n) return nullptr;
     int64_t r = k;
     if (kStore && ids != nullptr) {
       r = ids[k];
@@ -101,59 +111,72 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T>)
     }
     return w + r * row_bytes;
   };
-  uint8_t* tile = smem + warp * kTileBytes;
+  uint8_t* tiles = smem + warp * kRows * kTileBytes;
   const int n_tiles = (n_blocks + kTileBlocks - 1) / kTileBlocks;
 
-  V regs[kPerLane] = {};
-  auto load = [&](const uint8_t* row, int t) {
+  V regs[kRows][kPerLane] = {};
+  auto load = [&](const uint8_t* const(&rows)[kRows], int t) {
     const int64_t base = static_cast<int64_t>(t) * kTileBytes;
     const int64_t valid = min(static_cast<int64_t>(kTileBytes), row_bytes - base);
-    const V* src = reinterpret_cast<const V*>(row + base);
 #pragma unroll
-    for (int k = 0; k < kPerLane; ++k) {
-      const int u = lane + 32 * k;
-      if (u < kUnits && static_cast<int64_t>(u) * kVec < valid) regs[k] = __ldg(src + u);
+    for (int j = 0; j < kRows; ++j) {
+      if (rows[j] == nullptr) continue;
+      const V* src = reinterpret_cast<const V*>(rows[j] + base);
+#pragma unroll
+      for (int k = 0; k < kPerLane; ++k) {
+        const int u = lane + 32 * k;
+        if (u < kUnits && static_cast<int64_t>(u) * kVec < valid) regs[j][k] = __ldg(src + u);
+      }
     }
   };
   const bool aligned_out = (reinterpret_cast<uintptr_t>(y) & 15) == 0;
-  const uint8_t* row = row_of(i);
+  const uint8_t* rows[kRows];
+#pragma unroll
+  for (int j = 0; j < kRows; ++j) rows[j] = row_of(g * kRows + j);
   int t = 0;
-  if (row != nullptr) load(row, 0);
-  float acc = 0.f;
+  load(rows, 0);
+  float acc[kRows] = {};
   while (true) {
-    if (row == nullptr) {  // GetRows of a bad device id: a row of NaN
-      for (int64_t c = lane; c < n_cols; c += 32) y[i * n_cols + c] = NAN;
-      i += stride;
-      if (i >= n) break;
-      row = row_of(i);
-      if (row != nullptr) load(row, 0);
-      continue;
+    if constexpr (kStore) {
+      if (rows[0] == nullptr) {  // GetRows of a bad device id: a row of NaN
+        for (int64_t c = lane; c < n_cols; c += 32) y[g * n_cols + c] = NAN;
+        g += stride;
+        if (g >= n_groups) break;
+        rows[0] = row_of(g);
+        load(rows, 0);
+        continue;
+      }
     }
     __syncwarp();
 #pragma unroll
-    for (int k = 0; k < kPerLane; ++k) {
-      const int u = lane + 32 * k;
-      if (u < kUnits) reinterpret_cast<V*>(tile)[u] = regs[k];
+    for (int j = 0; j < kRows; ++j) {
+#pragma unroll
+      for (int k = 0; k < kPerLane; ++k) {
+        const int u = lane + 32 * k;
+        if (u < kUnits) reinterpret_cast<V*>(tiles + j * kTileBytes)[u] = regs[j][k];
+      }
     }
     __syncwarp();
-    int64_t next_i = i;
+    int64_t next_g = g;
     int next_t = t + 1;
-    const uint8_t* next_row = row;
+    const uint8_t* next_rows[kRows];
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) next_rows[j] = rows[j];
     if (next_t == n_tiles) {
-      next_i = i + stride;
+      next_g = g + stride;
       next_t = 0;
-      next_row = next_i < n ? row_of(next_i) : nullptr;
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) next_rows[j] = next_g < n_groups ? row_of(next_g * kRows + j) : nullptr;
     }
-    if (next_row != nullptr) load(next_row, next_t);
+    load(next_rows, next_t);
     const int nb = min(kTileBlocks, n_blocks - t * kTileBlocks);
     for (int item = lane; item < nb * Q::kItems; item += 32) {
       const int b = item / Q::kItems, s = item % Q::kItems;
       const int64_t e = (static_cast<int64_t>(t) * kTileBlocks + b) * Q::kBlockElems + 32 * s;
-      const uint8_t* blk = tile + b * Q::kBlockBytes;
       if constexpr (kStore) {
         float v[32];
-        DecodeItem<T>(blk, s, v);
-        float* o = y + i * n_cols + e;
+        DecodeItem<T>(tiles + b * Q::kBlockBytes, s, v);
+        float* o = y + g * n_cols + e;
         if (aligned_out) {
 #pragma unroll
           for (int j = 0; j < 8; ++j) {
@@ -164,20 +187,29 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T>)
           for (int j = 0; j < 32; ++j) o[j] = v[j];
         }
       } else {
-        acc += DotItem<T>(blk, s, x_shared ? xs + (e / 32) * kXGroupFloats : x + e);
+        float xv[32];
+        LoadX32(x_shared ? xs + (e / 32) * kXGroupFloats : x + e, xv);
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) {
+          if (rows[j] != nullptr) acc[j] += DotItem<T>(tiles + j * kTileBytes + b * Q::kBlockBytes, s, xv);
+        }
       }
     }
-    if (next_t == 0) {  // row i done
+    if (next_t == 0) {  // this group's rows are done
       if constexpr (!kStore) {
-        acc = WarpSum(acc);
-        if (lane == 0) y[i] = acc;
-        acc = 0.f;
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) {
+          const float sum = WarpSum(acc[j]);
+          if (lane == 0 && rows[j] != nullptr) y[g * kRows + j] = sum;
+          acc[j] = 0.f;
+        }
       }
-      if (next_i >= n) break;
+      if (next_g >= n_groups) break;
     }
-    i = next_i;
+    g = next_g;
     t = next_t;
-    row = next_row;
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) rows[j] = next_rows[j];
   }
 }
 
@@ -296,7 +328,8 @@ void LaunchQuantVec(const DeviceWeight& w, const int32_t* ids, int64_t n, const 
                     cudaStream_t stream) {
   using Q = QuantTraits<T>;
   const int n_blocks = static_cast<int>(w.n_cols / Q::kBlockElems);
-  const int64_t tile_bytes = int64_t{Q::kTileBlocks} * (kVec == 16 ? kWideTile : 1) * Q::kBlockBytes;
+  const int64_t tile_bytes =
+      int64_t{Q::kTileBlocks} * (kVec == 16 ? kWideTile : 1) * Q::kBlockBytes * kRowsPerWarp<kStore, kVec>;
   const int64_t x_bytes = w.n_cols / 32 * kXGroupFloats * 4;
   const bool x_shared = !kStore && x_bytes <= kMaxSharedX;
   const size_t smem = static_cast<size_t>(kWarps * tile_bytes + (x_shared ? x_bytes : 0));
@@ -311,7 +344,8 @@ void LaunchQuantVec(const DeviceWeight& w, const int32_t* ids, int64_t n, const 
   CheckLaunchResult(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), __FILE__, __LINE__);
   CheckLaunchResult(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem), __FILE__,
                     __LINE__);
-  const int64_t blocks = std::min<int64_t>(Grid(n), std::max(1, sms * per_sm));
+  const int64_t groups = (n + kRowsPerWarp<kStore, kVec> - 1) / kRowsPerWarp<kStore, kVec>;
+  const int64_t blocks = std::min<int64_t>(Grid(groups), std::max(1, sms * per_sm));
   kernel<<<static_cast<unsigned>(blocks), kWarps * 32, smem, stream>>>(w.data, w.row_bytes, w.n_rows, n_blocks, ids, n,
                                                                        x, x_shared, y);
   FS_CUDA_CHECK_LAUNCH();

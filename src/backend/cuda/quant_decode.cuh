@@ -1,7 +1,7 @@
 // Device-side decoding of the GGML block layouts (src/backend/cpu/quant.h): per
 // dtype, the block geometry and two views of one "item" (32 consecutive values
 // of a block):
-//   DotItem:    sum over the item of w[i] * x[i], f32, scales factored out of
+//   DotItem:    sum over the item of w[i] * xv[i], f32, scales factored out of
 //   the sum (GEMV); DecodeItem: the 32 values, rounded exactly as DequantizeRow
 //   computes them (GetRows and
 //               the dequantize-then-GEMM path), so GetRows is bitwise equal to
@@ -57,8 +57,8 @@ __device__ __forceinline__ void KScaleMin(const uint8_t* s, int j, float* sc, fl
 
 // Block geometry: bytes and values per block, items (of 32 values) per block, and blocks
 // per staging tile (tile bytes are a multiple of 16 and about 1 KiB; the GEMV with 16-byte
-// loads uses tiles kWideTile times larger, a whole 4096-wide row, to keep more in flight).
-constexpr int kWideTile = 4;
+// loads uses tiles kWideTile times larger (half a 4096-wide row) to keep more in flight).
+constexpr int kWideTile = 2;
 template <DType T>
 struct QuantTraits;
 template <>
@@ -87,15 +87,13 @@ struct QuantTraits<DType::kQ6_K> {  // blocks at even offsets
 };
 
 template <DType T>
-__device__ float DotItem(const uint8_t* b, int s, const float* x);
+__device__ float DotItem(const uint8_t* b, int s, const float (&xv)[32]);
 template <DType T>
 __device__ void DecodeItem(const uint8_t* b, int s, float (&v)[32]);
 
 // Q8_0: d, then 32 int8; w = d * q.
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ8_0>(const uint8_t* b, int, const float* x) {
-  float xv[32];
-  LoadX32(x, xv);
+__device__ __forceinline__ float DotItem<DType::kQ8_0>(const uint8_t* b, int, const float (&xv)[32]) {
   float sum = 0.f;
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
@@ -116,9 +114,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ8_0>(const uint8_t* b, int, 
 // Q4_0: d, then 16 bytes; byte j holds value j (low nibble) and j + 16 (high);
 // w = d * (q - 8).
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ4_0>(const uint8_t* b, int, const float* x) {
-  float xv[32];
-  LoadX32(x, xv);
+__device__ __forceinline__ float DotItem<DType::kQ4_0>(const uint8_t* b, int, const float (&xv)[32]) {
   float sum = 0.f;
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
@@ -144,9 +140,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ4_0>(const uint8_t* b, int, 
 
 // Q4_1: d, m, then 16 bytes as Q4_0; w = d * q + m.
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ4_1>(const uint8_t* b, int, const float* x) {
-  float xv[32];
-  LoadX32(x, xv);
+__device__ __forceinline__ float DotItem<DType::kQ4_1>(const uint8_t* b, int, const float (&xv)[32]) {
   float sum = 0.f, sx = 0.f;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -178,9 +172,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ4_1>(const uint8_t* b, int, 
 // Item s is sub-block s: nibble (s % 2) of qs[32 * (s / 2) + l]; w = d * sc * q
 // - dmin * mn.
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ4_K>(const uint8_t* b, int s, const float* x) {
-  float xv[32];
-  LoadX32(x, xv);
+__device__ __forceinline__ float DotItem<DType::kQ4_K>(const uint8_t* b, int s, const float (&xv)[32]) {
   const uint8_t* qs = b + 16 + 32 * (s >> 1);
   const int shift = 4 * (s & 1);
   float sum = 0.f, sx = 0.f;
@@ -213,9 +205,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ4_K>(const uint8_t* b, int s
 // Q5_K: as Q4_K plus 32 bytes qh after the scales: bit s of qh[l] is the 5th
 // bit of value l of sub-block s; w = d * sc * (q + 16 h) - dmin * mn.
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ5_K>(const uint8_t* b, int s, const float* x) {
-  float xv[32];
-  LoadX32(x, xv);
+__device__ __forceinline__ float DotItem<DType::kQ5_K>(const uint8_t* b, int s, const float (&xv)[32]) {
   const uint8_t* qh = b + 16;
   const uint8_t* qs = b + 48 + 32 * (s >> 1);
   const int shift = 4 * (s & 1);
@@ -259,9 +249,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ5_K>(const uint8_t* b, int s
 // ql[64 n + 32 (k % 2) + l], bits 2k of qh[32 n + l], scale scales[8 n + 2 k +
 // l / 16]; w = d * sc * (q - 32).
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ6_K>(const uint8_t* b, int s, const float* x) {
-  float xv[32];
-  LoadX32(x, xv);
+__device__ __forceinline__ float DotItem<DType::kQ6_K>(const uint8_t* b, int s, const float (&xv)[32]) {
   const int n = s >> 2, k = s & 3;
   const uint8_t* ql = b + 64 * n + 32 * (k & 1);
   const uint8_t* qh = b + 128 + 32 * n;
