@@ -10,7 +10,8 @@
 // Float rows (F32/F16/BF16): one warp per row, 16-byte loads four deep. Sums are f32; a
 // warp's partial sums are combined with a butterfly, so every output has one fixed
 // operation order whatever the weight's address.
-#include <cuda_runtime.h>  // kernel launches
+#include <cuda_pipeline.h>  // __pipeline_memcpy_async: global -> shared copies without registers
+#include <cuda_runtime.h>   // kernel launches
 
 #include <algorithm>
 #include <cmath>
@@ -54,10 +55,10 @@ __device__ __forceinline__ float WarpSum(float v) {
 // minimum) instead of all landing in the same 4 banks.
 constexpr int kXGroupFloats = 36;
 
-// Blocks per SM the register budget is set for: 3 (80 registers) where the kernel fits
-// without spilling, else 2 (128 registers): the two-row GEMV and the larger dequantizers.
-template <DType T, bool kStore>
-constexpr int kMinBlocks = !kStore || T == DType::kQ4_1 || T == DType::kQ5_K || T == DType::kQ6_K ? 2 : 3;
+// Blocks per SM the register budget is set for: 3 (80 registers) for the cp.async paths,
+// which hold no tile in registers, 2 (128 registers) for the register-staged narrow loads.
+template <int kVec>
+constexpr int kMinBlocks = kVec >= 4 ? 3 : 2;
 
 // Rows a warp works on at once: the GEMV decodes two rows per x load (halving the
 // shared-memory reads of x, the kernel's busiest resource); dequantization one.
@@ -69,14 +70,16 @@ constexpr int kRowsPerWarp = kStore || kVec < 4 ? 1 : 2;
 // (or i), for i in 0..n. Row bytes and the base address are multiples of kVec. Dynamic
 // shared memory: kWarps * kRows tiles, then (x_shared) x[n_cols / 32][kXGroupFloats].
 template <DType T, int kVec, bool kStore>
-__global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kStore>)
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks<kVec>)
     QuantRowsKernel(const uint8_t* __restrict__ w, int64_t row_bytes, int64_t n_table_rows, int n_blocks,
                     const int32_t* __restrict__ ids, int64_t n, const float* __restrict__ x, bool x_shared,
                     float* __restrict__ y) {
   using Q = QuantTraits<T>;
   using V = typename VecType<kVec>::T;
   constexpr int kRows = kRowsPerWarp<kStore, kVec>;
-  constexpr int kTileBlocks = Q::kTileBlocks * (kVec == 16 ? kWideTile : 1);
+  constexpr int kTileBlocks = Q::kTileBlocks;
+  constexpr bool kAsync = kVec >= 4;  // cp.async into two shared buffers, else via registers
+  constexpr int kBufs = kAsync ? 2 : 1;
   constexpr int kTileBytes = kTileBlocks * Q::kBlockBytes;
   static_assert(kTileBytes % 16 == 0, "tiles must keep 16-byte alignment");
   constexpr int kUnits = kTileBytes / kVec;
@@ -87,7 +90,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kStore>)
   const int64_t n_cols = static_cast<int64_t>(n_blocks) * Q::kBlockElems;
   const float* xs = x;
   if (!kStore && x_shared) {
-    float* sx = reinterpret_cast<float*>(smem + kWarps * kRows * kTileBytes);
+    float* sx = reinterpret_cast<float*>(smem + kWarps * kBufs * kRows * kTileBytes);
     for (int64_t q = threadIdx.x; q < n_cols / 4; q += kWarps * 32) {  // q: 16-byte chunk of x
       *reinterpret_cast<float4*>(sx + (q / 8) * kXGroupFloats + (q % 8) * 4) =
           __ldg(reinterpret_cast<const float4*>(x) + q);
@@ -111,30 +114,40 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kStore>)
     }
     return w + r * row_bytes;
   };
-  uint8_t* tiles = smem + warp * kRows * kTileBytes;
+  uint8_t* tiles = smem + warp * kBufs * kRows * kTileBytes;
   const int n_tiles = (n_blocks + kTileBlocks - 1) / kTileBlocks;
 
-  V regs[kRows][kPerLane] = {};
-  auto load = [&](const uint8_t* const(&rows)[kRows], int t) {
+  // Starts loading tile t of `rows` (async: into buffer buf, as one committed group; else
+  // into regs, stored to the tile by the loop).
+  V regs[kAsync ? 1 : kRows][kAsync ? 1 : kPerLane] = {};
+  auto load = [&](const uint8_t* const(&rows)[kRows], int t, int buf) {
     const int64_t base = static_cast<int64_t>(t) * kTileBytes;
     const int64_t valid = min(static_cast<int64_t>(kTileBytes), row_bytes - base);
 #pragma unroll
     for (int j = 0; j < kRows; ++j) {
       if (rows[j] == nullptr) continue;
       const V* src = reinterpret_cast<const V*>(rows[j] + base);
+      uint8_t* dst = tiles + (buf * kRows + j) * kTileBytes;
 #pragma unroll
       for (int k = 0; k < kPerLane; ++k) {
         const int u = lane + 32 * k;
-        if (u < kUnits && static_cast<int64_t>(u) * kVec < valid) regs[j][k] = __ldg(src + u);
+        if (u < kUnits && static_cast<int64_t>(u) * kVec < valid) {
+          if constexpr (kAsync) {
+            __pipeline_memcpy_async(dst + u * kVec, src + u, kVec);
+          } else {
+            regs[j][k] = __ldg(src + u);
+          }
+        }
       }
     }
+    if constexpr (kAsync) __pipeline_commit();
   };
   const bool aligned_out = (reinterpret_cast<uintptr_t>(y) & 15) == 0;
   const uint8_t* rows[kRows];
 #pragma unroll
   for (int j = 0; j < kRows; ++j) rows[j] = row_of(g * kRows + j);
-  int t = 0;
-  load(rows, 0);
+  int t = 0, buf = 0;
+  load(rows, 0, buf);
   float acc[kRows] = {};
   while (true) {
     if constexpr (kStore) {
@@ -143,20 +156,22 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kStore>)
         g += stride;
         if (g >= n_groups) break;
         rows[0] = row_of(g);
-        load(rows, 0);
+        load(rows, 0, buf);
         continue;
       }
     }
-    __syncwarp();
+    if constexpr (!kAsync) {
+      __syncwarp();
 #pragma unroll
-    for (int j = 0; j < kRows; ++j) {
+      for (int j = 0; j < kRows; ++j) {
 #pragma unroll
-      for (int k = 0; k < kPerLane; ++k) {
-        const int u = lane + 32 * k;
-        if (u < kUnits) reinterpret_cast<V*>(tiles + j * kTileBytes)[u] = regs[j][k];
+        for (int k = 0; k < kPerLane; ++k) {
+          const int u = lane + 32 * k;
+          if (u < kUnits) reinterpret_cast<V*>(tiles + j * kTileBytes)[u] = regs[j][k];
+        }
       }
+      __syncwarp();
     }
-    __syncwarp();
     int64_t next_g = g;
     int next_t = t + 1;
     const uint8_t* next_rows[kRows];
@@ -168,14 +183,19 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kStore>)
 #pragma unroll
       for (int j = 0; j < kRows; ++j) next_rows[j] = next_g < n_groups ? row_of(next_g * kRows + j) : nullptr;
     }
-    load(next_rows, next_t);
+    load(next_rows, next_t, kAsync ? buf ^ 1 : 0);
+    if constexpr (kAsync) {
+      __pipeline_wait_prior(1);  // all but the group just issued: buffer buf has landed
+      __syncwarp();
+    }
+    const uint8_t* cur = tiles + buf * kRows * kTileBytes;
     const int nb = min(kTileBlocks, n_blocks - t * kTileBlocks);
     for (int item = lane; item < nb * Q::kItems; item += 32) {
       const int b = item / Q::kItems, s = item % Q::kItems;
       const int64_t e = (static_cast<int64_t>(t) * kTileBlocks + b) * Q::kBlockElems + 32 * s;
       if constexpr (kStore) {
         float v[32];
-        DecodeItem<T>(tiles + b * Q::kBlockBytes, s, v);
+        DecodeItem<T>(cur + b * Q::kBlockBytes, s, v);
         float* o = y + g * n_cols + e;
         if (aligned_out) {
 #pragma unroll
@@ -191,7 +211,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kStore>)
         LoadX32(x_shared ? xs + (e / 32) * kXGroupFloats : x + e, xv);
 #pragma unroll
         for (int j = 0; j < kRows; ++j) {
-          if (rows[j] != nullptr) acc[j] += DotItem<T>(tiles + j * kTileBytes + b * Q::kBlockBytes, s, xv);
+          if (rows[j] != nullptr) acc[j] += DotItem<T>(cur + j * kTileBytes + b * Q::kBlockBytes, s, xv);
         }
       }
     }
@@ -205,6 +225,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kStore>)
         }
       }
       if (next_g >= n_groups) break;
+    }
+    if constexpr (kAsync) {
+      __syncwarp();  // every lane is done with buffer buf before it is refilled
+      buf ^= 1;
     }
     g = next_g;
     t = next_t;
@@ -329,7 +353,7 @@ void LaunchQuantVec(const DeviceWeight& w, const int32_t* ids, int64_t n, const 
   using Q = QuantTraits<T>;
   const int n_blocks = static_cast<int>(w.n_cols / Q::kBlockElems);
   const int64_t tile_bytes =
-      int64_t{Q::kTileBlocks} * (kVec == 16 ? kWideTile : 1) * Q::kBlockBytes * kRowsPerWarp<kStore, kVec>;
+      int64_t{Q::kTileBlocks} * Q::kBlockBytes * kRowsPerWarp<kStore, kVec> * (kVec >= 4 ? 2 : 1);
   const int64_t x_bytes = w.n_cols / 32 * kXGroupFloats * 4;
   const bool x_shared = !kStore && x_bytes <= kMaxSharedX;
   const size_t smem = static_cast<size_t>(kWarps * tile_bytes + (x_shared ? x_bytes : 0));

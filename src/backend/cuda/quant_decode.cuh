@@ -56,9 +56,7 @@ __device__ __forceinline__ void KScaleMin(const uint8_t* s, int j, float* sc, fl
 }
 
 // Block geometry: bytes and values per block, items (of 32 values) per block, and blocks
-// per staging tile (tile bytes are a multiple of 16 and about 1 KiB; the GEMV with 16-byte
-// loads uses tiles kWideTile times larger (half a 4096-wide row) to keep more in flight).
-constexpr int kWideTile = 2;
+// per staging tile (tile bytes are a multiple of 16 and about 1 KiB).
 template <DType T>
 struct QuantTraits;
 template <>
