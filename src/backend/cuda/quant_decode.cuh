@@ -43,6 +43,14 @@ __device__ __forceinline__ void LoadX32(const float* x, float (&v)[32]) {
   }
 }
 
+// sum(xv) as a tree of four chains.
+__device__ __forceinline__ float SumX32(const float (&xv)[32]) {
+  float p[4] = {};
+#pragma unroll
+  for (int i = 0; i < 32; ++i) p[i & 3] += xv[i];
+  return (p[0] + p[1]) + (p[2] + p[3]);
+}
+
 // Sub-block j (0..7) scale and min of a Q4_K/Q5_K block (6 bits each), as
 // UnpackQ4KScales.
 __device__ __forceinline__ void KScaleMin(const uint8_t* s, int j, float* sc, float* mn) {
@@ -92,15 +100,15 @@ __device__ void DecodeItem(const uint8_t* b, int s, float (&v)[32]);
 // Q8_0: d, then 32 int8; w = d * q.
 template <>
 __device__ __forceinline__ float DotItem<DType::kQ8_0>(const uint8_t* b, int, const float (&xv)[32]) {
-  float sum = 0.f;
+  float sum[2] = {0.f, 0.f};  // two independent fma chains
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
     const uint32_t u = Ld16(b + 2 + 2 * i);
     const uint32_t biased = u ^ 0x8080u;  // q + 128 in each byte
-    sum = fmaf(SmallToF32<128>(biased & 0xFF), xv[2 * i], sum);
-    sum = fmaf(SmallToF32<128>(biased >> 8), xv[2 * i + 1], sum);
+    sum[0] = fmaf(SmallToF32<128>(biased & 0xFF), xv[2 * i], sum[0]);
+    sum[1] = fmaf(SmallToF32<128>(biased >> 8), xv[2 * i + 1], sum[1]);
   }
-  return F16ToF32(static_cast<uint16_t>(Ld16(b))) * sum;
+  return F16ToF32(static_cast<uint16_t>(Ld16(b))) * (sum[0] + sum[1]);
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ8_0>(const uint8_t* b, int, float (&v)[32]) {
@@ -113,18 +121,18 @@ __device__ __forceinline__ void DecodeItem<DType::kQ8_0>(const uint8_t* b, int, 
 // w = d * (q - 8).
 template <>
 __device__ __forceinline__ float DotItem<DType::kQ4_0>(const uint8_t* b, int, const float (&xv)[32]) {
-  float sum = 0.f;
+  float sum[2] = {0.f, 0.f};  // two independent fma chains
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const uint32_t u = Ld16(b + 2 + 2 * i);
 #pragma unroll
     for (int k = 0; k < 2; ++k) {
       const uint32_t q = (u >> (8 * k)) & 0xFF;
-      sum = fmaf(SmallToF32<8>(q & 0xF), xv[2 * i + k], sum);
-      sum = fmaf(SmallToF32<8>(q >> 4), xv[2 * i + k + 16], sum);
+      sum[0] = fmaf(SmallToF32<8>(q & 0xF), xv[2 * i + k], sum[0]);
+      sum[1] = fmaf(SmallToF32<8>(q >> 4), xv[2 * i + k + 16], sum[1]);
     }
   }
-  return F16ToF32(static_cast<uint16_t>(Ld16(b))) * sum;
+  return F16ToF32(static_cast<uint16_t>(Ld16(b))) * (sum[0] + sum[1]);
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ4_0>(const uint8_t* b, int, float (&v)[32]) {
@@ -139,21 +147,20 @@ __device__ __forceinline__ void DecodeItem<DType::kQ4_0>(const uint8_t* b, int, 
 // Q4_1: d, m, then 16 bytes as Q4_0; w = d * q + m.
 template <>
 __device__ __forceinline__ float DotItem<DType::kQ4_1>(const uint8_t* b, int, const float (&xv)[32]) {
-  float sum = 0.f, sx = 0.f;
+  float sum[2] = {0.f, 0.f};  // two independent fma chains
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const uint32_t u = Ld32(b + 4 + 4 * i);
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const uint32_t q = (u >> (8 * k)) & 0xFF;
-      sum = fmaf(SmallToF32<0>(q & 0xF), xv[4 * i + k], sum);
-      sum = fmaf(SmallToF32<0>(q >> 4), xv[4 * i + k + 16], sum);
+      sum[0] = fmaf(SmallToF32<0>(q & 0xF), xv[4 * i + k], sum[0]);
+      sum[1] = fmaf(SmallToF32<0>(q >> 4), xv[4 * i + k + 16], sum[1]);
     }
   }
-#pragma unroll
-  for (int i = 0; i < 32; ++i) sx += xv[i];
   const uint32_t dm = Ld32(b);
-  return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * sum + F16ToF32(static_cast<uint16_t>(dm >> 16)) * sx;
+  return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * (sum[0] + sum[1]) +
+         F16ToF32(static_cast<uint16_t>(dm >> 16)) * SumX32(xv);
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ4_1>(const uint8_t* b, int, float (&v)[32]) {
@@ -173,19 +180,18 @@ template <>
 __device__ __forceinline__ float DotItem<DType::kQ4_K>(const uint8_t* b, int s, const float (&xv)[32]) {
   const uint8_t* qs = b + 16 + 32 * (s >> 1);
   const int shift = 4 * (s & 1);
-  float sum = 0.f, sx = 0.f;
+  float sum[2] = {0.f, 0.f};  // two independent fma chains
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const uint32_t u = Ld32(qs + 4 * i) >> shift;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) sum = fmaf(SmallToF32<0>((u >> (8 * k)) & 0xF), xv[4 * i + k], sum);
+    for (int k = 0; k < 4; ++k) sum[k & 1] = fmaf(SmallToF32<0>((u >> (8 * k)) & 0xF), xv[4 * i + k], sum[k & 1]);
   }
-#pragma unroll
-  for (int i = 0; i < 32; ++i) sx += xv[i];
   float sc, mn;
   KScaleMin(b + 4, s, &sc, &mn);
   const uint32_t dm = Ld32(b);
-  return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * sc * sum - F16ToF32(static_cast<uint16_t>(dm >> 16)) * mn * sx;
+  return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * sc * (sum[0] + sum[1]) -
+         F16ToF32(static_cast<uint16_t>(dm >> 16)) * mn * SumX32(xv);
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ4_K>(const uint8_t* b, int s, float (&v)[32]) {
@@ -207,7 +213,7 @@ __device__ __forceinline__ float DotItem<DType::kQ5_K>(const uint8_t* b, int s, 
   const uint8_t* qh = b + 16;
   const uint8_t* qs = b + 48 + 32 * (s >> 1);
   const int shift = 4 * (s & 1);
-  float sum = 0.f, sx = 0.f;
+  float sum[2] = {0.f, 0.f};  // two independent fma chains
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const uint32_t u = Ld32(qs + 4 * i) >> shift;
@@ -215,15 +221,14 @@ __device__ __forceinline__ float DotItem<DType::kQ5_K>(const uint8_t* b, int s, 
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const uint32_t q = ((u >> (8 * k)) & 0xF) | (((h >> (8 * k)) & 1) << 4);
-      sum = fmaf(SmallToF32<0>(q), xv[4 * i + k], sum);
+      sum[k & 1] = fmaf(SmallToF32<0>(q), xv[4 * i + k], sum[k & 1]);
     }
   }
-#pragma unroll
-  for (int i = 0; i < 32; ++i) sx += xv[i];
   float sc, mn;
   KScaleMin(b + 4, s, &sc, &mn);
   const uint32_t dm = Ld32(b);
-  return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * sc * sum - F16ToF32(static_cast<uint16_t>(dm >> 16)) * mn * sx;
+  return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * sc * (sum[0] + sum[1]) -
+         F16ToF32(static_cast<uint16_t>(dm >> 16)) * mn * SumX32(xv);
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ5_K>(const uint8_t* b, int s, float (&v)[32]) {
@@ -252,7 +257,7 @@ __device__ __forceinline__ float DotItem<DType::kQ6_K>(const uint8_t* b, int s, 
   const uint8_t* ql = b + 64 * n + 32 * (k & 1);
   const uint8_t* qh = b + 128 + 32 * n;
   const int lshift = 4 * (k >> 1), hshift = 2 * k;
-  float sum[2] = {0.f, 0.f};
+  float sum[2][2] = {};  // [half of the item][even/odd value]: independent fma chains
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
     const uint32_t u = Ld16(ql + 2 * i) >> lshift;
@@ -260,12 +265,13 @@ __device__ __forceinline__ float DotItem<DType::kQ6_K>(const uint8_t* b, int s, 
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
       const uint32_t q = ((u >> (8 * j)) & 0xF) | (((h >> (8 * j)) & 3) << 4);
-      sum[i / 8] = fmaf(SmallToF32<32>(q), xv[2 * i + j], sum[i / 8]);
+      sum[i / 8][j] = fmaf(SmallToF32<32>(q), xv[2 * i + j], sum[i / 8][j]);
     }
   }
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * n + 2 * k);
   const float d = F16ToF32(static_cast<uint16_t>(Ld16(b + 208)));
-  return d * (static_cast<float>(sc[0]) * sum[0] + static_cast<float>(sc[1]) * sum[1]);
+  return d *
+         (static_cast<float>(sc[0]) * (sum[0][0] + sum[0][1]) + static_cast<float>(sc[1]) * (sum[1][0] + sum[1][1]));
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ6_K>(const uint8_t* b, int s, float (&v)[32]) {
