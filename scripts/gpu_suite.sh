@@ -7,10 +7,11 @@
 # passed and the benchmark ran.
 #
 # Build: with CMake (FLASHSTREAM_CUDA=ON, sm_90, -j$(nproc)) into build-gpu, which needs the
-# apt packages of scripts/setup.sh on the GPU machine. Where they are missing, build on
-# another machine of the same architecture and set FS_GPU_PREBUILT to a folder holding
-# cuda_tests and bench_cuda_matmul; a lib/ folder beside them (the shared libraries they
-# need) goes on LD_LIBRARY_PATH.
+# apt packages of scripts/setup.sh on the GPU machine. FS_GPU_DEPS may name a folder with
+# missing ones unpacked under usr/ (headers, static libraries, pkg-config files); it is
+# used as pkg-config sysroot and CMake prefix. Or build elsewhere (same architecture) and
+# set FS_GPU_PREBUILT to a folder holding cuda_tests and bench_cuda_matmul; a lib/ folder
+# beside them (the shared libraries they need) goes on LD_LIBRARY_PATH.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu_report}}
@@ -25,6 +26,11 @@ if [[ -n "${FS_GPU_PREBUILT:-}" ]]; then
   build_note="prebuilt binaries from $bin"
   export LD_LIBRARY_PATH="$bin/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 else
+  if [[ -n "${FS_GPU_DEPS:-}" ]]; then
+    export PKG_CONFIG_SYSROOT_DIR=$FS_GPU_DEPS
+    export PKG_CONFIG_PATH="$FS_GPU_DEPS/usr/lib/x86_64-linux-gnu/pkgconfig"
+    export CMAKE_PREFIX_PATH="$FS_GPU_DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  fi
   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DFLASHSTREAM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DFLASHSTREAM_BENCH=ON -DFLASHSTREAM_TESTS=ON >"$out/build.log" 2>&1 &&
     cmake --build build-gpu -j"$(nproc)" --target cuda_tests bench_cuda_matmul >>"$out/build.log" 2>&1 ||
