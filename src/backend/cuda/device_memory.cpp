@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels.h"  // LaunchCopy
 
 namespace flashstream::cuda {
 namespace {
@@ -127,6 +128,14 @@ Status CopyToHost(void* dst, const void* src, size_t bytes, const Stream* stream
 
 Status CopyOnDevice(void* dst, const void* src, size_t bytes, const Stream* stream) {
   return Copy(dst, src, bytes, stream, cudaMemcpyDeviceToDevice, "device->device copy");
+}
+
+Status CopyWithKernel(void* dst, const void* src, size_t bytes, const Stream& stream) {
+  if (reinterpret_cast<uintptr_t>(dst) % 16 != 0 || reinterpret_cast<uintptr_t>(src) % 16 != 0) {
+    return Status::Error("CopyWithKernel: buffers must be 16-byte aligned");
+  }
+  if (bytes == 0) return Status::Ok();
+  return CudaStatus(LaunchCopy(dst, src, bytes, Raw(&stream)), fmt::format("kernel copy of {} bytes", bytes));
 }
 
 Graph::Graph(Graph&& o) noexcept : graph_(std::exchange(o.graph_, nullptr)), exec_(std::exchange(o.exec_, nullptr)) {}

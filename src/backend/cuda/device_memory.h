@@ -91,6 +91,10 @@ Status CopyToDevice(void* dst, const void* src, size_t bytes, const Stream* stre
 Status CopyToHost(void* dst, const void* src, size_t bytes, const Stream* stream = nullptr);
 Status CopyOnDevice(void* dst, const void* src, size_t bytes, const Stream* stream = nullptr);
 
+// Copies with a kernel on the SMs instead of the copy engines (enqueued on `stream`); a
+// benchmark's bandwidth ceiling. Precondition: both buffers 16-byte aligned (else error).
+Status CopyWithKernel(void* dst, const void* src, size_t bytes, const Stream& stream);
+
 // A captured sequence of work on one stream, replayed with one launch.
 // Call order: BeginCapture, enqueue work on the stream, EndCapture, then Launch
 // any number of times. Work enqueued while capturing does not run until Launch.

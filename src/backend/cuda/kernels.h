@@ -5,6 +5,7 @@
 
 #include <cuda_runtime_api.h>  // cudaStream_t
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -48,5 +49,8 @@ void LaunchAttention(const float* q, const float* k, const float* v, int64_t n_t
 // input.
 void LaunchSwiGlu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
 void LaunchAdd(const float* a, const float* b, int64_t n, float* out, cudaStream_t stream);
+
+// dst[bytes] = src[bytes] by a grid-stride kernel; dst and src 16-byte aligned.
+cudaError_t LaunchCopy(void* dst, const void* src, size_t bytes, cudaStream_t stream);
 
 }  // namespace flashstream::cuda
