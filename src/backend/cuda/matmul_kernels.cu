@@ -55,10 +55,13 @@ __device__ __forceinline__ float WarpSum(float v) {
 // minimum) instead of all landing in the same 4 banks.
 constexpr int kXGroupFloats = 36;
 
-// Blocks per SM the register budget is set for: 3 (80 registers) for the cp.async paths,
-// which hold no tile in registers, 2 (128 registers) for the register-staged narrow loads.
-template <int kVec>
-constexpr int kMinBlocks = kVec >= 4 ? 3 : 2;
+// Blocks per SM the register budget is set for: 4 (64 registers) for the cp.async paths
+// that fit without spilling, 3 (80) for the K-quant GEMVs, 2 (128) for the register-staged
+// narrow loads (checked with -Xptxas -v).
+template <DType T, int kVec, bool kStore>
+constexpr int kMinBlocks = kVec < 4                                                                ? 2
+                           : kStore || T == DType::kQ8_0 || T == DType::kQ4_0 || T == DType::kQ4_1 ? 4
+                                                                                                   : 3;
 
 // Rows a warp works on at once: the GEMV decodes two rows per x load (halving the
 // shared-memory reads of x, the kernel's busiest resource); dequantization one.
@@ -70,7 +73,7 @@ constexpr int kRowsPerWarp = kStore || kVec < 4 ? 1 : 2;
 // (or i), for i in 0..n. Row bytes and the base address are multiples of kVec. Dynamic
 // shared memory: kWarps * kRows tiles, then (x_shared) x[n_cols / 32][kXGroupFloats].
 template <DType T, int kVec, bool kStore>
-__global__ void __launch_bounds__(kWarps * 32, kMinBlocks<kVec>)
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kVec, kStore>)
     QuantRowsKernel(const uint8_t* __restrict__ w, int64_t row_bytes, int64_t n_table_rows, int n_blocks,
                     const int32_t* __restrict__ ids, int64_t n, const float* __restrict__ x, bool x_shared,
                     float* __restrict__ y) {
