@@ -52,7 +52,8 @@ __device__ __forceinline__ float WarpSum(float v) {
 
 // x in shared memory: each group of 32 values (one item) takes kXGroupFloats floats, so the
 // 16-byte reads of 32 lanes at consecutive items spread over all banks (4 wavefronts, the
-// minimum) instead of all landing in the same 4 banks.
+// minimum) instead of all landing in the same 4 banks. Float 32 of a group holds the group's
+// sum (SumX32), which the dtypes with a min (Q4_1, Q4_K, Q5_K) need once per item.
 constexpr int kXGroupFloats = 36;
 
 // Blocks per SM the register budget is set for: 4 (64 registers) for the cp.async paths
@@ -97,6 +98,12 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kVec, kStore>)
     for (int64_t q = threadIdx.x; q < n_cols / 4; q += kWarps * 32) {  // q: 16-byte chunk of x
       *reinterpret_cast<float4*>(sx + (q / 8) * kXGroupFloats + (q % 8) * 4) =
           __ldg(reinterpret_cast<const float4*>(x) + q);
+    }
+    __syncthreads();
+    for (int64_t grp = threadIdx.x; grp < n_cols / 32; grp += kWarps * 32) {  // the sums in the padding
+      float v[32];
+      LoadX32(sx + grp * kXGroupFloats, v);
+      sx[grp * kXGroupFloats + 32] = SumX32(v);
     }
     __syncthreads();
     xs = sx;
@@ -211,10 +218,12 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks<T, kVec, kStore>)
         }
       } else {
         float xv[32];
-        LoadX32(x_shared ? xs + (e / 32) * kXGroupFloats : x + e, xv);
+        const float* xg = x_shared ? xs + (e / 32) * kXGroupFloats : x + e;
+        LoadX32(xg, xv);
+        const float sumx = x_shared ? xg[32] : SumX32(xv);  // used by the dtypes with a min
 #pragma unroll
         for (int j = 0; j < kRows; ++j) {
-          if (rows[j] != nullptr) acc[j] += DotItem<T>(cur + j * kTileBytes + b * Q::kBlockBytes, s, xv);
+          if (rows[j] != nullptr) acc[j] += DotItem<T>(cur + j * kTileBytes + b * Q::kBlockBytes, s, xv, sumx);
         }
       }
     }

@@ -1,7 +1,7 @@
 // Device-side decoding of the GGML block layouts (src/backend/cpu/quant.h): per
 // dtype, the block geometry and two views of one "item" (32 consecutive values
 // of a block):
-//   DotItem:    sum over the item of w[i] * xv[i], f32, scales factored out of
+//   DotItem:    sum over the item of w[i] * xv[i] (sx = SumX32(xv), given by the caller), f32, scales factored out of
 //   the sum (GEMV); DecodeItem: the 32 values, rounded exactly as DequantizeRow
 //   computes them (GetRows and
 //               the dequantize-then-GEMM path), so GetRows is bitwise equal to
@@ -93,13 +93,13 @@ struct QuantTraits<DType::kQ6_K> {  // blocks at even offsets
 };
 
 template <DType T>
-__device__ float DotItem(const uint8_t* b, int s, const float (&xv)[32]);
+__device__ float DotItem(const uint8_t* b, int s, const float (&xv)[32], float sx);
 template <DType T>
 __device__ void DecodeItem(const uint8_t* b, int s, float (&v)[32]);
 
 // Q8_0: d, then 32 int8; w = d * q.
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ8_0>(const uint8_t* b, int, const float (&xv)[32]) {
+__device__ __forceinline__ float DotItem<DType::kQ8_0>(const uint8_t* b, int, const float (&xv)[32], float sx) {
   float sum[2] = {0.f, 0.f};  // two independent fma chains
 #pragma unroll
   for (int i = 0; i < 16; ++i) {
@@ -120,7 +120,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ8_0>(const uint8_t* b, int, 
 // Q4_0: d, then 16 bytes; byte j holds value j (low nibble) and j + 16 (high);
 // w = d * (q - 8).
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ4_0>(const uint8_t* b, int, const float (&xv)[32]) {
+__device__ __forceinline__ float DotItem<DType::kQ4_0>(const uint8_t* b, int, const float (&xv)[32], float sx) {
   float sum[2] = {0.f, 0.f};  // two independent fma chains
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
@@ -146,7 +146,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ4_0>(const uint8_t* b, int, 
 
 // Q4_1: d, m, then 16 bytes as Q4_0; w = d * q + m.
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ4_1>(const uint8_t* b, int, const float (&xv)[32]) {
+__device__ __forceinline__ float DotItem<DType::kQ4_1>(const uint8_t* b, int, const float (&xv)[32], float sx) {
   float sum[2] = {0.f, 0.f};  // two independent fma chains
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -160,7 +160,7 @@ __device__ __forceinline__ float DotItem<DType::kQ4_1>(const uint8_t* b, int, co
   }
   const uint32_t dm = Ld32(b);
   return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * (sum[0] + sum[1]) +
-         F16ToF32(static_cast<uint16_t>(dm >> 16)) * SumX32(xv);
+         F16ToF32(static_cast<uint16_t>(dm >> 16)) * sx;
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ4_1>(const uint8_t* b, int, float (&v)[32]) {
@@ -177,7 +177,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ4_1>(const uint8_t* b, int, 
 // Item s is sub-block s: nibble (s % 2) of qs[32 * (s / 2) + l]; w = d * sc * q
 // - dmin * mn.
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ4_K>(const uint8_t* b, int s, const float (&xv)[32]) {
+__device__ __forceinline__ float DotItem<DType::kQ4_K>(const uint8_t* b, int s, const float (&xv)[32], float sx) {
   const uint8_t* qs = b + 16 + 32 * (s >> 1);
   const int shift = 4 * (s & 1);
   float sum[2] = {0.f, 0.f};  // two independent fma chains
@@ -191,7 +191,7 @@ __device__ __forceinline__ float DotItem<DType::kQ4_K>(const uint8_t* b, int s, 
   KScaleMin(b + 4, s, &sc, &mn);
   const uint32_t dm = Ld32(b);
   return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * sc * (sum[0] + sum[1]) -
-         F16ToF32(static_cast<uint16_t>(dm >> 16)) * mn * SumX32(xv);
+         F16ToF32(static_cast<uint16_t>(dm >> 16)) * mn * sx;
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ4_K>(const uint8_t* b, int s, float (&v)[32]) {
@@ -209,7 +209,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ4_K>(const uint8_t* b, int s
 // Q5_K: as Q4_K plus 32 bytes qh after the scales: bit s of qh[l] is the 5th
 // bit of value l of sub-block s; w = d * sc * (q + 16 h) - dmin * mn.
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ5_K>(const uint8_t* b, int s, const float (&xv)[32]) {
+__device__ __forceinline__ float DotItem<DType::kQ5_K>(const uint8_t* b, int s, const float (&xv)[32], float sx) {
   const uint8_t* qh = b + 16;
   const uint8_t* qs = b + 48 + 32 * (s >> 1);
   const int shift = 4 * (s & 1);
@@ -228,7 +228,7 @@ __device__ __forceinline__ float DotItem<DType::kQ5_K>(const uint8_t* b, int s, 
   KScaleMin(b + 4, s, &sc, &mn);
   const uint32_t dm = Ld32(b);
   return F16ToF32(static_cast<uint16_t>(dm & 0xFFFF)) * sc * (sum[0] + sum[1]) -
-         F16ToF32(static_cast<uint16_t>(dm >> 16)) * mn * SumX32(xv);
+         F16ToF32(static_cast<uint16_t>(dm >> 16)) * mn * sx;
 }
 template <>
 __device__ __forceinline__ void DecodeItem<DType::kQ5_K>(const uint8_t* b, int s, float (&v)[32]) {
@@ -252,7 +252,7 @@ __device__ __forceinline__ void DecodeItem<DType::kQ5_K>(const uint8_t* b, int s
 // ql[64 n + 32 (k % 2) + l], bits 2k of qh[32 n + l], scale scales[8 n + 2 k +
 // l / 16]; w = d * sc * (q - 32).
 template <>
-__device__ __forceinline__ float DotItem<DType::kQ6_K>(const uint8_t* b, int s, const float (&xv)[32]) {
+__device__ __forceinline__ float DotItem<DType::kQ6_K>(const uint8_t* b, int s, const float (&xv)[32], float sx) {
   const int n = s >> 2, k = s & 3;
   const uint8_t* ql = b + 64 * n + 32 * (k & 1);
   const uint8_t* qh = b + 128 + 32 * n;
