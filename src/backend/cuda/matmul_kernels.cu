@@ -1,12 +1,12 @@
 // Matrix-vector products (decode) and row dequantization of weights in their GGUF block
 // layout, directly on the raw bytes in device memory.
 //
-// Quantized rows: a persistent grid; each warp takes rows gw, gw + n_warps, ... and streams
-// them in tiles of whole blocks (QuantTraits::kTileBlocks): each lane loads its share of the
-// next tile (of the same row or the warp's next one) with the widest loads the alignment
-// allows (16 bytes when rows start 16-byte aligned), keeps it in registers while the
-// current tile is decoded from the warp's shared-memory copy, then stores it there. Lanes
-// then take the tile's 32-value items in turn, reading x from a padded shared-memory copy.
+// Quantized rows: a persistent grid; each warp takes rows (two at once for the GEMV) and
+// streams them in tiles of whole blocks (QuantTraits::kTileBlocks, ~1 KiB per row). With
+// 4- or 16-byte aligned rows the next tile (of these rows or the warp's next ones) is copied
+// by cp.async into the second of two shared-memory buffers while the current one is
+// decoded; narrower rows go through registers. Lanes take the tile's 32-value items in
+// turn, reading x from a padded shared-memory copy (one x read serves both rows).
 // Float rows (F32/F16/BF16): one warp per row, 16-byte loads four deep. Sums are f32; a
 // warp's partial sums are combined with a butterfly, so every output has one fixed
 // operation order whatever the weight's address.
