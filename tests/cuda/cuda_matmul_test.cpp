@@ -5,6 +5,7 @@
 // the GEMV (16, 4, 2 and 1 bytes).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -27,14 +28,16 @@ using testing::Weights;
 constexpr DType kAll[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                           DType::kQ4_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
-// Error bound, per output: both backends sum n_in products in f32 in different
-// orders (the CPU in SIMD lanes, the GPU per lane and 32-value item then across
-// the warp, or cuBLAS's tiles). Each rounding is at most u = 2^-24 of a partial
-// sum, and partial sums never exceed S = sum_i |w_i x_i|; with blocked
-// summation the worst case stays far below the sqrt(n_in) * u * S of
-// probabilistic analysis (Higham & Mary 2019), which for n_in <= 4096 is 4e-6 *
-// S. Both sides err, so we allow 1e-5 * S. A single wrong weight value changes
-// an output by ~S / n_in (2.4e-4 * S at n_in = 4096), far above the bound.
+// Error bound, per output, the same for every dtype: both backends decode each weight to the
+// same f32 value (GetRowsBitwiseEqualToCpu checks the decoders), the GEMV then factors the
+// block scale out of its sums, which moves each product by at most one rounding (u |w x|).
+// What remains is summation order: both sum n_in products in f32 in different orders (the
+// CPU in SIMD lanes, the GPU per lane and 32-value item then across the warp, or cuBLAS's
+// tiles). Each rounding is at most u = 2^-24 of a partial sum, and partial sums never exceed
+// S = sum_i |w_i x_i|; with blocked summation the worst case stays far below the
+// sqrt(n_in) * u * S of probabilistic analysis (Higham & Mary 2019), which for n_in <= 20480
+// (the widest test row) is 9e-6 * S, 4e-6 * S at 4096. We allow 1e-5 * S. A single wrong weight value changes an
+// output by ~S / n_in (2.4e-4 * S at n_in = 4096), far above the bound.
 constexpr double kRelToAbsSum = 1e-5;
 
 struct Shape2 {
@@ -99,6 +102,39 @@ TEST_F(CudaMatMulTest, EveryDtypeOneAndSeventeenTokens) {
         ASSERT_FALSE(HasFailure());
       }
     }
+  }
+}
+
+// Paths the shapes above do not take: an x that is not 16-byte aligned (copied to an aligned
+// scratch first), rows too wide for x to be staged in shared memory (x read from global
+// memory), and 2 to 4 tokens.
+TEST_F(CudaMatMulTest, UnalignedXWideRowsAndFewTokens) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_1, DType::kQ5_K, DType::kF16}) {
+    const std::string name(Name(t));
+    {
+      Weights w = RandomWeights(t, 21, 512, rng_);
+      const std::vector<float> x = RandomFloats(512, rng_);
+      const TensorView hv = w.view();
+      std::vector<float> want(21);
+      cpu_->MatMul(hv, x.data(), 1, want.data());
+      std::vector<float> shifted(513);
+      std::copy(x.begin(), x.end(), shifted.begin() + 1);
+      DeviceWeights dw(w);
+      DeviceVec<float> dx(shifted), dy(std::vector<float>(21, NAN));
+      gpu_->MatMul(dw.view(), dx.data() + 1, 1, dy.data());  // x at a 4-byte offset
+      const std::vector<float> got = dy.Download();
+      const std::vector<double> s = AbsDotSums(hv, x, 1);
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], kRelToAbsSum * s[i] + 1e-30) << name;
+    }
+    {
+      Weights w = RandomWeights(t, 9, 20480, rng_);  // x: 80 KiB, more than kMaxSharedX
+      Check(w, RandomFloats(20480, rng_), 1, 0, name + " n_in 20480");
+    }
+    Weights w = RandomWeights(t, 33, 1024, rng_);
+    for (int64_t n_tok : {2, 3, 4}) {
+      Check(w, RandomFloats(n_tok * 1024, rng_), n_tok, 0, name + " n_tok " + std::to_string(n_tok));
+    }
+    ASSERT_FALSE(HasFailure());
   }
 }
 
