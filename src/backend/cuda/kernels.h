@@ -1,0 +1,56 @@
+// Launchers of the CUDA kernels, for cuda_backend.cpp. Every pointer is device
+// memory except where noted; every launcher enqueues on `stream` and checks the
+// launch. Shapes are outermost first, as everywhere in flashstream.
+#pragma once
+
+#include <cuda_runtime_api.h>  // cudaStream_t
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace flashstream::cuda {
+
+// A weight matrix in device memory: n_rows rows of row_bytes bytes (n_cols
+// values in dtype).
+struct DeviceWeight {
+  const uint8_t* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t n_rows = 0;
+  int64_t n_cols = 0;
+  int64_t row_bytes = 0;
+};
+
+// y[n_rows] = w[n_rows, n_cols] · x[n_cols]. Precondition: x is 16-byte
+// aligned.
+void LaunchGemv(const DeviceWeight& w, const float* x, float* y, cudaStream_t stream);
+
+// out[n, n_cols] = f32 values of rows ids[0..n) of w (ids == nullptr: rows
+// 0..n), rounded exactly as DequantizeRow does. An id outside [0, n_rows) gives
+// a row of NaN.
+void LaunchDequantRows(const DeviceWeight& w, const int32_t* ids, int64_t n, float* out, cudaStream_t stream);
+
+// out[n_tok, n] = x / sqrt(mean(x^2) + eps) * weight[n]; out may alias x.
+void LaunchRmsNorm(const float* x, const float* weight, int64_t n_tok, int64_t n, float eps, float* out,
+                   cudaStream_t stream);
+
+// Rotates x[n_tok, n_heads, head_dim] in place; pos[n_tok]; inv_freq[rope_dim /
+// 2].
+void LaunchRope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos, const float* inv_freq,
+                int rope_dim, bool interleaved, cudaStream_t stream);
+
+// Causal GQA attention with Backend::Attention's semantics. Precondition:
+// head_dim <= 256.
+void LaunchAttention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
+                     int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream);
+
+// out[n] = silu(gate[n]) * up[n]; out[n] = a[n] + b[n]. out may alias the first
+// input.
+void LaunchSwiGlu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
+void LaunchAdd(const float* a, const float* b, int64_t n, float* out, cudaStream_t stream);
+
+// dst[bytes] = src[bytes] by a grid-stride kernel; dst and src 16-byte aligned.
+cudaError_t LaunchCopy(void* dst, const void* src, size_t bytes, cudaStream_t stream);
+
+}  // namespace flashstream::cuda

@@ -1,0 +1,155 @@
+// CUDA RmsNorm, Rope, Attention, SwiGlu and Add against the CPU backend on
+// random inputs. Bounds follow the operations' f32 rounding (u = 2^-24), as in
+// tests/backend/ops_test.cpp: the GPU kernels use the CPU's rounding sequence
+// where it has one (RmsNorm's double sum, RoPE's double cos/sin, element-wise
+// ops), so only the CPU's SIMD variants and expf's last bits separate them.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cuda_test_util.h"
+
+namespace flashstream {
+namespace {
+
+using testing::CudaVsCpuTest;
+using testing::DeviceVec;
+using testing::RandomFloats;
+using testing::RelNorm;
+
+constexpr double kU = 1.0 / (1 << 24);
+
+using CudaOpsTest = CudaVsCpuTest;
+
+TEST_F(CudaOpsTest, RmsNormInPlaceAndOutOfPlace) {
+  for (int64_t n_tok : {1, 17}) {
+    for (int64_t n : {100, 576, 4096}) {
+      const std::vector<float> x = RandomFloats(n_tok * n, rng_);
+      const std::vector<float> w = RandomFloats(n, rng_);
+      const TensorView hw{reinterpret_cast<const std::byte*>(w.data()), DType::kF32, MakeShape({n})};
+      std::vector<float> want(x.size());
+      cpu_->RmsNorm(x.data(), hw, n_tok, n, 1e-5f, want.data());
+      DeviceVec<float> dx(x), dw(w), dout(std::vector<float>(x.size(), NAN));
+      TensorView dv = hw;
+      dv.data = reinterpret_cast<const std::byte*>(dw.data());
+      gpu_->RmsNorm(dx.data(), dv, n_tok, n, 1e-5f, dout.data());
+      gpu_->RmsNorm(dx.data(), dv, n_tok, n, 1e-5f, dx.data());  // aliasing
+      const std::vector<float> got = dout.Download(), inplace = dx.Download();
+      for (size_t i = 0; i < want.size(); ++i) {
+        // The GPU sums squares in double; the CPU's AVX-512 kernel in 16 f32 lanes, whose sum
+        // errs by up to (n / 16 + 8) u relative, half of that in the inverse norm, plus the
+        // two products' roundings: the bound of the CPU's own test against the double reference.
+        const double rel = 2.0 * ((static_cast<double>(n) / 16 + 8) / 2 + 3) * kU;
+        ASSERT_NEAR(got[i], want[i], rel * std::fabs(want[i]) + 1e-30) << n_tok << " " << n << " " << i;
+        ASSERT_EQ(got[i], inplace[i]) << i;
+      }
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, RopeConventionsPartialAndLlama3) {
+  RopeParams plain;
+  plain.theta = 10000.f;
+  for (bool interleaved : {true, false}) {
+    for (int head_dim : {64, 80, 128}) {
+      RopeParams p = plain;
+      p.interleaved = interleaved;
+      p.rope_dim = head_dim == 80 ? 32 : head_dim;  // partial rotation on 80
+      if (head_dim == 128) {                        // llama3 scaling
+        p.theta = 500000.f;
+        p.scale_factor = 8.f;
+        p.low_freq_factor = 1.f;
+        p.high_freq_factor = 4.f;
+        p.original_context = 8192;
+      }
+      const int n_heads = 3;
+      for (int64_t n_tok : {1, 17}) {
+        std::vector<int32_t> pos(static_cast<size_t>(n_tok));
+        for (int64_t t = 0; t < n_tok; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(4000 + 37 * t);
+        const std::vector<float> x = RandomFloats(n_tok * n_heads * head_dim, rng_);
+        std::vector<float> want = x;
+        cpu_->Rope(want.data(), n_tok, n_heads, head_dim, pos.data(), p);
+        DeviceVec<float> dx(x);
+        DeviceVec<int32_t> dpos(pos);
+        const bool device_pos = n_tok == 17;  // host positions for one token, device for 17
+        gpu_->Rope(dx.data(), n_tok, n_heads, head_dim, device_pos ? dpos.data() : pos.data(), p);
+        const std::vector<float> got = dx.Download();
+        for (size_t i = 0; i < want.size(); ++i) {
+          // Same f32 angle, (cos, sin) from double rounded to f32, then a*c -
+          // b*s rounded as the CPU does: equal up to a last-bit difference of
+          // the double cos/sin.
+          const size_t pair_base = i - i % static_cast<size_t>(head_dim);
+          double mag = 0;
+          for (int d = 0; d < head_dim; ++d) mag = std::max(mag, std::fabs(static_cast<double>(x[pair_base + d])));
+          ASSERT_NEAR(got[i], want[i], 4 * kU * mag + 1e-30)
+              << "interleaved " << interleaved << " head_dim " << head_dim << " n_tok " << n_tok << " i " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, CausalGqaAttention) {
+  struct Case {
+    int64_t n_tok, past;
+    int n_heads, n_kv_heads, head_dim;
+  };
+  for (const Case& c : {Case{1, 0, 4, 4, 64}, Case{1, 1500, 8, 2, 128}, Case{17, 0, 6, 2, 80}, Case{17, 50, 8, 1, 64},
+                        Case{5, 3, 2, 1, 256}}) {
+    const int64_t n_ctx = c.n_tok + c.past;
+    const std::vector<float> q = RandomFloats(c.n_tok * c.n_heads * c.head_dim, rng_);
+    const std::vector<float> k = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);
+    const std::vector<float> v = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);
+    const float scale = 1.f / std::sqrt(static_cast<float>(c.head_dim));
+    std::vector<float> want(q.size(), NAN);
+    cpu_->Attention(q.data(), k.data(), v.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale,
+                    want.data());
+    DeviceVec<float> dq(q), dk(k), dv(v), dout(std::vector<float>(q.size(), NAN));
+    gpu_->Attention(dq.data(), dk.data(), dv.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale,
+                    dout.data());
+    const std::vector<float> got = dout.Download();
+    double vmax = 0;
+    for (float f : v) vmax = std::max(vmax, std::fabs(static_cast<double>(f)));
+    // Scores |q.k| * scale ~ a few units: each side's f32 dot over head_dim
+    // products errs by
+    // <= head_dim u |q||k| scale, giving relative weight errors e of that size
+    // after exp; the output is a convex combination of v, so it moves by <= 2 e
+    // vmax, plus n_ctx u vmax for the weighted sum's own rounding.
+    double qk = 0;
+    for (float f : q) qk = std::max(qk, std::fabs(static_cast<double>(f)));
+    double kmax = 0;
+    for (float f : k) kmax = std::max(kmax, std::fabs(static_cast<double>(f)));
+    const double score_err = 2.0 * c.head_dim * kU * qk * kmax * scale;
+    const double tol = 4 * score_err * vmax + (n_ctx + 8) * kU * vmax;
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_NEAR(got[i], want[i], tol) << "n_tok " << c.n_tok << " n_ctx " << n_ctx << " i " << i;
+    }
+    EXPECT_LT(RelNorm(got, want), 1e-5);
+  }
+}
+
+TEST_F(CudaOpsTest, SwiGluAndAdd) {
+  for (int64_t n : {1, 1000, 11008 * 17}) {
+    const std::vector<float> g = RandomFloats(n, rng_, 3.f), u = RandomFloats(n, rng_);
+    std::vector<float> want_sw(g.size()), want_add(g.size());
+    cpu_->SwiGlu(g.data(), u.data(), n, want_sw.data());
+    cpu_->Add(g.data(), u.data(), n, want_add.data());
+    DeviceVec<float> dg(g), du(u), dadd(std::vector<float>(g.size(), NAN));
+    gpu_->Add(dg.data(), du.data(), n, dadd.data());
+    gpu_->SwiGlu(dg.data(), du.data(), n, dg.data());  // in place
+    const std::vector<float> sw = dg.Download(), add = dadd.Download();
+    for (size_t i = 0; i < g.size(); ++i) {
+      // expf within 2 ulp on the GPU and the CPU's SIMD exp within a few: 8 u
+      // relative, as the CPU's own test allows against the double reference.
+      ASSERT_NEAR(sw[i], want_sw[i], 8 * kU * std::fabs(want_sw[i]) + 1e-30) << n << " " << i;
+      ASSERT_EQ(add[i], want_add[i]) << n << " " << i;  // one correctly rounded addition
+    }
+  }
+}
+
+}  // namespace
+}  // namespace flashstream
