@@ -39,14 +39,13 @@ int Pull(const HubState& st) {
 int List(const HubState& st) {
   const hub::HfCache cache(hub::HfCache::DefaultRoot());
   // The weight budget `run` would use: --ram, else the memory this process may use.
-  const double budget = st.ram_gib > 0 ? st.ram_gib * 1073741824.0
-                                       : static_cast<double>(ReadMemoryLimits().usable());
+  const double budget = st.ram_gib > 0 ? st.ram_gib * 1073741824.0 : static_cast<double>(ReadMemoryLimits().usable());
   const std::vector<hub::CachedRepo> repos = cache.List();
   fmt::print("{} ({} models)\n", cache.root(), repos.size());
   fmt::print("{:<56} {:>10}  {:<6} {}\n", "MODEL", "SIZE", "FORMAT", st.ram_gib > 0 ? "FITS --ram" : "FITS RAM");
   for (const hub::CachedRepo& r : repos) {
-    fmt::print("{:<56} {:>7.2f} GiB  {:<6} {}\n", r.repo_id, r.bytes / 1073741824.0,
-               r.format.empty() ? "?" : r.format, r.bytes <= budget ? "resident" : "streams");
+    fmt::print("{:<56} {:>7.2f} GiB  {:<6} {}\n", r.repo_id, r.bytes / 1073741824.0, r.format.empty() ? "?" : r.format,
+               r.bytes <= budget ? "resident" : "streams");
   }
   return 0;
 }

@@ -14,8 +14,7 @@ Result<std::string> ResolveModelSource(const std::string& model, const std::stri
   FS_ASSIGN_OR_RETURN(hub::RepoSpec spec, hub::ParseRepoSpec(model, revision));
   hub::PullOptions cache_first = options;
   cache_first.prefer_cache = true;
-  FS_ASSIGN_OR_RETURN(hub::PulledModel pulled,
-                      hub::Pull(spec, hub::HfCache(hub::HfCache::DefaultRoot()), cache_first));
+  FS_ASSIGN_OR_RETURN(hub::PulledModel pulled, hub::Pull(spec, hub::HfCache(hub::HfCache::DefaultRoot()), cache_first));
   return pulled.path;
 }
 

@@ -7,12 +7,14 @@ namespace flashstream::hub {
 std::string HubStatusMessage(long status, const std::string& repo_id, const std::string& url, bool have_token) {
   if (status >= 200 && status < 300) return "";
   if (status == 401 || status == 403) {
-    return have_token ? fmt::format("{}: access denied (HTTP {}): HF_TOKEN does not grant access to this gated or "
-                                    "private model; accept its terms on the hub or use another token",
-                                    repo_id, status)
-                      : fmt::format("{}: access denied (HTTP {}): the model is gated or private; set HF_TOKEN to a "
-                                    "token that has access",
-                                    repo_id, status);
+    return have_token ? fmt::format(
+                            "{}: access denied (HTTP {}): HF_TOKEN does not grant access to this gated or "
+                            "private model; accept its terms on the hub or use another token",
+                            repo_id, status)
+                      : fmt::format(
+                            "{}: access denied (HTTP {}): the model is gated or private; set HF_TOKEN to a "
+                            "token that has access",
+                            repo_id, status);
   }
   if (status == 404) return fmt::format("{}: not found on the hub ({})", repo_id, url);
   return fmt::format("{}: HTTP {} from {}", repo_id, status, url);

@@ -27,7 +27,7 @@ struct RemoteRepo {
 // Where and as whom to talk to the hub.
 struct HubEndpoint {
   std::string base = "https://huggingface.co";  // $HF_ENDPOINT
-  std::string token;                             // $HF_TOKEN; "" = anonymous
+  std::string token;                            // $HF_TOKEN; "" = anonymous
 };
 
 // Errors say what the status means for a user: 401/403 (gated or private: a token is needed,

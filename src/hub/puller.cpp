@@ -13,9 +13,12 @@ namespace flashstream::hub {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kModelFiles[] = {"config.json",          "generation_config.json",
-                                       "tokenizer.json",       "tokenizer_config.json",
-                                       "special_tokens_map.json", "tokenizer.model",
+constexpr const char* kModelFiles[] = {"config.json",
+                                       "generation_config.json",
+                                       "tokenizer.json",
+                                       "tokenizer_config.json",
+                                       "special_tokens_map.json",
+                                       "tokenizer.model",
                                        "model.safetensors.index.json"};
 
 std::string Env(const char* name) {
@@ -124,10 +127,10 @@ PulledModel Puller::MakeResult(const std::string& commit, std::vector<std::strin
 Result<PulledModel> Puller::FromCache(const std::string& why) const {
   const std::optional<std::string> commit = cache_.ReadRef(spec_.repo_id, spec_.revision);
   if (!commit) {
-    return Errorf("{} ({}) is not in the Hugging Face cache at {}{}", spec_.repo_id, spec_.revision, cache_.root(), why);
+    return Errorf("{} ({}) is not in the Hugging Face cache at {}{}", spec_.repo_id, spec_.revision, cache_.root(),
+                  why);
   }
-  FS_ASSIGN_OR_RETURN(std::vector<std::string> files,
-                      ChooseFiles(cache_.SnapshotFiles(spec_.repo_id, *commit), spec_));
+  FS_ASSIGN_OR_RETURN(std::vector<std::string> files, ChooseFiles(cache_.SnapshotFiles(spec_.repo_id, *commit), spec_));
   return MakeResult(*commit, std::move(files));
 }
 
@@ -267,8 +270,8 @@ Result<PulledModel> Puller::Run() {
   for (const RemoteFile& f : info->files) available.push_back(f.path);
   FS_ASSIGN_OR_RETURN(std::vector<std::string> chosen, ChooseFiles(available, spec_));
   for (const std::string& path : chosen) {
-    const RemoteFile& file = *std::find_if(info->files.begin(), info->files.end(),
-                                           [&](const RemoteFile& f) { return f.path == path; });
+    const RemoteFile& file =
+        *std::find_if(info->files.begin(), info->files.end(), [&](const RemoteFile& f) { return f.path == path; });
     FS_RETURN_IF_ERROR(FetchBlob(info->commit, file));
     FS_RETURN_IF_ERROR(cache_.Link(spec_.repo_id, info->commit, file.path, file.etag));
   }

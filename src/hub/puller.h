@@ -21,12 +21,12 @@ namespace flashstream::hub {
 
 struct PullOptions {
   HubEndpoint hub;
-  bool offline = false;           // $HF_HUB_OFFLINE: never touch the network
+  bool offline = false;  // $HF_HUB_OFFLINE: never touch the network
   // Use a complete cached snapshot of the revision without asking the hub (what `run -m`
   // does; `pull` asks, to pick up a moved branch).
   bool prefer_cache = false;
-  int max_attempts = 5;           // per file (and for the model info)
-  double backoff_seconds = 1.0;   // wait before the 2nd attempt; doubles after each
+  int max_attempts = 5;          // per file (and for the model info)
+  double backoff_seconds = 1.0;  // wait before the 2nd attempt; doubles after each
   // Progress of one file's download: its repo path, bytes present, its size.
   std::function<void(const std::string& file, uint64_t done, uint64_t total)> progress;
   // One-line notices (fallback to the cache when the hub is unreachable, retries).

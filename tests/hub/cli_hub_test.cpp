@@ -49,7 +49,8 @@ TEST(CliHub, RunByModelIdDownloadsListsWorksOfflineAndRemoves) {
   Output first = RunCli(env, run);
   EXPECT_EQ(first.status, 0) << first.out;
   EXPECT_NE(first.out.find("Paris"), std::string::npos) << first.out;
-  EXPECT_TRUE(fs::is_symlink(cache / "models--HuggingFaceTB--smol" / "snapshots" / std::string(40, 'f') / "smol.Q4_1.gguf"));
+  EXPECT_TRUE(
+      fs::is_symlink(cache / "models--HuggingFaceTB--smol" / "snapshots" / std::string(40, 'f') / "smol.Q4_1.gguf"));
 
   Output list = RunCli(env, "list --ram 1");
   EXPECT_EQ(list.status, 0) << list.out;

@@ -5,11 +5,11 @@
 #pragma once
 
 #include <httplib.h>  // cpp-httplib: the loopback server
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,40 +45,43 @@ class FakeHub {
   static constexpr const char* kToken = "hf_secret";
 
   FakeHub() {
-    server_.Get(R"(/api/models/([^/]+)/([^/]+)/revision/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      ++info_gets;
-      const FakeRepo* repo = Find(req.matches[1].str() + "/" + req.matches[2].str());
-      if (repo == nullptr) return Reply(res, 404);
-      if (!Authorized(*repo, req)) return Reply(res, 401);
-      if (fail_503_left > 0) {
-        --fail_503_left;
-        return Reply(res, 503);
-      }
-      nlohmann::json siblings = nlohmann::json::array();
-      for (const FakeFile& f : repo->files) {
-        nlohmann::json s = {{"rfilename", f.path}, {"blobId", f.GitSha1()}, {"size", f.content.size()}};
-        if (f.lfs) s["lfs"] = {{"sha256", f.Sha256()}, {"size", f.content.size()}, {"pointerSize", 134}};
-        siblings.push_back(s);
-      }
-      res.set_content(nlohmann::json{{"id", req.matches[1].str()}, {"sha", repo->commit}, {"siblings", siblings}}.dump(),
-                      "application/json");
-    });
-    server_.Get(R"(/([^/]+)/([^/]+)/resolve/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-      const FakeRepo* repo = Find(req.matches[1].str() + "/" + req.matches[2].str());
-      if (repo == nullptr) return Reply(res, 404);
-      if (!Authorized(*repo, req)) return Reply(res, 401);
-      const FakeFile* file = FindFile(*repo, req.matches[4].str());
-      if (file == nullptr) return Reply(res, 404);
-      res.set_header("X-Repo-Commit", repo->commit);
-      if (file->lfs) {  // as the hub: a redirect to another host, metadata in its headers
-        res.set_header("X-Linked-Etag", "\"" + file->Sha256() + "\"");
-        res.set_header("X-Linked-Size", std::to_string(file->content.size()));
-        res.set_redirect(cdn_base() + "/cdn/" + file->Sha256(), 302);
-        return;
-      }
-      res.set_header("ETag", "\"" + file->GitSha1() + "\"");
-      Serve(*file, req, res);
-    });
+    server_.Get(
+        R"(/api/models/([^/]+)/([^/]+)/revision/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+          ++info_gets;
+          const FakeRepo* repo = Find(req.matches[1].str() + "/" + req.matches[2].str());
+          if (repo == nullptr) return Reply(res, 404);
+          if (!Authorized(*repo, req)) return Reply(res, 401);
+          if (fail_503_left > 0) {
+            --fail_503_left;
+            return Reply(res, 503);
+          }
+          nlohmann::json siblings = nlohmann::json::array();
+          for (const FakeFile& f : repo->files) {
+            nlohmann::json s = {{"rfilename", f.path}, {"blobId", f.GitSha1()}, {"size", f.content.size()}};
+            if (f.lfs) s["lfs"] = {{"sha256", f.Sha256()}, {"size", f.content.size()}, {"pointerSize", 134}};
+            siblings.push_back(s);
+          }
+          res.set_content(
+              nlohmann::json{{"id", req.matches[1].str()}, {"sha", repo->commit}, {"siblings", siblings}}.dump(),
+              "application/json");
+        });
+    server_.Get(R"(/([^/]+)/([^/]+)/resolve/([^/]+)/(.+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  const FakeRepo* repo = Find(req.matches[1].str() + "/" + req.matches[2].str());
+                  if (repo == nullptr) return Reply(res, 404);
+                  if (!Authorized(*repo, req)) return Reply(res, 401);
+                  const FakeFile* file = FindFile(*repo, req.matches[4].str());
+                  if (file == nullptr) return Reply(res, 404);
+                  res.set_header("X-Repo-Commit", repo->commit);
+                  if (file->lfs) {  // as the hub: a redirect to another host, metadata in its headers
+                    res.set_header("X-Linked-Etag", "\"" + file->Sha256() + "\"");
+                    res.set_header("X-Linked-Size", std::to_string(file->content.size()));
+                    res.set_redirect(cdn_base() + "/cdn/" + file->Sha256(), 302);
+                    return;
+                  }
+                  res.set_header("ETag", "\"" + file->GitSha1() + "\"");
+                  Serve(*file, req, res);
+                });
     server_.Get(R"(/cdn/([0-9a-f]+))", [this](const httplib::Request& req, httplib::Response& res) {
       FakeFile found;
       {
@@ -111,13 +114,13 @@ class FakeHub {
   }
 
   // Faults, consumed one per file GET.
-  std::atomic<int> drops_left{0};     // close the connection after drop_after bytes (larger files)
+  std::atomic<int> drops_left{0};  // close the connection after drop_after bytes (larger files)
   size_t drop_after = 1000;
   std::atomic<int> corrupt_left{0};   // flip one byte of the body
   std::atomic<int> fail_503_left{0};  // model info answers 503
   // Observations.
   std::atomic<int> info_gets{0};
-  std::atomic<int> file_gets{0};    // file bodies served (HEAD requests included)
+  std::atomic<int> file_gets{0};         // file bodies served (HEAD requests included)
   std::vector<std::string> ranges_seen;  // Range headers of file GETs (under mu_)
   std::vector<std::string> Ranges() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -161,17 +164,18 @@ class FakeHub {
       drop = true;
     }
     const size_t limit = drop ? drop_after : body.size();
-    res.set_content_provider(body.size(), "application/octet-stream",
-                             [body, limit, sent = size_t{0}](size_t offset, size_t length, httplib::DataSink& sink) mutable {
-                               const size_t n = std::min(length, size_t{4096});
-                               if (sent + n > limit) {
-                                 if (limit > sent) sink.write(body.data() + offset, limit - sent);
-                                 return false;  // drops the connection mid-file
-                               }
-                               sink.write(body.data() + offset, n);
-                               sent += n;
-                               return true;
-                             });
+    res.set_content_provider(
+        body.size(), "application/octet-stream",
+        [body, limit, sent = size_t{0}](size_t offset, size_t length, httplib::DataSink& sink) mutable {
+          const size_t n = std::min(length, size_t{4096});
+          if (sent + n > limit) {
+            if (limit > sent) sink.write(body.data() + offset, limit - sent);
+            return false;  // drops the connection mid-file
+          }
+          sink.write(body.data() + offset, n);
+          sent += n;
+          return true;
+        });
   }
 
   httplib::Server server_;

@@ -34,7 +34,8 @@ TEST(RepoSpec, ParsesIdsFilesAndRejectsPaths) {
   EXPECT_EQ(b->repo_id, "org/name");
   EXPECT_EQ(b->file, "model-q4_k_m.gguf");
   EXPECT_EQ(b->revision, "v1.0");
-  for (const char* bad : {"model.gguf", "/abs/path", "./rel/path", "a/b/c", "org/", "/name", "~/x", "org/name:", "o rg/n"}) {
+  for (const char* bad :
+       {"model.gguf", "/abs/path", "./rel/path", "a/b/c", "org/", "/name", "~/x", "org/name:", "o rg/n"}) {
     EXPECT_FALSE(LooksLikeRepoId(bad)) << bad;
     Result<RepoSpec> r = ParseRepoSpec(bad);
     ASSERT_FALSE(r.ok()) << bad;

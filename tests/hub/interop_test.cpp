@@ -44,12 +44,13 @@ TEST(Interop, HuggingfaceHubAndFlashstreamShareTheCache) {
                           " HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_XET=1 HF_HUB_OFFLINE=0";
 
   // huggingface_hub downloads; flashstream runs it with no request to the hub.
-  auto [py_rc, py_out] = Shell(env + " python3 -c \"from huggingface_hub import hf_hub_download as d; "
-                                     "print(d('org/by-python', 'smol.gguf'))\"");
+  auto [py_rc, py_out] = Shell(env +
+                               " python3 -c \"from huggingface_hub import hf_hub_download as d; "
+                               "print(d('org/by-python', 'smol.gguf'))\"");
   ASSERT_EQ(py_rc, 0) << py_out;
   const int requests = hub.info_gets + hub.file_gets;
-  auto [run_rc, run_out] = Shell(env + " " + FS_CLI_PATH +
-                                 " run -m org/by-python -p 'What is the capital of France?' --temp 0 -n 12 -t 2");
+  auto [run_rc, run_out] =
+      Shell(env + " " + FS_CLI_PATH + " run -m org/by-python -p 'What is the capital of France?' --temp 0 -n 12 -t 2");
   EXPECT_EQ(run_rc, 0) << run_out;
   EXPECT_NE(run_out.find("Paris"), std::string::npos) << run_out;
   EXPECT_EQ(hub.info_gets + hub.file_gets, requests) << "flashstream asked the hub for a cached model";
@@ -59,9 +60,10 @@ TEST(Interop, HuggingfaceHubAndFlashstreamShareTheCache) {
   ASSERT_EQ(pull_rc, 0) << pull_out;
   auto [pull2_rc, pull2_out] = Shell(env + " " + FS_CLI_PATH + " pull org/by-flashstream:smol.gguf");
   ASSERT_EQ(pull2_rc, 0) << pull2_out;
-  auto [find_rc, find_out] = Shell(
-      "HF_HUB_CACHE=" + cache.string() + " HF_HUB_OFFLINE=1 python3 -c \"from huggingface_hub import hf_hub_download as d; "
-      "print(d('org/by-flashstream', 'notes.txt')); print(d('org/by-flashstream', 'smol.gguf'))\"");
+  auto [find_rc, find_out] =
+      Shell("HF_HUB_CACHE=" + cache.string() +
+            " HF_HUB_OFFLINE=1 python3 -c \"from huggingface_hub import hf_hub_download as d; "
+            "print(d('org/by-flashstream', 'notes.txt')); print(d('org/by-flashstream', 'smol.gguf'))\"");
   ASSERT_EQ(find_rc, 0) << find_out;
   EXPECT_NE(find_out.find("snapshots/" + commit_b + "/notes.txt"), std::string::npos) << find_out;
   EXPECT_NE(find_out.find("snapshots/" + commit_b + "/smol.gguf"), std::string::npos) << find_out;

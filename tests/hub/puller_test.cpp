@@ -1,6 +1,8 @@
 // Pull against a loopback hub: full download into the shared cache layout, nothing fetched
 // twice, resume after a dropped connection, corruption caught and refetched, offline mode,
 // gated repos, transient errors, an unreachable hub with a cached snapshot.
+#include "hub/puller.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,7 +10,6 @@
 #include <random>
 
 #include "fake_hub.h"
-#include "hub/puller.h"
 
 namespace flashstream::hub {
 namespace {
@@ -33,17 +34,17 @@ std::string ReadAll(const fs::path& p) {
 class PullerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("fs_pull_" + std::to_string(getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() / ("fs_pull_" + std::to_string(getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     weights_ = RandomBytes(300'000, 1);
     hub_.Add("org/tiny", FakeRepo{std::string(40, 'c'),
                                   {{"config.json", R"({"model_type":"llama"})", false},
                                    {"README.md", "# tiny", false},
                                    {"model.safetensors", weights_, true}}});
-    hub_.Add("org/ggufs", FakeRepo{std::string(40, 'd'),
-                                   {{"m.Q4_0.gguf", RandomBytes(5000, 2), true},
-                                    {"m.Q8_0.gguf", RandomBytes(9000, 3), true}}});
+    hub_.Add("org/ggufs",
+             FakeRepo{std::string(40, 'd'),
+                      {{"m.Q4_0.gguf", RandomBytes(5000, 2), true}, {"m.Q8_0.gguf", RandomBytes(9000, 3), true}}});
     hub_.Add("org/gated", FakeRepo{std::string(40, 'e'), {{"only.gguf", RandomBytes(4000, 4), true}}, true});
     options_.hub.base = hub_.base();
     options_.backoff_seconds = 0.01;
