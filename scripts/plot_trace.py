@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 
 def main():
@@ -35,13 +36,13 @@ def main():
                     height=0.4, color="tab:orange")
         ax.barh(y + 0.2, (r["compute_end"] - r["compute_begin"]) * 1e3, left=(r["compute_begin"] - t0) * 1e3,
                 height=0.4, color="tab:blue")
-    ax.barh([], [], color="tab:orange", label="read (O_DIRECT)")
-    ax.barh([], [], color="tab:blue", label="compute")
+    handles = [Patch(color="tab:orange", label="read of the layer's weights (O_DIRECT)"),
+               Patch(color="tab:blue", label="compute of the layer")]
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("layer")
     ax.invert_yaxis()
     ax.set_title(args.title)
-    ax.legend(loc="lower right")
+    ax.legend(handles=handles, loc="lower left")
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
 
