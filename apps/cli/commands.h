@@ -15,5 +15,6 @@ CommandFn AddChatCommand(CLI::App& app);
 CommandFn AddInspectCommand(CLI::App& app);
 CommandFn AddSynthCommand(CLI::App& app);
 CommandFn AddEvalCommand(CLI::App& app);
+CommandFn AddConvertCommand(CLI::App& app);
 
 }  // namespace flashstream::cli

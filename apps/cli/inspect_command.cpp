@@ -7,7 +7,7 @@
 
 #include "cli_options.h"
 #include "commands.h"
-#include "formats/gguf_model.h"
+#include "formats/model_reader.h"
 #include "store/weight_store.h"
 
 namespace flashstream::cli {
@@ -31,7 +31,7 @@ const char* TokenizerKind(TokenizerSpec::Kind k) {
 }
 
 int Inspect(const InspectState& st) {
-  Result<ModelIndex> read = ReadGgufModel(st.path);
+  Result<ModelIndex> read = ReadModel(st.path);
   if (!read.ok()) {
     PrintError(read.status().message());
     return 1;

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   add("chat", "multi-turn chat through the model's chat template", &cli::AddChatCommand);
   add("inspect", "print a model's architecture, tokenizer and tensors", &cli::AddInspectCommand);
   add("synth", "write a random-weight model of any shape and dtype", &cli::AddSynthCommand);
+  add("convert", "rewrite a model as an HF, MLX-quantized or GGUF model", &cli::AddConvertCommand);
   add("eval", "perplexity of a text; optionally dump every logit", &cli::AddEvalCommand);
   try {
     app.parse(argc, argv);
