@@ -20,6 +20,7 @@ struct ConvertState {
   std::string to = "hf";
   std::string dtype;
   int group_size = 64;
+  bool embed_4bit = false;
   std::string output;
 };
 
@@ -45,6 +46,7 @@ int Convert(const ConvertState& st) {
   }
   o.dtype = *d;
   o.group_size = st.group_size;
+  o.embed_8bit = !st.embed_4bit;
   o.source_path = st.input;
   o.output = st.output;
   Result<ModelIndex> in = ReadModel(st.input);
@@ -76,6 +78,7 @@ CommandFn AddConvertCommand(CLI::App& cmd) {
                  "f32, f16 or bf16: hf tensors (default f32); mlx scales, biases and norms (default f16); "
                  "gguf: MLX tensors (default f32)");
   cmd.add_option("--group-size", st->group_size, "mlx: values per scale and bias (32, 64, 128)");
+  cmd.add_flag("--embed-4bit", st->embed_4bit, "mlx-q4: quantize token_embd / output to 4 bits too (default 8)");
   cmd.add_option("-o,--output", st->output, "output folder (hf, mlx) or file (gguf)")->required();
   return [st] { return Convert(*st); };
 }

@@ -126,7 +126,7 @@ Status MakeDir(const std::string& path) {
 // codes, 1: scales, 2: biases).
 struct Part {
   const TensorInfo* src;
-  bool quantize;
+  DType quantize;  // kMlxQ4 / kMlxQ8, or kF32 for a tensor stored unquantized
   int part;
 };
 
@@ -138,6 +138,8 @@ Status ConvertToFolder(const ModelIndex& in, const ConvertOptions& o, const Sour
   const ModelConfig& c = in.config;
   const int dir = RopeDirection(c, /*target_interleaved=*/false);
   std::vector<Part> parts;
+  MlxQuantConfig quant;
+  if (mlx) quant.base = {o.group_size, MlxBits(qtype)};
   SafetensorsWriter w;
   uint64_t total = 0;
   for (const TensorInfo& t : in.tensors) {
@@ -148,21 +150,24 @@ Status ConvertToFolder(const ModelIndex& in, const ConvertOptions& o, const Sour
     total += t.bytes;
     if (!q) {
       w.Add(*hf, st, Dims(t.shape));
-      parts.push_back({&t, false, 0});
+      parts.push_back({&t, DType::kF32, 0});
       continue;
     }
     const std::string module = hf->substr(0, hf->size() - 7);
-    w.Add(module + ".weight", StDType::kU32, {t.shape[0], t.shape[1] * MlxBits(qtype) / 32});
+    const bool low_bit_source = t.dtype == DType::kQ4_0 || t.dtype == DType::kQ4_1 || t.dtype == DType::kQ4_K ||
+                                t.dtype == DType::kMlxQ4;
+    const bool embed = t.name == "token_embd.weight" || t.name == "output.weight";
+    const DType tq = qtype == DType::kMlxQ4 && o.embed_8bit && embed && !low_bit_source ? DType::kMlxQ8 : qtype;
+    if (tq != qtype) quant.overrides[module] = {o.group_size, 8};
+    w.Add(module + ".weight", StDType::kU32, {t.shape[0], t.shape[1] * MlxBits(tq) / 32});
     w.Add(module + ".scales", st, {t.shape[0], t.shape[1] / o.group_size});
     w.Add(module + ".biases", st, {t.shape[0], t.shape[1] / o.group_size});
-    for (int k = 0; k < 3; ++k) parts.push_back({&t, true, k});
+    for (int k = 0; k < 3; ++k) parts.push_back({&t, tq, k});
   }
   w.SetMetadata("format", mlx ? "mlx" : "pt");
   FS_RETURN_IF_ERROR(MakeDir(o.output));
   const std::string torch = o.dtype == DType::kF32 ? "float32" : o.dtype == DType::kF16 ? "float16" : "bfloat16";
-  MlxQuantSetting qs;
-  if (mlx) qs = {o.group_size, MlxBits(qtype)};
-  FS_RETURN_IF_ERROR(WriteHfConfig(c, torch, qs, o.output + "/config.json"));
+  FS_RETURN_IF_ERROR(WriteHfConfig(c, torch, quant, o.output + "/config.json"));
   uint64_t done = 0;
   std::vector<std::byte> packed, scales, biases;  // the current quantized tensor's three parts
   return w.Write(o.output + "/model.safetensors", [&](size_t i, const SafetensorsWriter::Entry&, FileWriter& out) -> Status {
@@ -178,7 +183,8 @@ Status ConvertToFolder(const ModelIndex& in, const ConvertOptions& o, const Sour
     }
     done += t.bytes;
     if (progress) progress(done, total);
-    if (!p.quantize) return WriteFloats(out, v.data(), static_cast<int64_t>(v.size()), o.dtype);
+    if (!IsMlx(p.quantize)) return WriteFloats(out, v.data(), static_cast<int64_t>(v.size()), o.dtype);
+    const DType qtype = p.quantize;
     const uint64_t row_bytes = RowBytes(qtype, cols), aux_bytes = RowBytes(o.dtype, cols / o.group_size);
     packed.assign(row_bytes * static_cast<uint64_t>(rows), std::byte{0});
     scales.assign(aux_bytes * static_cast<uint64_t>(rows), std::byte{0});

@@ -6,7 +6,7 @@
 
 namespace flashstream {
 
-Status WriteHfConfig(const ModelConfig& c, const std::string& torch_dtype, const MlxQuantSetting& quant,
+Status WriteHfConfig(const ModelConfig& c, const std::string& torch_dtype, const MlxQuantConfig& quant,
                      const std::string& path) {
   static const std::map<std::string, std::string> kClass = {{"llama", "LlamaForCausalLM"},
                                                             {"mistral", "MistralForCausalLM"},
@@ -41,8 +41,15 @@ Status WriteHfConfig(const ModelConfig& c, const std::string& torch_dtype, const
   j["tie_word_embeddings"] = c.tied_embeddings;
   j["hidden_act"] = "silu";
   j["torch_dtype"] = torch_dtype;
-  if (quant.bits != 0) {
-    j["quantization"] = {{"group_size", quant.group_size}, {"bits", quant.bits}};
+  if (quant.quantized()) {
+    j["quantization"] = {{"group_size", quant.base.group_size}, {"bits", quant.base.bits}};
+    for (const auto& [module, s] : quant.overrides) {
+      if (s.bits == 0) {
+        j["quantization"][module] = false;
+      } else {
+        j["quantization"][module] = {{"group_size", s.group_size}, {"bits", s.bits}};
+      }
+    }
     j["quantization_config"] = j["quantization"];
   }
   const std::string text = j.dump(2) + "\n";

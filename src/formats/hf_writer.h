@@ -10,8 +10,9 @@
 
 namespace flashstream {
 
-// `torch_dtype`: "float32", "bfloat16" or "float16"; quant.bits 0 = no "quantization" block.
-Status WriteHfConfig(const ModelConfig& config, const std::string& torch_dtype, const MlxQuantSetting& quant,
+// `torch_dtype`: "float32", "bfloat16" or "float16"; !quant.quantized() = no "quantization"
+// block; overrides are written as per-module entries of it.
+Status WriteHfConfig(const ModelConfig& config, const std::string& torch_dtype, const MlxQuantConfig& quant,
                      const std::string& path);
 
 }  // namespace flashstream
