@@ -108,8 +108,9 @@ Status AddQuantized(const std::vector<SafetensorsFile>& files, const std::string
   }
   const int64_t rows = w.t->shape[0], cols = w.t->shape[1] * (32 / q.bits);
   if (cols % q.group_size != 0) {
-    return Errorf("{}: tensor '{}': {} inputs ({} words of {} bits) are not a multiple of group_size {}", f.path, wname,
-                  cols, w.t->shape[1], q.bits, q.group_size);
+    return Errorf("{}: tensor '{}': {} inputs ({} words of {} bits) are not a multiple of group_size {} "
+                  "(quantization config inconsistent with tensor shapes)",
+                  f.path, wname, cols, w.t->shape[1], q.bits, q.group_size);
   }
   const std::vector<int64_t> aux_shape = {rows, cols / q.group_size};
   for (const Found* a : {scales, biases}) {
