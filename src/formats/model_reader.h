@@ -1,5 +1,5 @@
-// Opens any model flashstream reads: a GGUF file or a Hugging Face / MLX folder (the folder
-// itself, or its config.json or a .safetensors file inside it).
+// Opens any model flashstream reads: a GGUF file or a Hugging Face / MLX folder
+// (the folder itself, or its config.json or a .safetensors file inside it).
 #pragma once
 
 #include <string>
@@ -9,6 +9,6 @@
 
 namespace flashstream {
 
-Result<ModelIndex> ReadModel(const std::string& path);
+Result<ModelIndex> ReadModel(const std::string &path);
 
-}  // namespace flashstream
+} // namespace flashstream

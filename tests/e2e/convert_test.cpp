@@ -1,7 +1,8 @@
-// `flashstream convert` on the real SmolLM2 Q4_1 GGUF: the HF F32, HF BF16, MLX q8 and MLX q4
-// folders it writes must answer the golden prompt (greedy, through token ids: the folders carry
-// no tokenizer, so the GGUF's encodes and decodes) and keep every position's logits close to the
-// GGUF run, with the same top-1 token.
+// `flashstream convert` on the real SmolLM2 Q4_1 GGUF: the HF F32, HF BF16, MLX
+// q8 and MLX q4 folders it writes must answer the golden prompt (greedy,
+// through token ids: the folders carry no tokenizer, so the GGUF's encodes and
+// decodes) and keep every position's logits close to the GGUF run, with the
+// same top-1 token.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,7 +20,7 @@ namespace {
 using testing::SmolLm2Path;
 using testing::TempPath;
 
-std::unique_ptr<Session> Open(const std::string& path) {
+std::unique_ptr<Session> Open(const std::string &path) {
   EngineOptions o;
   o.model_path = path;
   o.threads = 2;
@@ -30,18 +31,21 @@ std::unique_ptr<Session> Open(const std::string& path) {
 }
 
 struct Variant {
-  const char* args;  // convert flags
-  double max_abs;    // largest logit deviation from the GGUF run
-  double max_nmse;   // mean squared deviation / variance of the GGUF logits
+  const char *args; // convert flags
+  double max_abs;   // largest logit deviation from the GGUF run
+  double max_nmse;  // mean squared deviation / variance of the GGUF logits
 };
 
-// Bounds, from measurement on this model (logits' std ~3, range ~40), with ~3x headroom:
-// hf f32: Q4_1 and Q8_0 dequantize exactly into f32, so only the order of f32 additions
+// Bounds, from measurement on this model (logits' std ~3, range ~40), with ~3x
+// headroom: hf f32: Q4_1 and Q8_0 dequantize exactly into f32, so only the
+// order of f32 additions
 //   differs (measured max |diff| 1.2e-4, NMSE 7e-12).
-// hf bf16: every weight and norm rounded to 8 mantissa bits (measured 0.28, NMSE 3.8e-5).
-// mlx q8 / q4, groups of 32, f16 scales: a group of 32 is one Q4_1 block; q4 re-encodes it
-//   exactly when the block uses its lowest and highest code, q8 within d/34; the Q8_0 tied
-//   embedding stays 8-bit in both (measured q8 0.37 / 4.9e-5, q4 0.30 / 3.9e-5).
+// hf bf16: every weight and norm rounded to 8 mantissa bits (measured 0.28,
+// NMSE 3.8e-5). mlx q8 / q4, groups of 32, f16 scales: a group of 32 is one
+// Q4_1 block; q4 re-encodes it
+//   exactly when the block uses its lowest and highest code, q8 within d/34;
+//   the Q8_0 tied embedding stays 8-bit in both (measured q8 0.37 / 4.9e-5, q4
+//   0.30 / 3.9e-5).
 constexpr Variant kVariants[] = {
     {"--to hf --dtype f32", 2e-3, 1e-9},
     {"--to hf --dtype bf16", 1.0, 3e-4},
@@ -53,17 +57,21 @@ class ConvertTest : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
   FS_REQUIRE_SMOLLM2();
-  const Variant& v = GetParam();
+  const Variant &v = GetParam();
   std::unique_ptr<Session> gguf = Open(SmolLm2Path());
   ASSERT_NE(gguf, nullptr);
-  Result<ChatFormatter> chat = ChatFormatter::Create(gguf->index().tokenizer, gguf->tokenizer());
+  Result<ChatFormatter> chat =
+      ChatFormatter::Create(gguf->index().tokenizer, gguf->tokenizer());
   ASSERT_TRUE(chat.ok());
-  Result<std::string> rendered = chat->Render({{"user", "What is the capital of France?"}}, true);
+  Result<std::string> rendered =
+      chat->Render({{"user", "What is the capital of France?"}}, true);
   ASSERT_TRUE(rendered.ok());
   const std::vector<int32_t> prompt = chat->Tokenize(*rendered);
 
-  const std::string out = TempPath(fmt::format("convert_{}", std::hash<std::string>{}(v.args)));
-  const std::string cmd = fmt::format("{} convert {} {} -o {} 2>/dev/null", FS_CLI_PATH, SmolLm2Path(), v.args, out);
+  const std::string out =
+      TempPath(fmt::format("convert_{}", std::hash<std::string>{}(v.args)));
+  const std::string cmd = fmt::format("{} convert {} {} -o {} 2>/dev/null",
+                                      FS_CLI_PATH, SmolLm2Path(), v.args, out);
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::unique_ptr<Session> conv = Open(out);
   ASSERT_NE(conv, nullptr);
@@ -75,7 +83,8 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
   ASSERT_EQ(want.size(), got.size());
   const size_t vocab = static_cast<size_t>(gguf->index().config.vocab_size);
   double max_abs = 0, err = 0, mean = 0, var = 0;
-  for (float w : want) mean += w;
+  for (float w : want)
+    mean += w;
   mean /= static_cast<double>(want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     max_abs = std::max(max_abs, std::fabs(double{got[i]} - want[i]));
@@ -83,7 +92,8 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
     var += (want[i] - mean) * (want[i] - mean);
   }
   for (size_t p = 0; p < prompt.size(); ++p) {
-    const auto row_w = want.begin() + static_cast<long>(p * vocab), row_g = got.begin() + static_cast<long>(p * vocab);
+    const auto row_w = want.begin() + static_cast<long>(p * vocab),
+               row_g = got.begin() + static_cast<long>(p * vocab);
     EXPECT_EQ(std::max_element(row_g, row_g + static_cast<long>(vocab)) - row_g,
               std::max_element(row_w, row_w + static_cast<long>(vocab)) - row_w)
         << "top-1 differs at position " << p;
@@ -98,8 +108,10 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
   std::vector<float> logits(got.end() - static_cast<long>(vocab), got.end());
   std::vector<int32_t> reply;
   for (int step = 0; step < 32; ++step) {
-    const int32_t tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (gguf->tokenizer().IsEndOfGeneration(tok)) break;
+    const int32_t tok = static_cast<int32_t>(
+        std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (gguf->tokenizer().IsEndOfGeneration(tok))
+      break;
     reply.push_back(tok);
     const int32_t one[1] = {tok};
     ASSERT_TRUE(conv->Append(one, false, &logits).ok());
@@ -111,5 +123,5 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, ConvertTest, ::testing::ValuesIn(kVariants));
 
-}  // namespace
-}  // namespace flashstream
+} // namespace
+} // namespace flashstream
