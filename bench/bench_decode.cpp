@@ -97,8 +97,10 @@ int main(int argc, char** argv) {
   // 2 flops per weight per token in the matrix products.
   uint64_t matrix_params = 0;
   for (const TensorInfo& t : s.index().tensors) {
-    if (t.shape.rank == 2 && t.name != "token_embd.weight" && !t.name.ends_with("scales") &&
-        !t.name.ends_with("biases")) matrix_params += static_cast<uint64_t>(t.shape.elements());
+    const bool companion = t.name.ends_with(".scales") || t.name.ends_with(".biases");  // MLX
+    if (t.shape.rank == 2 && t.name != "token_embd.weight" && !companion) {
+      matrix_params += static_cast<uint64_t>(t.shape.elements());
+    }
   }
   const double prefill_gflops = pre->prefill_tps() * 2.0 * static_cast<double>(matrix_params) / 1e9;
   nlohmann::json out = {

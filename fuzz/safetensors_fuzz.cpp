@@ -12,7 +12,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char *>(data), size);
   (void)ParseSafetensorsImage(bytes, "fuzz.safetensors");
   (void)ParseSafetensorsHeader(bytes, 8 + size, size * 4, "fuzz.safetensors");
-  (void)ParseSafetensorsHeader(bytes, 8 + size, UINT64_MAX - size,
-                               "fuzz.safetensors");
+  (void)ParseSafetensorsHeader(bytes, 8 + size, UINT64_MAX - size, "fuzz.safetensors");
   return 0;
 }

@@ -2,7 +2,7 @@
 // readable model in another format, with a progress bar (see model_convert.h).
 // The tokenizer is copied only into GGUF outputs from GGUF inputs: writing
 // tokenizer.json is not implemented yet.
-#include <fmt/format.h> // fmt::print
+#include <fmt/format.h>  // fmt::print
 
 #include <chrono>
 #include <memory>
@@ -36,20 +36,15 @@ int Convert(const ConvertState &st) {
   } else if (st.to == "gguf") {
     o.target = ConvertTarget::kGguf;
   } else {
-    PrintError(fmt::format(
-        "convert: --to '{}' is not one of hf, mlx-q4, mlx-q8, gguf", st.to));
+    PrintError(fmt::format("convert: --to '{}' is not one of hf, mlx-q4, mlx-q8, gguf", st.to));
     return 2;
   }
-  const std::string dtype =
-      !st.dtype.empty()
-          ? st.dtype
-          : (o.target == ConvertTarget::kHf || o.target == ConvertTarget::kGguf
-                 ? "f32"
-                 : "f16");
+  const std::string dtype = !st.dtype.empty()
+                                ? st.dtype
+                                : (o.target == ConvertTarget::kHf || o.target == ConvertTarget::kGguf ? "f32" : "f16");
   const std::optional<DType> d = DTypeFromName(dtype);
   if (!d) {
-    PrintError(
-        fmt::format("convert: unknown --dtype '{}' (f32, f16, bf16)", dtype));
+    PrintError(fmt::format("convert: unknown --dtype '{}' (f32, f16, bf16)", dtype));
     return 2;
   }
   o.dtype = *d;
@@ -64,46 +59,32 @@ int Convert(const ConvertState &st) {
   }
   ProgressBar bar("convert", "bytes");
   const auto t0 = std::chrono::steady_clock::now();
-  Status status = ConvertModel(*in, o, [&bar](uint64_t done, uint64_t total) {
-    bar.Update(done, total);
-  });
+  Status status = ConvertModel(*in, o, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
   bar.Finish();
   if (!status.ok()) {
     PrintError(status.message());
     return 1;
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-          .count();
-  fmt::print(stderr, "wrote {} ({} -> {}, {}) in {:.1f} s{}\n", st.output,
-             in->format, st.to, dtype, secs,
-             o.target != ConvertTarget::kGguf || in->format != "gguf"
-                 ? "; no tokenizer written"
-                 : "");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fmt::print(stderr, "wrote {} ({} -> {}, {}) in {:.1f} s{}\n", st.output, in->format, st.to, dtype, secs,
+             o.target != ConvertTarget::kGguf || in->format != "gguf" ? "; no tokenizer written" : "");
   return 0;
 }
 
-} // namespace
+}  // namespace
 
 CommandFn AddConvertCommand(CLI::App &cmd) {
   auto st = std::make_shared<ConvertState>();
-  cmd.add_option("input", st->input,
-                 "model: GGUF file or Hugging Face / MLX folder")
-      ->required();
+  cmd.add_option("input", st->input, "model: GGUF file or Hugging Face / MLX folder")->required();
   cmd.add_option("--to", st->to, "hf, mlx-q4, mlx-q8 or gguf");
   cmd.add_option("--dtype", st->dtype,
                  "f32, f16 or bf16: hf tensors (default f32); mlx scales, "
                  "biases and norms (default f16); "
                  "gguf: MLX tensors (default f32)");
-  cmd.add_option("--group-size", st->group_size,
-                 "mlx: values per scale and bias (32, 64, 128)");
-  cmd.add_flag(
-      "--embed-4bit", st->embed_4bit,
-      "mlx-q4: quantize token_embd / output to 4 bits too (default 8)");
-  cmd.add_option("-o,--output", st->output,
-                 "output folder (hf, mlx) or file (gguf)")
-      ->required();
+  cmd.add_option("--group-size", st->group_size, "mlx: values per scale and bias (32, 64, 128)");
+  cmd.add_flag("--embed-4bit", st->embed_4bit, "mlx-q4: quantize token_embd / output to 4 bits too (default 8)");
+  cmd.add_option("-o,--output", st->output, "output folder (hf, mlx) or file (gguf)")->required();
   return [st] { return Convert(*st); };
 }
 
-} // namespace flashstream::cli
+}  // namespace flashstream::cli

@@ -24,19 +24,19 @@ struct ConvertOptions {
   // (norms); gguf: dtype of tensors that have no GGUF type as stored (MLX
   // ones); f32, f16 or bf16.
   DType dtype = DType::kF32;
-  int group_size = 64; // mlx: 32, 64 or 128
+  int group_size = 64;  // mlx: 32, 64 or 128
   // mlx-q4: token_embd / output stay 8-bit (a per-module override in
   // config.json) unless the source already stores them with 4 bits or fewer:
   // they set every logit, and 4 bits there cost far more accuracy than in one
   // layer's matrices (llama.cpp's Q4 recipes do the same).
   bool embed_8bit = true;
-  std::string source_path; // as given to ReadModel (GGUF targets copy its
-                           // tokenizer keys)
-  std::string output;      // folder (hf, mlx) or file (gguf)
+  std::string source_path;  // as given to ReadModel (GGUF targets copy its
+                            // tokenizer keys)
+  std::string output;       // folder (hf, mlx) or file (gguf)
 };
 
 // progress(done, total) in source bytes.
 Status ConvertModel(const ModelIndex &in, const ConvertOptions &options,
                     const std::function<void(uint64_t, uint64_t)> &progress);
 
-} // namespace flashstream::cli
+}  // namespace flashstream::cli

@@ -65,7 +65,9 @@ int Synth(const SynthState& st) {
   ProgressBar bar("synth", "bytes");
   const auto t0 = std::chrono::steady_clock::now();
   const SynthProgress on_progress = [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); };
-  const SynthFolder kind = st.format == "hf" ? SynthFolder::kHf : st.format == "mlx-q4" ? SynthFolder::kMlxQ4 : SynthFolder::kMlxQ8;
+  const SynthFolder kind = st.format == "hf"       ? SynthFolder::kHf
+                           : st.format == "mlx-q4" ? SynthFolder::kMlxQ4
+                                                   : SynthFolder::kMlxQ8;
   Status status = folder ? SynthesizeLlamaFolder(o, kind, on_progress) : SynthesizeLlamaGguf(o, on_progress);
   bar.Finish();
   if (!status.ok()) {

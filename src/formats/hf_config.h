@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/status.h"         // Result
-#include "formats/model_index.h" // ModelConfig
+#include "core/status.h"          // Result
+#include "formats/model_index.h"  // ModelConfig
 
 namespace flashstream {
 
@@ -22,7 +22,7 @@ struct MlxQuantSetting {
 
 // config.json "quantization" (or "quantization_config"), as mlx-lm writes it.
 struct MlxQuantConfig {
-  MlxQuantSetting base; // {0, 0} when the model is not quantized
+  MlxQuantSetting base;  // {0, 0} when the model is not quantized
   // Per-module overrides keyed by the HF module path
   // ("model.layers.0.mlp.gate_proj"); `false` in the file gives bits 0.
   std::map<std::string, MlxQuantSetting> overrides;
@@ -32,17 +32,16 @@ struct MlxQuantConfig {
 };
 
 struct HfConfig {
-  std::string model_type; // as in the file ("gemma3_text")
-  ModelConfig config; // arch: "llama", "mistral", "qwen2", "qwen3" or "gemma3";
-                      // rope_interleaved false
-  bool tie_given = false; // tie_word_embeddings was present (else
-                          // config.tied_embeddings is the type's default)
+  std::string model_type;  // as in the file ("gemma3_text")
+  ModelConfig config;      // arch: "llama", "mistral", "qwen2", "qwen3" or "gemma3";
+                           // rope_interleaved false
+  bool tie_given = false;  // tie_word_embeddings was present (else
+                           // config.tied_embeddings is the type's default)
   MlxQuantConfig quant;
-  std::map<std::string, std::string>
-      metadata; // top-level scalars rendered as text, for inspect
+  std::map<std::string, std::string> metadata;  // top-level scalars rendered as text, for inspect
 };
 
 // Parses config.json text; `path` is only used in messages.
 Result<HfConfig> ParseHfConfig(std::string_view json, const std::string &path);
 
-} // namespace flashstream
+}  // namespace flashstream

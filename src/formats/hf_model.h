@@ -9,8 +9,8 @@
 
 #include <string>
 
-#include "core/status.h"         // Result
-#include "formats/model_index.h" // ModelIndex, TokenizerSpec
+#include "core/status.h"          // Result
+#include "formats/model_index.h"  // ModelIndex, TokenizerSpec
 
 namespace flashstream {
 
@@ -26,4 +26,4 @@ Result<ModelIndex> ReadHfModel(const std::string &folder);
 // works, generation reports "no tokenizer").
 Result<TokenizerSpec> ReadFolderTokenizer(const std::string &folder);
 
-} // namespace flashstream
+}  // namespace flashstream

@@ -24,7 +24,6 @@ namespace flashstream {
 std::optional<std::string> CanonicalFromHf(std::string_view hf, bool gemma3);
 
 // HF name of a canonical tensor (the inverse), or nullopt.
-std::optional<std::string> HfFromCanonical(std::string_view canonical,
-                                           bool gemma3);
+std::optional<std::string> HfFromCanonical(std::string_view canonical, bool gemma3);
 
-} // namespace flashstream
+}  // namespace flashstream

@@ -1,28 +1,24 @@
 #include "formats/hf_writer.h"
 
-#include <nlohmann/json.hpp> // config.json
+#include <nlohmann/json.hpp>  // config.json
 
-#include "io/file.h" // FileWriter
+#include "io/file.h"  // FileWriter
 
 namespace flashstream {
 
-Status WriteHfConfig(const ModelConfig &c, const std::string &torch_dtype,
-                     const MlxQuantConfig &quant, const std::string &path) {
-  static const std::map<std::string, std::string> kClass = {
-      {"llama", "LlamaForCausalLM"},
-      {"mistral", "MistralForCausalLM"},
-      {"qwen2", "Qwen2ForCausalLM"},
-      {"qwen3", "Qwen3ForCausalLM"},
-      {"gemma3", "Gemma3ForCausalLM"}};
+Status WriteHfConfig(const ModelConfig &c, const std::string &torch_dtype, const MlxQuantConfig &quant,
+                     const std::string &path) {
+  static const std::map<std::string, std::string> kClass = {{"llama", "LlamaForCausalLM"},
+                                                            {"mistral", "MistralForCausalLM"},
+                                                            {"qwen2", "Qwen2ForCausalLM"},
+                                                            {"qwen3", "Qwen3ForCausalLM"},
+                                                            {"gemma3", "Gemma3ForCausalLM"}};
   auto cls = kClass.find(c.arch);
-  if (cls == kClass.end())
-    return Errorf("{}: architecture '{}' has no Hugging Face config mapping",
-                  path, c.arch);
+  if (cls == kClass.end()) return Errorf("{}: architecture '{}' has no Hugging Face config mapping", path, c.arch);
   nlohmann::ordered_json j;
   j["architectures"] = {cls->second};
   j["model_type"] = c.arch == "gemma3" ? "gemma3_text" : c.arch;
-  if (!c.name.empty())
-    j["_name_or_path"] = c.name;
+  if (!c.name.empty()) j["_name_or_path"] = c.name;
   j["hidden_size"] = c.n_embd;
   j["intermediate_size"] = c.n_ff;
   j["num_hidden_layers"] = c.n_layers;
@@ -32,12 +28,11 @@ Status WriteHfConfig(const ModelConfig &c, const std::string &torch_dtype,
   j["rms_norm_eps"] = c.rms_eps;
   j["rope_theta"] = c.rope_theta;
   if (c.rope_scale_factor > 0) {
-    j["rope_scaling"] = {
-        {"rope_type", "llama3"},
-        {"factor", c.rope_scale_factor},
-        {"low_freq_factor", c.rope_low_freq_factor},
-        {"high_freq_factor", c.rope_high_freq_factor},
-        {"original_max_position_embeddings", c.rope_original_context}};
+    j["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", c.rope_scale_factor},
+                         {"low_freq_factor", c.rope_low_freq_factor},
+                         {"high_freq_factor", c.rope_high_freq_factor},
+                         {"original_max_position_embeddings", c.rope_original_context}};
   } else {
     j["rope_scaling"] = nullptr;
   }
@@ -47,14 +42,12 @@ Status WriteHfConfig(const ModelConfig &c, const std::string &torch_dtype,
   j["hidden_act"] = "silu";
   j["torch_dtype"] = torch_dtype;
   if (quant.quantized()) {
-    j["quantization"] = {{"group_size", quant.base.group_size},
-                         {"bits", quant.base.bits}};
+    j["quantization"] = {{"group_size", quant.base.group_size}, {"bits", quant.base.bits}};
     for (const auto &[module, s] : quant.overrides) {
       if (s.bits == 0) {
         j["quantization"][module] = false;
       } else {
-        j["quantization"][module] = {{"group_size", s.group_size},
-                                     {"bits", s.bits}};
+        j["quantization"][module] = {{"group_size", s.group_size}, {"bits", s.bits}};
       }
     }
     j["quantization_config"] = j["quantization"];
@@ -65,4 +58,4 @@ Status WriteHfConfig(const ModelConfig &c, const std::string &torch_dtype,
   return out.Close();
 }
 
-} // namespace flashstream
+}  // namespace flashstream

@@ -5,15 +5,15 @@
 
 #include <string>
 
-#include "core/status.h"         // Status
-#include "formats/hf_config.h"   // MlxQuantSetting
-#include "formats/model_index.h" // ModelConfig
+#include "core/status.h"          // Status
+#include "formats/hf_config.h"    // MlxQuantSetting
+#include "formats/model_index.h"  // ModelConfig
 
 namespace flashstream {
 
 // `torch_dtype`: "float32", "bfloat16" or "float16"; !quant.quantized() = no
 // "quantization" block; overrides are written as per-module entries of it.
-Status WriteHfConfig(const ModelConfig &config, const std::string &torch_dtype,
-                     const MlxQuantConfig &quant, const std::string &path);
+Status WriteHfConfig(const ModelConfig &config, const std::string &torch_dtype, const MlxQuantConfig &quant,
+                     const std::string &path);
 
-} // namespace flashstream
+}  // namespace flashstream

@@ -6,19 +6,13 @@
 namespace flashstream {
 
 Result<ModelIndex> ReadModel(const std::string &path) {
-  if (IsHfFolder(path))
-    return ReadHfModel(path);
+  if (IsHfFolder(path)) return ReadHfModel(path);
   const size_t slash = path.rfind('/');
-  const std::string dir =
-      slash == std::string::npos ? "." : path.substr(0, slash);
-  const std::string base =
-      slash == std::string::npos ? path : path.substr(slash + 1);
-  const bool safetensors =
-      base.size() > 12 &&
-      base.compare(base.size() - 12, 12, ".safetensors") == 0;
-  if ((base == "config.json" || safetensors) && IsHfFolder(dir))
-    return ReadHfModel(dir);
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  const bool safetensors = base.size() > 12 && base.compare(base.size() - 12, 12, ".safetensors") == 0;
+  if ((base == "config.json" || safetensors) && IsHfFolder(dir)) return ReadHfModel(dir);
   return ReadGgufModel(path);
 }
 
-} // namespace flashstream
+}  // namespace flashstream

@@ -11,4 +11,4 @@ namespace flashstream {
 
 Result<ModelIndex> ReadModel(const std::string &path);
 
-} // namespace flashstream
+}  // namespace flashstream

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/status.h" // Result
+#include "core/status.h"  // Result
 
 namespace flashstream {
 
@@ -48,32 +48,29 @@ int StDTypeSize(StDType t);
 struct SafetensorsTensor {
   std::string name;
   StDType dtype = StDType::kF32;
-  std::vector<int64_t> shape; // outermost first, as stored
-  uint64_t offset = 0; // absolute byte offset in the file (data start + begin)
-  uint64_t bytes = 0;  // end - begin == elements * StDTypeSize(dtype)
+  std::vector<int64_t> shape;  // outermost first, as stored
+  uint64_t offset = 0;         // absolute byte offset in the file (data start + begin)
+  uint64_t bytes = 0;          // end - begin == elements * StDTypeSize(dtype)
 };
 
 struct SafetensorsFile {
   std::string path;
-  uint64_t data_start = 0;                     // 8 + header length
-  std::vector<SafetensorsTensor> tensors;      // sorted by offset
-  std::map<std::string, std::string> metadata; // "__metadata__"
+  uint64_t data_start = 0;                      // 8 + header length
+  std::vector<SafetensorsTensor> tensors;       // sorted by offset
+  std::map<std::string, std::string> metadata;  // "__metadata__"
 };
 
 // Parses and validates the header JSON of a file whose data section holds
 // `data_bytes` bytes (file size - data_start). `path` is only used in messages.
-Result<SafetensorsFile> ParseSafetensorsHeader(std::string_view json,
-                                               uint64_t data_start,
-                                               uint64_t data_bytes,
+Result<SafetensorsFile> ParseSafetensorsHeader(std::string_view json, uint64_t data_start, uint64_t data_bytes,
                                                const std::string &path);
 
 // Parses a whole in-memory file image (8-byte length, header, data) — the fuzz
 // entry point.
-Result<SafetensorsFile> ParseSafetensorsImage(std::string_view image,
-                                              const std::string &path);
+Result<SafetensorsFile> ParseSafetensorsImage(std::string_view image, const std::string &path);
 
 // Reads the length prefix and header of the file at `path` (never the data) and
 // parses them.
 Result<SafetensorsFile> ReadSafetensorsHeader(const std::string &path);
 
-} // namespace flashstream
+}  // namespace flashstream

@@ -33,11 +33,9 @@ struct MlxTensor {
   TensorView view;
   DType aux;
   int bits;
-  MlxTensor(const MlxCase &c, int64_t rows, int64_t cols, std::mt19937 &rng)
-      : aux(c.aux), bits(MlxBits(c.dtype)) {
+  MlxTensor(const MlxCase &c, int64_t rows, int64_t cols, std::mt19937 &rng) : aux(c.aux), bits(MlxBits(c.dtype)) {
     packed.resize(RowBytes(c.dtype, cols) * static_cast<size_t>(rows) + 3);
-    for (auto &b : packed)
-      b = static_cast<std::byte>(rng() & 0xFF);
+    for (auto &b : packed) b = static_cast<std::byte>(rng() & 0xFF);
     const int64_t n_aux = rows * cols / c.group;
     scales.resize(static_cast<size_t>(n_aux) * 4);
     biases.resize(static_cast<size_t>(n_aux) * 4);
@@ -75,10 +73,8 @@ struct MlxTensor {
   // The documented formula, in f64.
   double Weight(int64_t r, int64_t j) const {
     const int64_t cols = view.cols();
-    const int64_t bit =
-        j * bits; // position in the row's little-endian bit stream
-    const auto *row =
-        reinterpret_cast<const uint8_t *>(view.data) + r * cols * bits / 8;
+    const int64_t bit = j * bits;  // position in the row's little-endian bit stream
+    const auto *row = reinterpret_cast<const uint8_t *>(view.data) + r * cols * bits / 8;
     uint32_t word;
     std::memcpy(&word, row + 4 * (bit / 32), 4);
     const uint32_t q = (word >> (bit % 32)) & ((1u << bits) - 1);
@@ -98,8 +94,7 @@ TEST_P(MatMulMlxTest, MatchesDocumentedFormula) {
     const std::vector<float> x = testing::RandomFloats(n_tok * cols, rng);
     std::vector<float> first;
     for (CpuIsa isa : TestIsas()) {
-      if (!CpuIsaAvailable(isa))
-        continue;
+      if (!CpuIsaAvailable(isa)) continue;
       ThreadPool pool(2);
       auto backend = MakeCpuBackend(pool, CpuBackendOptions{isa, false});
       std::vector<float> y(static_cast<size_t>(n_tok * rows));
@@ -109,22 +104,17 @@ TEST_P(MatMulMlxTest, MatchesDocumentedFormula) {
           double want = 0, bound = 0;
           for (int64_t j = 0; j < cols; ++j) {
             want += w.Weight(r, j) * x[static_cast<size_t>(t * cols + j)];
-            bound +=
-                std::fabs(w.Weight(r, j) *
-                          x[static_cast<size_t>(t * cols + j)]) +
-                std::fabs(w.Aux(w.biases.data(), (r * cols + j) / c.group) *
-                          x[static_cast<size_t>(t * cols + j)]);
+            bound += std::fabs(w.Weight(r, j) * x[static_cast<size_t>(t * cols + j)]) +
+                     std::fabs(w.Aux(w.biases.data(), (r * cols + j) / c.group) * x[static_cast<size_t>(t * cols + j)]);
           }
           bound *= (cols / 16 + c.group / 16 + 6) * 0x1p-24;
-          EXPECT_NEAR(y[static_cast<size_t>(t * rows + r)], want, bound)
-              << IsaName(isa) << " t " << t << " r " << r;
+          EXPECT_NEAR(y[static_cast<size_t>(t * rows + r)], want, bound) << IsaName(isa) << " t " << t << " r " << r;
         }
       }
       if (first.empty()) {
         first = y;
       } else {
-        EXPECT_EQ(std::memcmp(first.data(), y.data(), y.size() * 4), 0)
-            << "generic and avx512 differ";
+        EXPECT_EQ(std::memcmp(first.data(), y.data(), y.size() * 4), 0) << "generic and avx512 differ";
       }
       // GetRows: every row dequantizes to fma(q, s, b) of the formula's inputs.
       const int32_t ids[3] = {0, 36, 17};
@@ -132,8 +122,7 @@ TEST_P(MatMulMlxTest, MatchesDocumentedFormula) {
       backend->GetRows(w.view, ids, 3, rows_out.data());
       for (int i = 0; i < 3; ++i) {
         for (int64_t j = 0; j < cols; ++j) {
-          EXPECT_NEAR(rows_out[static_cast<size_t>(i * cols + j)],
-                      w.Weight(ids[i], j), 1e-6);
+          EXPECT_NEAR(rows_out[static_cast<size_t>(i * cols + j)], w.Weight(ids[i], j), 1e-6);
         }
       }
     }
@@ -145,17 +134,13 @@ TEST(MlxQuant, QuantizeRoundTripsWithinHalfAStep) {
   for (DType dtype : {DType::kMlxQ4, DType::kMlxQ8}) {
     const int64_t n = 256;
     const std::vector<float> src = testing::RandomFloats(n, rng);
-    std::vector<std::byte> packed(RowBytes(dtype, n)), s(n / 32 * 4),
-        b(n / 32 * 4);
-    MlxQuantizeRow(dtype, src.data(), 32, DType::kF32, packed.data(), s.data(),
-                   b.data(), n);
+    std::vector<std::byte> packed(RowBytes(dtype, n)), s(n / 32 * 4), b(n / 32 * 4);
+    MlxQuantizeRow(dtype, src.data(), 32, DType::kF32, packed.data(), s.data(), b.data(), n);
     std::vector<float> back(n);
-    MlxDequantizeRow(dtype, packed.data(), s.data(), b.data(), DType::kF32, 32,
-                     back.data(), n);
+    MlxDequantizeRow(dtype, packed.data(), s.data(), b.data(), DType::kF32, 32, back.data(), n);
     for (int64_t j = 0; j < n; ++j) {
       const float step = MlxAux(DType::kF32, s.data(), j / 32);
-      EXPECT_NEAR(back[j], src[j], step * 0.5f + 1e-6f)
-          << Name(dtype) << " " << j;
+      EXPECT_NEAR(back[j], src[j], step * 0.5f + 1e-6f) << Name(dtype) << " " << j;
     }
   }
 }
@@ -164,19 +149,16 @@ std::vector<MlxCase> Cases() {
   std::vector<MlxCase> out;
   for (DType d : {DType::kMlxQ4, DType::kMlxQ8}) {
     for (int g : {32, 64, 128}) {
-      for (DType aux : {DType::kF32, DType::kF16, DType::kBF16})
-        out.push_back({d, g, aux});
+      for (DType aux : {DType::kF32, DType::kF16, DType::kBF16}) out.push_back({d, g, aux});
     }
   }
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Mlx, MatMulMlxTest, ::testing::ValuesIn(Cases()),
-                         [](const auto &info) {
-                           return std::string(Name(info.param.dtype)) + "_g" +
-                                  std::to_string(info.param.group) + "_" +
-                                  std::string(Name(info.param.aux));
-                         });
+INSTANTIATE_TEST_SUITE_P(Mlx, MatMulMlxTest, ::testing::ValuesIn(Cases()), [](const auto &info) {
+  return std::string(Name(info.param.dtype)) + "_g" + std::to_string(info.param.group) + "_" +
+         std::string(Name(info.param.aux));
+});
 
-} // namespace
-} // namespace flashstream
+}  // namespace
+}  // namespace flashstream

@@ -31,9 +31,9 @@ std::unique_ptr<Session> Open(const std::string &path) {
 }
 
 struct Variant {
-  const char *args; // convert flags
-  double max_abs;   // largest logit deviation from the GGUF run
-  double max_nmse;  // mean squared deviation / variance of the GGUF logits
+  const char *args;  // convert flags
+  double max_abs;    // largest logit deviation from the GGUF run
+  double max_nmse;   // mean squared deviation / variance of the GGUF logits
 };
 
 // Bounds, from measurement on this model (logits' std ~3, range ~40), with ~3x
@@ -60,18 +60,14 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
   const Variant &v = GetParam();
   std::unique_ptr<Session> gguf = Open(SmolLm2Path());
   ASSERT_NE(gguf, nullptr);
-  Result<ChatFormatter> chat =
-      ChatFormatter::Create(gguf->index().tokenizer, gguf->tokenizer());
+  Result<ChatFormatter> chat = ChatFormatter::Create(gguf->index().tokenizer, gguf->tokenizer());
   ASSERT_TRUE(chat.ok());
-  Result<std::string> rendered =
-      chat->Render({{"user", "What is the capital of France?"}}, true);
+  Result<std::string> rendered = chat->Render({{"user", "What is the capital of France?"}}, true);
   ASSERT_TRUE(rendered.ok());
   const std::vector<int32_t> prompt = chat->Tokenize(*rendered);
 
-  const std::string out =
-      TempPath(fmt::format("convert_{}", std::hash<std::string>{}(v.args)));
-  const std::string cmd = fmt::format("{} convert {} {} -o {} 2>/dev/null",
-                                      FS_CLI_PATH, SmolLm2Path(), v.args, out);
+  const std::string out = TempPath(fmt::format("convert_{}", std::hash<std::string>{}(v.args)));
+  const std::string cmd = fmt::format("{} convert {} {} -o {} 2>/dev/null", FS_CLI_PATH, SmolLm2Path(), v.args, out);
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::unique_ptr<Session> conv = Open(out);
   ASSERT_NE(conv, nullptr);
@@ -83,8 +79,7 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
   ASSERT_EQ(want.size(), got.size());
   const size_t vocab = static_cast<size_t>(gguf->index().config.vocab_size);
   double max_abs = 0, err = 0, mean = 0, var = 0;
-  for (float w : want)
-    mean += w;
+  for (float w : want) mean += w;
   mean /= static_cast<double>(want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     max_abs = std::max(max_abs, std::fabs(double{got[i]} - want[i]));
@@ -92,8 +87,7 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
     var += (want[i] - mean) * (want[i] - mean);
   }
   for (size_t p = 0; p < prompt.size(); ++p) {
-    const auto row_w = want.begin() + static_cast<long>(p * vocab),
-               row_g = got.begin() + static_cast<long>(p * vocab);
+    const auto row_w = want.begin() + static_cast<long>(p * vocab), row_g = got.begin() + static_cast<long>(p * vocab);
     EXPECT_EQ(std::max_element(row_g, row_g + static_cast<long>(vocab)) - row_g,
               std::max_element(row_w, row_w + static_cast<long>(vocab)) - row_w)
         << "top-1 differs at position " << p;
@@ -108,10 +102,8 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
   std::vector<float> logits(got.end() - static_cast<long>(vocab), got.end());
   std::vector<int32_t> reply;
   for (int step = 0; step < 32; ++step) {
-    const int32_t tok = static_cast<int32_t>(
-        std::max_element(logits.begin(), logits.end()) - logits.begin());
-    if (gguf->tokenizer().IsEndOfGeneration(tok))
-      break;
+    const int32_t tok = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (gguf->tokenizer().IsEndOfGeneration(tok)) break;
     reply.push_back(tok);
     const int32_t one[1] = {tok};
     ASSERT_TRUE(conv->Append(one, false, &logits).ok());
@@ -123,5 +115,5 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, ConvertTest, ::testing::ValuesIn(kVariants));
 
-} // namespace
-} // namespace flashstream
+}  // namespace
+}  // namespace flashstream

@@ -1,9 +1,10 @@
 // Hugging Face and MLX folders: name mapping, config.json, shards, MLX
 // quantization settings, and offsets that point into the original files.
+#include "formats/hf_model.h"
+
 #include <gtest/gtest.h>
 
 #include "formats/hf_config.h"
-#include "formats/hf_model.h"
 #include "formats/hf_names.h"
 #include "formats/hf_test_util.h"
 #include "formats/model_reader.h"
@@ -15,37 +16,22 @@ namespace {
 using namespace testing_hf;
 
 TEST(HfNames, MapsEveryArchitectureTensor) {
-  EXPECT_EQ(CanonicalFromHf("model.embed_tokens.weight", false),
-            "token_embd.weight");
+  EXPECT_EQ(CanonicalFromHf("model.embed_tokens.weight", false), "token_embd.weight");
   EXPECT_EQ(CanonicalFromHf("lm_head.weight", false), "output.weight");
   EXPECT_EQ(CanonicalFromHf("model.norm.weight", false), "output_norm.weight");
-  EXPECT_EQ(CanonicalFromHf("model.layers.12.self_attn.q_proj.bias", false),
-            "blk.12.attn_q.bias");
-  EXPECT_EQ(CanonicalFromHf("model.layers.3.self_attn.k_norm.weight", false),
-            "blk.3.attn_k_norm.weight");
-  EXPECT_EQ(
-      CanonicalFromHf("model.layers.0.post_attention_layernorm.weight", false),
-      "blk.0.ffn_norm.weight");
-  EXPECT_EQ(
-      CanonicalFromHf("model.layers.0.post_attention_layernorm.weight", true),
-      "blk.0.post_attention_norm.weight");
-  EXPECT_EQ(
-      CanonicalFromHf("model.layers.0.pre_feedforward_layernorm.weight", true),
-      "blk.0.ffn_norm.weight");
-  EXPECT_EQ(
-      CanonicalFromHf(
-          "language_model.model.layers.1.post_feedforward_layernorm.weight",
-          true),
-      "blk.1.post_ffw_norm.weight");
-  EXPECT_EQ(CanonicalFromHf("model.layers.2.mlp.down_proj.scales", false),
-            "blk.2.ffn_down.scales");
-  EXPECT_EQ(
-      CanonicalFromHf("model.layers.0.self_attn.rotary_emb.inv_freq", false),
-      std::nullopt);
-  EXPECT_EQ(CanonicalFromHf("model.layers.x.mlp.up_proj.weight", false),
-            std::nullopt);
-  for (const char *hf : {"model.layers.7.mlp.up_proj.biases", "lm_head.weight",
-                         "model.layers.0.self_attn.o_proj.weight"}) {
+  EXPECT_EQ(CanonicalFromHf("model.layers.12.self_attn.q_proj.bias", false), "blk.12.attn_q.bias");
+  EXPECT_EQ(CanonicalFromHf("model.layers.3.self_attn.k_norm.weight", false), "blk.3.attn_k_norm.weight");
+  EXPECT_EQ(CanonicalFromHf("model.layers.0.post_attention_layernorm.weight", false), "blk.0.ffn_norm.weight");
+  EXPECT_EQ(CanonicalFromHf("model.layers.0.post_attention_layernorm.weight", true),
+            "blk.0.post_attention_norm.weight");
+  EXPECT_EQ(CanonicalFromHf("model.layers.0.pre_feedforward_layernorm.weight", true), "blk.0.ffn_norm.weight");
+  EXPECT_EQ(CanonicalFromHf("language_model.model.layers.1.post_feedforward_layernorm.weight", true),
+            "blk.1.post_ffw_norm.weight");
+  EXPECT_EQ(CanonicalFromHf("model.layers.2.mlp.down_proj.scales", false), "blk.2.ffn_down.scales");
+  EXPECT_EQ(CanonicalFromHf("model.layers.0.self_attn.rotary_emb.inv_freq", false), std::nullopt);
+  EXPECT_EQ(CanonicalFromHf("model.layers.x.mlp.up_proj.weight", false), std::nullopt);
+  for (const char *hf :
+       {"model.layers.7.mlp.up_proj.biases", "lm_head.weight", "model.layers.0.self_attn.o_proj.weight"}) {
     EXPECT_EQ(HfFromCanonical(*CanonicalFromHf(hf, false), false), hf);
   }
 }
@@ -77,11 +63,10 @@ TEST(HfConfig, ReadsGenericKeysAndLlama3RopeScaling) {
 
 TEST(HfConfig, ReadsMlxQuantizationWithPerModuleOverrides) {
   nlohmann::json c = TinyConfig();
-  c["quantization"] = {
-      {"group_size", 64},
-      {"bits", 4},
-      {"model.layers.0.mlp.down_proj", {{"group_size", 32}, {"bits", 8}}},
-      {"model.layers.0.mlp.up_proj", false}};
+  c["quantization"] = {{"group_size", 64},
+                       {"bits", 4},
+                       {"model.layers.0.mlp.down_proj", {{"group_size", 32}, {"bits", 8}}},
+                       {"model.layers.0.mlp.up_proj", false}};
   Result<HfConfig> r = ParseHfConfig(c.dump(), "config.json");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->quant.For("model.layers.0.self_attn.q_proj").bits, 4);
@@ -105,15 +90,12 @@ TEST(HfModel, ReadsF32FolderWithOffsetsIntoTheFile) {
   Result<std::vector<std::byte>> head = ReadRange(r->files[0], 0, 8);
   ASSERT_TRUE(head.ok());
   uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i)
-    header_len =
-        header_len << 8 | static_cast<uint8_t>((*head)[static_cast<size_t>(i)]);
+  for (int i = 7; i >= 0; --i) header_len = header_len << 8 | static_cast<uint8_t>((*head)[static_cast<size_t>(i)]);
   const uint64_t data_begin = q->offset - 8 - header_len;
   Result<std::vector<std::byte>> bytes = ReadRange(r->files[0], q->offset, 16);
   ASSERT_TRUE(bytes.ok());
   for (uint64_t i = 0; i < 16; ++i)
-    EXPECT_EQ(static_cast<int>((*bytes)[i]),
-              static_cast<int>((data_begin + i) * 7 % 251));
+    EXPECT_EQ(static_cast<int>((*bytes)[i]), static_cast<int>((data_begin + i) * 7 % 251));
   // A .safetensors path or config.json inside the folder opens the folder.
   EXPECT_TRUE(ReadModel(dir + "/model.safetensors").ok());
 }
@@ -122,15 +104,12 @@ TEST(HfModel, ReadsShardsNamedByTheIndex) {
   const std::string dir = NewFolder("sharded");
   WriteFile(dir + "/config.json", TinyConfig().dump());
   std::vector<Entry> all = TinyTensors("BF16");
-  std::vector<Entry> a(all.begin(), all.begin() + 5),
-      b(all.begin() + 5, all.end());
+  std::vector<Entry> a(all.begin(), all.begin() + 5), b(all.begin() + 5, all.end());
   WriteFile(dir + "/model-00001-of-00002.safetensors", Image(a));
   WriteFile(dir + "/model-00002-of-00002.safetensors", Image(b));
   nlohmann::json index = {{"weight_map", nlohmann::json::object()}};
-  for (const Entry &e : a)
-    index["weight_map"][e.name] = "model-00001-of-00002.safetensors";
-  for (const Entry &e : b)
-    index["weight_map"][e.name] = "model-00002-of-00002.safetensors";
+  for (const Entry &e : a) index["weight_map"][e.name] = "model-00001-of-00002.safetensors";
+  for (const Entry &e : b) index["weight_map"][e.name] = "model-00002-of-00002.safetensors";
   WriteFile(dir + "/model.safetensors.index.json", index.dump());
   Result<ModelIndex> r = ReadModel(dir);
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -142,13 +121,10 @@ TEST(HfModel, ReadsShardsNamedByTheIndex) {
 TEST(HfModel, ReadsMlxFolderWithCompanionsAndOverrides) {
   nlohmann::json c = TinyConfig();
   c["quantization"] = {
-      {"group_size", 32},
-      {"bits", 4},
-      {"model.layers.0.mlp.gate_proj", {{"group_size", 32}, {"bits", 8}}}};
+      {"group_size", 32}, {"bits", 4}, {"model.layers.0.mlp.gate_proj", {{"group_size", 32}, {"bits", 8}}}};
   std::vector<Entry> t = TinyTensors("BF16", 4, 32);
-  for (Entry &e : t) { // gate_proj is 8-bit: 32 inputs in 8 words
-    if (e.name == "model.layers.0.mlp.gate_proj.weight")
-      e.shape = {64, 8};
+  for (Entry &e : t) {  // gate_proj is 8-bit: 32 inputs in 8 words
+    if (e.name == "model.layers.0.mlp.gate_proj.weight") e.shape = {64, 8};
   }
   const std::string dir = WriteFolder("mlx", c, t);
   Result<ModelIndex> r = ReadModel(dir);
@@ -167,5 +143,5 @@ TEST(HfModel, ReadsMlxFolderWithCompanionsAndOverrides) {
   EXPECT_EQ(r->Find("token_embd.weight")->dtype, DType::kMlxQ4);
 }
 
-} // namespace
-} // namespace flashstream
+}  // namespace
+}  // namespace flashstream

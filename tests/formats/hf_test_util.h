@@ -17,44 +17,37 @@ namespace flashstream::testing_hf {
 
 struct Entry {
   std::string name;
-  std::string dtype; // "F32", "BF16", "U32", ...
+  std::string dtype;  // "F32", "BF16", "U32", ...
   std::vector<int64_t> shape;
-  int64_t begin = -1, end = -1; // -1: packed after the previous entry
+  int64_t begin = -1, end = -1;  // -1: packed after the previous entry
 };
 
 inline int DtypeSize(const std::string &d) {
-  if (d == "F32" || d == "U32" || d == "I32")
-    return 4;
-  if (d == "F16" || d == "BF16")
-    return 2;
+  if (d == "F32" || d == "U32" || d == "I32") return 4;
+  if (d == "F16" || d == "BF16") return 2;
   return 1;
 }
 
 // The 8-byte length, the header JSON and the data (byte i of the data = i * 7
 // mod 251).
-inline std::string Image(const std::vector<Entry> &entries,
-                         const std::string &header_override = "") {
+inline std::string Image(const std::vector<Entry> &entries, const std::string &header_override = "") {
   nlohmann::ordered_json h = nlohmann::ordered_json::object();
   int64_t offset = 0, data_end = 0;
   for (const Entry &e : entries) {
     int64_t n = DtypeSize(e.dtype);
-    for (int64_t d : e.shape)
-      n *= d;
+    for (int64_t d : e.shape) n *= d;
     const int64_t b = e.begin >= 0 ? e.begin : offset;
     const int64_t en = e.end >= 0 ? e.end : b + n;
-    h[e.name] = {
-        {"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {b, en}}};
+    h[e.name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {b, en}}};
     offset = b + n;
     data_end = std::max(data_end, std::max(offset, en));
   }
   std::string json = header_override.empty() ? h.dump() : header_override;
   std::string out(8, '\0');
   for (int i = 0; i < 8; ++i)
-    out[static_cast<size_t>(i)] =
-        static_cast<char>((uint64_t{json.size()} >> (8 * i)) & 0xFF);
+    out[static_cast<size_t>(i)] = static_cast<char>((uint64_t{json.size()} >> (8 * i)) & 0xFF);
   out += json;
-  for (int64_t i = 0; i < data_end; ++i)
-    out.push_back(static_cast<char>(i * 7 % 251));
+  for (int64_t i = 0; i < data_end; ++i) out.push_back(static_cast<char>(i * 7 % 251));
   return out;
 }
 
@@ -64,8 +57,7 @@ inline void WriteFile(const std::string &path, const std::string &bytes) {
 }
 
 inline std::string NewFolder(const std::string &name) {
-  const std::string dir =
-      ::testing::TempDir() + fmt::format("fs_hf_{}_{}", getpid(), name);
+  const std::string dir = ::testing::TempDir() + fmt::format("fs_hf_{}_{}", getpid(), name);
   std::system(fmt::format("rm -rf {}", dir).c_str());
   mkdir(dir.c_str(), 0755);
   return dir;
@@ -88,8 +80,7 @@ inline nlohmann::json TinyConfig(const std::string &model_type = "llama") {
 
 // The tensors of TinyConfig in `dtype` (norms too); MLX-quantized linears when
 // bits > 0.
-inline std::vector<Entry> TinyTensors(const std::string &dtype = "F32",
-                                      int bits = 0, int group = 32) {
+inline std::vector<Entry> TinyTensors(const std::string &dtype = "F32", int bits = 0, int group = 32) {
   std::vector<Entry> out;
   auto linear = [&](const std::string &name, int64_t rows, int64_t cols) {
     if (bits == 0) {
@@ -115,8 +106,7 @@ inline std::vector<Entry> TinyTensors(const std::string &dtype = "F32",
   return out;
 }
 
-inline std::string WriteFolder(const std::string &name,
-                               const nlohmann::json &config,
+inline std::string WriteFolder(const std::string &name, const nlohmann::json &config,
                                const std::vector<Entry> &tensors) {
   const std::string dir = NewFolder(name);
   WriteFile(dir + "/config.json", config.dump());
@@ -124,4 +114,4 @@ inline std::string WriteFolder(const std::string &name,
   return dir;
 }
 
-} // namespace flashstream::testing_hf
+}  // namespace flashstream::testing_hf

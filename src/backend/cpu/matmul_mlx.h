@@ -24,31 +24,29 @@ namespace flashstream::cpu {
 
 // Rows [row_begin, row_end) of one MLX matmul.
 struct MlxMatMulArgs {
-  const TensorView *w =
-      nullptr; // [n_out, n_in], IsMlx(dtype), companions attached
+  const TensorView *w = nullptr;  // [n_out, n_in], IsMlx(dtype), companions attached
   int64_t row_begin = 0, row_end = 0;
   int64_t n_tok = 0;
-  const float *x = nullptr;    // [n_tok, n_in]
-  const float *xsum = nullptr; // [n_tok, n_in / G, 16]: MlxGroupSums of x
-  float *y = nullptr;          // [n_tok, n_out]
-  float *scratch = nullptr;    // MlxScratchFloats(n_in) floats, this call's own
-                               // (64-byte aligned)
+  const float *x = nullptr;     // [n_tok, n_in]
+  const float *xsum = nullptr;  // [n_tok, n_in / G, 16]: MlxGroupSums of x
+  float *y = nullptr;           // [n_tok, n_out]
+  float *scratch = nullptr;     // MlxScratchFloats(n_in) floats, this call's own
+                                // (64-byte aligned)
 };
 
 // The per-token group sums X of the operation order above: xsum[n_tok, n_in /
 // G, 16].
-void MlxGroupSums(const float *x, int64_t n_tok, int64_t n_in, int group_size,
-                  float *xsum);
+void MlxGroupSums(const float *x, int64_t n_tok, int64_t n_in, int group_size, float *xsum);
 
 // Scratch floats one MLX matmul call needs (an unpacked row of codes).
 inline int64_t MlxScratchFloats(int64_t n_in) { return (n_in + 15) / 16 * 16; }
 
 namespace generic {
 void MatMulMlx(const MlxMatMulArgs &args);
-} // namespace generic
+}  // namespace generic
 // Precondition: GetCpuFeatures().HasAvx512Kernels().
 namespace avx512 {
 void MatMulMlx(const MlxMatMulArgs &args);
-} // namespace avx512
+}  // namespace avx512
 
-} // namespace flashstream::cpu
+}  // namespace flashstream::cpu

@@ -4,7 +4,7 @@
 // out, batched calls unpack each row once.
 #include <immintrin.h>
 
-#include "backend/cpu/matmul_exact_avx512.h" // ReduceLanes, Bytes16
+#include "backend/cpu/matmul_exact_avx512.h"  // ReduceLanes, Bytes16
 #include "backend/cpu/matmul_mlx.h"
 #include "core/mlx_quant.h"
 
@@ -12,26 +12,22 @@ namespace flashstream::cpu::avx512 {
 namespace {
 
 // Codes 16c .. 16c + 15 of a packed row, as floats.
-template <int kBits> __m512 Codes16(const u8 *row, int64_t c) {
+template <int kBits>
+__m512 Codes16(const u8 *row, int64_t c) {
   if constexpr (kBits == 8) {
     return _mm512_cvtepi32_ps(Bytes16(row + 16 * c));
   } else {
-    const __m128i words =
-        _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + 8 * c));
-    const __m512i spread = _mm512_permutexvar_epi32(
-        _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-        _mm512_castsi128_si512(words));
-    const __m512i shifts = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24,
-                                            20, 16, 12, 8, 4, 0);
-    return _mm512_cvtepi32_ps(_mm512_and_si512(
-        _mm512_srlv_epi32(spread, shifts), _mm512_set1_epi32(0xF)));
+    const __m128i words = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + 8 * c));
+    const __m512i spread = _mm512_permutexvar_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                                    _mm512_castsi128_si512(words));
+    const __m512i shifts = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+    return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srlv_epi32(spread, shifts), _mm512_set1_epi32(0xF)));
   }
 }
 
 // One token's dot product with one row; codes(k) gives chunk k of the row.
 template <typename CodesFn>
-float RowDot(const TensorView &w, int64_t r, const float *x, const float *xs,
-             int64_t ng, const CodesFn &codes) {
+float RowDot(const TensorView &w, int64_t r, const float *x, const float *xs, int64_t ng, const CodesFn &codes) {
   const int chunks = w.group_size / 16;
   const std::byte *srow = w.scale_row(r);
   const std::byte *brow = w.bias_row(r);
@@ -42,40 +38,35 @@ float RowDot(const TensorView &w, int64_t r, const float *x, const float *xs,
       const int64_t c = g * chunks + k;
       p = _mm512_fmadd_ps(codes(c), _mm512_loadu_ps(x + 16 * c), p);
     }
-    lane =
-        _mm512_fmadd_ps(p, _mm512_set1_ps(MlxAux(w.aux_dtype, srow, g)), lane);
-    lane = _mm512_fmadd_ps(_mm512_loadu_ps(xs + 16 * g),
-                           _mm512_set1_ps(MlxAux(w.aux_dtype, brow, g)), lane);
+    lane = _mm512_fmadd_ps(p, _mm512_set1_ps(MlxAux(w.aux_dtype, srow, g)), lane);
+    lane = _mm512_fmadd_ps(_mm512_loadu_ps(xs + 16 * g), _mm512_set1_ps(MlxAux(w.aux_dtype, brow, g)), lane);
   }
   return ReduceLanes(lane);
 }
 
-template <int kBits> void MatMulBits(const MlxMatMulArgs &a) {
+template <int kBits>
+void MatMulBits(const MlxMatMulArgs &a) {
   const TensorView &w = *a.w;
   const int64_t n_in = w.cols(), n_out = w.rows(), ng = n_in / w.group_size;
   for (int64_t r = a.row_begin; r < a.row_end; ++r) {
     const auto *row = reinterpret_cast<const u8 *>(w.row(r));
     if (a.n_tok == 1) {
-      a.y[r] = RowDot(w, r, a.x, a.xsum, ng,
-                      [row](int64_t c) { return Codes16<kBits>(row, c); });
+      a.y[r] = RowDot(w, r, a.x, a.xsum, ng, [row](int64_t c) { return Codes16<kBits>(row, c); });
       continue;
     }
-    for (int64_t c = 0; c < n_in / 16; ++c)
-      _mm512_store_ps(a.scratch + 16 * c, Codes16<kBits>(row, c));
+    for (int64_t c = 0; c < n_in / 16; ++c) _mm512_store_ps(a.scratch + 16 * c, Codes16<kBits>(row, c));
     for (int64_t t = 0; t < a.n_tok; ++t) {
-      a.y[t * n_out + r] = RowDot(
-          w, r, a.x + t * n_in, a.xsum + t * ng * 16, ng,
-          [q = a.scratch](int64_t c) { return _mm512_load_ps(q + 16 * c); });
+      a.y[t * n_out + r] = RowDot(w, r, a.x + t * n_in, a.xsum + t * ng * 16, ng,
+                                  [q = a.scratch](int64_t c) { return _mm512_load_ps(q + 16 * c); });
     }
   }
 }
 
-} // namespace
+}  // namespace
 
 void MatMulMlx(const MlxMatMulArgs &a) {
-  if (a.w->dtype == DType::kMlxQ4)
-    return MatMulBits<4>(a);
+  if (a.w->dtype == DType::kMlxQ4) return MatMulBits<4>(a);
   MatMulBits<8>(a);
 }
 
-} // namespace flashstream::cpu::avx512
+}  // namespace flashstream::cpu::avx512

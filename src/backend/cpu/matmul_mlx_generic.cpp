@@ -10,27 +10,22 @@ namespace {
 
 float ReduceLanes(const float (&lane)[16]) {
   float s8[8], s4[4];
-  for (int i = 0; i < 8; ++i)
-    s8[i] = lane[i] + lane[i + 8];
-  for (int i = 0; i < 4; ++i)
-    s4[i] = s8[i] + s8[i + 4];
+  for (int i = 0; i < 8; ++i) s8[i] = lane[i] + lane[i + 8];
+  for (int i = 0; i < 4; ++i) s4[i] = s8[i] + s8[i + 4];
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-} // namespace
+}  // namespace
 
-void MlxGroupSums(const float *x, int64_t n_tok, int64_t n_in, int group_size,
-                  float *xsum) {
+void MlxGroupSums(const float *x, int64_t n_tok, int64_t n_in, int group_size, float *xsum) {
   const int64_t ng = n_in / group_size;
   for (int64_t t = 0; t < n_tok; ++t) {
     for (int64_t g = 0; g < ng; ++g) {
       float *s = xsum + (t * ng + g) * 16;
       const float *xg = x + t * n_in + g * group_size;
-      for (int l = 0; l < 16; ++l)
-        s[l] = 0.f;
+      for (int l = 0; l < 16; ++l) s[l] = 0.f;
       for (int k = 0; k < group_size; k += 16) {
-        for (int l = 0; l < 16; ++l)
-          s[l] += xg[k + l];
+        for (int l = 0; l < 16; ++l) s[l] += xg[k + l];
       }
     }
   }
@@ -44,11 +39,10 @@ void MatMulMlx(const MlxMatMulArgs &a) {
   const int g_size = w.group_size;
   const int64_t ng = n_in / g_size;
   const int bits = MlxBits(w.dtype);
-  float *q = a.scratch; // [n_in] codes of the current row
+  float *q = a.scratch;  // [n_in] codes of the current row
   for (int64_t r = a.row_begin; r < a.row_end; ++r) {
     const std::byte *row = w.row(r);
-    for (int64_t j = 0; j < n_in; ++j)
-      q[j] = static_cast<float>(MlxCode(row, bits, j));
+    for (int64_t j = 0; j < n_in; ++j) q[j] = static_cast<float>(MlxCode(row, bits, j));
     const std::byte *srow = w.scale_row(r);
     const std::byte *brow = w.bias_row(r);
     for (int64_t t = 0; t < a.n_tok; ++t) {
@@ -56,22 +50,18 @@ void MatMulMlx(const MlxMatMulArgs &a) {
       const float *xs = a.xsum + t * ng * 16;
       float lane[16] = {};
       for (int64_t g = 0; g < ng; ++g) {
-        const float s = MlxAux(w.aux_dtype, srow, g),
-                    b = MlxAux(w.aux_dtype, brow, g);
+        const float s = MlxAux(w.aux_dtype, srow, g), b = MlxAux(w.aux_dtype, brow, g);
         float p[16] = {};
         for (int64_t k = g * g_size; k < (g + 1) * g_size; k += 16) {
-          for (int l = 0; l < 16; ++l)
-            p[l] = std::fma(q[k + l], x[k + l], p[l]);
+          for (int l = 0; l < 16; ++l) p[l] = std::fma(q[k + l], x[k + l], p[l]);
         }
-        for (int l = 0; l < 16; ++l)
-          lane[l] = std::fma(p[l], s, lane[l]);
-        for (int l = 0; l < 16; ++l)
-          lane[l] = std::fma(xs[g * 16 + l], b, lane[l]);
+        for (int l = 0; l < 16; ++l) lane[l] = std::fma(p[l], s, lane[l]);
+        for (int l = 0; l < 16; ++l) lane[l] = std::fma(xs[g * 16 + l], b, lane[l]);
       }
       a.y[t * n_out + r] = ReduceLanes(lane);
     }
   }
 }
 
-} // namespace generic
-} // namespace flashstream::cpu
+}  // namespace generic
+}  // namespace flashstream::cpu
