@@ -7,9 +7,9 @@
 
 #include "formats/safetensors.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace flashstream;
-  const std::string_view bytes(reinterpret_cast<const char *>(data), size);
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   (void)ParseSafetensorsImage(bytes, "fuzz.safetensors");
   (void)ParseSafetensorsHeader(bytes, 8 + size, size * 4, "fuzz.safetensors");
   (void)ParseSafetensorsHeader(bytes, 8 + size, UINT64_MAX - size, "fuzz.safetensors");

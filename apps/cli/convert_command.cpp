@@ -25,7 +25,7 @@ struct ConvertState {
   std::string output;
 };
 
-int Convert(const ConvertState &st) {
+int Convert(const ConvertState& st) {
   ConvertOptions o;
   if (st.to == "hf") {
     o.target = ConvertTarget::kHf;
@@ -73,7 +73,7 @@ int Convert(const ConvertState &st) {
 
 }  // namespace
 
-CommandFn AddConvertCommand(CLI::App &cmd) {
+CommandFn AddConvertCommand(CLI::App& cmd) {
   auto st = std::make_shared<ConvertState>();
   cmd.add_option("input", st->input, "model: GGUF file or Hugging Face / MLX folder")->required();
   cmd.add_option("--to", st->to, "hf, mlx-q4, mlx-q8 or gguf");

@@ -18,7 +18,7 @@
 namespace flashstream::cli {
 namespace {
 
-bool IsCompanion(const std::string &name) {
+bool IsCompanion(const std::string& name) {
   auto ends = [&](std::string_view s) {
     return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
   };
@@ -28,21 +28,21 @@ bool IsCompanion(const std::string &name) {
 // Reads source tensors as bytes or f32 rows. Borrows the index.
 class Source {
  public:
-  static Result<Source> Open(const ModelIndex &index) {
+  static Result<Source> Open(const ModelIndex& index) {
     Source s(index);
-    for (const std::string &path : index.files) {
+    for (const std::string& path : index.files) {
       FS_ASSIGN_OR_RETURN(File f, File::Open(path));
       s.files_.push_back(std::move(f));
     }
     return s;
   }
-  Result<std::vector<std::byte>> Raw(const TensorInfo &t) const {
+  Result<std::vector<std::byte>> Raw(const TensorInfo& t) const {
     std::vector<std::byte> out(t.bytes);
     FS_RETURN_IF_ERROR(files_[static_cast<size_t>(t.file)].ReadAt(t.offset, out.data(), out.size()));
     return out;
   }
   // [rows, cols] values as f32.
-  Result<std::vector<float>> F32(const TensorInfo &t) const {
+  Result<std::vector<float>> F32(const TensorInfo& t) const {
     FS_ASSIGN_OR_RETURN(std::vector<std::byte> raw, Raw(t));
     const int64_t cols = t.shape[t.shape.rank - 1], rows = t.shape.elements() / cols;
     std::vector<float> out(static_cast<size_t>(rows * cols));
@@ -52,8 +52,8 @@ class Source {
       }
       return out;
     }
-    const TensorInfo *s = index_.Find(t.scales);
-    const TensorInfo *b = index_.Find(t.biases);
+    const TensorInfo* s = index_.Find(t.scales);
+    const TensorInfo* b = index_.Find(t.biases);
     if (s == nullptr || b == nullptr) return Errorf("{}: companions of '{}' are missing", index_.files.at(0), t.name);
     FS_ASSIGN_OR_RETURN(std::vector<std::byte> sr, Raw(*s));
     FS_ASSIGN_OR_RETURN(std::vector<std::byte> br, Raw(*b));
@@ -66,26 +66,26 @@ class Source {
   }
 
  private:
-  explicit Source(const ModelIndex &index) : index_(index) {}
-  const ModelIndex &index_;
+  explicit Source(const ModelIndex& index) : index_(index) {}
+  const ModelIndex& index_;
   std::vector<File> files_;
 };
 
 // Which way Q/K rows must move: 0 none, +1 adjacent pairs -> halves, -1 halves
 // -> pairs.
-int RopeDirection(const ModelConfig &c, bool target_interleaved) {
+int RopeDirection(const ModelConfig& c, bool target_interleaved) {
   if (c.rope_interleaved == target_interleaved) return 0;
   return target_interleaved ? -1 : +1;
 }
 
 // Permutes the rows (row_bytes each) of a Q or K tensor with `heads` heads of
 // head_dim rows.
-void PermuteRows(std::byte *data, uint64_t row_bytes, int heads, int head_dim, int direction) {
+void PermuteRows(std::byte* data, uint64_t row_bytes, int heads, int head_dim, int direction) {
   if (direction == 0) return;
   const int half = head_dim / 2;
   std::vector<std::byte> head(row_bytes * static_cast<uint64_t>(head_dim));
   for (int h = 0; h < heads; ++h) {
-    std::byte *base = data + row_bytes * static_cast<uint64_t>(h) * static_cast<uint64_t>(head_dim);
+    std::byte* base = data + row_bytes * static_cast<uint64_t>(h) * static_cast<uint64_t>(head_dim);
     std::memcpy(head.data(), base, head.size());
     for (int i = 0; i < half; ++i) {
       for (int j = 0; j < 2; ++j) {
@@ -100,16 +100,16 @@ void PermuteRows(std::byte *data, uint64_t row_bytes, int heads, int head_dim, i
 
 // Heads of a Q/K tensor ("blk.N.attn_q.weight"/".bias"), or 0 for other
 // tensors.
-int QkHeads(const std::string &name, const ModelConfig &c) {
+int QkHeads(const std::string& name, const ModelConfig& c) {
   auto has = [&](std::string_view s) { return name.find(s) != std::string::npos; };
   if (has(".attn_q.weight") || has(".attn_q.bias")) return c.n_heads;
   if (has(".attn_k.weight") || has(".attn_k.bias")) return c.n_kv_heads;
   return 0;
 }
 
-std::vector<int64_t> Dims(const Shape &s) { return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank); }
+std::vector<int64_t> Dims(const Shape& s) { return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank); }
 
-Status WriteFloats(FileWriter &out, const float *v, int64_t n, DType dtype) {
+Status WriteFloats(FileWriter& out, const float* v, int64_t n, DType dtype) {
   if (dtype == DType::kF32) return out.Write(v, static_cast<size_t>(n) * 4);
   std::vector<uint16_t> h(static_cast<size_t>(n));
   if (dtype == DType::kF16) {
@@ -120,7 +120,7 @@ Status WriteFloats(FileWriter &out, const float *v, int64_t n, DType dtype) {
   return out.Write(h.data(), h.size() * 2);
 }
 
-Status MakeDir(const std::string &path) {
+Status MakeDir(const std::string& path) {
   if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
     return Errorf("{}: cannot create the output folder: {}", path, std::strerror(errno));
   }
@@ -130,24 +130,24 @@ Status MakeDir(const std::string &path) {
 // One output entry of an HF/MLX folder: its source tensor and which part (0:
 // values or packed codes, 1: scales, 2: biases).
 struct Part {
-  const TensorInfo *src;
+  const TensorInfo* src;
   DType quantize;  // kMlxQ4 / kMlxQ8, or kF32 for a tensor stored unquantized
   int part;
 };
 
-Status ConvertToFolder(const ModelIndex &in, const ConvertOptions &o, const Source &src,
-                       const std::function<void(uint64_t, uint64_t)> &progress) {
+Status ConvertToFolder(const ModelIndex& in, const ConvertOptions& o, const Source& src,
+                       const std::function<void(uint64_t, uint64_t)>& progress) {
   const bool mlx = o.target != ConvertTarget::kHf;
   const DType qtype = o.target == ConvertTarget::kMlxQ4 ? DType::kMlxQ4 : DType::kMlxQ8;
   const StDType st = *StDTypeOf(o.dtype);
-  const ModelConfig &c = in.config;
+  const ModelConfig& c = in.config;
   const int dir = RopeDirection(c, /*target_interleaved=*/false);
   std::vector<Part> parts;
   MlxQuantConfig quant;
   if (mlx) quant.base = {o.group_size, MlxBits(qtype)};
   SafetensorsWriter w;
   uint64_t total = 0;
-  for (const TensorInfo &t : in.tensors) {
+  for (const TensorInfo& t : in.tensors) {
     if (IsCompanion(t.name)) continue;
     std::optional<std::string> hf = HfFromCanonical(t.name, c.arch == "gemma3");
     if (!hf) return Errorf("{}: tensor '{}' has no Hugging Face name", in.files.at(0), t.name);
@@ -177,15 +177,15 @@ Status ConvertToFolder(const ModelIndex &in, const ConvertOptions &o, const Sour
   std::vector<std::byte> packed, scales,
       biases;  // the current quantized tensor's three parts
   return w.Write(o.output + "/model.safetensors",
-                 [&](size_t i, const SafetensorsWriter::Entry &, FileWriter &out) -> Status {
-                   const Part &p = parts[i];
-                   const TensorInfo &t = *p.src;
+                 [&](size_t i, const SafetensorsWriter::Entry&, FileWriter& out) -> Status {
+                   const Part& p = parts[i];
+                   const TensorInfo& t = *p.src;
                    if (p.part == 1) return out.Write(scales.data(), scales.size());
                    if (p.part == 2) return out.Write(biases.data(), biases.size());
                    FS_ASSIGN_OR_RETURN(std::vector<float> v, src.F32(t));
                    const int64_t cols = t.shape[t.shape.rank - 1], rows = t.shape.elements() / cols;
                    if (const int heads = QkHeads(t.name, c); heads > 0) {
-                     PermuteRows(reinterpret_cast<std::byte *>(v.data()),
+                     PermuteRows(reinterpret_cast<std::byte*>(v.data()),
                                  static_cast<uint64_t>(t.shape.rank == 1 ? 1 : cols) * 4, heads, c.head_dim, dir);
                    }
                    done += t.bytes;
@@ -204,9 +204,9 @@ Status ConvertToFolder(const ModelIndex &in, const ConvertOptions &o, const Sour
                  });
 }
 
-Status ConvertToGguf(const ModelIndex &in, const ConvertOptions &o, const Source &src,
-                     const std::function<void(uint64_t, uint64_t)> &progress) {
-  const ModelConfig &c = in.config;
+Status ConvertToGguf(const ModelIndex& in, const ConvertOptions& o, const Source& src,
+                     const std::function<void(uint64_t, uint64_t)>& progress) {
+  const ModelConfig& c = in.config;
   if (c.arch != "llama") return Errorf("{}: GGUF output supports llama, not '{}'", o.output, c.arch);
   const int dir = RopeDirection(c, /*target_interleaved=*/true);
   GgufWriter w;
@@ -234,13 +234,13 @@ Status ConvertToGguf(const ModelIndex &in, const ConvertOptions &o, const Source
   }
   if (in.format == "gguf") {  // the tokenizer travels as metadata
     FS_ASSIGN_OR_RETURN(GgufFile g, ReadGgufFile(o.source_path));
-    for (const auto &[key, value] : g.kv) {
+    for (const auto& [key, value] : g.kv) {
       if (key.rfind("tokenizer.", 0) == 0) w.Set(key, value);
     }
   }
-  std::vector<const TensorInfo *> order;
+  std::vector<const TensorInfo*> order;
   uint64_t total = 0;
-  for (const TensorInfo &t : in.tensors) {
+  for (const TensorInfo& t : in.tensors) {
     if (IsCompanion(t.name)) continue;
     const DType out = IsMlx(t.dtype) ? o.dtype : t.dtype;
     FS_RETURN_IF_ERROR(w.AddTensor(t.name, out, t.shape));
@@ -249,8 +249,8 @@ Status ConvertToGguf(const ModelIndex &in, const ConvertOptions &o, const Source
   }
   uint64_t done = 0;
   size_t next = 0;
-  return w.Write(o.output, [&](const GgufTensorInfo &gt, GgufTensorSink &sink) -> Status {
-    const TensorInfo &t = *order[next++];
+  return w.Write(o.output, [&](const GgufTensorInfo& gt, GgufTensorSink& sink) -> Status {
+    const TensorInfo& t = *order[next++];
     const int64_t cols = t.shape[t.shape.rank - 1];
     std::vector<std::byte> bytes;
     if (IsMlx(t.dtype)) {
@@ -283,8 +283,8 @@ Status ConvertToGguf(const ModelIndex &in, const ConvertOptions &o, const Source
 
 }  // namespace
 
-Status ConvertModel(const ModelIndex &in, const ConvertOptions &o,
-                    const std::function<void(uint64_t, uint64_t)> &progress) {
+Status ConvertModel(const ModelIndex& in, const ConvertOptions& o,
+                    const std::function<void(uint64_t, uint64_t)>& progress) {
   if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16) {
     return Errorf("convert: --dtype {} is not one of f32, f16, bf16", Name(o.dtype));
   }

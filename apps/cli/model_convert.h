@@ -36,7 +36,7 @@ struct ConvertOptions {
 };
 
 // progress(done, total) in source bytes.
-Status ConvertModel(const ModelIndex &in, const ConvertOptions &options,
-                    const std::function<void(uint64_t, uint64_t)> &progress);
+Status ConvertModel(const ModelIndex& in, const ConvertOptions& options,
+                    const std::function<void(uint64_t, uint64_t)>& progress);
 
 }  // namespace flashstream::cli

@@ -10,7 +10,7 @@
 namespace flashstream {
 namespace {
 
-void StoreAux(DType aux, float v, std::byte *p, int64_t i) {
+void StoreAux(DType aux, float v, std::byte* p, int64_t i) {
   switch (aux) {
     case DType::kF32:
       std::memcpy(p + 4 * i, &v, 4);
@@ -33,7 +33,7 @@ void StoreAux(DType aux, float v, std::byte *p, int64_t i) {
 
 }  // namespace
 
-float MlxAux(DType aux, const std::byte *p, int64_t i) {
+float MlxAux(DType aux, const std::byte* p, int64_t i) {
   switch (aux) {
     case DType::kF32: {
       float v;
@@ -57,8 +57,8 @@ float MlxAux(DType aux, const std::byte *p, int64_t i) {
   return 0.f;
 }
 
-void MlxDequantizeRow(DType dtype, const std::byte *packed, const std::byte *scales, const std::byte *biases, DType aux,
-                      int group_size, float *dst, int64_t n) {
+void MlxDequantizeRow(DType dtype, const std::byte* packed, const std::byte* scales, const std::byte* biases, DType aux,
+                      int group_size, float* dst, int64_t n) {
   FS_CHECK(IsMlx(dtype) && group_size > 0 && n % group_size == 0, "MLX row: {} of {} values, group {}", Name(dtype), n,
            group_size);
   const int bits = MlxBits(dtype);
@@ -68,8 +68,8 @@ void MlxDequantizeRow(DType dtype, const std::byte *packed, const std::byte *sca
   }
 }
 
-void MlxQuantizeRow(DType dtype, const float *src, int group_size, DType aux, std::byte *packed, std::byte *scales,
-                    std::byte *biases, int64_t n) {
+void MlxQuantizeRow(DType dtype, const float* src, int group_size, DType aux, std::byte* packed, std::byte* scales,
+                    std::byte* biases, int64_t n) {
   FS_CHECK(IsMlx(dtype) && group_size > 0 && n % group_size == 0, "MLX row: {} of {} values, group {}", Name(dtype), n,
            group_size);
   const int bits = MlxBits(dtype);
@@ -77,7 +77,7 @@ void MlxQuantizeRow(DType dtype, const float *src, int group_size, DType aux, st
   const int per_word = 32 / bits;
   std::memset(packed, 0, RowBytes(dtype, n));
   for (int64_t g = 0; g < n / group_size; ++g) {
-    const float *w = src + g * group_size;
+    const float* w = src + g * group_size;
     const auto [lo, hi] = std::minmax_element(w, w + group_size);
     float scale = (*hi - *lo) / static_cast<float>(q_max);
     if (!(scale > 0.f)) scale = 1.f;
@@ -88,7 +88,7 @@ void MlxQuantizeRow(DType dtype, const float *src, int group_size, DType aux, st
       const float q = std::nearbyint((w[i] - b) / s);
       const uint32_t code = static_cast<uint32_t>(std::clamp(q, 0.f, static_cast<float>(q_max)));
       const int64_t j = g * group_size + i;
-      auto *word = reinterpret_cast<uint8_t *>(packed) + 4 * (j / per_word);
+      auto* word = reinterpret_cast<uint8_t*>(packed) + 4 * (j / per_word);
       const uint32_t shifted = code << (bits * (j % per_word));
       for (int k = 0; k < 4; ++k) word[k] |= static_cast<uint8_t>(shifted >> (8 * k));
     }

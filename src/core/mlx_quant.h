@@ -20,26 +20,26 @@
 namespace flashstream {
 
 // Code j of a packed row (any alignment).
-inline uint32_t MlxCode(const std::byte *packed, int bits, int64_t j) {
+inline uint32_t MlxCode(const std::byte* packed, int bits, int64_t j) {
   const int per_word = 32 / bits;
-  const auto *p = reinterpret_cast<const uint8_t *>(packed) + 4 * (j / per_word);
+  const auto* p = reinterpret_cast<const uint8_t*>(packed) + 4 * (j / per_word);
   const uint32_t word = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
   return (word >> (bits * (j % per_word))) & ((1u << bits) - 1);
 }
 
 // The f32 value of one scale or bias stored as `aux` (f32, f16 or bf16) at
 // index i.
-float MlxAux(DType aux, const std::byte *p, int64_t i);
+float MlxAux(DType aux, const std::byte* p, int64_t i);
 
 // dst[n] = fma(q, s, b) in f32 for one row: packed codes, scales[n/G],
 // biases[n/G] in `aux`. This is the value the kernels' GetRows produces.
-void MlxDequantizeRow(DType dtype, const std::byte *packed, const std::byte *scales, const std::byte *biases, DType aux,
-                      int group_size, float *dst, int64_t n);
+void MlxDequantizeRow(DType dtype, const std::byte* packed, const std::byte* scales, const std::byte* biases, DType aux,
+                      int group_size, float* dst, int64_t n);
 
 // Quantizes src[n] (n % group_size == 0) into packed words (RowBytes(dtype, n)
 // bytes) and the n / group_size scales and biases, stored as `aux` (rounded to
 // it before the codes are chosen, so the codes fit the stored scale).
-void MlxQuantizeRow(DType dtype, const float *src, int group_size, DType aux, std::byte *packed, std::byte *scales,
-                    std::byte *biases, int64_t n);
+void MlxQuantizeRow(DType dtype, const float* src, int group_size, DType aux, std::byte* packed, std::byte* scales,
+                    std::byte* biases, int64_t n);
 
 }  // namespace flashstream

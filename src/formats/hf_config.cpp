@@ -25,8 +25,8 @@ constexpr std::array<ModelType, 6> kTypes = {{
 
 // Reads integer key `key` of `obj` into *out, range [lo, hi]. Absent: error
 // when required.
-Status GetInt(const Json &obj, const char *key, const std::string &path, int64_t lo, int64_t hi, bool required,
-              int *out) {
+Status GetInt(const Json& obj, const char* key, const std::string& path, int64_t lo, int64_t hi, bool required,
+              int* out) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) {
     if (required) return Errorf("{}: key '{}' is missing", path, key);
@@ -41,7 +41,7 @@ Status GetInt(const Json &obj, const char *key, const std::string &path, int64_t
   return Status::Ok();
 }
 
-Status GetFloat(const Json &obj, const char *key, const std::string &path, double lo, double hi, float *out) {
+Status GetFloat(const Json& obj, const char* key, const std::string& path, double lo, double hi, float* out) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return Status::Ok();
   if (!it->is_number()) return Errorf("{}: key '{}' is {}, expected a number", path, key, it->dump());
@@ -51,7 +51,7 @@ Status GetFloat(const Json &obj, const char *key, const std::string &path, doubl
   return Status::Ok();
 }
 
-Result<MlxQuantSetting> ParseSetting(const Json &q, const std::string &path, const std::string &where) {
+Result<MlxQuantSetting> ParseSetting(const Json& q, const std::string& path, const std::string& where) {
   MlxQuantSetting s;
   if (q.is_boolean()) {
     if (q.get<bool>()) return Errorf("{}: '{}' is true, expected an object or false", path, where);
@@ -75,10 +75,10 @@ Result<MlxQuantSetting> ParseSetting(const Json &q, const std::string &path, con
   return s;
 }
 
-Status ParseQuant(const Json &q, const std::string &path, const char *key, MlxQuantConfig *out) {
+Status ParseQuant(const Json& q, const std::string& path, const char* key, MlxQuantConfig* out) {
   if (!q.is_object()) return Errorf("{}: '{}' is {}, expected an object", path, key, q.dump());
   FS_ASSIGN_OR_RETURN(out->base, ParseSetting(q, path, key));
-  for (const auto &[k, v] : q.items()) {
+  for (const auto& [k, v] : q.items()) {
     if (k == "group_size" || k == "bits" || k == "mode") continue;
     if (!v.is_object() && !v.is_boolean()) continue;  // other settings (e.g. "quant_method") are not per-module
     FS_ASSIGN_OR_RETURN(MlxQuantSetting s, ParseSetting(v, path, std::string(key) + "." + k));
@@ -87,11 +87,11 @@ Status ParseQuant(const Json &q, const std::string &path, const char *key, MlxQu
   return Status::Ok();
 }
 
-Status ParseRopeScaling(const Json &rs, const std::string &path, ModelConfig *c) {
+Status ParseRopeScaling(const Json& rs, const std::string& path, ModelConfig* c) {
   if (rs.is_null()) return Status::Ok();
   if (!rs.is_object()) return Errorf("{}: 'rope_scaling' is {}, expected an object or null", path, rs.dump());
   std::string type;
-  for (const char *k : {"rope_type", "type"}) {
+  for (const char* k : {"rope_type", "type"}) {
     auto it = rs.find(k);
     if (it != rs.end() && it->is_string()) type = it->get<std::string>();
   }
@@ -115,12 +115,12 @@ Status ParseRopeScaling(const Json &rs, const std::string &path, ModelConfig *c)
 
 }  // namespace
 
-MlxQuantSetting MlxQuantConfig::For(const std::string &module) const {
+MlxQuantSetting MlxQuantConfig::For(const std::string& module) const {
   auto it = overrides.find(module);
   return it != overrides.end() ? it->second : base;
 }
 
-Result<HfConfig> ParseHfConfig(std::string_view json, const std::string &path) {
+Result<HfConfig> ParseHfConfig(std::string_view json, const std::string& path) {
   Json root = Json::parse(json.begin(), json.end(), nullptr,
                           /*allow_exceptions=*/false);
   if (root.is_discarded()) return Errorf("{}: not valid JSON", path);
@@ -129,8 +129,8 @@ Result<HfConfig> ParseHfConfig(std::string_view json, const std::string &path) {
   auto mt = root.find("model_type");
   if (mt == root.end() || !mt->is_string()) return Errorf("{}: key 'model_type' is missing or not a string", path);
   out.model_type = mt->get<std::string>();
-  const ModelType *type = nullptr;
-  for (const ModelType &t : kTypes) {
+  const ModelType* type = nullptr;
+  for (const ModelType& t : kTypes) {
     if (t.hf == out.model_type) type = &t;
   }
   if (type == nullptr) {
@@ -141,10 +141,10 @@ Result<HfConfig> ParseHfConfig(std::string_view json, const std::string &path) {
   }
   // Multimodal Gemma 3 checkpoints keep the language model's settings in
   // "text_config".
-  const Json *cfg = &root;
+  const Json* cfg = &root;
   auto text = root.find("text_config");
   if (text != root.end() && text->is_object()) cfg = &*text;
-  ModelConfig &c = out.config;
+  ModelConfig& c = out.config;
   c.arch = std::string(type->arch);
   c.rope_interleaved = false;
   c.tied_embeddings = type->tied_default;
@@ -178,7 +178,7 @@ Result<HfConfig> ParseHfConfig(std::string_view json, const std::string &path) {
   FS_RETURN_IF_ERROR(GetFloat(*cfg, "rope_theta", path, 1.0, 1e12, &c.rope_theta));
   auto rs = cfg->find("rope_scaling");
   if (rs != cfg->end()) FS_RETURN_IF_ERROR(ParseRopeScaling(*rs, path, &c));
-  for (const Json *obj : {static_cast<const Json *>(&root), cfg}) {
+  for (const Json* obj : {static_cast<const Json*>(&root), cfg}) {
     auto tie = obj->find("tie_word_embeddings");
     if (tie == obj->end() || tie->is_null()) continue;
     if (!tie->is_boolean())
@@ -186,7 +186,7 @@ Result<HfConfig> ParseHfConfig(std::string_view json, const std::string &path) {
     c.tied_embeddings = tie->get<bool>();
     out.tie_given = true;
   }
-  for (const char *key : {"quantization", "quantization_config"}) {
+  for (const char* key : {"quantization", "quantization_config"}) {
     auto q = root.find(key);
     if (q == root.end()) continue;
     FS_RETURN_IF_ERROR(ParseQuant(*q, path, key, &out.quant));
@@ -194,7 +194,7 @@ Result<HfConfig> ParseHfConfig(std::string_view json, const std::string &path) {
   }
   auto name = root.find("_name_or_path");
   if (name != root.end() && name->is_string()) c.name = name->get<std::string>();
-  for (const auto &[k, v] : cfg->items()) {
+  for (const auto& [k, v] : cfg->items()) {
     if (v.is_primitive()) out.metadata.emplace("config." + k, v.dump());
   }
   return out;

@@ -28,7 +28,7 @@ struct MlxQuantConfig {
   std::map<std::string, MlxQuantSetting> overrides;
   bool quantized() const { return base.bits != 0 || !overrides.empty(); }
   // The setting of one module (override or base).
-  MlxQuantSetting For(const std::string &module) const;
+  MlxQuantSetting For(const std::string& module) const;
 };
 
 struct HfConfig {
@@ -42,6 +42,6 @@ struct HfConfig {
 };
 
 // Parses config.json text; `path` is only used in messages.
-Result<HfConfig> ParseHfConfig(std::string_view json, const std::string &path);
+Result<HfConfig> ParseHfConfig(std::string_view json, const std::string& path);
 
 }  // namespace flashstream

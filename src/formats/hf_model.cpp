@@ -18,12 +18,12 @@ namespace {
 
 constexpr uint64_t kMaxJsonBytes = 100ull << 20;
 
-bool IsFile(const std::string &path) {
+bool IsFile(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-Result<std::string> ReadSmallFile(const std::string &path) {
+Result<std::string> ReadSmallFile(const std::string& path) {
   FS_ASSIGN_OR_RETURN(File f, File::Open(path));
   if (f.size() > kMaxJsonBytes)
     return Errorf("{}: {} bytes, more than the {} byte limit", path, f.size(), kMaxJsonBytes);
@@ -39,7 +39,7 @@ struct ShardPlan {
   std::map<std::string, std::string> expected;  // tensor -> file (sharded only)
 };
 
-Result<ShardPlan> PlanShards(const std::string &folder) {
+Result<ShardPlan> PlanShards(const std::string& folder) {
   ShardPlan plan;
   const std::string index_path = folder + "/model.safetensors.index.json";
   if (!IsFile(index_path)) {
@@ -59,7 +59,7 @@ Result<ShardPlan> PlanShards(const std::string &folder) {
   if (map == root.end() || !map->is_object())
     return Errorf("{}: key 'weight_map' is missing or not an object", index_path);
   std::set<std::string> seen;
-  for (const auto &[name, file] : map->items()) {
+  for (const auto& [name, file] : map->items()) {
     if (!file.is_string()) return Errorf("{}: weight_map entry '{}' is not a file name", index_path, name);
     const std::string f = file.get<std::string>();
     if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..") {
@@ -71,14 +71,14 @@ Result<ShardPlan> PlanShards(const std::string &folder) {
     plan.expected.emplace(name, f);
     if (seen.insert(f).second) plan.files.push_back(f);
   }
-  for (const std::string &f : plan.files) {
+  for (const std::string& f : plan.files) {
     if (!IsFile(folder + "/" + f))
       return Errorf("{}: shard '{}' named by model.safetensors.index.json is missing", folder, f);
   }
   return plan;
 }
 
-Result<DType> FloatDType(const SafetensorsFile &f, const SafetensorsTensor &t) {
+Result<DType> FloatDType(const SafetensorsFile& f, const SafetensorsTensor& t) {
   switch (t.dtype) {
     case StDType::kF32:
       return DType::kF32;
@@ -92,7 +92,7 @@ Result<DType> FloatDType(const SafetensorsFile &f, const SafetensorsTensor &t) {
   return Errorf("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", f.path, t.name, StDTypeName(t.dtype));
 }
 
-Shape ToShape(const std::vector<int64_t> &dims) {
+Shape ToShape(const std::vector<int64_t>& dims) {
   Shape s;
   s.rank = static_cast<int>(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) s.dims[i] = dims[i];
@@ -101,15 +101,15 @@ Shape ToShape(const std::vector<int64_t> &dims) {
 
 struct Found {
   int file;
-  const SafetensorsTensor *t;
+  const SafetensorsTensor* t;
 };
 
 // Builds the quantized weight and its companions; `module` is the HF module
 // path.
-Status AddQuantized(const std::vector<SafetensorsFile> &files, const std::string &module, const std::string &canonical,
-                    const Found &w, const Found *scales, const Found *biases, MlxQuantSetting q,
-                    std::vector<TensorInfo> *out) {
-  const SafetensorsFile &f = files[static_cast<size_t>(w.file)];
+Status AddQuantized(const std::vector<SafetensorsFile>& files, const std::string& module, const std::string& canonical,
+                    const Found& w, const Found* scales, const Found* biases, MlxQuantSetting q,
+                    std::vector<TensorInfo>* out) {
+  const SafetensorsFile& f = files[static_cast<size_t>(w.file)];
   const std::string wname = module + ".weight";
   if (scales == nullptr || biases == nullptr) {
     return Errorf("{}: tensor '{}' is quantized ({} bits) but '{}.{}' is missing", f.path, wname, q.bits, module,
@@ -130,8 +130,8 @@ Status AddQuantized(const std::vector<SafetensorsFile> &files, const std::string
         f.path, wname, cols, w.t->shape[1], q.bits, q.group_size);
   }
   const std::vector<int64_t> aux_shape = {rows, cols / q.group_size};
-  for (const Found *a : {scales, biases}) {
-    const SafetensorsFile &af = files[static_cast<size_t>(a->file)];
+  for (const Found* a : {scales, biases}) {
+    const SafetensorsFile& af = files[static_cast<size_t>(a->file)];
     if (a->t->shape != aux_shape) {
       return Errorf(
           "{}: tensor '{}' has shape {}, expected [{}, {}] for "
@@ -158,7 +158,7 @@ Status AddQuantized(const std::vector<SafetensorsFile> &files, const std::string
   ti.biases = base + ".biases";
   ti.group_size = q.group_size;
   out->push_back(ti);
-  for (const auto &[a, suffix] : {std::pair{scales, ".scales"}, std::pair{biases, ".biases"}}) {
+  for (const auto& [a, suffix] : {std::pair{scales, ".scales"}, std::pair{biases, ".biases"}}) {
     out->push_back({base + suffix, aux, ToShape(a->t->shape), a->file, a->t->offset, a->t->bytes, {}, {}, 0});
   }
   return Status::Ok();
@@ -166,8 +166,8 @@ Status AddQuantized(const std::vector<SafetensorsFile> &files, const std::string
 
 // Shapes the config implies for the tensors every decoder has (dtype/shape vs
 // config.json).
-Status CheckShapes(const ModelIndex &index, const std::string &folder) {
-  const ModelConfig &c = index.config;
+Status CheckShapes(const ModelIndex& index, const std::string& folder) {
+  const ModelConfig& c = index.config;
   const int64_t e = c.n_embd, q = int64_t{c.n_heads} * c.head_dim, kv = int64_t{c.n_kv_heads} * c.head_dim;
   std::vector<std::pair<std::string, Shape>> want = {{"token_embd.weight", MakeShape({c.vocab_size, e})},
                                                      {"output_norm.weight", MakeShape({e})}};
@@ -184,8 +184,8 @@ Status CheckShapes(const ModelIndex &index, const std::string &folder) {
     want.push_back({p + "ffn_up.weight", MakeShape({c.n_ff, e})});
     want.push_back({p + "ffn_down.weight", MakeShape({e, c.n_ff})});
   }
-  for (const auto &[name, shape] : want) {
-    const TensorInfo *t = index.Find(name);
+  for (const auto& [name, shape] : want) {
+    const TensorInfo* t = index.Find(name);
     const std::string hf = HfFromCanonical(name, c.arch == "gemma3").value_or(name);
     if (t == nullptr) return Errorf("{}: required tensor '{}' ({}) is missing", folder, hf, name);
     if (!(t->shape == shape)) {
@@ -197,7 +197,7 @@ Status CheckShapes(const ModelIndex &index, const std::string &folder) {
                     index.files.at(static_cast<size_t>(t->file)), hf);
     }
   }
-  for (const TensorInfo &t : index.tensors) {
+  for (const TensorInfo& t : index.tensors) {
     if (t.shape.rank > 2) {
       return Errorf("{}: tensor '{}' has rank {}, expected 1 or 2", index.files.at(static_cast<size_t>(t.file)), t.name,
                     t.shape.rank);
@@ -212,14 +212,14 @@ Status CheckShapes(const ModelIndex &index, const std::string &folder) {
 
 }  // namespace
 
-bool IsHfFolder(const std::string &path) {
+bool IsHfFolder(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && IsFile(path + "/config.json");
 }
 
-Result<TokenizerSpec> ReadFolderTokenizer(const std::string &folder) { return TokenizerSpec{}; }
+Result<TokenizerSpec> ReadFolderTokenizer(const std::string& folder) { return TokenizerSpec{}; }
 
-Result<ModelIndex> ReadHfModel(const std::string &folder) {
+Result<ModelIndex> ReadHfModel(const std::string& folder) {
   const std::string config_path = folder + "/config.json";
   if (!IsFile(config_path)) return Errorf("{}: config.json is missing", folder);
   FS_ASSIGN_OR_RETURN(std::string config_text, ReadSmallFile(config_path));
@@ -230,20 +230,20 @@ Result<ModelIndex> ReadHfModel(const std::string &folder) {
   index.metadata = hf.metadata;
   std::vector<SafetensorsFile> files;
   std::unordered_map<std::string, Found> by_name;
-  for (const std::string &name : plan.files) {
+  for (const std::string& name : plan.files) {
     const std::string path = folder + "/" + name;
     FS_ASSIGN_OR_RETURN(SafetensorsFile f, ReadSafetensorsHeader(path));
     index.files.push_back(path);
     files.push_back(std::move(f));
   }
   for (size_t fi = 0; fi < files.size(); ++fi) {
-    for (const SafetensorsTensor &t : files[fi].tensors) {
+    for (const SafetensorsTensor& t : files[fi].tensors) {
       if (!by_name.emplace(t.name, Found{static_cast<int>(fi), &t}).second) {
         return Errorf("{}: tensor '{}' appears in two shards", files[fi].path, t.name);
       }
     }
   }
-  for (const auto &[name, file] : plan.expected) {
+  for (const auto& [name, file] : plan.expected) {
     auto it = by_name.find(name);
     if (it == by_name.end() || files[static_cast<size_t>(it->second.file)].path != folder + "/" + file) {
       return Errorf(
@@ -257,7 +257,7 @@ Result<ModelIndex> ReadHfModel(const std::string &folder) {
   // Tensors in file order (shard by shard, offset order), each quantized module
   // once.
   for (size_t fi = 0; fi < files.size(); ++fi) {
-    for (const SafetensorsTensor &t : files[fi].tensors) {
+    for (const SafetensorsTensor& t : files[fi].tensors) {
       std::optional<std::string> canonical = CanonicalFromHf(t.name, gemma3);
       if (!canonical) {
         index.metadata["hf.ignored_tensors"] += index.metadata["hf.ignored_tensors"].empty() ? t.name : ", " + t.name;

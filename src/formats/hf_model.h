@@ -15,15 +15,15 @@
 namespace flashstream {
 
 // True when `path` is a directory holding config.json.
-bool IsHfFolder(const std::string &path);
+bool IsHfFolder(const std::string& path);
 
 // Reads the folder's config, safetensors headers and tokenizer. format is
 // "safetensors", or "mlx" when any tensor is MLX-quantized.
-Result<ModelIndex> ReadHfModel(const std::string &folder);
+Result<ModelIndex> ReadHfModel(const std::string& folder);
 
 // The tokenizer of an HF folder. The one place that reads tokenizer.json: until
 // a reader for it is wired in here, this gives Kind::kNone (Evaluate on ids
 // works, generation reports "no tokenizer").
-Result<TokenizerSpec> ReadFolderTokenizer(const std::string &folder);
+Result<TokenizerSpec> ReadFolderTokenizer(const std::string& folder);
 
 }  // namespace flashstream

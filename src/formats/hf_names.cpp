@@ -29,15 +29,15 @@ constexpr std::array<Pair, 3> kGemmaNorms = {{{"post_attention_layernorm", "post
 constexpr std::array<std::string_view, 4> kSuffixes = {"weight", "bias", "scales", "biases"};
 
 template <size_t N>
-std::optional<std::string_view> Lookup(const std::array<Pair, N> &table, std::string_view key, bool to_canonical) {
-  for (const Pair &p : table) {
+std::optional<std::string_view> Lookup(const std::array<Pair, N>& table, std::string_view key, bool to_canonical) {
+  for (const Pair& p : table) {
     if ((to_canonical ? p.hf : p.canonical) == key) return to_canonical ? p.canonical : p.hf;
   }
   return std::nullopt;
 }
 
 // Splits "module.suffix" with a known suffix.
-bool SplitSuffix(std::string_view name, std::string_view *module, std::string_view *suffix) {
+bool SplitSuffix(std::string_view name, std::string_view* module, std::string_view* suffix) {
   const size_t dot = name.rfind('.');
   if (dot == std::string_view::npos) return false;
   *suffix = name.substr(dot + 1);
@@ -49,7 +49,7 @@ bool SplitSuffix(std::string_view name, std::string_view *module, std::string_vi
 }
 
 // "N.rest" -> N and rest.
-bool SplitLayer(std::string_view s, int *layer, std::string_view *rest) {
+bool SplitLayer(std::string_view s, int* layer, std::string_view* rest) {
   const size_t dot = s.find('.');
   if (dot == std::string_view::npos || dot == 0) return false;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + dot, *layer);

@@ -6,8 +6,8 @@
 
 namespace flashstream {
 
-Status WriteHfConfig(const ModelConfig &c, const std::string &torch_dtype, const MlxQuantConfig &quant,
-                     const std::string &path) {
+Status WriteHfConfig(const ModelConfig& c, const std::string& torch_dtype, const MlxQuantConfig& quant,
+                     const std::string& path) {
   static const std::map<std::string, std::string> kClass = {{"llama", "LlamaForCausalLM"},
                                                             {"mistral", "MistralForCausalLM"},
                                                             {"qwen2", "Qwen2ForCausalLM"},
@@ -43,7 +43,7 @@ Status WriteHfConfig(const ModelConfig &c, const std::string &torch_dtype, const
   j["torch_dtype"] = torch_dtype;
   if (quant.quantized()) {
     j["quantization"] = {{"group_size", quant.base.group_size}, {"bits", quant.base.bits}};
-    for (const auto &[module, s] : quant.overrides) {
+    for (const auto& [module, s] : quant.overrides) {
       if (s.bits == 0) {
         j["quantization"][module] = false;
       } else {

@@ -13,7 +13,7 @@ namespace flashstream {
 
 // `torch_dtype`: "float32", "bfloat16" or "float16"; !quant.quantized() = no
 // "quantization" block; overrides are written as per-module entries of it.
-Status WriteHfConfig(const ModelConfig &config, const std::string &torch_dtype, const MlxQuantConfig &quant,
-                     const std::string &path);
+Status WriteHfConfig(const ModelConfig& config, const std::string& torch_dtype, const MlxQuantConfig& quant,
+                     const std::string& path);
 
 }  // namespace flashstream

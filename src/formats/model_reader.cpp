@@ -5,7 +5,7 @@
 
 namespace flashstream {
 
-Result<ModelIndex> ReadModel(const std::string &path) {
+Result<ModelIndex> ReadModel(const std::string& path) {
   if (IsHfFolder(path)) return ReadHfModel(path);
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);

@@ -9,6 +9,6 @@
 
 namespace flashstream {
 
-Result<ModelIndex> ReadModel(const std::string &path);
+Result<ModelIndex> ReadModel(const std::string& path);
 
 }  // namespace flashstream

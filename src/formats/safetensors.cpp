@@ -33,7 +33,7 @@ constexpr std::array<StRow, static_cast<size_t>(StDType::kCount)> kStTypes = {{
 }};
 
 // A non-negative integer that fits int64 / uint64, or false.
-bool AsU64(const nlohmann::json &v, uint64_t *out) {
+bool AsU64(const nlohmann::json& v, uint64_t* out) {
   if (v.is_number_unsigned()) {
     *out = v.get<uint64_t>();
     return true;
@@ -45,7 +45,7 @@ bool AsU64(const nlohmann::json &v, uint64_t *out) {
   return false;
 }
 
-Result<SafetensorsTensor> ParseEntry(const std::string &path, const std::string &name, const nlohmann::json &e,
+Result<SafetensorsTensor> ParseEntry(const std::string& path, const std::string& name, const nlohmann::json& e,
                                      uint64_t data_start, uint64_t data_bytes) {
   if (!e.is_object())
     return Errorf("{}: tensor '{}': header entry is {}, expected an object", path, name, e.type_name());
@@ -54,14 +54,14 @@ Result<SafetensorsTensor> ParseEntry(const std::string &path, const std::string 
   auto dt = e.find("dtype");
   if (dt == e.end() || !dt->is_string()) return Errorf("{}: tensor '{}': missing string 'dtype'", path, name);
   const std::string dts = dt->get<std::string>();
-  auto row = std::find_if(kStTypes.begin(), kStTypes.end(), [&](const StRow &r) { return r.name == dts; });
+  auto row = std::find_if(kStTypes.begin(), kStTypes.end(), [&](const StRow& r) { return r.name == dts; });
   if (row == kStTypes.end()) return Errorf("{}: tensor '{}': unknown dtype '{}'", path, name, dts);
   t.dtype = static_cast<StDType>(row - kStTypes.begin());
   auto sh = e.find("shape");
   if (sh == e.end() || !sh->is_array()) return Errorf("{}: tensor '{}': missing array 'shape'", path, name);
   if (sh->size() > 8) return Errorf("{}: tensor '{}': shape has {} dims, at most 8 supported", path, name, sh->size());
   uint64_t elements = 1;
-  for (const nlohmann::json &d : *sh) {
+  for (const nlohmann::json& d : *sh) {
     uint64_t v = 0;
     if (!AsU64(d, &v) || v > (1ull << 40)) {
       return Errorf("{}: tensor '{}': shape entry {} is not a dimension in [0, 2^40]", path, name, d.dump());
@@ -101,7 +101,7 @@ std::string_view StDTypeName(StDType t) { return kStTypes[static_cast<size_t>(t)
 int StDTypeSize(StDType t) { return kStTypes[static_cast<size_t>(t)].size; }
 
 Result<SafetensorsFile> ParseSafetensorsHeader(std::string_view json, uint64_t data_start, uint64_t data_bytes,
-                                               const std::string &path) {
+                                               const std::string& path) {
   nlohmann::json root = nlohmann::json::parse(json.begin(), json.end(), nullptr,
                                               /*allow_exceptions=*/false);
   if (root.is_discarded()) return Errorf("{}: the safetensors header is not valid JSON", path);
@@ -110,10 +110,10 @@ Result<SafetensorsFile> ParseSafetensorsHeader(std::string_view json, uint64_t d
   SafetensorsFile f;
   f.path = path;
   f.data_start = data_start;
-  for (const auto &[key, value] : root.items()) {
+  for (const auto& [key, value] : root.items()) {
     if (key == "__metadata__") {
       if (!value.is_object()) return Errorf("{}: '__metadata__' is {}, expected an object", path, value.type_name());
-      for (const auto &[mk, mv] : value.items()) {
+      for (const auto& [mk, mv] : value.items()) {
         if (!mv.is_string()) return Errorf("{}: '__metadata__' value of '{}' is not a string", path, mk);
         f.metadata.emplace(mk, mv.get<std::string>());
       }
@@ -122,12 +122,12 @@ Result<SafetensorsFile> ParseSafetensorsHeader(std::string_view json, uint64_t d
     FS_ASSIGN_OR_RETURN(SafetensorsTensor t, ParseEntry(path, key, value, data_start, data_bytes));
     f.tensors.push_back(std::move(t));
   }
-  std::sort(f.tensors.begin(), f.tensors.end(), [](const SafetensorsTensor &a, const SafetensorsTensor &b) {
+  std::sort(f.tensors.begin(), f.tensors.end(), [](const SafetensorsTensor& a, const SafetensorsTensor& b) {
     return a.offset != b.offset ? a.offset < b.offset : a.bytes < b.bytes;
   });
   for (size_t i = 1; i < f.tensors.size(); ++i) {
-    const SafetensorsTensor &a = f.tensors[i - 1];
-    const SafetensorsTensor &b = f.tensors[i];
+    const SafetensorsTensor& a = f.tensors[i - 1];
+    const SafetensorsTensor& b = f.tensors[i];
     if (b.offset < a.offset + a.bytes) {
       return Errorf(
           "{}: tensors '{}' and '{}' overlap (bytes [{}, {}) and "
@@ -139,7 +139,7 @@ Result<SafetensorsFile> ParseSafetensorsHeader(std::string_view json, uint64_t d
   return f;
 }
 
-Result<SafetensorsFile> ParseSafetensorsImage(std::string_view image, const std::string &path) {
+Result<SafetensorsFile> ParseSafetensorsImage(std::string_view image, const std::string& path) {
   if (image.size() < 8) return Errorf("{}: {} bytes, too short for the 8-byte header length", path, image.size());
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = n << 8 | static_cast<uint8_t>(image[static_cast<size_t>(i)]);
@@ -150,7 +150,7 @@ Result<SafetensorsFile> ParseSafetensorsImage(std::string_view image, const std:
   return ParseSafetensorsHeader(image.substr(8, n), 8 + n, image.size() - 8 - n, path);
 }
 
-Result<SafetensorsFile> ReadSafetensorsHeader(const std::string &path) {
+Result<SafetensorsFile> ReadSafetensorsHeader(const std::string& path) {
   FS_ASSIGN_OR_RETURN(File file, File::Open(path));
   if (file.size() < 8)
     return Errorf("{}: {} bytes, too short for the 8-byte header length (truncated?)", path, file.size());

@@ -63,14 +63,14 @@ struct SafetensorsFile {
 // Parses and validates the header JSON of a file whose data section holds
 // `data_bytes` bytes (file size - data_start). `path` is only used in messages.
 Result<SafetensorsFile> ParseSafetensorsHeader(std::string_view json, uint64_t data_start, uint64_t data_bytes,
-                                               const std::string &path);
+                                               const std::string& path);
 
 // Parses a whole in-memory file image (8-byte length, header, data) — the fuzz
 // entry point.
-Result<SafetensorsFile> ParseSafetensorsImage(std::string_view image, const std::string &path);
+Result<SafetensorsFile> ParseSafetensorsImage(std::string_view image, const std::string& path);
 
 // Reads the length prefix and header of the file at `path` (never the data) and
 // parses them.
-Result<SafetensorsFile> ReadSafetensorsHeader(const std::string &path);
+Result<SafetensorsFile> ReadSafetensorsHeader(const std::string& path);
 
 }  // namespace flashstream

@@ -25,11 +25,11 @@ void SafetensorsWriter::Add(std::string name, StDType dtype, std::vector<int64_t
   data_bytes_ += n;
 }
 
-Status SafetensorsWriter::Write(const std::string &path, const Source &source, bool direct) const {
+Status SafetensorsWriter::Write(const std::string& path, const Source& source, bool direct) const {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
   uint64_t offset = 0;
-  for (const Entry &e : entries_) {
+  for (const Entry& e : entries_) {
     header[e.name] = {
         {"dtype", StDTypeName(e.dtype)}, {"shape", e.shape}, {"data_offsets", {offset, offset + e.bytes}}};
     offset += e.bytes;

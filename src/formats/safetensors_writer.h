@@ -28,16 +28,16 @@ class SafetensorsWriter {
   };
   // Called once per tensor in declaration order; must append exactly
   // entry.bytes to `out`.
-  using Source = std::function<Status(size_t index, const Entry &entry, FileWriter &out)>;
+  using Source = std::function<Status(size_t index, const Entry& entry, FileWriter& out)>;
 
   void Add(std::string name, StDType dtype, std::vector<int64_t> shape);
-  void SetMetadata(const std::string &key, const std::string &value) { metadata_[key] = value; }
-  const std::vector<Entry> &entries() const { return entries_; }
+  void SetMetadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+  const std::vector<Entry>& entries() const { return entries_; }
   uint64_t data_bytes() const { return data_bytes_; }
 
   // Writes the file (created or truncated); on error the partial file is
   // removed.
-  Status Write(const std::string &path, const Source &source, bool direct = false) const;
+  Status Write(const std::string& path, const Source& source, bool direct = false) const;
 
  private:
   std::vector<Entry> entries_;

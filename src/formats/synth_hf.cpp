@@ -26,7 +26,7 @@ struct Planned {
   bool quantized;  // MLX: packed weight followed by scales and biases entries
 };
 
-std::vector<Planned> PlanTensors(const SynthShape &s, int vocab, bool tied, bool mlx) {
+std::vector<Planned> PlanTensors(const SynthShape& s, int vocab, bool tied, bool mlx) {
   const int64_t hd = s.n_embd / s.n_heads, q = s.n_heads * hd, kv = s.n_kv_heads * hd;
   std::vector<Planned> out = {{"model.embed_tokens", MakeShape({vocab, s.n_embd}), false, mlx}};
   for (int i = 0; i < s.n_layers; ++i) {
@@ -46,7 +46,7 @@ std::vector<Planned> PlanTensors(const SynthShape &s, int vocab, bool tied, bool
   return out;
 }
 
-Status WriteAs(FileWriter &out, const std::vector<float> &v, DType dtype) {
+Status WriteAs(FileWriter& out, const std::vector<float>& v, DType dtype) {
   if (dtype == DType::kF32) return out.Write(v.data(), v.size() * 4);
   std::vector<uint16_t> h(v.size());
   if (dtype == DType::kF16) {
@@ -59,12 +59,12 @@ Status WriteAs(FileWriter &out, const std::vector<float> &v, DType dtype) {
 
 }  // namespace
 
-Status SynthesizeLlamaFolder(const SynthOptions &o, SynthFolder format, const SynthProgress &progress) {
+Status SynthesizeLlamaFolder(const SynthOptions& o, SynthFolder format, const SynthProgress& progress) {
   if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16) {
     return Errorf("synth: dtype {} for a folder, expected f32, f16 or bf16", Name(o.dtype));
   }
   FS_ASSIGN_OR_RETURN(GgufFile vocab, ReadGgufFile(o.vocab_path));
-  const GgufValue *tokens = vocab.Find("tokenizer.ggml.tokens");
+  const GgufValue* tokens = vocab.Find("tokenizer.ggml.tokens");
   if (tokens == nullptr || tokens->type != GgufType::kArray || tokens->count == 0 || tokens->count > (1u << 22)) {
     return Errorf(
         "{}: vocabulary source needs 'tokenizer.ggml.tokens' as an "
@@ -72,7 +72,7 @@ Status SynthesizeLlamaFolder(const SynthOptions &o, SynthFolder format, const Sy
         vocab.path);
   }
   const int vocab_size = static_cast<int>(tokens->count);
-  const SynthShape &s = o.shape;
+  const SynthShape& s = o.shape;
   if (s.n_heads <= 0 || s.n_embd % s.n_heads != 0 || s.n_kv_heads <= 0 || s.n_heads % s.n_kv_heads != 0) {
     return Errorf("synth: {} heads / {} kv heads do not fit n_embd {}", s.n_heads, s.n_kv_heads, s.n_embd);
   }
@@ -84,7 +84,7 @@ Status SynthesizeLlamaFolder(const SynthOptions &o, SynthFolder format, const Sy
   const std::vector<Planned> plan = PlanTensors(s, vocab_size, o.tied_embeddings, mlx);
   const StDType st = *StDTypeOf(o.dtype);
   SafetensorsWriter w;
-  for (const Planned &p : plan) {
+  for (const Planned& p : plan) {
     const std::vector<int64_t> dims(p.shape.dims.begin(), p.shape.dims.begin() + p.shape.rank);
     if (!p.quantized) {
       w.Add(p.name + ".weight", st, dims);
@@ -126,16 +126,16 @@ Status SynthesizeLlamaFolder(const SynthOptions &o, SynthFolder format, const Sy
   const float amp = 0.035f;  // weights uniform in [-amp, amp]: std ~0.02
   return w.Write(
       o.output_path + "/model.safetensors",
-      [&](size_t i, const SafetensorsWriter::Entry &e, FileWriter &out) -> Status {
+      [&](size_t i, const SafetensorsWriter::Entry& e, FileWriter& out) -> Status {
         const auto [t, part] = parts[i];
-        const Planned &p = plan[t];
+        const Planned& p = plan[t];
         const int64_t cols = p.shape[p.shape.rank - 1], rows = p.shape.elements() / cols;
         for (int64_t r0 = 0, k = 0; r0 < rows; r0 += kChunkRows, ++k) {
           const int64_t n_rows = std::min(kChunkRows, rows - r0);
           synth_detail::Rng rng(synth_detail::MixSeed(o.seed, i, static_cast<uint64_t>(k)));
           if (p.norm) {
             std::vector<float> v(static_cast<size_t>(n_rows * cols));
-            synth_detail::FillRandom(DType::kF32, Fill::kNorm, tables, rng, reinterpret_cast<std::byte *>(v.data()),
+            synth_detail::FillRandom(DType::kF32, Fill::kNorm, tables, rng, reinterpret_cast<std::byte*>(v.data()),
                                      n_rows * cols);
             FS_RETURN_IF_ERROR(WriteAs(out, v, o.dtype));
           } else if (!p.quantized) {
@@ -145,7 +145,7 @@ Status SynthesizeLlamaFolder(const SynthOptions &o, SynthFolder format, const Sy
           } else if (part == 0) {
             std::vector<uint64_t> words(
                 (RowBytes(bits == 4 ? DType::kMlxQ4 : DType::kMlxQ8, cols) * static_cast<uint64_t>(n_rows) + 7) / 8);
-            for (uint64_t &wd : words) wd = rng.Next();
+            for (uint64_t& wd : words) wd = rng.Next();
             FS_RETURN_IF_ERROR(out.Write(words.data(), RowBytes(bits == 4 ? DType::kMlxQ4 : DType::kMlxQ8, cols) *
                                                            static_cast<uint64_t>(n_rows)));
           } else {
@@ -153,7 +153,7 @@ Status SynthesizeLlamaFolder(const SynthOptions &o, SynthFolder format, const Sy
             // in about [-amp, amp].
             std::vector<float> v(static_cast<size_t>(n_rows * cols / kGroup));
             const float step = 2 * amp / static_cast<float>((1 << bits) - 1);
-            for (float &x : v) {
+            for (float& x : v) {
               const float u = static_cast<float>(rng.Next() >> 40) / static_cast<float>(1 << 24);
               x = part == 1 ? step * (0.9f + 0.2f * u) : -amp * (0.9f + 0.2f * u);
             }

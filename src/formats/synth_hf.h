@@ -16,6 +16,6 @@ enum class SynthFolder { kHf, kMlxQ4, kMlxQ8 };
 // (f32, f16, bf16), or for MLX the dtype of scales, biases and norms;
 // options.vocab_path: a GGUF whose token count sets the vocabulary size. MLX
 // groups are 64 values.
-Status SynthesizeLlamaFolder(const SynthOptions &options, SynthFolder format, const SynthProgress &progress = nullptr);
+Status SynthesizeLlamaFolder(const SynthOptions& options, SynthFolder format, const SynthProgress& progress = nullptr);
 
 }  // namespace flashstream

@@ -33,9 +33,9 @@ struct MlxTensor {
   TensorView view;
   DType aux;
   int bits;
-  MlxTensor(const MlxCase &c, int64_t rows, int64_t cols, std::mt19937 &rng) : aux(c.aux), bits(MlxBits(c.dtype)) {
+  MlxTensor(const MlxCase& c, int64_t rows, int64_t cols, std::mt19937& rng) : aux(c.aux), bits(MlxBits(c.dtype)) {
     packed.resize(RowBytes(c.dtype, cols) * static_cast<size_t>(rows) + 3);
-    for (auto &b : packed) b = static_cast<std::byte>(rng() & 0xFF);
+    for (auto& b : packed) b = static_cast<std::byte>(rng() & 0xFF);
     const int64_t n_aux = rows * cols / c.group;
     scales.resize(static_cast<size_t>(n_aux) * 4);
     biases.resize(static_cast<size_t>(n_aux) * 4);
@@ -52,7 +52,7 @@ struct MlxTensor {
     view.aux_dtype = c.aux;
     view.group_size = c.group;
   }
-  void Put(std::byte *p, int64_t i, float v) const {
+  void Put(std::byte* p, int64_t i, float v) const {
     if (aux == DType::kF32) {
       std::memcpy(p + 4 * i, &v, 4);
     } else {
@@ -60,7 +60,7 @@ struct MlxTensor {
       std::memcpy(p + 2 * i, &h, 2);
     }
   }
-  double Aux(const std::byte *p, int64_t i) const {
+  double Aux(const std::byte* p, int64_t i) const {
     if (aux == DType::kF32) {
       float v;
       std::memcpy(&v, p + 4 * i, 4);
@@ -74,7 +74,7 @@ struct MlxTensor {
   double Weight(int64_t r, int64_t j) const {
     const int64_t cols = view.cols();
     const int64_t bit = j * bits;  // position in the row's little-endian bit stream
-    const auto *row = reinterpret_cast<const uint8_t *>(view.data) + r * cols * bits / 8;
+    const auto* row = reinterpret_cast<const uint8_t*>(view.data) + r * cols * bits / 8;
     uint32_t word;
     std::memcpy(&word, row + 4 * (bit / 32), 4);
     const uint32_t q = (word >> (bit % 32)) & ((1u << bits) - 1);
@@ -155,7 +155,7 @@ std::vector<MlxCase> Cases() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Mlx, MatMulMlxTest, ::testing::ValuesIn(Cases()), [](const auto &info) {
+INSTANTIATE_TEST_SUITE_P(Mlx, MatMulMlxTest, ::testing::ValuesIn(Cases()), [](const auto& info) {
   return std::string(Name(info.param.dtype)) + "_g" + std::to_string(info.param.group) + "_" +
          std::string(Name(info.param.aux));
 });

@@ -20,7 +20,7 @@ namespace {
 using testing::SmolLm2Path;
 using testing::TempPath;
 
-std::unique_ptr<Session> Open(const std::string &path) {
+std::unique_ptr<Session> Open(const std::string& path) {
   EngineOptions o;
   o.model_path = path;
   o.threads = 2;
@@ -31,7 +31,7 @@ std::unique_ptr<Session> Open(const std::string &path) {
 }
 
 struct Variant {
-  const char *args;  // convert flags
+  const char* args;  // convert flags
   double max_abs;    // largest logit deviation from the GGUF run
   double max_nmse;   // mean squared deviation / variance of the GGUF logits
 };
@@ -57,7 +57,7 @@ class ConvertTest : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
   FS_REQUIRE_SMOLLM2();
-  const Variant &v = GetParam();
+  const Variant& v = GetParam();
   std::unique_ptr<Session> gguf = Open(SmolLm2Path());
   ASSERT_NE(gguf, nullptr);
   Result<ChatFormatter> chat = ChatFormatter::Create(gguf->index().tokenizer, gguf->tokenizer());

@@ -13,13 +13,13 @@ using namespace testing_hf;
 
 // Reads the folder and expects an error whose message holds every one of
 // `parts`.
-void ExpectError(const std::string &dir, std::initializer_list<std::string> parts) {
+void ExpectError(const std::string& dir, std::initializer_list<std::string> parts) {
   Result<ModelIndex> r = ReadHfModel(dir);
   ASSERT_FALSE(r.ok()) << "expected an error for " << dir;
-  for (const std::string &p : parts) EXPECT_NE(r.status().message().find(p), std::string::npos) << r.status().message();
+  for (const std::string& p : parts) EXPECT_NE(r.status().message().find(p), std::string::npos) << r.status().message();
 }
 
-std::string FolderWithImage(const std::string &name, const std::string &image) {
+std::string FolderWithImage(const std::string& name, const std::string& image) {
   const std::string dir = NewFolder(name);
   WriteFile(dir + "/config.json", TinyConfig().dump());
   WriteFile(dir + "/model.safetensors", image);
@@ -79,7 +79,7 @@ TEST(HfBadInput, OffsetsDisagreeWithShapeAndDtype) {
 
 TEST(HfBadInput, ShapeMismatchAgainstConfig) {
   std::vector<Entry> t = TinyTensors();
-  for (Entry &e : t) {
+  for (Entry& e : t) {
     if (e.name == "model.layers.0.self_attn.k_proj.weight") e.shape = {32, 32};
   }
   ExpectError(WriteFolder("shape", TinyConfig(), t), {"model.safetensors", "model.layers.0.self_attn.k_proj.weight",
@@ -139,12 +139,12 @@ TEST(HfBadInput, QuantizedWeightWithoutBiases) {
   nlohmann::json c = TinyConfig();
   c["quantization"] = {{"group_size", 32}, {"bits", 4}};
   std::vector<Entry> t = TinyTensors("BF16", 4, 32);
-  std::erase_if(t, [](const Entry &e) { return e.name == "model.layers.0.self_attn.v_proj.biases"; });
+  std::erase_if(t, [](const Entry& e) { return e.name == "model.layers.0.self_attn.v_proj.biases"; });
   ExpectError(WriteFolder("nobias", c, t), {"model.layers.0.self_attn.v_proj", "biases' is missing"});
 }
 
 TEST(HfBadInput, ConfigErrorsNameTheKey) {
-  const auto bad = [](const std::string &name, nlohmann::json c, std::initializer_list<std::string> parts) {
+  const auto bad = [](const std::string& name, nlohmann::json c, std::initializer_list<std::string> parts) {
     ExpectError(WriteFolder(name, c, TinyTensors()), parts);
   };
   nlohmann::json c = TinyConfig();

@@ -30,7 +30,7 @@ TEST(HfNames, MapsEveryArchitectureTensor) {
   EXPECT_EQ(CanonicalFromHf("model.layers.2.mlp.down_proj.scales", false), "blk.2.ffn_down.scales");
   EXPECT_EQ(CanonicalFromHf("model.layers.0.self_attn.rotary_emb.inv_freq", false), std::nullopt);
   EXPECT_EQ(CanonicalFromHf("model.layers.x.mlp.up_proj.weight", false), std::nullopt);
-  for (const char *hf :
+  for (const char* hf :
        {"model.layers.7.mlp.up_proj.biases", "lm_head.weight", "model.layers.0.self_attn.o_proj.weight"}) {
     EXPECT_EQ(HfFromCanonical(*CanonicalFromHf(hf, false), false), hf);
   }
@@ -83,7 +83,7 @@ TEST(HfModel, ReadsF32FolderWithOffsetsIntoTheFile) {
   EXPECT_TRUE(r->config.tied_embeddings);
   EXPECT_FALSE(r->config.rope_interleaved);
   EXPECT_EQ(r->tokenizer.kind, TokenizerSpec::Kind::kNone);
-  const TensorInfo *q = r->Find("blk.0.attn_q.weight");
+  const TensorInfo* q = r->Find("blk.0.attn_q.weight");
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q->shape, MakeShape({32, 32}));
   // The bytes at the recorded offset are the file's data bytes for that tensor.
@@ -108,8 +108,8 @@ TEST(HfModel, ReadsShardsNamedByTheIndex) {
   WriteFile(dir + "/model-00001-of-00002.safetensors", Image(a));
   WriteFile(dir + "/model-00002-of-00002.safetensors", Image(b));
   nlohmann::json index = {{"weight_map", nlohmann::json::object()}};
-  for (const Entry &e : a) index["weight_map"][e.name] = "model-00001-of-00002.safetensors";
-  for (const Entry &e : b) index["weight_map"][e.name] = "model-00002-of-00002.safetensors";
+  for (const Entry& e : a) index["weight_map"][e.name] = "model-00001-of-00002.safetensors";
+  for (const Entry& e : b) index["weight_map"][e.name] = "model-00002-of-00002.safetensors";
   WriteFile(dir + "/model.safetensors.index.json", index.dump());
   Result<ModelIndex> r = ReadModel(dir);
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -123,14 +123,14 @@ TEST(HfModel, ReadsMlxFolderWithCompanionsAndOverrides) {
   c["quantization"] = {
       {"group_size", 32}, {"bits", 4}, {"model.layers.0.mlp.gate_proj", {{"group_size", 32}, {"bits", 8}}}};
   std::vector<Entry> t = TinyTensors("BF16", 4, 32);
-  for (Entry &e : t) {  // gate_proj is 8-bit: 32 inputs in 8 words
+  for (Entry& e : t) {  // gate_proj is 8-bit: 32 inputs in 8 words
     if (e.name == "model.layers.0.mlp.gate_proj.weight") e.shape = {64, 8};
   }
   const std::string dir = WriteFolder("mlx", c, t);
   Result<ModelIndex> r = ReadModel(dir);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->format, "mlx");
-  const TensorInfo *q = r->Find("blk.0.attn_q.weight");
+  const TensorInfo* q = r->Find("blk.0.attn_q.weight");
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(q->dtype, DType::kMlxQ4);
   EXPECT_EQ(q->shape, MakeShape({32, 32}));

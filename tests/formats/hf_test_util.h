@@ -22,7 +22,7 @@ struct Entry {
   int64_t begin = -1, end = -1;  // -1: packed after the previous entry
 };
 
-inline int DtypeSize(const std::string &d) {
+inline int DtypeSize(const std::string& d) {
   if (d == "F32" || d == "U32" || d == "I32") return 4;
   if (d == "F16" || d == "BF16") return 2;
   return 1;
@@ -30,10 +30,10 @@ inline int DtypeSize(const std::string &d) {
 
 // The 8-byte length, the header JSON and the data (byte i of the data = i * 7
 // mod 251).
-inline std::string Image(const std::vector<Entry> &entries, const std::string &header_override = "") {
+inline std::string Image(const std::vector<Entry>& entries, const std::string& header_override = "") {
   nlohmann::ordered_json h = nlohmann::ordered_json::object();
   int64_t offset = 0, data_end = 0;
-  for (const Entry &e : entries) {
+  for (const Entry& e : entries) {
     int64_t n = DtypeSize(e.dtype);
     for (int64_t d : e.shape) n *= d;
     const int64_t b = e.begin >= 0 ? e.begin : offset;
@@ -51,12 +51,12 @@ inline std::string Image(const std::vector<Entry> &entries, const std::string &h
   return out;
 }
 
-inline void WriteFile(const std::string &path, const std::string &bytes) {
+inline void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-inline std::string NewFolder(const std::string &name) {
+inline std::string NewFolder(const std::string& name) {
   const std::string dir = ::testing::TempDir() + fmt::format("fs_hf_{}_{}", getpid(), name);
   std::system(fmt::format("rm -rf {}", dir).c_str());
   mkdir(dir.c_str(), 0755);
@@ -64,7 +64,7 @@ inline std::string NewFolder(const std::string &name) {
 }
 
 // One layer, hidden 32, ff 64, 2 heads of 16 (1 kv head), vocab 16.
-inline nlohmann::json TinyConfig(const std::string &model_type = "llama") {
+inline nlohmann::json TinyConfig(const std::string& model_type = "llama") {
   return {{"model_type", model_type},
           {"hidden_size", 32},
           {"intermediate_size", 64},
@@ -80,9 +80,9 @@ inline nlohmann::json TinyConfig(const std::string &model_type = "llama") {
 
 // The tensors of TinyConfig in `dtype` (norms too); MLX-quantized linears when
 // bits > 0.
-inline std::vector<Entry> TinyTensors(const std::string &dtype = "F32", int bits = 0, int group = 32) {
+inline std::vector<Entry> TinyTensors(const std::string& dtype = "F32", int bits = 0, int group = 32) {
   std::vector<Entry> out;
-  auto linear = [&](const std::string &name, int64_t rows, int64_t cols) {
+  auto linear = [&](const std::string& name, int64_t rows, int64_t cols) {
     if (bits == 0) {
       out.push_back({name + ".weight", dtype, {rows, cols}});
       return;
@@ -106,8 +106,8 @@ inline std::vector<Entry> TinyTensors(const std::string &dtype = "F32", int bits
   return out;
 }
 
-inline std::string WriteFolder(const std::string &name, const nlohmann::json &config,
-                               const std::vector<Entry> &tensors) {
+inline std::string WriteFolder(const std::string& name, const nlohmann::json& config,
+                               const std::vector<Entry>& tensors) {
   const std::string dir = NewFolder(name);
   WriteFile(dir + "/config.json", config.dump());
   WriteFile(dir + "/model.safetensors", Image(tensors));

@@ -24,29 +24,33 @@ namespace flashstream::cpu {
 
 // Rows [row_begin, row_end) of one MLX matmul.
 struct MlxMatMulArgs {
-  const TensorView *w = nullptr;  // [n_out, n_in], IsMlx(dtype), companions attached
+  const TensorView* w = nullptr;  // [n_out, n_in], IsMlx(dtype), companions attached
   int64_t row_begin = 0, row_end = 0;
   int64_t n_tok = 0;
-  const float *x = nullptr;     // [n_tok, n_in]
-  const float *xsum = nullptr;  // [n_tok, n_in / G, 16]: MlxGroupSums of x
-  float *y = nullptr;           // [n_tok, n_out]
-  float *scratch = nullptr;     // MlxScratchFloats(n_in) floats, this call's own
+  const float* x = nullptr;     // [n_tok, n_in]
+  const float* xsum = nullptr;  // [n_tok, n_in / G, 16]: MlxGroupSums of x
+  float* y = nullptr;           // [n_tok, n_out]
+  float* scratch = nullptr;     // MlxScratchFloats(n_in) floats, this call's own
                                 // (64-byte aligned)
 };
 
 // The per-token group sums X of the operation order above: xsum[n_tok, n_in /
 // G, 16].
-void MlxGroupSums(const float *x, int64_t n_tok, int64_t n_in, int group_size, float *xsum);
+void MlxGroupSums(const float* x, int64_t n_tok, int64_t n_in, int group_size, float* xsum);
 
-// Scratch floats one MLX matmul call needs (an unpacked row of codes).
-inline int64_t MlxScratchFloats(int64_t n_in) { return (n_in + 15) / 16 * 16; }
+// Scratch floats one MLX matmul call needs: an unpacked row of codes, then the row's scales
+// and biases widened to f32 (at most n_in / 16 groups each).
+inline int64_t MlxScratchFloats(int64_t n_in) { return (n_in + 15) / 16 * 16 + 2 * ((n_in / 16 + 15) / 16 * 16); }
+
+// Row r's scales and biases as f32: aux[0, ng) = scales, aux[ng, 2 ng) = biases (exact widening).
+void MlxRowAux(const TensorView& w, int64_t r, float* aux);
 
 namespace generic {
-void MatMulMlx(const MlxMatMulArgs &args);
+void MatMulMlx(const MlxMatMulArgs& args);
 }  // namespace generic
 // Precondition: GetCpuFeatures().HasAvx512Kernels().
 namespace avx512 {
-void MatMulMlx(const MlxMatMulArgs &args);
+void MatMulMlx(const MlxMatMulArgs& args);
 }  // namespace avx512
 
 }  // namespace flashstream::cpu

@@ -13,11 +13,11 @@ namespace {
 
 // Codes 16c .. 16c + 15 of a packed row, as floats.
 template <int kBits>
-__m512 Codes16(const u8 *row, int64_t c) {
+__m512 Codes16(const u8* row, int64_t c) {
   if constexpr (kBits == 8) {
     return _mm512_cvtepi32_ps(Bytes16(row + 16 * c));
   } else {
-    const __m128i words = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + 8 * c));
+    const __m128i words = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * c));
     const __m512i spread = _mm512_permutexvar_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                                     _mm512_castsi128_si512(words));
     const __m512i shifts = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24, 20, 16, 12, 8, 4, 0);
@@ -25,12 +25,11 @@ __m512 Codes16(const u8 *row, int64_t c) {
   }
 }
 
-// One token's dot product with one row; codes(k) gives chunk k of the row.
+// One token's dot product with one row; codes(k) gives chunk k of the row, aux the row's
+// scales then biases (MlxRowAux).
 template <typename CodesFn>
-float RowDot(const TensorView &w, int64_t r, const float *x, const float *xs, int64_t ng, const CodesFn &codes) {
-  const int chunks = w.group_size / 16;
-  const std::byte *srow = w.scale_row(r);
-  const std::byte *brow = w.bias_row(r);
+float RowDot(int group_size, const float* aux, const float* x, const float* xs, int64_t ng, const CodesFn& codes) {
+  const int chunks = group_size / 16;
   __m512 lane = _mm512_setzero_ps();
   for (int64_t g = 0; g < ng; ++g) {
     __m512 p = _mm512_setzero_ps();
@@ -38,25 +37,27 @@ float RowDot(const TensorView &w, int64_t r, const float *x, const float *xs, in
       const int64_t c = g * chunks + k;
       p = _mm512_fmadd_ps(codes(c), _mm512_loadu_ps(x + 16 * c), p);
     }
-    lane = _mm512_fmadd_ps(p, _mm512_set1_ps(MlxAux(w.aux_dtype, srow, g)), lane);
-    lane = _mm512_fmadd_ps(_mm512_loadu_ps(xs + 16 * g), _mm512_set1_ps(MlxAux(w.aux_dtype, brow, g)), lane);
+    lane = _mm512_fmadd_ps(p, _mm512_set1_ps(aux[g]), lane);
+    lane = _mm512_fmadd_ps(_mm512_loadu_ps(xs + 16 * g), _mm512_set1_ps(aux[ng + g]), lane);
   }
   return ReduceLanes(lane);
 }
 
 template <int kBits>
-void MatMulBits(const MlxMatMulArgs &a) {
-  const TensorView &w = *a.w;
+void MatMulBits(const MlxMatMulArgs& a) {
+  const TensorView& w = *a.w;
   const int64_t n_in = w.cols(), n_out = w.rows(), ng = n_in / w.group_size;
+  float* aux = a.scratch + (n_in + 15) / 16 * 16;  // [2 ng]
   for (int64_t r = a.row_begin; r < a.row_end; ++r) {
-    const auto *row = reinterpret_cast<const u8 *>(w.row(r));
+    const auto* row = reinterpret_cast<const u8*>(w.row(r));
+    MlxRowAux(w, r, aux);
     if (a.n_tok == 1) {
-      a.y[r] = RowDot(w, r, a.x, a.xsum, ng, [row](int64_t c) { return Codes16<kBits>(row, c); });
+      a.y[r] = RowDot(w.group_size, aux, a.x, a.xsum, ng, [row](int64_t c) { return Codes16<kBits>(row, c); });
       continue;
     }
     for (int64_t c = 0; c < n_in / 16; ++c) _mm512_store_ps(a.scratch + 16 * c, Codes16<kBits>(row, c));
     for (int64_t t = 0; t < a.n_tok; ++t) {
-      a.y[t * n_out + r] = RowDot(w, r, a.x + t * n_in, a.xsum + t * ng * 16, ng,
+      a.y[t * n_out + r] = RowDot(w.group_size, aux, a.x + t * n_in, a.xsum + t * ng * 16, ng,
                                   [q = a.scratch](int64_t c) { return _mm512_load_ps(q + 16 * c); });
     }
   }
@@ -64,7 +65,7 @@ void MatMulBits(const MlxMatMulArgs &a) {
 
 }  // namespace
 
-void MatMulMlx(const MlxMatMulArgs &a) {
+void MatMulMlx(const MlxMatMulArgs& a) {
   if (a.w->dtype == DType::kMlxQ4) return MatMulBits<4>(a);
   MatMulBits<8>(a);
 }
