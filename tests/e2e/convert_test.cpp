@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "engine/chat.h"
 #include "engine/session.h"
@@ -114,6 +115,34 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, ConvertTest, ::testing::ValuesIn(kVariants));
+
+// GGUF -> HF f32 (Q/K rows moved to the halves layout) -> GGUF (moved back, f32): the same
+// model in the GGUF rope layout again, near-exact like the f32 folder; a GGUF -> GGUF copy keeps
+// the tokenizer metadata and the bytes, so its logits are bitwise those of the original.
+TEST(Convert, RoundTripsThroughHfBackToGguf) {
+  FS_REQUIRE_SMOLLM2();
+  const std::string hf = TempPath("rt_hf"), back = TempPath("rt_back.gguf"), copy = TempPath("rt_copy.gguf");
+  for (const std::string& cmd : {fmt::format("{} convert {} --to hf -o {}", FS_CLI_PATH, SmolLm2Path(), hf),
+                                 fmt::format("{} convert {} --to gguf -o {}", FS_CLI_PATH, hf, back),
+                                 fmt::format("{} convert {} --to gguf -o {}", FS_CLI_PATH, SmolLm2Path(), copy)}) {
+    ASSERT_EQ(std::system((cmd + " 2>/dev/null").c_str()), 0) << cmd;
+  }
+  std::unique_ptr<Session> gguf = Open(SmolLm2Path()), rt = Open(back), cp = Open(copy);
+  ASSERT_TRUE(gguf && rt && cp);
+  EXPECT_TRUE(rt->index().config.rope_interleaved);
+  EXPECT_TRUE(cp->has_tokenizer());
+  const std::vector<int32_t> ids = {1, 9690, 198, 2683, 359, 253, 1398, 4, 28, 2};
+  std::vector<float> want, got, same;
+  ASSERT_TRUE(gguf->Evaluate(ids, &want).ok());
+  ASSERT_TRUE(rt->Evaluate(ids, &got).ok());
+  ASSERT_TRUE(cp->Evaluate(ids, &same).ok());
+  ASSERT_EQ(want.size(), got.size());
+  double max_abs = 0;
+  for (size_t i = 0; i < want.size(); ++i) max_abs = std::max(max_abs, std::fabs(double{got[i]} - want[i]));
+  EXPECT_LE(max_abs, 2e-3);
+  EXPECT_EQ(std::memcmp(want.data(), same.data(), want.size() * sizeof(float)), 0);
+  std::system(fmt::format("rm -rf {} {} {}", hf, back, copy).c_str());
+}
 
 }  // namespace
 }  // namespace flashstream
