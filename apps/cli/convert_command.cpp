@@ -59,7 +59,9 @@ int Convert(const ConvertState& st) {
   }
   ProgressBar bar("convert", "bytes");
   const auto t0 = std::chrono::steady_clock::now();
-  Status status = ConvertModel(*in, o, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+  bool tokenizer_written = false;
+  Status status = ConvertModel(
+      *in, o, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }, &tokenizer_written);
   bar.Finish();
   if (!status.ok()) {
     PrintError(status.message());
@@ -67,7 +69,7 @@ int Convert(const ConvertState& st) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print(stderr, "wrote {} ({} -> {}, {}) in {:.1f} s{}\n", st.output, in->format, st.to, dtype, secs,
-             o.target != ConvertTarget::kGguf || in->format != "gguf" ? "; no tokenizer written" : "");
+             tokenizer_written ? "" : "; no tokenizer written (none to copy, or no writer for tokenizer.json yet)");
   return 0;
 }
 

@@ -127,6 +127,13 @@ Status MakeDir(const std::string& path) {
   return Status::Ok();
 }
 
+// Writes tokenizer.json / tokenizer_config.json for `spec` into `folder`. The one place that
+// writes them: no writer exists yet, so nothing is written and the caller says so.
+Status WriteFolderTokenizer(const TokenizerSpec& spec, const std::string& folder, bool* written) {
+  *written = false;
+  return Status::Ok();
+}
+
 // One output entry of an HF/MLX folder: its source tensor and which part (0:
 // values or packed codes, 1: scales, 2: biases).
 struct Part {
@@ -136,7 +143,7 @@ struct Part {
 };
 
 Status ConvertToFolder(const ModelIndex& in, const ConvertOptions& o, const Source& src,
-                       const std::function<void(uint64_t, uint64_t)>& progress) {
+                       const std::function<void(uint64_t, uint64_t)>& progress, bool* tokenizer_written) {
   const bool mlx = o.target != ConvertTarget::kHf;
   const DType qtype = o.target == ConvertTarget::kMlxQ4 ? DType::kMlxQ4 : DType::kMlxQ8;
   const StDType st = *StDTypeOf(o.dtype);
@@ -173,6 +180,9 @@ Status ConvertToFolder(const ModelIndex& in, const ConvertOptions& o, const Sour
   FS_RETURN_IF_ERROR(MakeDir(o.output));
   const std::string torch = o.dtype == DType::kF32 ? "float32" : o.dtype == DType::kF16 ? "float16" : "bfloat16";
   FS_RETURN_IF_ERROR(WriteHfConfig(c, torch, quant, o.output + "/config.json"));
+  if (in.tokenizer.kind != TokenizerSpec::Kind::kNone) {
+    FS_RETURN_IF_ERROR(WriteFolderTokenizer(in.tokenizer, o.output, tokenizer_written));
+  }
   uint64_t done = 0;
   std::vector<std::byte> packed, scales,
       biases;  // the current quantized tensor's three parts
@@ -284,7 +294,10 @@ Status ConvertToGguf(const ModelIndex& in, const ConvertOptions& o, const Source
 }  // namespace
 
 Status ConvertModel(const ModelIndex& in, const ConvertOptions& o,
-                    const std::function<void(uint64_t, uint64_t)>& progress) {
+                    const std::function<void(uint64_t, uint64_t)>& progress, bool* tokenizer_written) {
+  bool ignored = false;
+  if (tokenizer_written == nullptr) tokenizer_written = &ignored;
+  *tokenizer_written = false;
   if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16) {
     return Errorf("convert: --dtype {} is not one of f32, f16, bf16", Name(o.dtype));
   }
@@ -298,8 +311,11 @@ Status ConvertModel(const ModelIndex& in, const ConvertOptions& o,
     return Errorf("{}: partial RoPE ({} of {} dims) cannot be converted", in.files.at(0), rope_dim, in.config.head_dim);
   }
   FS_ASSIGN_OR_RETURN(Source src, Source::Open(in));
-  if (o.target == ConvertTarget::kGguf) return ConvertToGguf(in, o, src, progress);
-  return ConvertToFolder(in, o, src, progress);
+  if (o.target == ConvertTarget::kGguf) {
+    *tokenizer_written = in.format == "gguf";  // its tokenizer.* metadata is copied
+    return ConvertToGguf(in, o, src, progress);
+  }
+  return ConvertToFolder(in, o, src, progress, tokenizer_written);
 }
 
 }  // namespace flashstream::cli

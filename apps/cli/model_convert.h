@@ -35,8 +35,10 @@ struct ConvertOptions {
   std::string output;       // folder (hf, mlx) or file (gguf)
 };
 
-// progress(done, total) in source bytes.
+// progress(done, total) in source bytes. *tokenizer_written (optional) tells whether the
+// output carries the source's tokenizer: GGUF from GGUF copies its metadata; HF/MLX folders
+// get one only once WriteFolderTokenizer (model_convert.cpp) has a tokenizer.json writer.
 Status ConvertModel(const ModelIndex& in, const ConvertOptions& options,
-                    const std::function<void(uint64_t, uint64_t)>& progress);
+                    const std::function<void(uint64_t, uint64_t)>& progress, bool* tokenizer_written = nullptr);
 
 }  // namespace flashstream::cli

@@ -4,6 +4,7 @@
 
 #include "formats/hf_model.h"
 #include "formats/hf_test_util.h"
+#include "formats/model_reader.h"
 #include "formats/safetensors.h"
 
 namespace flashstream {
@@ -168,6 +169,14 @@ TEST(HfBadInput, ConfigErrorsNameTheKey) {
   WriteFile(dir + "/config.json", "{");
   WriteFile(dir + "/model.safetensors", Image(TinyTensors()));
   ExpectError(dir, {"config.json", "not valid JSON"});
+}
+
+TEST(HfBadInput, FolderWithoutConfig) {
+  const std::string dir = NewFolder("noconfig");
+  WriteFile(dir + "/model.safetensors", Image(TinyTensors()));
+  Result<ModelIndex> r = ReadModel(dir);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(dir + ": a folder without config.json"), std::string::npos) << r.status().message();
 }
 
 TEST(HfBadInput, NoWeightsFile) {

@@ -42,14 +42,22 @@ void MlxRowAux(const TensorView& w, int64_t r, float* aux) {
       std::memcpy(aux, s, static_cast<size_t>(ng) * 4);
       std::memcpy(aux + ng, b, static_cast<size_t>(ng) * 4);
       return;
-    case DType::kBF16:
+    case DType::kBF16:  // separate loops per dtype so each one vectorizes
+      for (int64_t g = 0; g < ng; ++g) {
+        uint16_t hs, hb;
+        std::memcpy(&hs, s + 2 * g, 2);
+        std::memcpy(&hb, b + 2 * g, 2);
+        aux[g] = BF16ToFloat(hs);
+        aux[ng + g] = BF16ToFloat(hb);
+      }
+      return;
     case DType::kF16:
       for (int64_t g = 0; g < ng; ++g) {
         uint16_t hs, hb;
         std::memcpy(&hs, s + 2 * g, 2);
         std::memcpy(&hb, b + 2 * g, 2);
-        aux[g] = w.aux_dtype == DType::kBF16 ? BF16ToFloat(hs) : HalfToFloat(hs);
-        aux[ng + g] = w.aux_dtype == DType::kBF16 ? BF16ToFloat(hb) : HalfToFloat(hb);
+        aux[g] = HalfToFloat(hs);
+        aux[ng + g] = HalfToFloat(hb);
       }
       return;
     default:
