@@ -1,7 +1,8 @@
 // AVX-512 MLX matmul: the operation order of matmul_mlx.h, 16 lanes per vector.
-// Codes are unpacked in registers (4-bit: two words spread over the lanes and
-// shifted; 8-bit: bytes zero-extended); single-token calls never write them
-// out, batched calls unpack each row once.
+// Codes are unpacked in registers (4-bit: 16 bytes split into nibbles and interleaved back
+// into value order with 128-bit ops, which leave the 512-bit ports to the conversions and
+// FMAs; 8-bit: bytes zero-extended); single-token calls never write them out, batched calls
+// unpack each row once.
 #include <immintrin.h>
 
 #include "backend/cpu/matmul_exact_avx512.h"  // ReduceLanes, Bytes16
@@ -23,6 +24,36 @@ __m512 Codes16(const u8* row, int64_t c) {
     const __m512i shifts = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24, 20, 16, 12, 8, 4, 0);
     return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srlv_epi32(spread, shifts), _mm512_set1_epi32(0xF)));
   }
+}
+
+// Codes 32c .. 32c + 31 of a 4-bit row as two float vectors (chunks 2c and 2c + 1). Byte i of
+// the row holds values 2i (low nibble) and 2i + 1 (high nibble).
+inline void Codes32x4(const u8* row, int64_t c, __m512* lo16, __m512* hi16) {
+  const __m128i bytes = Load128(row + 16 * c);
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  const __m128i even = _mm_and_si128(bytes, mask);
+  const __m128i odd = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+  *lo16 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(even, odd)));
+  *hi16 = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(even, odd)));
+}
+
+// Decode of a 4-bit row: RowDot's operation order, two chunks per 16-byte load.
+float RowDot4(int group_size, const float* aux, const u8* row, const float* x, const float* xs, int64_t ng) {
+  const int pairs = group_size / 32;
+  __m512 lane = _mm512_setzero_ps();
+  for (int64_t g = 0; g < ng; ++g) {
+    __m512 p = _mm512_setzero_ps();
+    for (int k = 0; k < pairs; ++k) {
+      const int64_t c = g * pairs + k;
+      __m512 a, b;
+      Codes32x4(row, c, &a, &b);
+      p = _mm512_fmadd_ps(a, _mm512_loadu_ps(x + 32 * c), p);
+      p = _mm512_fmadd_ps(b, _mm512_loadu_ps(x + 32 * c + 16), p);
+    }
+    lane = _mm512_fmadd_ps(p, _mm512_set1_ps(aux[g]), lane);
+    lane = _mm512_fmadd_ps(_mm512_loadu_ps(xs + 16 * g), _mm512_set1_ps(aux[ng + g]), lane);
+  }
+  return ReduceLanes(lane);
 }
 
 // One token's dot product with one row; codes(k) gives chunk k of the row, aux the row's
@@ -52,7 +83,9 @@ void MatMulBits(const MlxMatMulArgs& a) {
     const auto* row = reinterpret_cast<const u8*>(w.row(r));
     MlxRowAux(w, r, aux);
     if (a.n_tok == 1) {
-      a.y[r] = RowDot(w.group_size, aux, a.x, a.xsum, ng, [row](int64_t c) { return Codes16<kBits>(row, c); });
+      a.y[r] = kBits == 4
+                   ? RowDot4(w.group_size, aux, row, a.x, a.xsum, ng)
+                   : RowDot(w.group_size, aux, a.x, a.xsum, ng, [row](int64_t c) { return Codes16<kBits>(row, c); });
       continue;
     }
     for (int64_t c = 0; c < n_in / 16; ++c) _mm512_store_ps(a.scratch + 16 * c, Codes16<kBits>(row, c));
