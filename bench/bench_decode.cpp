@@ -3,10 +3,13 @@
 // greedy decode of N tokens. Prints one JSON object: tok/s, weight bytes read per token, the
 // achieved GB/s and its ratio to the measured bandwidth, and prefill GFLOP/s against the f32
 // FMA peak measured in the same run (the default kernels compute in f32).
-//   bench_decode MODEL.gguf [--threads 2] [--decode 32] [--prefill 512] [--int8-act 1]
+// MODEL is anything Session::Open reads (GGUF file, HF or MLX folder); a model without a
+// tokenizer is driven by ids with greedy argmax.
+//   bench_decode MODEL [--threads 2] [--decode 32] [--prefill 512] [--int8-act 1]
 #include <fmt/format.h>           // fmt::print
 #include <nlohmann/json.hpp>      // JSON output
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -17,6 +20,25 @@
 #include "engine/session.h"
 
 using namespace flashstream;
+
+// Generate() for models with a tokenizer; otherwise the same prefill + greedy decode on ids.
+Result<RunStats> Run(Session& s, std::span<const int32_t> prompt, const GenerateOptions& go) {
+  if (s.has_tokenizer()) return s.Generate(prompt, go, nullptr);
+  RunStats st;
+  st.prompt_tokens = static_cast<int>(prompt.size());
+  std::vector<float> logits;
+  auto t0 = std::chrono::steady_clock::now();
+  FS_RETURN_IF_ERROR(s.Append(prompt, false, &logits));
+  st.prefill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < go.max_tokens; ++i) {
+    const int32_t next[1] = {static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
+    ++st.generated_tokens;
+    if (i + 1 < go.max_tokens) FS_RETURN_IF_ERROR(s.Append(next, false, &logits));
+  }
+  st.decode_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -52,7 +74,7 @@ int main(int argc, char** argv) {
   uint64_t weight_bytes = 0, embd_bytes = 0;
   for (const TensorInfo& t : s.index().tensors) {
     weight_bytes += t.bytes;
-    if (t.name == "token_embd.weight") embd_bytes = t.bytes;
+    if (t.name.rfind("token_embd.", 0) == 0) embd_bytes += t.bytes;  // MLX: with its scales and biases
   }
   // Per decoded token every matrix is read once, the embedding table only one row (unless tied,
   // when it is also the output head).
@@ -65,11 +87,11 @@ int main(int argc, char** argv) {
   std::vector<int32_t> prompt(static_cast<size_t>(n_prefill));
   for (int i = 0; i < n_prefill; ++i) prompt[static_cast<size_t>(i)] = 100 + (i * 7919) % (c.vocab_size - 200);
   go.max_tokens = 1;
-  Result<RunStats> pre = s.Generate(prompt, go, nullptr);
+  Result<RunStats> pre = Run(s, prompt, go);
   // Decode: a short prompt, N tokens.
   s.Reset();
   go.max_tokens = n_decode;
-  Result<RunStats> dec = s.Generate(std::span<const int32_t>(prompt.data(), 8), go, nullptr);
+  Result<RunStats> dec = Run(s, std::span<const int32_t>(prompt.data(), 8), go);
   if (!pre.ok() || !dec.ok()) {
     fmt::print(stderr, "bench_decode: {}\n", (!pre.ok() ? pre.status() : dec.status()).message());
     return 1;
@@ -79,12 +101,14 @@ int main(int argc, char** argv) {
   // 2 flops per weight per token in the matrix products.
   uint64_t matrix_params = 0;
   for (const TensorInfo& t : s.index().tensors) {
+    const bool companion = t.name.ends_with(".scales") || t.name.ends_with(".biases");  // MLX
     const bool head = t.name != "token_embd.weight" || c.tied_embeddings;  // a tied table is also the output head
-    if (t.shape.rank == 2 && head) matrix_params += static_cast<uint64_t>(t.shape.elements());
+    if (t.shape.rank == 2 && head && !companion) matrix_params += static_cast<uint64_t>(t.shape.elements());
   }
   const double prefill_gflops = pre->prefill_tps() * 2.0 * static_cast<double>(matrix_params) / 1e9;
   nlohmann::json out = {
       {"model", eo.model_path},
+      {"format", s.index().format},
       {"threads", eo.threads},
       {"backend", s.backend_name()},
       {"weight_bytes", weight_bytes},

@@ -90,6 +90,10 @@ std::unique_ptr<Session> LoadSession(const EngineOptions& given) {
     PrintError(session.status().message());
     return nullptr;
   }
+  if (!session.value()->has_tokenizer()) {
+    PrintError(fmt::format("{}: no tokenizer: the model has none that flashstream can read", options.model_path));
+    return nullptr;
+  }
   const ModelConfig& c = session.value()->index().config;
   if (options.verbose) {
     fmt::print(stderr, "model: {} ({}), {} layers, n_embd {}, {} heads ({} kv), vocab {}, loaded in {:.2f} s\n",

@@ -18,5 +18,6 @@ CommandFn AddEvalCommand(CLI::App& app);
 CommandFn AddPullCommand(CLI::App& app);
 CommandFn AddListCommand(CLI::App& app);
 CommandFn AddRmCommand(CLI::App& app);
+CommandFn AddConvertCommand(CLI::App& app);
 
 }  // namespace flashstream::cli

@@ -7,7 +7,7 @@
 
 #include "cli_options.h"
 #include "commands.h"
-#include "formats/gguf_model.h"
+#include "formats/model_reader.h"
 #include "store/weight_store.h"
 
 namespace flashstream::cli {
@@ -36,7 +36,7 @@ int Inspect(const InspectState& st) {
     PrintError(path.status().message());
     return 1;
   }
-  Result<ModelIndex> read = ReadGgufModel(*path);
+  Result<ModelIndex> read = ReadModel(*path);
   if (!read.ok()) {
     PrintError(read.status().message());
     return 1;

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   add("chat", "multi-turn chat through the model's chat template", &cli::AddChatCommand);
   add("inspect", "print a model's architecture, tokenizer and tensors", &cli::AddInspectCommand);
   add("synth", "write a random-weight model of any shape and dtype", &cli::AddSynthCommand);
+  add("convert", "rewrite a model as an HF, MLX-quantized or GGUF model", &cli::AddConvertCommand);
   add("eval", "perplexity of a text; optionally dump every logit", &cli::AddEvalCommand);
   add("pull", "download a model from the Hugging Face hub into the shared cache", &cli::AddPullCommand);
   add("list", "models in the Hugging Face cache, with size, format and fit", &cli::AddListCommand);

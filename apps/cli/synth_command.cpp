@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "core/progress.h"
 #include "formats/synth.h"
+#include "formats/synth_hf.h"  // HF / MLX folders
 
 namespace flashstream::cli {
 namespace {
@@ -17,7 +18,8 @@ namespace {
 struct SynthState {
   std::string arch = "llama";
   std::string shape = "tiny";
-  std::string dtype = "q8_0";
+  std::string dtype;  // "" = q8_0 for gguf, bf16 for folders
+  std::string format = "gguf";
   std::string vocab;
   std::string output;
   uint64_t seed = 0;
@@ -42,9 +44,15 @@ int Synth(const SynthState& st) {
   if (st.heads > 0) o.shape.n_heads = st.heads;
   if (st.kv_heads > 0) o.shape.n_kv_heads = st.kv_heads;
   if (st.ff > 0) o.shape.n_ff = st.ff;
-  const std::optional<DType> dtype = DTypeFromName(st.dtype);
+  const bool folder = st.format != "gguf";
+  if (folder && st.format != "hf" && st.format != "mlx-q4" && st.format != "mlx-q8") {
+    PrintError(fmt::format("synth: --format '{}' is not one of gguf, hf, mlx-q4, mlx-q8", st.format));
+    return 2;
+  }
+  const std::string dtype_name = !st.dtype.empty() ? st.dtype : folder ? "bf16" : "q8_0";
+  const std::optional<DType> dtype = DTypeFromName(dtype_name);
   if (!dtype) {
-    PrintError(fmt::format("synth: unknown --dtype '{}' (f32, f16, bf16, q8_0, q4_0, q4_1)", st.dtype));
+    PrintError(fmt::format("synth: unknown --dtype '{}' (f32, f16, bf16, q8_0, q4_0, q4_1)", dtype_name));
     return 2;
   }
   o.dtype = *dtype;
@@ -52,19 +60,23 @@ int Synth(const SynthState& st) {
   o.vocab_path = st.vocab;
   o.output_path = st.output;
   o.tied_embeddings = st.tied;
-  o.name = fmt::format("synthetic-llama-{}-{}", st.shape, st.dtype);
+  o.name = fmt::format("synthetic-llama-{}-{}", st.shape, folder ? st.format + "-" + dtype_name : dtype_name);
   o.generator_threads = 2;
   ProgressBar bar("synth", "bytes");
   const auto t0 = std::chrono::steady_clock::now();
-  Status status = SynthesizeLlamaGguf(o, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+  const SynthProgress on_progress = [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); };
+  const SynthFolder kind = st.format == "hf"       ? SynthFolder::kHf
+                           : st.format == "mlx-q4" ? SynthFolder::kMlxQ4
+                                                   : SynthFolder::kMlxQ8;
+  Status status = folder ? SynthesizeLlamaFolder(o, kind, on_progress) : SynthesizeLlamaGguf(o, on_progress);
   bar.Finish();
   if (!status.ok()) {
     PrintError(status.message());
     return 1;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print(stderr, "wrote {} ({} layers, n_embd {}, {}) in {:.1f} s\n", st.output, o.shape.n_layers,
-             o.shape.n_embd, st.dtype, secs);
+  fmt::print(stderr, "wrote {} ({} {} layers, n_embd {}, {}) in {:.1f} s\n", st.output, st.format, o.shape.n_layers,
+             o.shape.n_embd, dtype_name, secs);
   return 0;
 }
 
@@ -74,9 +86,11 @@ CommandFn AddSynthCommand(CLI::App& cmd) {
   auto st = std::make_shared<SynthState>();
   cmd.add_option("--arch", st->arch, "architecture (llama)");
   cmd.add_option("--shape", st->shape, "tiny, 7b, 13b, 70b (then override with the flags below)");
-  cmd.add_option("--dtype", st->dtype, "weight dtype: f32, f16, bf16, q8_0, q4_0, q4_1");
+  cmd.add_option("--format", st->format, "gguf, hf (safetensors folder), mlx-q4 or mlx-q8 (MLX-quantized folder)");
+  cmd.add_option("--dtype", st->dtype,
+                 "gguf: f32, f16, bf16, q8_0 (default), q4_0, q4_1; folders: f32, f16, bf16 (default; MLX scales)");
   cmd.add_option("--vocab", st->vocab, "GGUF whose tokenizer is copied (e.g. a vocab-only GGUF)")->required();
-  cmd.add_option("-o,--output", st->output, "output GGUF path")->required();
+  cmd.add_option("-o,--output", st->output, "output GGUF path or folder")->required();
   cmd.add_option("--seed", st->seed, "random seed");
   cmd.add_flag("--tied", st->tied, "no output.weight: the head reuses token_embd");
   cmd.add_option("--layers", st->layers, "override: transformer blocks")->check(CLI::PositiveNumber);

@@ -17,6 +17,8 @@ constexpr std::array<DTypeInfo, static_cast<size_t>(DType::kCount)> kInfo = {{
     {"q5_k", 256, 176},
     {"q6_k", 256, 210},
     {"i32", 1, 4},
+    {"mlx_q4", 8, 4},
+    {"mlx_q8", 4, 4},
 }};
 }  // namespace
 

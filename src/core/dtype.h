@@ -21,6 +21,12 @@ enum class DType : uint8_t {
   kQ5_K,  // 256-element super-block, 176 bytes
   kQ6_K,  // 256-element super-block, 210 bytes
   kI32,
+  // MLX affine quantization (mlx-community folders): the row data is the packed uint32 words,
+  // values little-end first within each word (value j of a row: bits [b*(j%(32/b)), +b) of word
+  // j/(32/b)). Each group of TensorView::group_size values has its own scale and bias in the
+  // view's companion arrays: w = q * scale + bias. See core/mlx_quant.h.
+  kMlxQ4,  // 8 x 4-bit per uint32 word
+  kMlxQ8,  // 4 x 8-bit per uint32 word
   kCount,  // sentinel
 };
 
@@ -34,6 +40,10 @@ constexpr bool IsValid(DType t) { return static_cast<uint8_t>(t) < static_cast<u
 const DTypeInfo& Info(DType t);
 inline std::string_view Name(DType t) { return Info(t).name; }
 bool IsQuantized(DType t);
+// kMlxQ4 / kMlxQ8: needs the companion scales and biases of TensorView.
+constexpr bool IsMlx(DType t) { return t == DType::kMlxQ4 || t == DType::kMlxQ8; }
+// Bits per value of an MLX dtype (4 or 8); precondition: IsMlx(t).
+constexpr int MlxBits(DType t) { return t == DType::kMlxQ4 ? 4 : 8; }
 // Bytes of `n_elems` values; precondition: n_elems % block_elems == 0.
 uint64_t RowBytes(DType t, int64_t n_elems);
 std::optional<DType> DTypeFromName(std::string_view name);

@@ -35,6 +35,13 @@ struct TensorView {
   const std::byte* data = nullptr;
   DType dtype = DType::kF32;
   Shape shape;
+  // MLX dtypes only (IsMlx(dtype)): the companion arrays scales[rows, cols / group_size] and
+  // biases[rows, cols / group_size] in aux_dtype (f32, f16 or bf16), borrowed like `data` (the
+  // store attaches them; they belong to the same layer). Unused (null, 0) for other dtypes.
+  const std::byte* scales = nullptr;
+  const std::byte* biases = nullptr;
+  DType aux_dtype = DType::kF32;
+  int group_size = 0;
 
   bool valid() const { return data != nullptr; }
   int64_t rows() const { return shape.rank <= 1 ? 1 : shape.elements() / shape[shape.rank - 1]; }
@@ -43,6 +50,10 @@ struct TensorView {
   uint64_t bytes() const { return row_bytes() * static_cast<uint64_t>(rows()); }
   const std::byte* row(int64_t r) const { return data + static_cast<uint64_t>(r) * row_bytes(); }
   const float* f32() const { return reinterpret_cast<const float*>(data); }
+  // MLX: the first scale / bias of row r (cols / group_size of them, aux_dtype).
+  const std::byte* scale_row(int64_t r) const { return scales + AuxRowBytes() * static_cast<uint64_t>(r); }
+  const std::byte* bias_row(int64_t r) const { return biases + AuxRowBytes() * static_cast<uint64_t>(r); }
+  uint64_t AuxRowBytes() const { return RowBytes(aux_dtype, cols() / (group_size > 0 ? group_size : 1)); }
 };
 
 }  // namespace flashstream

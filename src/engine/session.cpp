@@ -9,7 +9,7 @@
 #include "core/check.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
-#include "formats/gguf_model.h"
+#include "formats/model_reader.h"
 #include "io/bandwidth_probe.h"
 #include "io/system_memory.h"
 #include "store/streaming_store.h"
@@ -68,9 +68,11 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Session> s(new Session());
   s->options_ = options;
-  FS_ASSIGN_OR_RETURN(ModelIndex index, ReadGgufModel(options.model_path));
+  FS_ASSIGN_OR_RETURN(ModelIndex index, ReadModel(options.model_path));
   FS_ASSIGN_OR_RETURN(s->model_, DecoderModel::Create(index));
-  FS_ASSIGN_OR_RETURN(s->tokenizer_, Tokenizer::Create(index.tokenizer));
+  if (index.tokenizer.kind != TokenizerSpec::Kind::kNone) {
+    FS_ASSIGN_OR_RETURN(s->tokenizer_, Tokenizer::Create(index.tokenizer));
+  }
   if (options.use_mmap) {
     FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
   } else {
@@ -109,6 +111,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
                                    const PieceFn& on_piece, const std::atomic<bool>* cancel,
                                    std::vector<int32_t>* generated) {
   if (prompt.empty()) return Errorf("the prompt is empty");
+  if (tokenizer_ == nullptr) return Errorf("{}: no tokenizer: generation needs one", options_.model_path);
   if (static_cast<int>(prompt.size()) >= kv_->max_positions()) {
     return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)",
                   prompt.size(), kv_->max_positions());

@@ -32,6 +32,9 @@ class Session {
   static Result<std::unique_ptr<Session>> Open(const EngineOptions& options, const ProgressFn& progress);
 
   const ModelIndex& index() const { return store_->index(); }
+  // False for a model folder without a readable tokenizer: Evaluate/Append on ids still work,
+  // Generate fails and tokenizer() must not be called.
+  bool has_tokenizer() const { return tokenizer_ != nullptr; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const EngineOptions& options() const { return options_; }
   double load_seconds() const { return load_seconds_; }

@@ -95,7 +95,7 @@ Result<ModelIndex> ModelIndexFromGguf(const GgufFile& f) {
   FS_RETURN_IF_ERROR(CheckTensors(f, index.config));
   index.tensors.reserve(f.tensors.size());
   for (const GgufTensorInfo& t : f.tensors) {
-    index.tensors.push_back({t.name, t.dtype, t.shape, 0, f.data_start + t.offset, t.bytes});
+    index.tensors.push_back({t.name, t.dtype, t.shape, 0, f.data_start + t.offset, t.bytes, {}, {}, 0});
   }
   for (const auto& [key, value] : f.kv) index.metadata.emplace(key, value.ToString());
   return index;

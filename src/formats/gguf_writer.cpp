@@ -83,6 +83,10 @@ Status GgufWriter::AddTensor(const std::string& name, DType dtype, const Shape& 
     return Errorf("GGUF writer: tensor '{}': row length {} is not a multiple of the {} block size {}", name, cols,
                   Name(dtype), Info(dtype).block_elems);
   }
+  if (IsMlx(dtype)) {
+    return Errorf("GGUF writer: tensor '{}': dtype {} has no GGUF type (dequantize or requantize it first)", name,
+                  Name(dtype));
+  }
   GgufTensorInfo t;
   t.name = name;
   t.dtype = dtype;

@@ -75,6 +75,11 @@ struct TensorInfo {
   int file = 0;         // index into ModelIndex::files
   uint64_t offset = 0;  // absolute byte offset in that file
   uint64_t bytes = 0;   // RowBytes(dtype, cols) * rows
+  // MLX dtypes only: canonical names of the companion tensors (".scales" / ".biases" next to
+  // ".weight", same layer, shape [rows, cols / group_size]) and the group size; "" and 0 else.
+  std::string scales;
+  std::string biases;
+  int group_size = 0;
 };
 
 struct ModelIndex {

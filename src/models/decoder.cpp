@@ -20,8 +20,8 @@ Status CheckTensor(const ModelIndex& index, const std::string& name, std::initia
     return Errorf("{}: tensor {} has shape {}, expected {}", index.files.at(0), name,
                   t->shape.ToString(), want.ToString());
   }
-  if (!matrix && t->dtype != DType::kF32) {
-    return Errorf("{}: tensor {} has dtype {}, expected f32", index.files.at(0), name, Name(t->dtype));
+  if (!matrix && t->dtype != DType::kF32 && t->dtype != DType::kF16 && t->dtype != DType::kBF16) {
+    return Errorf("{}: tensor {} has dtype {}, expected f32, f16 or bf16", index.files.at(0), name, Name(t->dtype));
   }
   if (matrix && t->dtype == DType::kI32) {
     return Errorf("{}: tensor {} has dtype i32, expected a float or quantized type", index.files.at(0), name);

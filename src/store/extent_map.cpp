@@ -6,13 +6,16 @@ namespace flashstream {
 
 LayerWeights ExtentMap::Views(const std::byte* buffer) const {
   LayerWeights w;
+  std::vector<const TensorInfo*> infos;
   for (const Placement& p : tensors) {
     TensorView v;
     v.data = buffer + p.buffer_offset;
     v.dtype = p.info->dtype;
     v.shape = p.info->shape;
     w.Add(p.role, v);
+    infos.push_back(p.info);
   }
+  w.LinkCompanions(infos);
   return w;
 }
 

@@ -31,6 +31,10 @@ class LayerWeights {
   // Precondition: the model checked at load that the tensor exists.
   const TensorView& Get(std::string_view role) const;
   void Clear() { tensors_.clear(); }
+  // Points each MLX-quantized view among `tensors` (the group these views were built from) at
+  // its companion scales and biases views. Precondition: the reader put the companions in the
+  // same group (ReadHfModel does).
+  void LinkCompanions(const std::vector<const TensorInfo*>& tensors);
 
  private:
   std::vector<std::pair<std::string, TensorView>> tensors_;

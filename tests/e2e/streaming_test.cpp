@@ -1,13 +1,13 @@
 // Streamed == resident, bitwise: the same model run fully resident and streamed under budgets of
 // about 12% (near the minimum working set), 50% and 100% of its weights gives identical logits
-// for prefill and for every decode step, for every dtype. Plus the failure paths of streaming.
+// for prefill and for every decode step, for every dtype (MLX ones as MLX-quantized folders). Plus the failure paths of streaming.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "engine/session.h"
-#include "formats/gguf_model.h"
+#include "formats/model_reader.h"
 #include "store/streaming_store.h"
 #include "synth_models.h"
 #include "test_env.h"
@@ -46,7 +46,7 @@ Result<Logits> RunModel(const std::string& path, double ram_gib) {
 }
 
 uint64_t WeightBytes(const std::string& path) {
-  Result<ModelIndex> index = ReadGgufModel(path);
+  Result<ModelIndex> index = ReadModel(path);
   EXPECT_TRUE(index.ok());
   const LayerLayout layout = MeasureLayout(*index);
   uint64_t total = layout.global_bytes;
@@ -82,13 +82,13 @@ TEST_P(StreamedEqualsResident, AtSeveralBudgets) {
       EXPECT_TRUE(BitwiseEqual(resident->steps[i], streamed->steps[i])) << "decode step " << i;
     }
   }
-  std::remove(model.c_str());
+  std::system(fmt::format("rm -rf {}", model).c_str());
   std::remove(vocab.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, StreamedEqualsResident,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
-                                           DType::kQ4_1),
+                                           DType::kQ4_1, DType::kMlxQ4, DType::kMlxQ8),
                          [](const auto& info) { return std::string(Name(info.param)); });
 
 TEST(Streaming, BudgetBelowMinimumWorkingSetFailsWithTheMinimum) {

@@ -10,6 +10,7 @@
 
 #include "formats/gguf_writer.h"
 #include "formats/synth.h"
+#include "formats/synth_hf.h"
 
 namespace flashstream::testing {
 
@@ -41,8 +42,10 @@ inline std::string WriteByteVocab() {
 }
 
 // A Llama-shaped model of `layers` blocks, width 128, 4 heads (2 kv), ff 384, byte vocabulary.
+// MLX dtypes give an MLX-quantized folder (bf16 scales, biases and norms; remove with rm -rf).
 inline std::string WriteSynthModel(DType dtype, int layers, const std::string& vocab, uint64_t seed = 1) {
-  const std::string path = TempPath(fmt::format("synth_{}_{}_{}.gguf", Name(dtype), layers, seed));
+  const std::string path =
+      TempPath(fmt::format("synth_{}_{}_{}{}", Name(dtype), layers, seed, IsMlx(dtype) ? "" : ".gguf"));
   SynthOptions o;
   o.shape.n_layers = layers;
   o.shape.n_embd = 128;
@@ -55,7 +58,9 @@ inline std::string WriteSynthModel(DType dtype, int layers, const std::string& v
   o.vocab_path = vocab;
   o.output_path = path;
   o.sync = false;
-  Status s = SynthesizeLlamaGguf(o);
+  if (IsMlx(dtype)) o.dtype = DType::kBF16;
+  Status s = IsMlx(dtype) ? SynthesizeLlamaFolder(o, dtype == DType::kMlxQ4 ? SynthFolder::kMlxQ4 : SynthFolder::kMlxQ8)
+                          : SynthesizeLlamaGguf(o);
   EXPECT_TRUE(s.ok()) << s.message();
   return path;
 }

@@ -11,10 +11,12 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul_exact.h"  // ExactScratchFloats
+#include "backend/cpu/matmul_mlx.h"    // MLX affine matmul
 #include "backend/cpu/quant.h"
 #include "backend/cpu/reference_ops.h"
 #include "core/check.h"
 #include "core/cpu_features.h"
+#include "core/mlx_quant.h"  // MlxDequantizeRow
 #include "core/thread_pool.h"
 
 namespace flashstream {
@@ -74,6 +76,7 @@ class CpuBackend final : public Backend {
     FS_CHECK(w.valid() && (w.shape.rank == 1 || w.shape.rank == 2), "MatMul weight rank {}", w.shape.rank);
     FS_CHECK(w.dtype != DType::kI32, "MatMul weight dtype i32");
     if (n_tok <= 0) return;
+    if (IsMlx(w.dtype)) return MatMulMlx(w, x, n_tok, y);
     cpu::MatMulArgs a;
     a.w = w.data;
     a.dtype = w.dtype;
@@ -118,18 +121,31 @@ class CpuBackend final : public Backend {
     const int64_t tasks = n * cols >= kMinParallelElems ? std::min<int64_t>(n, pool_.size()) : 1;
     pool_.Run(tasks, [&](int64_t task, int) {
       for (int64_t i = SplitPoint(n, tasks, task); i < SplitPoint(n, tasks, task + 1); ++i) {
-        DequantizeRow(table.dtype, table.row(ids[i]), out + i * cols, cols);
+        if (IsMlx(table.dtype)) {
+          MlxDequantizeRow(table.dtype, table.row(ids[i]), table.scale_row(ids[i]), table.bias_row(ids[i]),
+                           table.aux_dtype, table.group_size, out + i * cols, cols);
+        } else {
+          DequantizeRow(table.dtype, table.row(ids[i]), out + i * cols, cols);
+        }
       }
     });
   }
 
   void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float* out) override {
-    FS_CHECK(weight.dtype == DType::kF32 && weight.shape.elements() == n, "RmsNorm weight {} {}, expected f32 [{}]",
-             flashstream::Name(weight.dtype), weight.shape.ToString(), n);
+    const bool half = weight.dtype == DType::kF16 || weight.dtype == DType::kBF16;
+    FS_CHECK((weight.dtype == DType::kF32 || half) && weight.shape.elements() == n,
+             "RmsNorm weight {} {}, expected f32, f16 or bf16 [{}]", flashstream::Name(weight.dtype),
+             weight.shape.ToString(), n);
+    const float* wf = weight.f32();
+    if (half) {  // Hugging Face norms are stored in f16/bf16: widen once per call (exact)
+      norm_weight_.resize(static_cast<size_t>(n));
+      DequantizeRow(weight.dtype, weight.data, norm_weight_.data(), n);
+      wf = norm_weight_.data();
+    }
     const int64_t tasks = n_tok * n >= kMinParallelElems ? std::min<int64_t>(n_tok, pool_.size()) : 1;
     pool_.Run(tasks, [&](int64_t task, int) {
       for (int64_t t = SplitPoint(n_tok, tasks, task); t < SplitPoint(n_tok, tasks, task + 1); ++t) {
-        k_.rms_norm(x + t * n, weight.f32(), n, eps, out + t * n);
+        k_.rms_norm(x + t * n, wf, n, eps, out + t * n);
       }
     });
   }
@@ -251,6 +267,31 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // MLX weights: group sums of x once, then rows split over the pool (matmul_mlx.h).
+  void MatMulMlx(const TensorView& w, const float* x, int64_t n_tok, float* y) {
+    FS_CHECK(w.shape.rank == 2 && w.scales != nullptr && w.biases != nullptr && w.group_size > 0 &&
+                 w.group_size % 16 == 0 && w.cols() % w.group_size == 0,
+             "MatMul: MLX weight {} without companions or with group {}", w.shape.ToString(), w.group_size);
+    const int64_t n_in = w.cols(), n_out = w.rows();
+    mlx_xsum_.resize(static_cast<size_t>(n_tok * (n_in / w.group_size) * 16));
+    cpu::MlxGroupSums(x, n_tok, n_in, w.group_size, mlx_xsum_.data());
+    const int64_t tasks = std::min<int64_t>(n_out, pool_.size());
+    const size_t per_task = static_cast<size_t>(cpu::MlxScratchFloats(n_in)) * sizeof(float);
+    auto* scratch = static_cast<std::byte*>(exact_scratch_.Reserve(per_task * static_cast<size_t>(tasks)));
+    pool_.Run(tasks, [&](int64_t task, int) {
+      cpu::MlxMatMulArgs a;
+      a.w = &w;
+      a.row_begin = SplitPoint(n_out, tasks, task);
+      a.row_end = SplitPoint(n_out, tasks, task + 1);
+      a.n_tok = n_tok;
+      a.x = x;
+      a.xsum = mlx_xsum_.data();
+      a.y = y;
+      a.scratch = reinterpret_cast<float*>(scratch + per_task * static_cast<size_t>(task));
+      k_.matmul_mlx(a);
+    });
+  }
+
   template <typename Fn>
   void ElementWise(int64_t n, const Fn& fn) {
     const int64_t tasks = n >= kMinParallelElems ? pool_.size() : 1;
@@ -283,6 +324,8 @@ class CpuBackend final : public Backend {
   std::vector<float> attn_stats_;            // per task: max[n_heads], sum[n_heads]
   std::vector<float> attn_partial_;          // per task of a split token: out[n_heads, head_dim]
   std::vector<float> inv_freq_;
+  std::vector<float> norm_weight_;  // [n] f16/bf16 RmsNorm weight widened to f32
+  std::vector<float> mlx_xsum_;     // [n_tok, n_in / G, 16] MLX group sums
   std::vector<float> cos_sin_;
 };
 

@@ -93,6 +93,8 @@ inline int64_t AttnScratchFloats(int n_heads, int64_t n_keys) {
   return n_keys > block ? n_keys : block;
 }
 
+struct MlxMatMulArgs;  // matmul_mlx.h
+
 struct CpuKernels {
   const char* name;
   // Whether matmul wants the activations of a `dtype` weight in the split layout.
@@ -108,6 +110,8 @@ struct CpuKernels {
   // Quantized weights with f32 activations (exact mode; operation order in matmul_exact.h).
   // Uses args.x; scratch: ExactScratchFloats(n_in, n_tok) floats, 64-byte aligned, this call's own.
   void (*matmul_exact)(const MatMulArgs& args, float* scratch);
+  // MLX affine-quantized weights with f32 activations (operation order in matmul_mlx.h).
+  void (*matmul_mlx)(const MlxMatMulArgs& args);
 };
 
 const CpuKernels& GenericKernels();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/matmul_mlx.h"  // MatMulMlx
 #include "backend/cpu/matmul_exact.h"  // generic::MatMulExact
 #include "backend/cpu/quant.h"
 #include "core/half.h"
@@ -254,7 +255,7 @@ void Add(const float* a, const float* b, int64_t n, float* out) {
 
 const CpuKernels& GenericKernels() {
   static const CpuKernels kernels{"generic", [](DType) { return false; }, QuantizeActs, MatMul, Attend, RmsNorm, SwiGlu, Add,
-                                  generic::MatMulExact};
+                                  generic::MatMulExact, generic::MatMulMlx};
   return kernels;
 }
 

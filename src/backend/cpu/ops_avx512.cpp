@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/matmul_mlx.h"  // MatMulMlx
 #include "backend/cpu/matmul_exact.h"  // avx512::MatMulExact
 
 namespace flashstream::cpu {
@@ -239,7 +240,7 @@ void Add(const float* a, const float* b, int64_t n, float* out) {
 
 const CpuKernels& Avx512Kernels() {
   static const CpuKernels kernels{"avx512", avx512::SplitActs, avx512::QuantizeActs, avx512::MatMul, Attend, RmsNorm, SwiGlu, Add,
-                                  avx512::MatMulExact};
+                                  avx512::MatMulExact, avx512::MatMulMlx};
   return kernels;
 }
 
