@@ -294,6 +294,8 @@ void MatMulExact(const MatMulArgs& a, float* scratch) {
     case DType::kQ4_K: return Run<Q4_K>(a, scratch);
     case DType::kQ5_K: return Run<Q5_K>(a, scratch);
     case DType::kQ6_K: return Run<Q6_K>(a, scratch);
+    // Q5_0 (Gemma 3 GGUFs) runs the portable kernel, which has the same operation order.
+    case DType::kQ5_0: return generic::MatMulExact(a, scratch);
     default: return;
   }
 }
