@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model="$(scripts/setup.sh | tail -n 1)"
 export FS_MODEL_SMOLLM2="$model"
+export FS_MODEL_GEMMA3="$(dirname "$model")/gemma-3-270m-q4_k_m.gguf"
 export FS_SHARED_DATA="${FS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
 jobs="$(nproc)"
 

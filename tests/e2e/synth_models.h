@@ -40,9 +40,11 @@ inline std::string WriteByteVocab() {
   return path;
 }
 
-// A Llama-shaped model of `layers` blocks, width 128, 4 heads (2 kv), ff 384, byte vocabulary.
-inline std::string WriteSynthModel(DType dtype, int layers, const std::string& vocab, uint64_t seed = 1) {
-  const std::string path = TempPath(fmt::format("synth_{}_{}_{}.gguf", Name(dtype), layers, seed));
+// A model of `arch` (llama by default) with `layers` blocks, width 128, 4 heads (2 kv), ff 384,
+// byte vocabulary.
+inline std::string WriteSynthModel(DType dtype, int layers, const std::string& vocab, uint64_t seed = 1,
+                                   const std::string& arch = "llama") {
+  const std::string path = TempPath(fmt::format("synth_{}_{}_{}_{}.gguf", arch, Name(dtype), layers, seed));
   SynthOptions o;
   o.shape.n_layers = layers;
   o.shape.n_embd = 128;
@@ -53,9 +55,10 @@ inline std::string WriteSynthModel(DType dtype, int layers, const std::string& v
   o.dtype = dtype;
   o.seed = seed;
   o.vocab_path = vocab;
+  o.arch = arch;
   o.output_path = path;
   o.sync = false;
-  Status s = SynthesizeLlamaGguf(o);
+  Status s = SynthesizeGguf(o);
   EXPECT_TRUE(s.ok()) << s.message();
   return path;
 }
