@@ -89,6 +89,11 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& ind
                   SupportedArchNames());
   }
   const ArchFeatures features = arch->features(c);
+  if (index.Find("rope_freqs.weight") != nullptr) {  // llama.cpp's Llama 3.1 files: per-pair RoPE divisors
+    return Errorf("{}: tensor rope_freqs.weight (per-dimension RoPE frequency factors) is not supported; "
+                  "expected llama3 scaling as '{}.rope.scaling.*' keys",
+                  index.files.at(0), c.arch);
+  }
   FS_RETURN_IF_ERROR(CheckTensor(index, "token_embd.weight", {c.vocab_size, c.n_embd}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, "output_norm.weight", {c.n_embd}, false));
   if (!c.tied_embeddings) {

@@ -102,5 +102,15 @@ TEST(GgufArchConfig, MissingArchitectureTensorsAreNamed) {
   EXPECT_TRUE(DecoderModel::Create(*llama).ok());
 }
 
+// llama.cpp writes Llama 3.1's RoPE scaling as a rope_freqs.weight tensor: refused by name
+// rather than run with unscaled frequencies.
+TEST(GgufArchConfig, RopeFreqsTensorIsRefused) {
+  GgufWriter w = Renamed("llama");
+  ASSERT_TRUE(w.AddTensor("rope_freqs.weight", DType::kF32, MakeShape({8})).ok());
+  Result<ModelIndex> m = Read(w, "rope_freqs.gguf");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ExpectError(DecoderModel::Create(*m).status(), {"rope_freqs.weight", "not supported"});
+}
+
 }  // namespace
 }  // namespace flashstream
