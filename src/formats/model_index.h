@@ -52,7 +52,9 @@ struct ModelConfig {
   // {"rope_type": "linear", "factor"}; GGUF "{arch}.rope.scaling.type" = "linear" + ".factor".
   float rope_linear_factor = 1.f;
   // Sliding-window attention: on windowed layers a query sees its last `sliding_window` keys
-  // (itself included); 0 = no window. HF "sliding_window"; GGUF "{arch}.attention.sliding_window".
+  // (itself included); 0 = no window. HF "sliding_window" (Mistral: when not null; Qwen2/Qwen3:
+  // only when "use_sliding_window" is true, which their released configs leave false);
+  // GGUF "{arch}.attention.sliding_window".
   int sliding_window = 0;
   // Which layers are windowed when sliding_window > 0: 0 = all (Mistral); N > 0 = all but every
   // N-th (layer l is global when (l + 1) % N == 0; Gemma 3: 6). HF "sliding_window_pattern", or
