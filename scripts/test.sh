@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model="$(scripts/setup.sh | tail -n 1)"
 export FS_MODEL_SMOLLM2="$model"
+export FS_MODEL_GEMMA3="$(dirname "$model")/gemma-3-270m-q4_k_m.gguf"
 # The Llama-2 SentencePiece vocabulary for tokenizer tests, placed there by setup.sh.
 export FS_SHARED_DATA="${FS_SHARED_DATA:-${FLASHSTREAM_CACHE:-$HOME/.cache/flashstream}/vocab}"
 jobs="$(nproc)"

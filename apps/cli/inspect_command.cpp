@@ -2,12 +2,14 @@
 // read from the model's header alone (no weights are loaded).
 #include <fmt/format.h>  // fmt::print
 
+#include <cmath>
 #include <map>
 #include <memory>
 
 #include "cli_options.h"
 #include "commands.h"
 #include "formats/model_reader.h"
+#include "models/arch.h"  // FindArch: the architecture's block features
 #include "store/weight_store.h"
 
 namespace flashstream::cli {
@@ -51,6 +53,23 @@ int Inspect(const InspectState& st) {
   fmt::print("rms_eps:         {:g}\nrope:            theta {:g}, dims {}, {}{}\n", c.rms_eps, c.rope_theta,
              c.rope_dim > 0 ? c.rope_dim : c.head_dim, c.rope_interleaved ? "interleaved pairs" : "half split",
              c.rope_scale_factor > 0 ? fmt::format(", llama3 scaling x{:g}", c.rope_scale_factor) : "");
+  if (c.rope_linear_factor != 1.f) fmt::print("rope scaling:    linear x{:g}\n", c.rope_linear_factor);
+  if (c.sliding_window > 0) {
+    fmt::print("sliding window:  {} keys on {}{}\n", c.sliding_window,
+               c.sliding_window_period > 0 ? fmt::format("all layers but every {}th", c.sliding_window_period)
+                                           : std::string("every layer"),
+               c.rope_theta_swa > 0 ? fmt::format(", rope theta {:g} there", c.rope_theta_swa) : "");
+  }
+  fmt::print("attention scale: {:g}{}\n", c.attn_scale > 0 ? c.attn_scale : 1.0 / std::sqrt(static_cast<double>(c.head_dim)),
+             c.attn_scale > 0 ? "" : " (1/sqrt(head_dim))");
+  if (c.norm_weight_offset != 0.f) fmt::print("norm weights:    used as {:g} + w\n", c.norm_weight_offset);
+  if (c.final_logit_softcap > 0.f) fmt::print("logit softcap:   {:g}\n", c.final_logit_softcap);
+  if (const ArchEntry* arch = FindArch(c.arch)) {
+    const ArchFeatures f = arch->features(c);
+    fmt::print("block features:  {}{}{}{}{}\n", f.ffn_act == FfnActivation::kGeluTanh ? "gelu-tanh gate" : "silu gate",
+               f.attn_bias ? ", qkv bias" : "", f.qk_norm ? ", qk-norm" : "", f.post_norms ? ", post-norms" : "",
+               f.scale_embeddings ? ", embeddings x sqrt(n_embd)" : "");
+  }
   fmt::print("output head:     {}\n", c.tied_embeddings ? "tied to token_embd" : "output.weight");
   const TokenizerSpec& t = m.tokenizer;
   fmt::print("tokenizer:       {}, {} tokens, {} merges, pre '{}', bos {} eos {}, add_bos {}\n",

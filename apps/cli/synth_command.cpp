@@ -1,4 +1,4 @@
-// `flashstream synth`: writes a random-weight Llama-shaped GGUF of any shape and dtype, at disk
+// `flashstream synth`: writes a random-weight GGUF of any supported architecture, shape and dtype, at disk
 // speed, with a progress bar. Values do not change speed, so these models serve streaming and
 // benchmark work; a real vocabulary (any GGUF with tokenizer metadata) makes them runnable.
 #include <fmt/format.h>  // fmt::print
@@ -24,14 +24,10 @@ struct SynthState {
   std::string output;
   uint64_t seed = 0;
   bool tied = false;
-  int layers = 0, embd = 0, heads = 0, kv_heads = 0, ff = 0;
+  int layers = 0, embd = 0, heads = 0, kv_heads = 0, ff = 0, head_dim = 0;
 };
 
 int Synth(const SynthState& st) {
-  if (st.arch != "llama") {
-    PrintError(fmt::format("synth: architecture '{}' is not supported (supported: llama)", st.arch));
-    return 2;
-  }
   Result<SynthShape> shape = SynthPreset(st.shape);
   if (!shape.ok()) {
     PrintError(shape.status().message());
@@ -44,9 +40,16 @@ int Synth(const SynthState& st) {
   if (st.heads > 0) o.shape.n_heads = st.heads;
   if (st.kv_heads > 0) o.shape.n_kv_heads = st.kv_heads;
   if (st.ff > 0) o.shape.n_ff = st.ff;
+  if (st.head_dim > 0) o.shape.head_dim = st.head_dim;
+  o.arch = st.arch;
   const bool folder = st.format != "gguf";
   if (folder && st.format != "hf" && st.format != "mlx-q4" && st.format != "mlx-q8") {
     PrintError(fmt::format("synth: --format '{}' is not one of gguf, hf, mlx-q4, mlx-q8", st.format));
+    return 2;
+  }
+  if (folder && st.arch != "llama") {
+    PrintError(fmt::format("synth: --format {} writes llama-shaped folders only; --arch {} needs --format gguf",
+                           st.format, st.arch));
     return 2;
   }
   const std::string dtype_name = !st.dtype.empty() ? st.dtype : folder ? "bf16" : "q8_0";
@@ -60,7 +63,7 @@ int Synth(const SynthState& st) {
   o.vocab_path = st.vocab;
   o.output_path = st.output;
   o.tied_embeddings = st.tied;
-  o.name = fmt::format("synthetic-llama-{}-{}", st.shape, folder ? st.format + "-" + dtype_name : dtype_name);
+  o.name = fmt::format("synthetic-{}-{}-{}", st.arch, st.shape, folder ? st.format + "-" + dtype_name : dtype_name);
   o.generator_threads = 2;
   ProgressBar bar("synth", "bytes");
   const auto t0 = std::chrono::steady_clock::now();
@@ -68,7 +71,7 @@ int Synth(const SynthState& st) {
   const SynthFolder kind = st.format == "hf"       ? SynthFolder::kHf
                            : st.format == "mlx-q4" ? SynthFolder::kMlxQ4
                                                    : SynthFolder::kMlxQ8;
-  Status status = folder ? SynthesizeLlamaFolder(o, kind, on_progress) : SynthesizeLlamaGguf(o, on_progress);
+  Status status = folder ? SynthesizeLlamaFolder(o, kind, on_progress) : SynthesizeGguf(o, on_progress);
   bar.Finish();
   if (!status.ok()) {
     PrintError(status.message());
@@ -84,7 +87,7 @@ int Synth(const SynthState& st) {
 
 CommandFn AddSynthCommand(CLI::App& cmd) {
   auto st = std::make_shared<SynthState>();
-  cmd.add_option("--arch", st->arch, "architecture (llama)");
+  cmd.add_option("--arch", st->arch, fmt::format("architecture ({})", SynthArchNames()));
   cmd.add_option("--shape", st->shape, "tiny, 7b, 13b, 70b (then override with the flags below)");
   cmd.add_option("--format", st->format, "gguf, hf (safetensors folder), mlx-q4 or mlx-q8 (MLX-quantized folder)");
   cmd.add_option("--dtype", st->dtype,
@@ -98,6 +101,7 @@ CommandFn AddSynthCommand(CLI::App& cmd) {
   cmd.add_option("--heads", st->heads, "override: attention heads")->check(CLI::PositiveNumber);
   cmd.add_option("--kv-heads", st->kv_heads, "override: key/value heads")->check(CLI::PositiveNumber);
   cmd.add_option("--ff", st->ff, "override: feed-forward width")->check(CLI::PositiveNumber);
+  cmd.add_option("--head-dim", st->head_dim, "override: per-head width (default embd / heads)")->check(CLI::PositiveNumber);
   return [st] { return Synth(*st); };
 }
 

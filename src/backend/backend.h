@@ -26,6 +26,7 @@ struct RopeParams {
   float low_freq_factor = 1.f;
   float high_freq_factor = 4.f;
   int original_context = 0;
+  float linear_factor = 1.f;  // linear scaling: inverse frequencies divided by it; 1 = none
 };
 
 class Backend {
@@ -37,9 +38,11 @@ class Backend {
   virtual void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y) = 0;
   // out[n, cols] = rows ids[0..n) of table[rows, cols], converted to f32.
   virtual void GetRows(const TensorView& table, const int32_t* ids, int64_t n, float* out) = 0;
-  // out[n_tok, n] = x / sqrt(mean(x^2) + eps) * weight[n]; out may alias x. weight is f32.
+  // out[n_tok, n] = x / sqrt(mean(x^2) + eps) * (weight[n] + weight_offset); out may alias x.
+  // weight is f32; weight_offset is 0, or 1 for Gemma checkpoints that store w - 1 (the sum
+  // weight + weight_offset is rounded to f32 first, as transformers does).
   virtual void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n,
-                       float eps, float* out) = 0;
+                       float eps, float weight_offset, float* out) = 0;
   // Rotates x[n_tok, n_heads, head_dim] in place; token i is at position pos[i].
   virtual void Rope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos,
                     const RopeParams& params) = 0;
@@ -47,13 +50,22 @@ class Backend {
   // q[n_tok, n_heads, head_dim]; k, v[n_ctx, n_kv_heads, head_dim] hold positions 0..n_ctx-1,
   // the last n_tok of which are the queries' own. Query i sees keys 0..n_ctx-n_tok+i.
   // out[n_tok, n_heads, head_dim]. scale multiplies q·k before the softmax.
+  // window > 0 limits each query to its last `window` keys (itself included): query i at
+  // position p = n_ctx-n_tok+i sees keys max(0, p-window+1)..p; window 0 = no limit.
   virtual void Attention(const float* q, const float* k, const float* v, int64_t n_tok,
                          int64_t n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
-                         float* out) = 0;
+                         int64_t window, float* out) = 0;
   // out[n] = silu(gate[n]) * up[n]; out may alias gate.
   virtual void SwiGlu(const float* gate, const float* up, int64_t n, float* out) = 0;
+  // out[n] = gelu_tanh(gate[n]) * up[n] in f32, gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi)
+  // (g + 0.044715 g^3))) as torch's gelu(approximate="tanh"); out may alias gate.
+  virtual void GeluTanhGlu(const float* gate, const float* up, int64_t n, float* out) = 0;
   // out[n] = a[n] + b[n]; out may alias a.
   virtual void Add(const float* a, const float* b, int64_t n, float* out) = 0;
+  // out[n] = x[n] * s; out may alias x.
+  virtual void Scale(const float* x, float s, int64_t n, float* out) = 0;
+  // x[n] = cap * tanh(x[n] / cap) in place (Gemma's logit soft-capping); cap > 0.
+  virtual void SoftCap(float* x, int64_t n, float cap) = 0;
 };
 
 // The CPU backend (AVX-512/VNNI/AMX kernels chosen at run time, portable fallback).

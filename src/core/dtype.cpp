@@ -16,6 +16,7 @@ constexpr std::array<DTypeInfo, static_cast<size_t>(DType::kCount)> kInfo = {{
     {"q4_k", 256, 144},
     {"q5_k", 256, 176},
     {"q6_k", 256, 210},
+    {"q5_0", 32, 22},
     {"i32", 1, 4},
     {"mlx_q4", 8, 4},
     {"mlx_q8", 4, 4},

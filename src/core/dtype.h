@@ -20,6 +20,7 @@ enum class DType : uint8_t {
   kQ4_K,  // 256-element super-block, 144 bytes
   kQ5_K,  // 256-element super-block, 176 bytes
   kQ6_K,  // 256-element super-block, 210 bytes
+  kQ5_0,  // 32 x 5-bit (offset 16): f16 scale + 4 bytes of high bits + 16 of nibbles (22 bytes)
   kI32,
   // MLX affine quantization (mlx-community folders): the row data is the packed uint32 words,
   // values little-end first within each word (value j of a row: bits [b*(j%(32/b)), +b) of word

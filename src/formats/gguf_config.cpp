@@ -13,10 +13,17 @@ using gguf_keys::Presence;
 // Adding an architecture whose tensors follow the canonical names is one row.
 struct ArchRow {
   std::string_view name;
-  bool rope_interleaved;  // GGUF stores Q/K rows permuted for adjacent-pair rotation
+  bool rope_interleaved;        // GGUF stores Q/K rows permuted for adjacent-pair rotation
+  int sliding_window_period;    // ModelConfig::sliding_window_period (no GGUF key carries it)
+  float rope_theta_swa;         // default of "{arch}.rope.freq_base_swa" (0 = same as global)
 };
 constexpr ArchRow kArchs[] = {
-    {"llama", true},
+    {"llama", true, 0, 0.f},
+    {"mistral", true, 0, 0.f},
+    {"qwen2", false, 0, 0.f},
+    {"qwen3", false, 0, 0.f},
+    // llama.cpp's converter adds 1 to Gemma's norm weights, so norm_weight_offset stays 0.
+    {"gemma3", false, 6, 10000.f},
 };
 
 // Upper bounds that catch corrupt or hostile metadata; generous for real models.
@@ -37,12 +44,14 @@ Status ReadRopeScaling(const GgufFile& f, const std::string& arch, ModelConfig* 
   if (type.empty()) type = f.Find(prefix + "factor") ? "linear" : "none";  // llama.cpp's default
   if (type == "none") return Status::Ok();
   if (type == "linear") {
-    if (factor == 0.f || factor == 1.f) return Status::Ok();  // no scaling
-    return Errorf("{}: key '{}type' is linear with factor {}, which is not supported (supported: none, llama3)",
-                  f.path, prefix, factor);
+    if (factor == 0.f) return Status::Ok();  // no scaling
+    if (factor < 1e-6f) return Errorf("{}: key '{}factor' is {}, expected a positive factor", f.path, prefix, factor);
+    c->rope_linear_factor = factor;
+    return Status::Ok();
   }
   if (type != "llama3") {
-    return Errorf("{}: key '{}type' is '{}', which is not supported (supported: none, llama3)", f.path, prefix, type);
+    return Errorf("{}: key '{}type' is '{}', which is not supported (supported: none, linear, llama3)", f.path, prefix,
+                  type);
   }
   FS_RETURN_IF_ERROR(gguf_keys::GetFloat(f, prefix + "factor", 1.0, 1e6, Presence::kRequired, &c->rope_scale_factor));
   FS_RETURN_IF_ERROR(gguf_keys::GetInt(f, prefix + "original_context_length", 1, kMaxContext,
@@ -80,6 +89,9 @@ Status ReadAttention(const GgufFile& f, const std::string& arch, ModelConfig* c)
   if (value_length != c->head_dim) {
     return Errorf("{}: key '{}value_length' is {}, expected key_length {}", f.path, attn, value_length, c->head_dim);
   }
+  FS_RETURN_IF_ERROR(gguf_keys::GetFloat(f, attn + "scale", 1e-6, 1e6, Presence::kOptional, &c->attn_scale));
+  FS_RETURN_IF_ERROR(gguf_keys::GetInt(f, attn + "sliding_window", 0, kMaxContext, Presence::kOptional,
+                                       &c->sliding_window));
   return gguf_keys::GetFloat(f, attn + "layer_norm_rms_epsilon", 1e-12, 0.1, Presence::kOptional, &c->rms_eps);
 }
 
@@ -99,6 +111,8 @@ Result<ModelConfig> ConfigFromGguf(const GgufFile& f) {
                   c.arch, supported);
   }
   c.rope_interleaved = row->rope_interleaved;
+  c.sliding_window_period = row->sliding_window_period;
+  c.rope_theta_swa = row->rope_theta_swa;
   FS_RETURN_IF_ERROR(gguf_keys::GetString(f, "general.name", Presence::kOptional, &c.name));
 
   const std::string& a = c.arch;
@@ -115,6 +129,9 @@ Result<ModelConfig> ConfigFromGguf(const GgufFile& f) {
     return Errorf("{}: key '{}.rope.dimension_count' is {}, expected an even number", f.path, a, c.rope_dim);
   }
   FS_RETURN_IF_ERROR(ReadRopeScaling(f, a, &c));
+  FS_RETURN_IF_ERROR(gguf_keys::GetFloat(f, a + ".rope.freq_base_swa", 1.0, 1e12, Presence::kOptional, &c.rope_theta_swa));
+  FS_RETURN_IF_ERROR(gguf_keys::GetFloat(f, a + ".final_logit_softcapping", 1e-3, 1e6, Presence::kOptional,
+                                         &c.final_logit_softcap));
 
   if (f.Find(a + ".vocab_size")) {
     FS_RETURN_IF_ERROR(gguf_keys::GetInt(f, a + ".vocab_size", 1, kMaxVocab, Presence::kRequired, &c.vocab_size));

@@ -70,6 +70,7 @@ constexpr std::array<uint32_t, static_cast<size_t>(DType::kCount)> kGgmlOfDType 
     12,  // kQ4_K
     13,  // kQ5_K
     14,  // kQ6_K
+    6,   // kQ5_0
     26,  // kI32
     UINT32_MAX,  // kMlxQ4: no ggml type
     UINT32_MAX,  // kMlxQ8: no ggml type

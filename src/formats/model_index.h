@@ -7,8 +7,10 @@
 // "output.weight", and per layer "blk.{i}.attn_norm.weight", "blk.{i}.attn_q.weight",
 // "blk.{i}.attn_k.weight", "blk.{i}.attn_v.weight", "blk.{i}.attn_output.weight",
 // "blk.{i}.ffn_norm.weight", "blk.{i}.ffn_gate.weight", "blk.{i}.ffn_up.weight",
-// "blk.{i}.ffn_down.weight" (plus optional ".bias" and QK-norm tensors for later
-// architectures). Readers map other layouts onto these names and onto the rope convention
+// "blk.{i}.ffn_down.weight"; Qwen2 adds "blk.{i}.attn_{q,k,v}.bias"; Qwen3 and Gemma 3 add
+// "blk.{i}.attn_q_norm.weight" and "blk.{i}.attn_k_norm.weight" ([head_dim]); Gemma 3 adds
+// "blk.{i}.post_attention_norm.weight" and "blk.{i}.post_ffw_norm.weight" (its
+// "blk.{i}.ffn_norm.weight" is the pre-feed-forward norm). Readers map other layouts onto these names and onto the rope convention
 // described by ModelConfig::rope_interleaved.
 #pragma once
 
@@ -24,7 +26,7 @@ namespace flashstream {
 
 // Architecture hyperparameters. Counts are exact; 0 means "absent" where noted.
 struct ModelConfig {
-  std::string arch;            // registry key, e.g. "llama"
+  std::string arch;            // registry key: "llama", "mistral", "qwen2", "qwen3", "gemma3"
   std::string name;            // human-readable model name ("" if unknown)
   int n_layers = 0;            // transformer blocks
   int n_embd = 0;              // model width
@@ -46,6 +48,36 @@ struct ModelConfig {
   float rope_high_freq_factor = 4.f;
   int rope_original_context = 0;
   bool tied_embeddings = false;  // true when there is no output.weight: the head reuses token_embd
+  // Linear RoPE scaling (positions divided by the factor); 1 = none. HF rope_scaling
+  // {"rope_type": "linear", "factor"}; GGUF "{arch}.rope.scaling.type" = "linear" + ".factor".
+  float rope_linear_factor = 1.f;
+  // Sliding-window attention: on windowed layers a query sees its last `sliding_window` keys
+  // (itself included); 0 = no window. HF "sliding_window" (Mistral: when not null; Qwen2/Qwen3:
+  // only when "use_sliding_window" is true, which their released configs leave false);
+  // GGUF "{arch}.attention.sliding_window".
+  int sliding_window = 0;
+  // Which layers are windowed when sliding_window > 0: 0 = all (Mistral); N > 0 = all but every
+  // N-th (layer l is global when (l + 1) % N == 0; Gemma 3: 6). HF "sliding_window_pattern", or
+  // the period of "layer_types"; GGUF has no key: per-architecture default (gemma3: 6).
+  int sliding_window_period = 0;
+  // RoPE base of the windowed layers, which then use no rope scaling; 0 = same RoPE as the
+  // global layers. HF "rope_local_base_freq"; GGUF "{arch}.rope.freq_base_swa" (gemma3 default
+  // 10000 when absent, as llama.cpp assumes).
+  float rope_theta_swa = 0.f;
+  // Attention score scale; 0 = 1/sqrt(head_dim). HF query_pre_attn_scalar^-0.5 (Gemma);
+  // GGUF "{arch}.attention.scale".
+  float attn_scale = 0.f;
+  // Added to every RMSNorm weight (including QK-norms) before use. Gemma's HF checkpoints store
+  // w and multiply by (1 + w): 1 there; llama.cpp's GGUF converter already adds 1: 0 for GGUF.
+  float norm_weight_offset = 0.f;
+  // Final logits = cap * tanh(logits / cap); 0 = none. HF "final_logit_softcapping";
+  // GGUF "{arch}.final_logit_softcapping".
+  float final_logit_softcap = 0.f;
+
+  // Whether layer l uses the sliding window.
+  bool IsSlidingLayer(int l) const {
+    return sliding_window > 0 && (sliding_window_period == 0 || (l + 1) % sliding_window_period != 0);
+  }
 };
 
 // Tokenizer data as stored by the model (GGUF metadata or tokenizer.json).

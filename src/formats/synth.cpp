@@ -40,8 +40,30 @@ struct Plan {
   uint64_t max_chunk_bytes = 0;
 };
 
-Plan MakePlan(const SynthShape& s, int vocab, DType dtype, bool tied) {
-  const int64_t head_dim = s.n_embd / s.n_heads;
+// What an architecture adds to the llama tensor set, and its GGUF facts.
+struct SynthArch {
+  std::string_view name;
+  bool bias;            // attn_{q,k,v}.bias
+  bool qk_norm;         // attn_{q,k}_norm.weight
+  bool post_norms;      // post_attention_norm, post_ffw_norm
+  int sliding_window;   // "{arch}.attention.sliding_window"; 0 = none
+};
+constexpr SynthArch kSynthArchs[] = {
+    {"llama", false, false, false, 0},  {"mistral", false, false, false, 4096}, {"qwen2", true, false, false, 0},
+    {"qwen3", false, true, false, 0},   {"gemma3", false, true, true, 512},
+};
+
+const SynthArch* FindSynthArch(std::string_view name) {
+  for (const SynthArch& a : kSynthArchs) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+int64_t HeadDim(const SynthShape& s) { return s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_heads; }
+
+Plan MakePlan(const SynthArch& arch, const SynthShape& s, int vocab, DType dtype, bool tied) {
+  const int64_t head_dim = HeadDim(s);
   const int64_t q = s.n_heads * head_dim;
   const int64_t kv = s.n_kv_heads * head_dim;
   Plan plan;
@@ -52,7 +74,20 @@ Plan MakePlan(const SynthShape& s, int vocab, DType dtype, bool tied) {
     plan.tensors.push_back({p + "attn_q.weight", dtype, MakeShape({q, s.n_embd}), Fill::kWeight});
     plan.tensors.push_back({p + "attn_k.weight", dtype, MakeShape({kv, s.n_embd}), Fill::kWeight});
     plan.tensors.push_back({p + "attn_v.weight", dtype, MakeShape({kv, s.n_embd}), Fill::kWeight});
+    if (arch.bias) {
+      plan.tensors.push_back({p + "attn_q.bias", DType::kF32, MakeShape({q}), Fill::kWeight});
+      plan.tensors.push_back({p + "attn_k.bias", DType::kF32, MakeShape({kv}), Fill::kWeight});
+      plan.tensors.push_back({p + "attn_v.bias", DType::kF32, MakeShape({kv}), Fill::kWeight});
+    }
+    if (arch.qk_norm) {
+      plan.tensors.push_back({p + "attn_q_norm.weight", DType::kF32, MakeShape({head_dim}), Fill::kNorm});
+      plan.tensors.push_back({p + "attn_k_norm.weight", DType::kF32, MakeShape({head_dim}), Fill::kNorm});
+    }
     plan.tensors.push_back({p + "attn_output.weight", dtype, MakeShape({s.n_embd, q}), Fill::kWeight});
+    if (arch.post_norms) {
+      plan.tensors.push_back({p + "post_attention_norm.weight", DType::kF32, MakeShape({s.n_embd}), Fill::kNorm});
+      plan.tensors.push_back({p + "post_ffw_norm.weight", DType::kF32, MakeShape({s.n_embd}), Fill::kNorm});
+    }
     plan.tensors.push_back({p + "ffn_norm.weight", DType::kF32, MakeShape({s.n_embd}), Fill::kNorm});
     plan.tensors.push_back({p + "ffn_gate.weight", dtype, MakeShape({s.n_ff, s.n_embd}), Fill::kWeight});
     plan.tensors.push_back({p + "ffn_up.weight", dtype, MakeShape({s.n_ff, s.n_embd}), Fill::kWeight});
@@ -150,18 +185,23 @@ Status Validate(const SynthOptions& o) {
     return Errorf("synth: shape layers {} embd {} heads {} kv_heads {} ff {} context {}: all must be positive",
                   s.n_layers, s.n_embd, s.n_heads, s.n_kv_heads, s.n_ff, s.context_length);
   }
-  if (s.n_embd % s.n_heads != 0 || s.n_heads % s.n_kv_heads != 0) {
-    return Errorf("synth: heads {} must divide embd {} and be a multiple of kv_heads {}", s.n_heads, s.n_embd,
-                  s.n_kv_heads);
+  if (FindSynthArch(o.arch) == nullptr) {
+    return Errorf("synth: architecture '{}' is not supported (supported: {})", o.arch, SynthArchNames());
+  }
+  if ((s.head_dim == 0 && s.n_embd % s.n_heads != 0) || s.n_heads % s.n_kv_heads != 0 || s.head_dim < 0 ||
+      HeadDim(s) % 2 != 0) {
+    return Errorf("synth: heads {} must divide embd {} (or head_dim {} be given) and be a multiple of kv_heads {}; "
+                  "head_dim must be even",
+                  s.n_heads, s.n_embd, s.head_dim, s.n_kv_heads);
   }
   static constexpr DType kAllowed[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1};
   if (std::find(std::begin(kAllowed), std::end(kAllowed), o.dtype) == std::end(kAllowed)) {
     return Errorf("synth: dtype {} is not supported (supported: f32, f16, bf16, q8_0, q4_0, q4_1)", Name(o.dtype));
   }
   const int block = Info(o.dtype).block_elems;
-  if (s.n_embd % block != 0 || s.n_ff % block != 0) {
-    return Errorf("synth: embd {} and ff {} must be multiples of the {} block size {}", s.n_embd, s.n_ff,
-                  Name(o.dtype), block);
+  if (s.n_embd % block != 0 || s.n_ff % block != 0 || (s.n_heads * HeadDim(s)) % block != 0) {
+    return Errorf("synth: embd {}, ff {} and heads x head_dim {} must be multiples of the {} block size {}", s.n_embd,
+                  s.n_ff, s.n_heads * HeadDim(s), Name(o.dtype), block);
   }
   if (o.generator_threads < 1 || o.generator_threads > 64) {
     return Errorf("synth: generator_threads is {}, expected 1..64", o.generator_threads);
@@ -190,20 +230,26 @@ Status SetMetadata(const SynthOptions& o, const GgufFile& vocab, GgufWriter& w, 
   }
   *vocab_size = static_cast<int>(tokens->count);
   const SynthShape& s = o.shape;
-  w.Set("general.architecture", GgufValue::String("llama"));
+  const SynthArch& arch = *FindSynthArch(o.arch);
+  const std::string a(arch.name);
+  const auto u32 = [](int64_t v) { return GgufValue::U32(static_cast<uint32_t>(v)); };
+  w.Set("general.architecture", GgufValue::String(a));
   w.Set("general.name", GgufValue::String(o.name));
   w.Set("general.file_type", GgufValue::U32(LlamaFileType(o.dtype)));
   if (IsQuantized(o.dtype)) w.Set("general.quantization_version", GgufValue::U32(2));
-  w.Set("llama.block_count", GgufValue::U32(static_cast<uint32_t>(s.n_layers)));
-  w.Set("llama.context_length", GgufValue::U32(static_cast<uint32_t>(s.context_length)));
-  w.Set("llama.embedding_length", GgufValue::U32(static_cast<uint32_t>(s.n_embd)));
-  w.Set("llama.feed_forward_length", GgufValue::U32(static_cast<uint32_t>(s.n_ff)));
-  w.Set("llama.attention.head_count", GgufValue::U32(static_cast<uint32_t>(s.n_heads)));
-  w.Set("llama.attention.head_count_kv", GgufValue::U32(static_cast<uint32_t>(s.n_kv_heads)));
-  w.Set("llama.attention.layer_norm_rms_epsilon", GgufValue::F32(1e-5f));
-  w.Set("llama.rope.freq_base", GgufValue::F32(10000.f));
-  w.Set("llama.rope.dimension_count", GgufValue::U32(static_cast<uint32_t>(s.n_embd / s.n_heads)));
-  w.Set("llama.vocab_size", GgufValue::U32(static_cast<uint32_t>(*vocab_size)));
+  w.Set(a + ".block_count", u32(s.n_layers));
+  w.Set(a + ".context_length", u32(s.context_length));
+  w.Set(a + ".embedding_length", u32(s.n_embd));
+  w.Set(a + ".feed_forward_length", u32(s.n_ff));
+  w.Set(a + ".attention.head_count", u32(s.n_heads));
+  w.Set(a + ".attention.head_count_kv", u32(s.n_kv_heads));
+  w.Set(a + ".attention.key_length", u32(HeadDim(s)));
+  w.Set(a + ".attention.value_length", u32(HeadDim(s)));
+  w.Set(a + ".attention.layer_norm_rms_epsilon", GgufValue::F32(1e-5f));
+  if (arch.sliding_window > 0) w.Set(a + ".attention.sliding_window", u32(arch.sliding_window));
+  w.Set(a + ".rope.freq_base", GgufValue::F32(10000.f));
+  w.Set(a + ".rope.dimension_count", u32(HeadDim(s)));
+  w.Set(a + ".vocab_size", u32(*vocab_size));
   for (const auto& [key, value] : vocab.kv) {
     if (key.rfind("tokenizer.", 0) == 0) w.Set(key, value);
   }
@@ -220,13 +266,15 @@ Result<SynthShape> SynthPreset(std::string_view name) {
   return Errorf("synth: unknown shape preset '{}' (known: tiny, 7b, 13b, 70b)", name);
 }
 
-Status SynthesizeLlamaGguf(const SynthOptions& o, const SynthProgress& progress) {
+std::string_view SynthArchNames() { return "llama, mistral, qwen2, qwen3, gemma3"; }
+
+Status SynthesizeGguf(const SynthOptions& o, const SynthProgress& progress) {
   FS_RETURN_IF_ERROR(Validate(o));
   FS_ASSIGN_OR_RETURN(GgufFile vocab, ReadGgufFile(o.vocab_path));
   GgufWriter writer;
   int vocab_size = 0;
   FS_RETURN_IF_ERROR(SetMetadata(o, vocab, writer, &vocab_size));
-  const Plan plan = MakePlan(o.shape, vocab_size, o.dtype, o.tied_embeddings);
+  const Plan plan = MakePlan(*FindSynthArch(o.arch), o.shape, vocab_size, o.dtype, o.tied_embeddings);
   for (const TensorPlan& t : plan.tensors) FS_RETURN_IF_ERROR(writer.AddTensor(t.name, t.dtype, t.shape));
 
   ChunkPipeline pipeline(plan, o.seed, o.generator_threads);

@@ -1,4 +1,4 @@
-// Synthetic Llama-shaped GGUF models with random weights, for streaming and speed work where
+// Synthetic GGUF models (llama, mistral, qwen2, qwen3, gemma3 tensor sets) with random weights, for streaming and speed work where
 // the values do not matter (but must keep a forward pass finite). Deterministic from the seed:
 // the same options always give the same bytes, whatever the thread count.
 #pragma once
@@ -21,12 +21,16 @@ struct SynthShape {
   int n_kv_heads = 0;
   int n_ff = 0;
   int context_length = 4096;
+  int head_dim = 0;  // 0 = n_embd / n_heads (qwen3 and gemma3 often differ)
 };
 
 // "tiny" (2 layers, 64 wide, 4/2 heads, ff 128), "7b", "13b", "70b" (Llama-2 shapes).
 Result<SynthShape> SynthPreset(std::string_view name);
 
 struct SynthOptions {
+  // Architecture: "llama", "mistral" (sliding window 4096), "qwen2" (q/k/v biases), "qwen3"
+  // (QK-norm) or "gemma3" (QK-norm, post-norms, sliding window 512 on 5 of every 6 layers).
+  std::string arch = "llama";
   SynthShape shape;
   std::string name = "flashstream-synth";  // general.name
   DType dtype = DType::kQ8_0;      // weights: f32, f16, bf16, q8_0, q4_0 or q4_1; norms are f32
@@ -43,8 +47,12 @@ struct SynthOptions {
 // calling thread after each chunk.
 using SynthProgress = std::function<void(uint64_t bytes_done, uint64_t bytes_total)>;
 
-// Writes a Llama GGUF with random weights: N(0, 0.02)-scale matrices, norms near 1, quantized
-// blocks with finite f16 scales. Memory use is a few chunk buffers, independent of model size.
-Status SynthesizeLlamaGguf(const SynthOptions& options, const SynthProgress& progress = nullptr);
+// Names of the architectures SynthesizeGguf writes, for messages: "llama, mistral, ...".
+std::string_view SynthArchNames();
+
+// Writes a GGUF of options.arch with random weights: N(0, 0.02)-scale matrices and biases,
+// norms near 1, quantized blocks with finite f16 scales. Memory use is a few chunk buffers,
+// independent of model size.
+Status SynthesizeGguf(const SynthOptions& options, const SynthProgress& progress = nullptr);
 
 }  // namespace flashstream

@@ -29,6 +29,36 @@ Status CheckTensor(const ModelIndex& index, const std::string& name, std::initia
   return Status::Ok();
 }
 
+Status CheckLayer(const ModelIndex& index, const ArchFeatures& f, int l) {
+  const ModelConfig& c = index.config;
+  const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
+  const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
+  auto name = [l](const char* role) { return fmt::format("blk.{}.{}", l, role); };
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_norm.weight"), {c.n_embd}, false));
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_q.weight"), {q_width, c.n_embd}, true));
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_k.weight"), {kv_width, c.n_embd}, true));
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_v.weight"), {kv_width, c.n_embd}, true));
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_output.weight"), {c.n_embd, q_width}, true));
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_norm.weight"), {c.n_embd}, false));
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
+  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
+  if (f.attn_bias) {
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_q.bias"), {q_width}, false));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_k.bias"), {kv_width}, false));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_v.bias"), {kv_width}, false));
+  }
+  if (f.qk_norm) {
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_q_norm.weight"), {c.head_dim}, false));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_k_norm.weight"), {c.head_dim}, false));
+  }
+  if (f.post_norms) {
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("post_attention_norm.weight"), {c.n_embd}, false));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("post_ffw_norm.weight"), {c.n_embd}, false));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features)
@@ -40,34 +70,36 @@ DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features)
   rope_.low_freq_factor = config.rope_low_freq_factor;
   rope_.high_freq_factor = config.rope_high_freq_factor;
   rope_.original_context = config.rope_original_context;
+  rope_.linear_factor = config.rope_linear_factor;
+  rope_swa_ = rope_;
+  if (config.rope_theta_swa > 0.f) {  // Gemma 3 local layers: own base, no scaling
+    rope_swa_ = RopeParams{};
+    rope_swa_.rope_dim = rope_.rope_dim;
+    rope_swa_.theta = config.rope_theta_swa;
+    rope_swa_.interleaved = rope_.interleaved;
+  }
+  attn_scale_ = config.attn_scale > 0.f ? config.attn_scale : 1.0f / std::sqrt(static_cast<float>(config.head_dim));
 }
 
 Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& index) {
   const ModelConfig& c = index.config;
   const ArchEntry* arch = FindArch(c.arch);
   if (arch == nullptr) {
-    return Errorf("{}: architecture '{}' is not supported (supported: llama)", index.files.at(0), c.arch);
+    return Errorf("{}: architecture '{}' is not supported (supported: {})", index.files.at(0), c.arch,
+                  SupportedArchNames());
   }
   const ArchFeatures features = arch->features(c);
-  const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
-  const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
+  if (index.Find("rope_freqs.weight") != nullptr) {  // llama.cpp's Llama 3.1 files: per-pair RoPE divisors
+    return Errorf("{}: tensor rope_freqs.weight (per-dimension RoPE frequency factors) is not supported; "
+                  "expected llama3 scaling as '{}.rope.scaling.*' keys",
+                  index.files.at(0), c.arch);
+  }
   FS_RETURN_IF_ERROR(CheckTensor(index, "token_embd.weight", {c.vocab_size, c.n_embd}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, "output_norm.weight", {c.n_embd}, false));
   if (!c.tied_embeddings) {
     FS_RETURN_IF_ERROR(CheckTensor(index, "output.weight", {c.vocab_size, c.n_embd}, true));
   }
-  for (int l = 0; l < c.n_layers; ++l) {
-    auto name = [l](const char* role) { return fmt::format("blk.{}.{}", l, role); };
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_norm.weight"), {c.n_embd}, false));
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_q.weight"), {q_width, c.n_embd}, true));
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_k.weight"), {kv_width, c.n_embd}, true));
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_v.weight"), {kv_width, c.n_embd}, true));
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_output.weight"), {c.n_embd, q_width}, true));
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_norm.weight"), {c.n_embd}, false));
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
-    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
-  }
+  for (int l = 0; l < c.n_layers; ++l) FS_RETURN_IF_ERROR(CheckLayer(index, features, l));
   return std::unique_ptr<DecoderModel>(new DecoderModel(c, features));
 }
 
@@ -96,74 +128,118 @@ Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, W
   return Status::Ok();
 }
 
+void DecoderModel::Norm(Backend& backend, const float* x, const TensorView& weight, int64_t n_tok, int64_t width,
+                        float* out) const {
+  backend.RmsNorm(x, weight, n_tok, width, config_.rms_eps, config_.norm_weight_offset, out);
+}
+
+void DecoderModel::AddBias(Backend& backend, float* x, const TensorView& bias, int64_t n, int64_t width) {
+  for (int64_t t = 0; t < n; ++t) backend.Add(x + t * width, bias.f32(), width, x + t * width);
+}
+
+void DecoderModel::Embed(std::span<const int32_t> tokens, WeightStore& store, Backend& backend) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const TensorView* embd = store.Global("token_embd.weight");
+  FS_CHECK(embd != nullptr, "token_embd.weight");
+  backend.GetRows(*embd, tokens.data(), n, x_.data());
+  if (features_.scale_embeddings) {  // sqrt(n_embd) rounded to f32, as transformers' f32 normalizer
+    backend.Scale(x_.data(), static_cast<float>(std::sqrt(static_cast<double>(config_.n_embd))), n * config_.n_embd,
+                  x_.data());
+  }
+  Emit("inp_embd", -1, x_.data(), n, config_.n_embd);
+}
+
+void DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv) {
+  const ModelConfig& c = config_;
+  const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
+  const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
+  Norm(backend, x_.data(), w.Get("attn_norm.weight"), n, c.n_embd, xb_.data());
+  Emit("attn_norm", l, xb_.data(), n, c.n_embd);
+  backend.MatMul(w.Get("attn_q.weight"), xb_.data(), n, q_.data());
+  backend.MatMul(w.Get("attn_k.weight"), xb_.data(), n, k_.data());
+  backend.MatMul(w.Get("attn_v.weight"), xb_.data(), n, v_.data());
+  if (features_.attn_bias) {
+    AddBias(backend, q_.data(), w.Get("attn_q.bias"), n, q_width);
+    AddBias(backend, k_.data(), w.Get("attn_k.bias"), n, kv_width);
+    AddBias(backend, v_.data(), w.Get("attn_v.bias"), n, kv_width);
+  }
+  if (features_.qk_norm) {  // per head: [n * heads, head_dim] rows
+    Norm(backend, q_.data(), w.Get("attn_q_norm.weight"), n * c.n_heads, c.head_dim, q_.data());
+    Norm(backend, k_.data(), w.Get("attn_k_norm.weight"), n * c.n_kv_heads, c.head_dim, k_.data());
+  }
+  const bool sliding = c.IsSlidingLayer(l);
+  const RopeParams& rope = sliding ? rope_swa_ : rope_;
+  backend.Rope(q_.data(), n, c.n_heads, c.head_dim, pos_.data(), rope);
+  backend.Rope(k_.data(), n, c.n_kv_heads, c.head_dim, pos_.data(), rope);
+  Emit("q", l, q_.data(), n, q_width);
+  Emit("k", l, k_.data(), n, kv_width);
+  kv.Write(l, k_.data(), v_.data(), static_cast<int>(n));
+  const int64_t n_ctx = kv.n_past() + n;
+  backend.Attention(q_.data(), kv.Keys(l), kv.Values(l), n, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, attn_scale_,
+                    sliding ? c.sliding_window : 0, att_.data());
+  Emit("attn", l, att_.data(), n, q_width);
+  backend.MatMul(w.Get("attn_output.weight"), att_.data(), n, xb_.data());
+  if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_attention_norm.weight"), n, c.n_embd, xb_.data());
+  Emit("attn_out", l, xb_.data(), n, c.n_embd);
+  backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+}
+
+void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
+  const ModelConfig& c = config_;
+  Norm(backend, x_.data(), w.Get("ffn_norm.weight"), n, c.n_embd, xb_.data());
+  Emit("ffn_norm", l, xb_.data(), n, c.n_embd);
+  backend.MatMul(w.Get("ffn_gate.weight"), xb_.data(), n, gate_.data());
+  backend.MatMul(w.Get("ffn_up.weight"), xb_.data(), n, up_.data());
+  if (features_.ffn_act == FfnActivation::kGeluTanh) {
+    backend.GeluTanhGlu(gate_.data(), up_.data(), n * c.n_ff, gate_.data());
+  } else {
+    backend.SwiGlu(gate_.data(), up_.data(), n * c.n_ff, gate_.data());
+  }
+  backend.MatMul(w.Get("ffn_down.weight"), gate_.data(), n, xb_.data());
+  if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_ffw_norm.weight"), n, c.n_embd, xb_.data());
+  Emit("ffn_out", l, xb_.data(), n, c.n_embd);
+  backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+}
+
+void DecoderModel::OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits) {
+  const ModelConfig& c = config_;
+  const float* head_in = x_.data() + (n - rows) * c.n_embd;
+  const TensorView* norm = store.Global("output_norm.weight");
+  const TensorView* head = store.Global(c.tied_embeddings ? "token_embd.weight" : "output.weight");
+  FS_CHECK(norm != nullptr && head != nullptr, "output tensors");
+  Norm(backend, head_in, *norm, rows, c.n_embd, xb_.data());
+  Emit("result_norm", -1, xb_.data(), rows, c.n_embd);
+  backend.MatMul(*head, xb_.data(), rows, logits);
+  if (c.final_logit_softcap > 0.f) backend.SoftCap(logits, rows * c.vocab_size, c.final_logit_softcap);
+}
+
 Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
                                   Backend& backend, KvCache& kv, float* logits) {
   const ModelConfig& c = config_;
   const int64_t n = static_cast<int64_t>(tokens.size());
-  const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
-  const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
   const auto sz = [n](int64_t width) { return static_cast<size_t>(n * width); };
   x_.resize(sz(c.n_embd));
   xb_.resize(sz(c.n_embd));
-  q_.resize(sz(q_width));
-  k_.resize(sz(kv_width));
-  v_.resize(sz(kv_width));
-  att_.resize(sz(q_width));
+  q_.resize(sz(int64_t{c.n_heads} * c.head_dim));
+  k_.resize(sz(int64_t{c.n_kv_heads} * c.head_dim));
+  v_.resize(sz(int64_t{c.n_kv_heads} * c.head_dim));
+  att_.resize(sz(int64_t{c.n_heads} * c.head_dim));
   gate_.resize(sz(c.n_ff));
   up_.resize(sz(c.n_ff));
   pos_.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) pos_[static_cast<size_t>(i)] = kv.n_past() + static_cast<int32_t>(i);
-  const int64_t n_ctx = kv.n_past() + n;
-  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
 
-  const TensorView* embd = store.Global("token_embd.weight");
-  FS_CHECK(embd != nullptr, "token_embd.weight");
-  backend.GetRows(*embd, tokens.data(), n, x_.data());
-  Emit("inp_embd", -1, x_.data(), n, c.n_embd);
-
+  Embed(tokens, store, backend);
   for (int l = 0; l < c.n_layers; ++l) {
     FS_ASSIGN_OR_RETURN(const LayerWeights* w, store.Acquire(l));
-    // Attention block.
-    backend.RmsNorm(x_.data(), w->Get("attn_norm.weight"), n, c.n_embd, c.rms_eps, xb_.data());
-    Emit("attn_norm", l, xb_.data(), n, c.n_embd);
-    backend.MatMul(w->Get("attn_q.weight"), xb_.data(), n, q_.data());
-    backend.MatMul(w->Get("attn_k.weight"), xb_.data(), n, k_.data());
-    backend.MatMul(w->Get("attn_v.weight"), xb_.data(), n, v_.data());
-    backend.Rope(q_.data(), n, c.n_heads, c.head_dim, pos_.data(), rope_);
-    backend.Rope(k_.data(), n, c.n_kv_heads, c.head_dim, pos_.data(), rope_);
-    Emit("q", l, q_.data(), n, q_width);
-    Emit("k", l, k_.data(), n, kv_width);
-    kv.Write(l, k_.data(), v_.data(), static_cast<int>(n));
-    backend.Attention(q_.data(), kv.Keys(l), kv.Values(l), n, n_ctx, c.n_heads, c.n_kv_heads,
-                      c.head_dim, attn_scale, att_.data());
-    Emit("attn", l, att_.data(), n, q_width);
-    backend.MatMul(w->Get("attn_output.weight"), att_.data(), n, xb_.data());
-    Emit("attn_out", l, xb_.data(), n, c.n_embd);
-    backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
-    // Feed-forward block.
-    backend.RmsNorm(x_.data(), w->Get("ffn_norm.weight"), n, c.n_embd, c.rms_eps, xb_.data());
-    Emit("ffn_norm", l, xb_.data(), n, c.n_embd);
-    backend.MatMul(w->Get("ffn_gate.weight"), xb_.data(), n, gate_.data());
-    backend.MatMul(w->Get("ffn_up.weight"), xb_.data(), n, up_.data());
-    backend.SwiGlu(gate_.data(), up_.data(), n * c.n_ff, gate_.data());
-    backend.MatMul(w->Get("ffn_down.weight"), gate_.data(), n, xb_.data());
-    Emit("ffn_out", l, xb_.data(), n, c.n_embd);
-    backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+    AttentionBlock(l, *w, n, backend, kv);
+    FeedForwardBlock(l, *w, n, backend);
     Emit("l_out", l, x_.data(), n, c.n_embd);
     store.Release(l);
   }
   kv.Advance(static_cast<int>(n));
   if (logits == nullptr) return Status::Ok();
-
-  // Output head on every row, or on the last one only.
-  const int64_t rows = all_logits ? n : 1;
-  const float* head_in = x_.data() + (n - rows) * c.n_embd;
-  const TensorView* norm = store.Global("output_norm.weight");
-  const TensorView* head = store.Global(c.tied_embeddings ? "token_embd.weight" : "output.weight");
-  FS_CHECK(norm != nullptr && head != nullptr, "output tensors");
-  backend.RmsNorm(head_in, *norm, rows, c.n_embd, c.rms_eps, xb_.data());
-  Emit("result_norm", -1, xb_.data(), rows, c.n_embd);
-  backend.MatMul(*head, xb_.data(), rows, logits);
+  OutputHead(n, all_logits ? n : 1, store, backend, logits);  // every row, or the last one only
   return Status::Ok();
 }
 

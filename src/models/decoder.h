@@ -1,7 +1,9 @@
 // DecoderModel: the one forward pass shared by every decoder-only architecture; an
-// architecture's ArchFeatures switch its optional parts. Holds the validated configuration and
-// reusable activation scratch; weights come from a WeightStore on every pass, layer by layer.
-// Not thread-safe: one forward pass at a time.
+// architecture's ArchFeatures switch its optional parts (biases, QK-norm, post-norms, GELU
+// gate, embedding scale) and the ModelConfig gives the per-layer attention choices (sliding
+// windows and their RoPE base, attention scale, logit soft-cap). Holds the validated
+// configuration and reusable activation scratch; weights come from a WeightStore on every pass,
+// layer by layer. Not thread-safe: one forward pass at a time.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +21,9 @@
 
 namespace flashstream {
 
-// Observes named intermediates ("attn_norm", "q", "attn_out", "ffn_out", "l_out", "result_norm",
-// ...) of shape [n_tok, width]; layer is -1 outside the blocks.
+// Observes named intermediates ("inp_embd", "attn_norm", "q", "k", "attn", "attn_out",
+// "ffn_norm", "ffn_out", "l_out", "result_norm", ...) of shape [n_tok, width]; layer is -1
+// outside the blocks.
 using ActivationHook =
     std::function<void(std::string_view name, int layer, const float* data, int64_t n_tok, int64_t width)>;
 
@@ -31,6 +34,7 @@ class DecoderModel {
   static Result<std::unique_ptr<DecoderModel>> Create(const ModelIndex& index);
 
   const ModelConfig& config() const { return config_; }
+  const ArchFeatures& features() const { return features_; }
 
   // Runs tokens[n_tok] at positions kv.n_past().. and appends their K/V to kv.
   // logits: [n_tok, vocab] when all_logits, else [1, vocab] for the last token.
@@ -46,13 +50,25 @@ class DecoderModel {
   DecoderModel(const ModelConfig& config, ArchFeatures features);
   Status ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
                       Backend& backend, KvCache& kv, float* logits);
+  // The blocks of one chunk of n tokens; each reads x_ and leaves its result in x_.
+  void Embed(std::span<const int32_t> tokens, WeightStore& store, Backend& backend);
+  void AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv);
+  void FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend);
+  void OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits);
+  // out[n_tok, width] = RmsNorm(x) with the model's eps and weight offset.
+  void Norm(Backend& backend, const float* x, const TensorView& weight, int64_t n_tok, int64_t width,
+            float* out) const;
+  // x[n, width] += bias[width] on every row.
+  static void AddBias(Backend& backend, float* x, const TensorView& bias, int64_t n, int64_t width);
   void Emit(std::string_view name, int layer, const float* data, int64_t n_tok, int64_t width) const {
     if (hook_) hook_(name, layer, data, n_tok, width);
   }
 
   ModelConfig config_;
   ArchFeatures features_;
-  RopeParams rope_;
+  RopeParams rope_;      // global layers
+  RopeParams rope_swa_;  // sliding-window layers (== rope_ unless config.rope_theta_swa > 0)
+  float attn_scale_ = 1.f;
   ActivationHook hook_;
   int max_chunk_ = 512;
   // Scratch, resized per chunk of n tokens.

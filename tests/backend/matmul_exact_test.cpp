@@ -24,7 +24,7 @@ using testing::RandomFloats;
 using testing::RandomWeights;
 using testing::Weights;
 
-constexpr DType kQuantized[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kQuantized[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ5_0};
 
 struct Case {
   DType dtype;

@@ -35,7 +35,7 @@ class OpsTest : public ::testing::TestWithParam<CpuIsa> {
 
 TEST_P(OpsTest, GetRowsDequantizesEveryDtype) {
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K,
-                  DType::kQ5_K, DType::kQ6_K}) {
+                  DType::kQ5_K, DType::kQ6_K, DType::kQ5_0}) {
     Weights table = RandomWeights(t, 50, 512, rng_);
     const std::vector<int32_t> ids = {0, 49, 7, 7, 23};
     std::vector<float> got(ids.size() * 512), want(ids.size() * 512);
@@ -54,8 +54,8 @@ TEST_P(OpsTest, RmsNormMatchesReference) {
       std::vector<float> w = RandomFloats(n, rng_);
       const TensorView wv{reinterpret_cast<const std::byte*>(w.data()), DType::kF32, MakeShape({n})};
       std::vector<float> got = x, want(x.size());
-      be_->RmsNorm(got.data(), wv, n_tok, n, 1e-5f, got.data());  // in place
-      ref::RmsNorm(x.data(), wv, n_tok, n, 1e-5f, want.data());
+      be_->RmsNorm(got.data(), wv, n_tok, n, 1e-5f, 0.f, got.data());  // in place
+      ref::RmsNorm(x.data(), wv, n_tok, n, 1e-5f, 0.f, want.data());
       const double rel = 2.0 * ((n / 16.0 + 8) / 2 + 3) * kEps;
       for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got[i], want[i], rel * std::fabs(want[i]) + 1e-30) << n << " " << i;
     }
@@ -140,20 +140,24 @@ TEST(Rope, Llama3InverseFrequencies) {
   RopeParams plain = p;
   plain.scale_factor = 0.f;
   EXPECT_FLOAT_EQ(ref::RopeInvFreq(plain, 10), static_cast<float>(std::pow(500000.0, -20.0 / 128)));
+  RopeParams linear = plain;  // transformers' "linear" type: inv_freq / factor
+  linear.linear_factor = 8.f;
+  EXPECT_FLOAT_EQ(ref::RopeInvFreq(linear, 10), static_cast<float>(std::pow(500000.0, -20.0 / 128) / 8));
 }
 
 // Attention error: each score q.k*scale carries at most (hd/16 + 8) 2 eps * sum|q_i k_i| *
 // scale (f32 dot in 16 lanes); a score error e changes the softmax weights by a factor
 // within e^{+-2e}, so out moves by <= 4 e max|v|; exp (2 ulp), normalization and the f32
 // accumulation over n_keys add <= (n_keys + 8) eps max|v|.
-void CheckAttention(Backend& be, int64_t n_tok, int64_t n_ctx, int n_heads, int n_kv, int hd, std::mt19937& rng) {
+void CheckAttention(Backend& be, int64_t n_tok, int64_t n_ctx, int n_heads, int n_kv, int hd, std::mt19937& rng,
+                    int64_t window = 0) {
   const std::vector<float> q = RandomFloats(n_tok * n_heads * hd, rng, 2.f);
   const std::vector<float> k = RandomFloats(n_ctx * n_kv * hd, rng, 2.f);
   const std::vector<float> v = RandomFloats(n_ctx * n_kv * hd, rng);
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
   std::vector<float> got(q.size(), NAN), want(q.size());
-  be.Attention(q.data(), k.data(), v.data(), n_tok, n_ctx, n_heads, n_kv, hd, scale, got.data());
-  ref::Attention(q.data(), k.data(), v.data(), n_tok, n_ctx, n_heads, n_kv, hd, scale, want.data());
+  be.Attention(q.data(), k.data(), v.data(), n_tok, n_ctx, n_heads, n_kv, hd, scale, window, got.data());
+  ref::Attention(q.data(), k.data(), v.data(), n_tok, n_ctx, n_heads, n_kv, hd, scale, window, want.data());
   double vmax = 0.0, qk = 0.0;
   for (float x : v) vmax = std::max(vmax, std::fabs(static_cast<double>(x)));
   double qmax = 0.0, kmax = 0.0;
@@ -163,7 +167,8 @@ void CheckAttention(Backend& be, int64_t n_tok, int64_t n_ctx, int n_heads, int 
   const double score_err = (hd / 16.0 + 8) * 2 * kEps * qk;
   const double tol = 4 * score_err * vmax + (n_ctx + 8) * kEps * vmax;
   for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NEAR(got[i], want[i], tol) << "n_tok " << n_tok << " n_ctx " << n_ctx << " hd " << hd << " at " << i;
+    ASSERT_NEAR(got[i], want[i], tol) << "n_tok " << n_tok << " n_ctx " << n_ctx << " hd " << hd << " window " << window
+                                 << " at " << i;
   }
 }
 
@@ -175,6 +180,30 @@ TEST_P(OpsTest, AttentionCausalGqa) {
   CheckAttention(*be_, 3, 1000, 4, 4, 128, rng_);  // no grouping, longer context
   CheckAttention(*be_, 1, 2500, 8, 2, 64, rng_);   // decode: keys split into ranges, combined
   CheckAttention(*be_, 2, 1100, 16, 1, 80, rng_);  // 16 heads on one kv head, split keys
+}
+
+TEST_P(OpsTest, AttentionSlidingWindow) {
+  CheckAttention(*be_, 64, 64, 4, 2, 32, rng_, 8);      // prefill, window much shorter than the context
+  CheckAttention(*be_, 5, 40, 6, 3, 64, rng_, 7);       // chunked prefill after 35 cached tokens
+  CheckAttention(*be_, 1, 300, 8, 2, 64, rng_, 16);     // decode with a cache
+  CheckAttention(*be_, 1, 3000, 8, 2, 64, rng_, 2100);  // decode: windowed keys split into ranges
+  CheckAttention(*be_, 3, 3, 2, 1, 16, rng_, 1);        // each token sees only itself
+  CheckAttention(*be_, 9, 20, 4, 2, 16, rng_, 500);     // window longer than the context: causal
+}
+
+// Keys outside the window get no weight: with one dominant key outside it, the output is still
+// the average of the values inside.
+TEST_P(OpsTest, AttentionWindowExcludesOldKeys) {
+  const int hd = 16;
+  const int64_t n_ctx = 6, window = 2;
+  std::vector<float> q(hd, 1.f), k(static_cast<size_t>(n_ctx * hd), 0.f), v(static_cast<size_t>(n_ctx * hd), 0.f);
+  for (int d = 0; d < hd; ++d) k[static_cast<size_t>(d)] = 10.f;  // key 0 would dominate
+  for (int64_t j = 0; j < n_ctx; ++j) {
+    for (int d = 0; d < hd; ++d) v[static_cast<size_t>(j * hd + d)] = static_cast<float>(j);
+  }
+  std::vector<float> out(hd);
+  be_->Attention(q.data(), k.data(), v.data(), 1, n_ctx, 1, 1, hd, 1.f, window, out.data());
+  for (int d = 0; d < hd; ++d) EXPECT_FLOAT_EQ(out[static_cast<size_t>(d)], 4.5f);  // keys 4 and 5
 }
 
 // Each token's keys are split by shape only, so any thread count gives the same bits.
@@ -190,7 +219,7 @@ TEST_P(OpsTest, AttentionIsBitwiseDeterministic) {
       ThreadPool pool(threads);
       auto be = MakeCpuBackend(pool, CpuBackendOptions{GetParam()});
       outs[i].assign(q.size(), 0.f);
-      be->Attention(q.data(), k.data(), v.data(), n_tok, n_ctx, heads, kv, hd, 0.125f, outs[i].data());
+      be->Attention(q.data(), k.data(), v.data(), n_tok, n_ctx, heads, kv, hd, 0.125f, 0, outs[i].data());
       ++i;
     }
     EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[1].data(), q.size() * sizeof(float))) << n_tok;
@@ -204,9 +233,9 @@ TEST_P(OpsTest, AttentionSemantics) {
   std::vector<float> q(hd, 0.f), k(2 * hd, 0.f), v(2 * hd);
   for (int d = 0; d < hd; ++d) v[static_cast<size_t>(d)] = static_cast<float>(d), v[static_cast<size_t>(hd + d)] = 100.f;
   std::vector<float> out(hd);
-  be_->Attention(q.data(), k.data(), v.data(), 1, 1, 1, 1, hd, 1.f, out.data());
+  be_->Attention(q.data(), k.data(), v.data(), 1, 1, 1, 1, hd, 1.f, 0, out.data());
   for (int d = 0; d < hd; ++d) EXPECT_FLOAT_EQ(out[static_cast<size_t>(d)], static_cast<float>(d));
-  be_->Attention(q.data(), k.data(), v.data(), 1, 2, 1, 1, hd, 1.f, out.data());
+  be_->Attention(q.data(), k.data(), v.data(), 1, 2, 1, 1, hd, 1.f, 0, out.data());
   for (int d = 0; d < hd; ++d) EXPECT_FLOAT_EQ(out[static_cast<size_t>(d)], (static_cast<float>(d) + 100.f) / 2);
 }
 
@@ -222,6 +251,53 @@ TEST_P(OpsTest, SwiGluMatchesReference) {
     be_->SwiGlu(got.data(), uu.data(), n, got.data());  // in place
     ref::SwiGlu(gg.data(), uu.data(), n, want.data());
     for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 8 * kEps * std::fabs(want[i]) + 1e-30) << n << " " << i;
+  }
+}
+
+// Gemma's RMSNorm multiplies by (1 + w): the offset is added to the f32 weight first, so the
+// result is exactly RmsNorm with the weight w + 1 rounded to f32.
+TEST_P(OpsTest, RmsNormWeightOffsetEqualsShiftedWeight) {
+  const int64_t n = 640, n_tok = 3;
+  const std::vector<float> x = RandomFloats(n_tok * n, rng_, 3.f);
+  std::vector<float> w = RandomFloats(n, rng_), w1 = w;
+  for (float& v : w1) v += 1.f;
+  const TensorView wv{reinterpret_cast<const std::byte*>(w.data()), DType::kF32, MakeShape({n})};
+  const TensorView w1v{reinterpret_cast<const std::byte*>(w1.data()), DType::kF32, MakeShape({n})};
+  std::vector<float> got(x.size()), want(x.size()), ref_got(x.size());
+  be_->RmsNorm(x.data(), wv, n_tok, n, 1e-6f, 1.f, got.data());
+  be_->RmsNorm(x.data(), w1v, n_tok, n, 1e-6f, 0.f, want.data());
+  EXPECT_EQ(got, want);
+  ref::RmsNorm(x.data(), wv, n_tok, n, 1e-6f, 1.f, ref_got.data());
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got[i], ref_got[i], 1e-5 * std::fabs(ref_got[i]) + 1e-30) << i;
+}
+
+// Straightforward double-precision formulas, independent of the backend: gelu_tanh, x*s and
+// cap*tanh(x/cap) against hand-derived values; then the backend (threaded, in place) against them.
+TEST_P(OpsTest, GeluTanhGluScaleSoftCapMatchFormulas) {
+  const float g[] = {0.f, 1.f, -1.f, 3.f, -6.f};
+  const float u[] = {2.f, 2.f, 2.f, 1.f, 1.f};
+  // 0.5 g (1 + tanh(0.7978845608 (g + 0.044715 g^3))) * u, evaluated by hand.
+  const double want_gelu[] = {0.0, 2 * 0.8411919906, 2 * -0.1588080094, 2.9963626079, -6.0 * 0.5 * (1 + std::tanh(0.7978845608028654 * (-6.0 - 0.044715 * 216.0)))};
+  std::vector<float> out(5);
+  be_->GeluTanhGlu(g, u, 5, out.data());
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(out[static_cast<size_t>(i)], want_gelu[i], 1e-6 * (1 + std::fabs(want_gelu[i]))) << i;
+  be_->Scale(g, 25.298221f, 5, out.data());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(out[static_cast<size_t>(i)], g[i] * 25.298221f) << i;
+  std::vector<float> capped = {0.f, 30.f, -3000.f, 1.f};
+  be_->SoftCap(capped.data(), 4, 30.f);
+  EXPECT_EQ(capped[0], 0.f);
+  EXPECT_NEAR(capped[1], 30.0 * std::tanh(1.0), 1e-5);
+  EXPECT_NEAR(capped[2], -30.0, 1e-5);
+  EXPECT_NEAR(capped[3], 30.0 * std::tanh(1.0 / 30), 1e-7);
+  for (int64_t n : {999, 1 << 17}) {
+    const std::vector<float> gg = RandomFloats(n, rng_, 4.f), uu = RandomFloats(n, rng_);
+    std::vector<float> got = gg, want(static_cast<size_t>(n));
+    be_->GeluTanhGlu(got.data(), uu.data(), n, got.data());  // in place
+    ref::GeluTanhGlu(gg.data(), uu.data(), n, want.data());
+    EXPECT_EQ(got, want) << n;
+    got = gg;
+    be_->SoftCap(got.data(), n, 2.f);
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], 2.0 * std::tanh(gg[i] / 2.0), 2e-7) << i;
   }
 }
 

@@ -83,7 +83,7 @@ TEST(Quant, DequantizeMatchesGgufPy) {
     }
     ++seen;
   }
-  EXPECT_EQ(seen, 8);
+  EXPECT_EQ(seen, 9);
 }
 
 TEST(Quant, QuantizeMatchesGgufPy) {
@@ -96,7 +96,7 @@ TEST(Quant, QuantizeMatchesGgufPy) {
     EXPECT_EQ(got, r.bytes) << r.dtype;
     ++seen;
   }
-  EXPECT_EQ(seen, 3);
+  EXPECT_EQ(seen, 4);
 }
 
 // Round trip error of the reference quantizers: at most half a step (Q8_0: d/2 with

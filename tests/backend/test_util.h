@@ -86,6 +86,7 @@ inline Weights RandomWeights(DType dtype, int64_t n_out, int64_t n_in, std::mt19
       case DType::kQ8_0:
       case DType::kQ4_0:
       case DType::kQ4_1:
+      case DType::kQ5_0:
         QuantizeRow(dtype, v, row, n_in);
         break;
       default: {

@@ -72,7 +72,7 @@ TEST(Cgroup, ModelThreeTimesTheCapStreamsWithinIt) {
   o.dtype = DType::kQ8_0;
   o.vocab_path = vocab;
   o.output_path = model;
-  ASSERT_TRUE(SynthesizeLlamaGguf(o).ok());
+  ASSERT_TRUE(SynthesizeGguf(o).ok());
   struct stat ms {};
   ASSERT_EQ(stat(model.c_str(), &ms), 0);
   const uint64_t cap = 64ull << 20;

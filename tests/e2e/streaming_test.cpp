@@ -1,6 +1,7 @@
 // Streamed == resident, bitwise: the same model run fully resident and streamed under budgets of
 // about 12% (near the minimum working set), 50% and 100% of its weights gives identical logits
-// for prefill and for every decode step, for every dtype (MLX ones as MLX-quantized folders). Plus the failure paths of streaming.
+// for prefill and for every decode step, for every dtype and architecture. Plus the failure
+// paths of streaming.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -58,11 +59,7 @@ bool BitwiseEqual(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-class StreamedEqualsResident : public ::testing::TestWithParam<DType> {};
-
-TEST_P(StreamedEqualsResident, AtSeveralBudgets) {
-  const std::string vocab = testing::WriteByteVocab();
-  const std::string model = testing::WriteSynthModel(GetParam(), 24, vocab);
+void ExpectStreamedEqualsResident(const std::string& model) {
   const uint64_t weights = WeightBytes(model);
   Result<Logits> resident = RunModel(model, 0);
   ASSERT_TRUE(resident.ok()) << resident.status().message();
@@ -82,6 +79,14 @@ TEST_P(StreamedEqualsResident, AtSeveralBudgets) {
       EXPECT_TRUE(BitwiseEqual(resident->steps[i], streamed->steps[i])) << "decode step " << i;
     }
   }
+}
+
+class StreamedEqualsResident : public ::testing::TestWithParam<DType> {};
+
+TEST_P(StreamedEqualsResident, AtSeveralBudgets) {
+  const std::string vocab = testing::WriteByteVocab();
+  const std::string model = testing::WriteSynthModel(GetParam(), 24, vocab);
+  ExpectStreamedEqualsResident(model);
   std::system(fmt::format("rm -rf {}", model).c_str());
   std::remove(vocab.c_str());
 }
@@ -90,6 +95,20 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, StreamedEqualsResident,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                                            DType::kQ4_1, DType::kMlxQ4, DType::kMlxQ8),
                          [](const auto& info) { return std::string(Name(info.param)); });
+
+// The other architectures' extra tensors (biases, QK-norms, post-norms) stream like the rest.
+class ArchStreamedEqualsResident : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ArchStreamedEqualsResident, AtSeveralBudgets) {
+  const std::string vocab = testing::WriteByteVocab();
+  const std::string model = testing::WriteSynthModel(DType::kQ8_0, 24, vocab, 2, GetParam());
+  ExpectStreamedEqualsResident(model);
+  std::remove(model.c_str());
+  std::remove(vocab.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, ArchStreamedEqualsResident, ::testing::Values("mistral", "qwen2", "qwen3", "gemma3"),
+                         [](const auto& info) { return info.param; });
 
 TEST(Streaming, BudgetBelowMinimumWorkingSetFailsWithTheMinimum) {
   const std::string vocab = testing::WriteByteVocab();

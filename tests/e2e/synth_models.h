@@ -41,11 +41,13 @@ inline std::string WriteByteVocab() {
   return path;
 }
 
-// A Llama-shaped model of `layers` blocks, width 128, 4 heads (2 kv), ff 384, byte vocabulary.
-// MLX dtypes give an MLX-quantized folder (bf16 scales, biases and norms; remove with rm -rf).
-inline std::string WriteSynthModel(DType dtype, int layers, const std::string& vocab, uint64_t seed = 1) {
+// A model of `arch` (llama by default) with `layers` blocks, width 128, 4 heads (2 kv), ff 384,
+// byte vocabulary.
+// MLX dtypes give an MLX-quantized llama folder (bf16 scales, biases and norms; remove with rm -rf).
+inline std::string WriteSynthModel(DType dtype, int layers, const std::string& vocab, uint64_t seed = 1,
+                                   const std::string& arch = "llama") {
   const std::string path =
-      TempPath(fmt::format("synth_{}_{}_{}{}", Name(dtype), layers, seed, IsMlx(dtype) ? "" : ".gguf"));
+      TempPath(fmt::format("synth_{}_{}_{}_{}{}", arch, Name(dtype), layers, seed, IsMlx(dtype) ? "" : ".gguf"));
   SynthOptions o;
   o.shape.n_layers = layers;
   o.shape.n_embd = 128;
@@ -56,11 +58,12 @@ inline std::string WriteSynthModel(DType dtype, int layers, const std::string& v
   o.dtype = dtype;
   o.seed = seed;
   o.vocab_path = vocab;
+  o.arch = arch;
   o.output_path = path;
   o.sync = false;
   if (IsMlx(dtype)) o.dtype = DType::kBF16;
   Status s = IsMlx(dtype) ? SynthesizeLlamaFolder(o, dtype == DType::kMlxQ4 ? SynthFolder::kMlxQ4 : SynthFolder::kMlxQ8)
-                          : SynthesizeLlamaGguf(o);
+                          : SynthesizeGguf(o);
   EXPECT_TRUE(s.ok()) << s.message();
   return path;
 }

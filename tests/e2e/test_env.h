@@ -1,5 +1,5 @@
-// Where end-to-end tests find their inputs: the real model (env FS_MODEL_SMOLLM2, set by
-// scripts/test.sh), committed test data (FS_SOURCE_DIR) and the flashstream binary.
+// Where end-to-end tests find their inputs: the real models (env FS_MODEL_SMOLLM2 and
+// FS_MODEL_GEMMA3, set by scripts/test.sh), committed test data (FS_SOURCE_DIR) and the flashstream binary.
 #pragma once
 
 #include <cstdlib>
@@ -12,6 +12,11 @@ namespace flashstream::testing {
 
 inline std::string SmolLm2Path() {
   const char* p = std::getenv("FS_MODEL_SMOLLM2");
+  return p != nullptr ? p : "";
+}
+
+inline std::string Gemma3Path() {
+  const char* p = std::getenv("FS_MODEL_GEMMA3");
   return p != nullptr ? p : "";
 }
 
@@ -33,4 +38,10 @@ inline std::vector<char> ReadBytes(const std::string& path) {
   do {                                                                               \
     if (::flashstream::testing::SmolLm2Path().empty())                               \
       GTEST_SKIP() << "FS_MODEL_SMOLLM2 is not set (scripts/test.sh sets it)";       \
+  } while (0)
+
+#define FS_REQUIRE_GEMMA3()                                                          \
+  do {                                                                               \
+    if (::flashstream::testing::Gemma3Path().empty())                                \
+      GTEST_SKIP() << "FS_MODEL_GEMMA3 is not set (scripts/test.sh sets it)";        \
   } while (0)

@@ -128,8 +128,8 @@ TEST_F(GgufBadInput, DuplicateKey) {
 
 TEST_F(GgufBadInput, UnknownAndUnsupportedTensorTypes) {
   const size_t info = TensorInfoOffset(bytes_, "blk.0.attn_q.weight");
-  Poke<uint32_t>(bytes_, TensorTypeOffset(bytes_, info), 6);
-  ExpectError(ReadPatched(), {bad_path_, "'blk.0.attn_q.weight'", "ggml type id 6 (Q5_0)"});
+  Poke<uint32_t>(bytes_, TensorTypeOffset(bytes_, info), 7);
+  ExpectError(ReadPatched(), {bad_path_, "'blk.0.attn_q.weight'", "ggml type id 7 (Q5_1)"});
   Poke<uint32_t>(bytes_, TensorTypeOffset(bytes_, info), 200);
   ExpectError(ReadPatched(), {bad_path_, "'blk.0.attn_q.weight'", "ggml type id 200 (unknown)"});
 }
@@ -251,6 +251,10 @@ TEST_F(GgufBadInput, AbsurdHyperparameters) {
       {"llama.vocab_size", GgufValue::U32(4), "more than the vocabulary size 4"},
       {"llama.attention.value_length", GgufValue::U32(8), "expected key_length 16"},
       {"llama.rope.scaling.type", GgufValue::String("yarn"), "'yarn'"},
+      {"llama.attention.sliding_window", GgufValue::I32(-1), "is -1"},
+      {"llama.attention.scale", GgufValue::F32(0.f), "is 0"},
+      {"llama.final_logit_softcapping", GgufValue::F32(-30.f), "is -30"},
+      {"llama.rope.freq_base_swa", GgufValue::F32(0.f), "is 0"},
   };
   for (const Case& c : cases) {
     GgufWriter w = TinyLlamaWriter();

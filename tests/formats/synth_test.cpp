@@ -92,7 +92,7 @@ TEST_P(SynthDtype, TinyRoundTripsWithSaneValues) {
   const std::string out = TempPath(std::string(Name(dtype)) + ".gguf");
   SynthOptions o = TinyOptions(VocabSource(), dtype, out);
   uint64_t last_done = 0, last_total = 0;
-  Status s = SynthesizeLlamaGguf(o, [&](uint64_t done, uint64_t total) {
+  Status s = SynthesizeGguf(o, [&](uint64_t done, uint64_t total) {
     EXPECT_GE(done, last_done);
     last_done = done;
     last_total = total;
@@ -146,13 +146,13 @@ INSTANTIATE_TEST_SUITE_P(AllDtypes, SynthDtype,
 TEST(Synth, DeterministicAcrossThreadCountsAndSeedSensitive) {
   const std::string vocab = VocabSource();
   SynthOptions o = TinyOptions(vocab, DType::kQ8_0, TempPath("a.gguf"));
-  ASSERT_TRUE(SynthesizeLlamaGguf(o).ok());
+  ASSERT_TRUE(SynthesizeGguf(o).ok());
   o.output_path = TempPath("b.gguf");
   o.generator_threads = 3;
-  ASSERT_TRUE(SynthesizeLlamaGguf(o).ok());
+  ASSERT_TRUE(SynthesizeGguf(o).ok());
   o.output_path = TempPath("c.gguf");
   o.seed = 43;
-  ASSERT_TRUE(SynthesizeLlamaGguf(o).ok());
+  ASSERT_TRUE(SynthesizeGguf(o).ok());
   const auto a = ReadAll(TempPath("a.gguf")), b = ReadAll(TempPath("b.gguf")), c = ReadAll(TempPath("c.gguf"));
   EXPECT_EQ(a, b);
   ASSERT_EQ(a.size(), c.size());
@@ -165,7 +165,7 @@ TEST(Synth, SpmVocabularyAndTiedEmbeddings) {
   SynthOptions o = TinyOptions(vocab, DType::kQ4_0, TempPath("spm.gguf"));
   o.tied_embeddings = true;
   o.sync = true;
-  ASSERT_TRUE(SynthesizeLlamaGguf(o).ok());
+  ASSERT_TRUE(SynthesizeGguf(o).ok());
   Result<ModelIndex> index = ReadGgufModel(o.output_path);
   ASSERT_TRUE(index.ok()) << index.status().message();
   EXPECT_EQ(index->config.vocab_size, 32000);
@@ -186,17 +186,48 @@ TEST(Synth, PresetsAndBadOptions) {
 
   const std::string vocab = VocabSource();
   SynthOptions o = TinyOptions(vocab, DType::kQ4_K, TempPath("x.gguf"));
-  ExpectError(SynthesizeLlamaGguf(o), {"q4_k"});
+  ExpectError(SynthesizeGguf(o), {"q4_k"});
   o = TinyOptions(vocab, DType::kF32, TempPath("x.gguf"));
   o.shape.n_kv_heads = 3;
-  ExpectError(SynthesizeLlamaGguf(o), {"kv_heads 3"});
+  ExpectError(SynthesizeGguf(o), {"kv_heads 3"});
   o = TinyOptions(vocab, DType::kQ8_0, TempPath("x.gguf"));
   o.shape.n_ff = 100;
-  ExpectError(SynthesizeLlamaGguf(o), {"ff 100", "block size 32"});
+  ExpectError(SynthesizeGguf(o), {"ff 100", "block size 32"});
   o = TinyOptions(TempPath("missing.gguf"), DType::kQ8_0, TempPath("x.gguf"));
-  ExpectError(SynthesizeLlamaGguf(o), {"missing.gguf"});
+  ExpectError(SynthesizeGguf(o), {"missing.gguf"});
   o = TinyOptions(vocab, DType::kQ8_0, "/nonexistent-dir/x.gguf");
-  ExpectError(SynthesizeLlamaGguf(o), {"/nonexistent-dir/x.gguf"});
+  ExpectError(SynthesizeGguf(o), {"/nonexistent-dir/x.gguf"});
+}
+
+// Each architecture's file reads back as that architecture, with its extra tensors and keys.
+TEST(Synth, ArchitecturesReadBackWithTheirTensorsAndKeys) {
+  const std::string vocab = VocabSource();
+  struct Case {
+    const char* arch;
+    const char* tensor;  // one tensor only this architecture has ("" = none)
+    int sliding_window;
+  };
+  for (const Case& c : {Case{"llama", "", 0}, Case{"mistral", "", 4096}, Case{"qwen2", "blk.1.attn_v.bias", 0},
+                        Case{"qwen3", "blk.0.attn_k_norm.weight", 0}, Case{"gemma3", "blk.1.post_ffw_norm.weight", 512}}) {
+    SynthOptions o = TinyOptions(vocab, DType::kQ8_0, TempPath(fmt::format("arch_{}.gguf", c.arch)));
+    o.arch = c.arch;
+    o.shape.head_dim = 32;  // != 64 / 4
+    ASSERT_TRUE(SynthesizeGguf(o).ok()) << c.arch;
+    Result<ModelIndex> m = ReadGgufModel(o.output_path);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    EXPECT_EQ(m->config.arch, c.arch);
+    EXPECT_EQ(m->config.head_dim, 32) << c.arch;
+    EXPECT_EQ(m->config.sliding_window, c.sliding_window) << c.arch;
+    if (*c.tensor != '\0') {
+      EXPECT_NE(m->Find(c.tensor), nullptr) << c.arch << " " << c.tensor;
+    }
+    EXPECT_EQ(m->Find("blk.0.attn_q_norm.weight") != nullptr, std::string(c.arch) == "qwen3" || std::string(c.arch) == "gemma3");
+    EXPECT_EQ(m->Find("blk.0.attn_q.bias") != nullptr, std::string(c.arch) == "qwen2");
+    std::filesystem::remove(o.output_path);
+  }
+  SynthOptions o = TinyOptions(vocab, DType::kQ8_0, TempPath("x.gguf"));
+  o.arch = "gpt2";
+  ExpectError(SynthesizeGguf(o), {"'gpt2'", "gemma3"});
 }
 
 }  // namespace

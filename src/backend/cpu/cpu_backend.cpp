@@ -85,7 +85,8 @@ class CpuBackend final : public Backend {
     a.n_tok = n_tok;
     a.x = x;
     a.y = y;
-    if (IsQuantized(w.dtype) && !int8_acts_) return MatMulExact(a);
+    // Q5_0 has no int8-activation kernel: it always takes the exact path.
+    if (IsQuantized(w.dtype) && (!int8_acts_ || w.dtype == DType::kQ5_0)) return MatMulExact(a);
     cpu::QuantizedActs xq;
     if (IsQuantized(w.dtype)) {
       xq.Bind(acts_.Reserve(cpu::QuantizedActs::BytesNeeded(n_tok, a.n_in)), n_tok, a.n_in, k_.split_acts(w.dtype));
@@ -131,21 +132,29 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float* out) override {
+  void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float weight_offset,
+               float* out) override {
     const bool half = weight.dtype == DType::kF16 || weight.dtype == DType::kBF16;
     FS_CHECK((weight.dtype == DType::kF32 || half) && weight.shape.elements() == n,
              "RmsNorm weight {} {}, expected f32, f16 or bf16 [{}]", flashstream::Name(weight.dtype),
              weight.shape.ToString(), n);
-    const float* wf = weight.f32();
-    if (half) {  // Hugging Face norms are stored in f16/bf16: widen once per call (exact)
+    const float* w = weight.f32();
+    if (half || weight_offset != 0.f) {  // Hugging Face norms in f16/bf16 widen exactly; Gemma's add 1 in f32
       norm_weight_.resize(static_cast<size_t>(n));
-      DequantizeRow(weight.dtype, weight.data, norm_weight_.data(), n);
-      wf = norm_weight_.data();
+      if (half) {
+        DequantizeRow(weight.dtype, weight.data, norm_weight_.data(), n);
+      } else {
+        norm_weight_.assign(w, w + n);
+      }
+      if (weight_offset != 0.f) {
+        for (float& v : norm_weight_) v += weight_offset;
+      }
+      w = norm_weight_.data();
     }
     const int64_t tasks = n_tok * n >= kMinParallelElems ? std::min<int64_t>(n_tok, pool_.size()) : 1;
     pool_.Run(tasks, [&](int64_t task, int) {
       for (int64_t t = SplitPoint(n_tok, tasks, task); t < SplitPoint(n_tok, tasks, task + 1); ++t) {
-        k_.rms_norm(x + t * n, wf, n, eps, out + t * n);
+        k_.rms_norm(x + t * n, w, n, eps, out + t * n);
       }
     });
   }
@@ -175,20 +184,27 @@ class CpuBackend final : public Backend {
   // (each key row is then read once per block). With fewer queries than kAttnSplitTokens a
   // token's keys are instead split into fixed ranges of kAttnSplitKeys (so every thread
   // streams keys) and the partial softmaxes are combined in order. Blocks and splits depend
-  // only on the shapes, never on the thread count.
+  // only on the shapes, never on the thread count. A sliding window gives every token its own
+  // first key, so windowed calls use blocks of one token.
   void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-                 int n_kv_heads, int head_dim, float scale, float* out) override {
+                 int n_kv_heads, int head_dim, float scale, int64_t window, float* out) override {
     FS_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "Attention: {} heads over {} kv heads", n_heads, n_kv_heads);
     FS_CHECK(n_tok <= n_ctx, "Attention: {} queries but {} keys", n_tok, n_ctx);
+    FS_CHECK(window >= 0, "Attention: window {}", window);
+    const bool windowed = window > 0 && window < n_ctx;
     const bool split = n_tok < kAttnSplitTokens;
     const int64_t split_keys = split ? kAttnSplitKeys : n_ctx;
-    const int64_t block = split ? 1 : cpu::AttnTask::kMaxQueries;
-    // Tasks of token block b: [first_[b], first_[b + 1]).
+    const int64_t block = split || windowed ? 1 : cpu::AttnTask::kMaxQueries;
+    // Tasks of token block b: [first_[b], first_[b + 1]); its keys start at key_begin_[b].
     const int64_t n_blocks = (n_tok + block - 1) / block;
     attn_first_task_.assign(static_cast<size_t>(n_blocks + 1), 0);
+    attn_key_begin_.assign(static_cast<size_t>(n_blocks), 0);
     for (int64_t b = 0; b < n_blocks; ++b) {
       const int64_t n_keys = n_ctx - n_tok + std::min(n_tok, (b + 1) * block);  // of the block's last token
-      attn_first_task_[static_cast<size_t>(b + 1)] = attn_first_task_[static_cast<size_t>(b)] + (n_keys + split_keys - 1) / split_keys;
+      const int64_t begin = windowed ? std::max<int64_t>(0, n_keys - window) : 0;  // block == 1 when windowed
+      attn_key_begin_[static_cast<size_t>(b)] = begin;
+      attn_first_task_[static_cast<size_t>(b + 1)] =
+          attn_first_task_[static_cast<size_t>(b)] + (n_keys - begin + split_keys - 1) / split_keys;
     }
     const int64_t n_tasks = attn_first_task_.back();
     const int64_t hhd = static_cast<int64_t>(n_heads) * head_dim;
@@ -208,7 +224,7 @@ class CpuBackend final : public Backend {
       a.k = k;
       a.v = v;
       a.kv_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
-      a.j0 = part * split_keys;
+      a.j0 = attn_key_begin_[static_cast<size_t>(b)] + part * split_keys;
       a.j1 = std::min(a.j0 + split_keys, n_ctx - n_tok + t0 + a.n_q);
       a.n_heads = n_heads;
       a.n_kv_heads = n_kv_heads;
@@ -250,8 +266,21 @@ class CpuBackend final : public Backend {
     ElementWise(n, [&](int64_t b, int64_t e) { k_.swiglu(gate + b, up + b, e - b, out + b); });
   }
 
+  void GeluTanhGlu(const float* gate, const float* up, int64_t n, float* out) override {
+    ElementWise(n, [&](int64_t b, int64_t e) { ref::GeluTanhGlu(gate + b, up + b, e - b, out + b); });
+  }
+
   void Add(const float* a, const float* b, int64_t n, float* out) override {
     ElementWise(n, [&](int64_t s, int64_t e) { k_.add(a + s, b + s, e - s, out + s); });
+  }
+
+  void Scale(const float* x, float s, int64_t n, float* out) override {
+    ElementWise(n, [&](int64_t b, int64_t e) { ref::Scale(x + b, s, e - b, out + b); });
+  }
+
+  void SoftCap(float* x, int64_t n, float cap) override {
+    FS_CHECK(cap > 0.f, "SoftCap: cap {}", cap);
+    ElementWise(n, [&](int64_t b, int64_t e) { ref::SoftCap(x + b, e - b, cap); });
   }
 
  private:
@@ -320,7 +349,9 @@ class CpuBackend final : public Backend {
   std::vector<AlignedBuffer> matmul_scratch_;  // per task: matmul partial sums
   AlignedBuffer exact_scratch_;                // per task: ExactScratchFloats(n_in, n_tok) floats
   std::vector<std::vector<float>> scratch_;  // per thread: attention scores
-  std::vector<int64_t> attn_first_task_;     // [n_tok + 1]: first attention task of each token
+  std::vector<int64_t> attn_first_task_;     // [n_blocks + 1]: first attention task of each block
+  std::vector<int64_t> attn_key_begin_;      // [n_blocks]: first key of each block (sliding window)
+  std::vector<float> norm_weight_;           // [n]: RmsNorm weight + offset
   std::vector<float> attn_stats_;            // per task: max[n_heads], sum[n_heads]
   std::vector<float> attn_partial_;          // per task of a split token: out[n_heads, head_dim]
   std::vector<float> inv_freq_;

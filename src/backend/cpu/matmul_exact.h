@@ -1,12 +1,12 @@
 // Exact quantized matmul: y[n_tok, n_out] = x[n_tok, n_in] · dequantize(w)[n_out, n_in]^T
-// with f32 activations (no int8 rounding of x) for Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K.
+// with f32 activations (no int8 rounding of x) for Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, Q5_0.
 //
 // Operation order. Every kernel (generic or AVX-512, decode or batched, any tile, thread split
 // or weight address) computes each y[t, r] with exactly these f32 operations, so results are
 // bitwise equal across all of them. "lane[l] = fma(a, b, lane[l])" is one rounding;
 // ReduceLanes(v) = (s4[0] + s4[2]) + (s4[1] + s4[3]) with s4[i] = s8[i] + s8[i+4] and
 // s8[i] = v[i] + v[i+8].
-//  Dequantizing formats (Q8_0, Q4_K, Q5_K, Q6_K): w = DequantizeRow's value (every product
+//  Dequantizing formats (Q8_0, Q4_K, Q5_K, Q6_K, Q5_0): w = DequantizeRow's value (every product
 //    in it is exact in f32, so the kernels form it exactly or with DequantizeRow's single
 //    rounding); 16 lanes from zero, for k = 0 .. n_in/16 - 1:
 //    lane[l] = fma(w[16k + l], x[16k + l], lane[l]); y = ReduceLanes(lane).

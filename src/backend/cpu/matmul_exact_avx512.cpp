@@ -1,11 +1,11 @@
-// AVX-512 exact matmul for Q8_0, Q4_K, Q5_K and Q6_K in the dequantizing operation order of
+// AVX-512 exact matmul for Q8_0, Q5_0, Q4_K, Q5_K and Q6_K in the dequantizing operation order of
 // matmul_exact.h (Q4_0 and Q4_1: matmul_exact_q4_avx512.cpp), and the dispatch.
 //
 // Weights are dequantized in registers 32 values (a "unit") at a time into two f32 vectors
 // equal to DequantizeRow's values. Q4_K builds each unit's 16 possible values once
 // (table[k] = s*k + o, one FMA) and looks the nibbles up with vpermps, which reads only an
 // index's low 4 bits, so a zero-extended byte indexes by its low nibble directly. Q5_K does
-// the same with a 32-entry table (vpermt2ps). Q8_0 and Q6_K convert integers and scale.
+// the same with a 32-entry table (vpermt2ps). Q8_0, Q5_0 and Q6_K convert integers and scale.
 //  decode  (n_tok < kMinPanelTokens): a register tile of up to 4 rows x 3 tokens; each
 //          decoded unit is used for every token of the tile.
 //  batched: a panel of rows (ExactPanelRows) is dequantized once into the caller's scratch,
@@ -55,6 +55,36 @@ struct Q8_0 {
     const __m512 d = _mm512_set1_ps(st.d[j]);
     w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(Load128(b + 2))), d);
     w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(Load128(b + 18))), d);
+  }
+};
+
+// Q5_0: w = d * (q - 16), q = low 4 bits from qs | bit 4 from the block's 32-bit qh; one unit
+// per 22-byte block, 16 blocks per group. Every value is exact in f32 (an f16 times a 5-bit
+// integer), so this equals DequantizeRow.
+struct Q5_0 {
+  static constexpr int kBlockBytes = 22, kGroupUnits = 16, kGroupBytes = kGroupUnits * kBlockBytes;
+  struct State {
+    alignas(64) float d[16];
+  };
+  static void Prepare(const u8* g, int n_units, State& st) {
+    _mm512_store_ps(st.d, _mm512_cvtph_ps(_mm512_castsi512_si256(GatherScaleWords<kBlockBytes, false>(g, n_units))));
+  }
+  // Values l (w0) and 16 + l (w1): nibbles of qs[l] (offset 6), bits l and 16 + l of qh (offset 2).
+  static void Unit(const u8* g, const State& st, int j, __m512& w0, __m512& w1) {
+    const u8* b = g + j * kBlockBytes;
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i qh = _mm512_set1_epi32(static_cast<int>(Load32(b + 2)));
+    const __m512i bit4 = _mm512_set1_epi32(0x10);
+    const __m512i h0 = _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(qh, lane), 4), bit4);
+    const __m512i h1 =
+        _mm512_and_si512(_mm512_slli_epi32(_mm512_srlv_epi32(qh, _mm512_add_epi32(lane, _mm512_set1_epi32(16))), 4), bit4);
+    const __m512i qs = Bytes16(b + 6);
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    const __m512i q0 = _mm512_sub_epi32(_mm512_or_si512(_mm512_and_si512(qs, _mm512_set1_epi32(0x0F)), h0), sixteen);
+    const __m512i q1 = _mm512_sub_epi32(_mm512_or_si512(_mm512_srli_epi32(qs, 4), h1), sixteen);
+    const __m512 d = _mm512_set1_ps(st.d[j]);
+    w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(q0), d);
+    w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(q1), d);
   }
 };
 
@@ -288,6 +318,7 @@ void MatMulExact(const MatMulArgs& a, float* scratch) {
     case DType::kQ4_K: return Run<Q4_K>(a, scratch);
     case DType::kQ5_K: return Run<Q5_K>(a, scratch);
     case DType::kQ6_K: return Run<Q6_K>(a, scratch);
+    case DType::kQ5_0: return Run<Q5_0>(a, scratch);
     default: return;
   }
 }

@@ -37,6 +37,21 @@ void DequantizeQ4_0(const uint8_t* src, float* dst, int64_t nb) {
   }
 }
 
+void DequantizeQ5_0(const uint8_t* src, float* dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const auto b = LoadBlock<BlockQ5_0>(src + i * sizeof(BlockQ5_0));
+    const float d = HalfToFloat(b.d);
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, 4);
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int lo = (b.qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
+      const int hi = (b.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+      dst[i * kQK + j] = d * static_cast<float>(lo - 16);
+      dst[i * kQK + j + kQK / 2] = d * static_cast<float>(hi - 16);
+    }
+  }
+}
+
 void DequantizeQ4_1(const uint8_t* src, float* dst, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i) {
     const auto b = LoadBlock<BlockQ4_1>(src + i * sizeof(BlockQ4_1));
@@ -172,6 +187,32 @@ void QuantizeQ4_1(const float* x, uint8_t* dst, int64_t nb) {
   }
 }
 
+// Scale from the value of largest magnitude m: d = m / -16, so m maps to q = 0 and the
+// other values to round(x / d) + 16, clamped to 31.
+void QuantizeQ5_0(const float* x, uint8_t* dst, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const float* v = x + i * kQK;
+    float amax = 0.f, max = 0.f;
+    for (int j = 0; j < kQK; ++j) {
+      if (std::fabs(v[j]) > amax) amax = std::fabs(v[j]), max = v[j];
+    }
+    const float d = max / -16.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    BlockQ5_0 b;
+    b.d = FloatToHalf(d);
+    uint32_t qh = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      const int q0 = std::min(31, static_cast<int>(v[j] * id + 16.5f));
+      const int q1 = std::min(31, static_cast<int>(v[j + kQK / 2] * id + 16.5f));
+      b.qs[j] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+      qh |= static_cast<uint32_t>((q0 >> 4) & 1) << j;
+      qh |= static_cast<uint32_t>((q1 >> 4) & 1) << (j + kQK / 2);
+    }
+    std::memcpy(b.qh, &qh, 4);
+    std::memcpy(dst + i * sizeof(b), &b, sizeof(b));
+  }
+}
+
 }  // namespace
 
 void UnpackQ4KScales(const uint8_t scales[12], int j, uint8_t* scale, uint8_t* min) {
@@ -212,6 +253,7 @@ void DequantizeRow(DType dtype, const void* src, float* dst, int64_t n) {
     case DType::kQ4_K: return DequantizeQ4_K(p, dst, nb);
     case DType::kQ5_K: return DequantizeQ5_K(p, dst, nb);
     case DType::kQ6_K: return DequantizeQ6_K(p, dst, nb);
+    case DType::kQ5_0: return DequantizeQ5_0(p, dst, nb);
     case DType::kI32:
     case DType::kCount: break;
   }
@@ -225,6 +267,7 @@ void QuantizeRow(DType dtype, const float* src, void* dst, int64_t n) {
     case DType::kQ8_0: return QuantizeQ8_0(src, p, n / kQK);
     case DType::kQ4_0: return QuantizeQ4_0(src, p, n / kQK);
     case DType::kQ4_1: return QuantizeQ4_1(src, p, n / kQK);
+    case DType::kQ5_0: return QuantizeQ5_0(src, p, n / kQK);
     default: break;
   }
   FS_CHECK(false, "QuantizeRow: unsupported dtype {}", Name(dtype));

@@ -2,7 +2,7 @@
 // The structs mirror the byte layout of GGUF tensors exactly (little-endian, packed, no
 // padding); they may sit at any byte address, so read them through memcpy-safe accessors
 // or as bytes. DequantizeRow is the obviously-correct reference the kernels are tested
-// against; QuantizeRow produces Q8_0/Q4_0/Q4_1 blocks the way ggml's reference quantizers
+// against; QuantizeRow produces Q8_0/Q4_0/Q4_1/Q5_0 blocks the way ggml's reference quantizers
 // do (for tests and converters). Pure functions; thread-safe.
 #pragma once
 
@@ -29,6 +29,11 @@ struct BlockQ4_1 {
   uint16_t m;             // f16 min
   uint8_t qs[kQK / 2];    // as Q4_0; w = d * q + m
 };
+struct BlockQ5_0 {
+  uint16_t d;             // f16 scale
+  uint8_t qh[4];          // bit j of the little-endian u32: 5th bit of element j (0..31)
+  uint8_t qs[kQK / 2];    // low 4 bits as Q4_0; w = d * (q - 16)
+};
 struct BlockQ4_K {
   uint16_t d;             // f16 super-scale of the 6-bit sub-block scales
   uint16_t dmin;          // f16 super-scale of the 6-bit sub-block mins
@@ -50,7 +55,7 @@ struct BlockQ6_K {
 };
 #pragma pack(pop)
 
-static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
 
 // Sub-block j (0..7) scale and min of a Q4_K/Q5_K super-block, 6 bits each.

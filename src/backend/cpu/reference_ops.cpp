@@ -31,8 +31,10 @@ void GetRows(const TensorView& table, const int32_t* ids, int64_t n, float* out)
   }
 }
 
-void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float* out) {
-  const float* w = weight.f32();
+void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float weight_offset,
+             float* out) {
+  std::vector<float> w(weight.f32(), weight.f32() + n);
+  for (float& v : w) v += weight_offset;
   for (int64_t t = 0; t < n_tok; ++t) {
     double ss = 0.0;
     for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[t * n + i]) * x[t * n + i];
@@ -42,7 +44,7 @@ void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n,
 }
 
 float RopeInvFreq(const RopeParams& p, int i) {
-  double freq = std::pow(static_cast<double>(p.theta), -2.0 * i / p.rope_dim);
+  double freq = std::pow(static_cast<double>(p.theta), -2.0 * i / p.rope_dim) / p.linear_factor;
   if (p.scale_factor > 0.f) {
     const double pi2 = 2.0 * std::numbers::pi;
     const double low_wavelen = p.original_context / static_cast<double>(p.low_freq_factor);
@@ -78,16 +80,17 @@ void Rope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos
 }
 
 void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-               int n_kv_heads, int head_dim, float scale, float* out) {
+               int n_kv_heads, int head_dim, float scale, int64_t window, float* out) {
   const int group = n_heads / n_kv_heads;
   std::vector<double> p(static_cast<size_t>(n_ctx));
   for (int64_t t = 0; t < n_tok; ++t) {
     const int64_t n_keys = n_ctx - n_tok + t + 1;
+    const int64_t first = window > 0 ? std::max<int64_t>(0, n_keys - window) : 0;
     for (int h = 0; h < n_heads; ++h) {
       const int g = h / group;
       const float* qv = q + (t * n_heads + h) * head_dim;
       double max = -INFINITY;
-      for (int64_t j = 0; j < n_keys; ++j) {
+      for (int64_t j = first; j < n_keys; ++j) {
         const float* kv = k + (j * n_kv_heads + g) * head_dim;
         double dot = 0.0;
         for (int d = 0; d < head_dim; ++d) dot += static_cast<double>(qv[d]) * kv[d];
@@ -95,14 +98,14 @@ void Attention(const float* q, const float* k, const float* v, int64_t n_tok, in
         max = std::max(max, p[j]);
       }
       double sum = 0.0;
-      for (int64_t j = 0; j < n_keys; ++j) {
+      for (int64_t j = first; j < n_keys; ++j) {
         p[j] = std::exp(p[j] - max);
         sum += p[j];
       }
       float* o = out + (t * n_heads + h) * head_dim;
       for (int d = 0; d < head_dim; ++d) {
         double acc = 0.0;
-        for (int64_t j = 0; j < n_keys; ++j) acc += p[j] * v[(j * n_kv_heads + g) * head_dim + d];
+        for (int64_t j = first; j < n_keys; ++j) acc += p[j] * v[(j * n_kv_heads + g) * head_dim + d];
         o[d] = static_cast<float>(acc / sum);
       }
     }
@@ -116,8 +119,24 @@ void SwiGlu(const float* gate, const float* up, int64_t n, float* out) {
   }
 }
 
+void GeluTanhGlu(const float* gate, const float* up, int64_t n, float* out) {
+  const double c = std::sqrt(2.0 / std::numbers::pi);
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    out[i] = static_cast<float>(0.5 * g * (1.0 + std::tanh(c * (g + 0.044715 * g * g * g))) * up[i]);
+  }
+}
+
 void Add(const float* a, const float* b, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void Scale(const float* x, float s, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * s;
+}
+
+void SoftCap(float* x, int64_t n, float cap) {
+  for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(cap * std::tanh(static_cast<double>(x[i]) / cap));
 }
 
 void QuantizeActivations(const float* x, int64_t n, int8_t* q, float* d) {

@@ -14,12 +14,16 @@ namespace flashstream::ref {
 // y[n_tok, n_out] = x[n_tok, n_in] · dequantized(w)[n_out, n_in]^T, accumulated in double.
 void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y);
 void GetRows(const TensorView& table, const int32_t* ids, int64_t n, float* out);
-void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float* out);
+void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float weight_offset,
+             float* out);
 void Rope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos, const RopeParams& params);
 void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-               int n_kv_heads, int head_dim, float scale, float* out);
+               int n_kv_heads, int head_dim, float scale, int64_t window, float* out);
 void SwiGlu(const float* gate, const float* up, int64_t n, float* out);
+void GeluTanhGlu(const float* gate, const float* up, int64_t n, float* out);
 void Add(const float* a, const float* b, int64_t n, float* out);
+void Scale(const float* x, float s, int64_t n, float* out);
+void SoftCap(float* x, int64_t n, float cap);
 
 // Inverse frequency of rotary pair i (0 <= i < rope_dim/2), llama3 scaling applied when
 // params.scale_factor > 0; computed in double, rounded to float (the kernels use it as is).

@@ -27,7 +27,7 @@ def random_blocks(qtype, n_blocks):
     block_values, block_bytes = quants.GGML_QUANT_SIZES[qtype]
     raw = rng.integers(0, 256, size=(n_blocks, block_bytes), dtype=np.uint8)
     scale = lambda: f16_bytes(rng.uniform(-0.05, 0.05, size=(n_blocks, 1)))
-    if qtype in (T.Q8_0, T.Q4_0):
+    if qtype in (T.Q8_0, T.Q4_0, T.Q5_0):
         raw[:, 0:2] = scale()
     elif qtype == T.Q4_1:
         raw[:, 0:2] = scale()
@@ -52,7 +52,8 @@ def main():
     out = bytearray()
     # Dequantization of random blocks.
     for name, qtype, n_blocks in [("q8_0", T.Q8_0, 64), ("q4_0", T.Q4_0, 64), ("q4_1", T.Q4_1, 64),
-                                  ("q4_k", T.Q4_K, 16), ("q5_k", T.Q5_K, 16), ("q6_k", T.Q6_K, 16)]:
+                                  ("q4_k", T.Q4_K, 16), ("q5_k", T.Q5_K, 16), ("q6_k", T.Q6_K, 16),
+                                  ("q5_0", T.Q5_0, 64)]:
         raw, n = random_blocks(qtype, n_blocks)
         values = quants.dequantize(raw, qtype)
         record(out, 0, name, n, raw.tobytes(), values)
@@ -66,7 +67,7 @@ def main():
     x[::7] *= 10
     x[32:64] = 0
     x[64:96] = np.round(x[64:96] * 4) / 4
-    for name, qtype in [("q8_0", T.Q8_0), ("q4_0", T.Q4_0), ("q4_1", T.Q4_1)]:
+    for name, qtype in [("q8_0", T.Q8_0), ("q4_0", T.Q4_0), ("q4_1", T.Q4_1), ("q5_0", T.Q5_0)]:
         blocks = quants.quantize(x, qtype)
         record(out, 1, name, x.size, blocks.tobytes(), x)
     Path(__file__).with_name("quant_fixture.bin").write_bytes(bytes(out))
