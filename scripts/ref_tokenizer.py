@@ -12,7 +12,8 @@ Made with (transformers 5.24.0, tokenizers 0.23.3), after scripts/setup.sh:
 Families: smollm2 (GGUF, byte-level BPE), llama2_spm (GGUF, SentencePiece), gemma3 (GGUF,
 SentencePiece without a dummy prefix, 262k vocabulary), llama3 and qwen3 (the models' own
 tokenizer.json files, read by `tokenizers.Tokenizer.from_file`: Split regex + ByteLevel, Qwen
-with NFC). For gemma3 the transformers GGUF conversion is taken as it is (its pipeline is
+with NFC), and llama3_ignore_merges (the same file with model.ignore_merges = true, as Llama
+3.1's tokenizer.json has it). For gemma3 the transformers GGUF conversion is taken as it is (its pipeline is
 Gemma's tokenizer.json one: Replace(" ", "▁"), BPE with byte fallback, no prefix space).
 
 For each GGUF, Hugging Face transformers builds a fast tokenizer from the file itself
@@ -336,9 +337,14 @@ def build(name: str, gguf_path: str, kind: str, texts):
     }
 
 
-def build_from_json(name: str, folder: str, texts):
-    """Reference ids of a model's own tokenizer.json, read by Hugging Face `tokenizers`."""
-    tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+def build_from_json(name: str, folder: str, texts, ignore_merges=None):
+    """Reference ids of a model's own tokenizer.json, read by Hugging Face `tokenizers`
+    (with model.ignore_merges forced to `ignore_merges` unless None)."""
+    with open(os.path.join(folder, "tokenizer.json"), encoding="utf-8") as fh:
+        j = json.load(fh)
+    if ignore_merges is not None:
+        j["model"]["ignore_merges"] = ignore_merges
+    tok = Tokenizer.from_str(json.dumps(j))
     cases = []
     bos_ids = set()
     for text in texts:
@@ -393,13 +399,16 @@ def main():
     only = set(args.only.split(",")) if args.only else None
     for name, path, kind in [("smollm2", args.smollm2, "bpe"), ("llama2_spm", args.llama2, "spm"),
                              ("gemma3", args.gemma3, "gemma"), ("llama3", args.llama3, "json"),
-                             ("qwen3", args.qwen3, "json")]:
+                             ("qwen3", args.qwen3, "json"),
+                             ("llama3_ignore_merges", args.llama3, "json_ignore_merges")]:
         if only is not None and name not in only:
             continue
         if not path or not os.path.exists(path):
             sys.exit(f"{name}: input not found at {path!r}")
         if kind == "json":
             data = build_from_json(name, path, texts)
+        elif kind == "json_ignore_merges":  # Llama 3.1+ sets it; the Llama 3.2 file we have does not
+            data = build_from_json(name, path, texts, ignore_merges=True)
         else:
             data = build(name, path, kind, texts)
         out = os.path.join(args.out, f"{name}.json")

@@ -25,9 +25,10 @@ using testing::MakeTokenizer;
 using testing::RefData;
 
 enum class Source {
-  kAsShipped,  // the model's GGUF or tokenizer.json
-  kWritten,    // HfTokenizerFromSpec of it, read back with ParseHfTokenizer
-  kMetaspace,  // kWritten with Hugging Face's GGUF-conversion pipeline: Metaspace "first"
+  kAsShipped,     // the model's GGUF or tokenizer.json
+  kWritten,       // HfTokenizerFromSpec of it, read back with ParseHfTokenizer
+  kMetaspace,     // kWritten with Hugging Face's GGUF-conversion pipeline: Metaspace "first"
+  kIgnoreMerges,  // as shipped, with ignore_merges set (reference <model>_ignore_merges.json)
 };
 
 struct Variant {
@@ -68,7 +69,8 @@ Loaded Load(const Variant& v) {
   Loaded out;
   TokenizerSpec spec;
   if (!LoadModelSpec(v.model, &spec, &out.skip, &out.error)) return out;
-  if (v.source != Source::kAsShipped) {
+  if (v.source == Source::kIgnoreMerges) spec.ignore_merges = true;
+  if (v.source == Source::kWritten || v.source == Source::kMetaspace) {
     const std::string json = Written(spec, v.source, &out.error);
     if (!out.error.empty()) return out;
     Result<TokenizerSpec> read = ParseHfTokenizer(json, "", "written");
@@ -100,7 +102,9 @@ class ReferenceTest : public ::testing::TestWithParam<Variant> {
     ASSERT_NE(loaded.tok, nullptr) << loaded.error;
     tok_ = loaded.tok.get();
     nfc_ = loaded.nfc;
-    ref_ = LoadReference(GetParam().model);
+    ref_ = LoadReference(GetParam().source == Source::kIgnoreMerges
+                             ? std::string(GetParam().model) + "_ignore_merges"
+                             : std::string(GetParam().model));
     ASSERT_GE(ref_.cases.size(), 300u);
     if (GetParam().source == Source::kMetaspace) {
       ASSERT_GT(ref_.hf_gguf_cases, 0);
@@ -230,6 +234,7 @@ INSTANTIATE_TEST_SUITE_P(
     Models, WrittenIdsTest,
     ::testing::Values(Variant{"llama2_metaspace", "llama2_spm", Source::kMetaspace},
                       Variant{"gemma3_written", "gemma3", Source::kWritten},
+                      Variant{"llama3_ignore_merges", "llama3", Source::kIgnoreMerges},
                       Variant{"llama3_rewritten", "llama3", Source::kWritten},
                       Variant{"qwen3_rewritten", "qwen3", Source::kWritten}),
     [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
