@@ -259,7 +259,8 @@ Result<TokenizerSpec> ParseHfTokenizer(std::string_view tokenizer_json,
         if (IsByteTokenText(spec.tokens[i])) spec.types[i] = TokenizerSpec::kByte;
       }
     }
-    if (spec.unk_id >= 0) spec.types[static_cast<size_t>(spec.unk_id)] = TokenizerSpec::kUnknown;
+    // The unknown token keeps type normal unless it is an added token: Hugging Face matches only
+    // added tokens in the text.
     for (const TokenizerSpec::AddedToken& t : spec.added_tokens) {
       spec.types[static_cast<size_t>(t.id)] =
           t.special ? TokenizerSpec::kControl : TokenizerSpec::kUserDefined;
