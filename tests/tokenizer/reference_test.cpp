@@ -7,6 +7,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>  // editing a written tokenizer.json
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct Variant {
   const char* model;  // LoadModelSpec name = reference file name
   Source source;
 };
+
+// Test names in gtest and ctest output.
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 std::string Written(const TokenizerSpec& spec, Source source, std::string* error) {
   Result<HfTokenizerFiles> files = HfTokenizerFromSpec(spec);
