@@ -38,6 +38,16 @@ std::string ReplaceAll(std::string_view s, std::string_view from, std::string_vi
   }
 }
 
+// tokenizer.json's pre-tokenizer splits: Metaspace's split before each "▁", then the Splits.
+std::vector<TokenizerSpec::PreSplit> PipelineSplits(const TokenizerSpec& spec) {
+  std::vector<TokenizerSpec::PreSplit> splits;
+  if (spec.metaspace != TokenizerSpec::Metaspace::kNone && spec.metaspace_split) {
+    splits.push_back({std::string(kSpmSpace), TokenizerSpec::PreSplit::Behavior::kMergedWithNext});
+  }
+  splits.insert(splits.end(), spec.pre_splits.begin(), spec.pre_splits.end());
+  return splits;
+}
+
 Status CheckId(const char* key, int32_t id, size_t n) {
   if (id < -1 || (id >= 0 && static_cast<size_t>(id) >= n)) {
     return Errorf("tokenizer.ggml.{} = {} is outside the vocabulary of {} tokens", key, id, n);
@@ -94,18 +104,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(const TokenizerSpec& spec) 
   auto normalizer = std::make_unique<TextNormalizer>(spec);
   if (!normalizer->identity()) tok->normalizer_ = std::move(normalizer);
   if (bpe) {
-    Result<PreTokenizer> pre = Errorf("unset");
-    if (spec.pre == TokenizerSpec::kPreFromSplits) {
-      std::vector<TokenizerSpec::PreSplit> splits;
-      if (spec.metaspace != TokenizerSpec::Metaspace::kNone && spec.metaspace_split) {
-        splits.push_back(
-            {std::string(kSpmSpace), TokenizerSpec::PreSplit::Behavior::kMergedWithNext});
-      }
-      splits.insert(splits.end(), spec.pre_splits.begin(), spec.pre_splits.end());
-      pre = PreTokenizer::FromSplits(splits);
-    } else {
-      pre = PreTokenizer::Create(spec.pre);
-    }
+    Result<PreTokenizer> pre = spec.pre == TokenizerSpec::kPreFromSplits
+                                   ? PreTokenizer::FromSplits(PipelineSplits(spec))
+                                   : PreTokenizer::Create(spec.pre);
     if (!pre.ok()) return pre.status();
     tok->pre_ = std::make_unique<PreTokenizer>(std::move(pre).value());
     FS_ASSIGN_OR_RETURN(BpeModel model, BpeModel::Create(spec));
