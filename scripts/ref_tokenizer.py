@@ -1,11 +1,20 @@
 #!/usr/bin/env python3
 """Reference token ids for the tokenizer tests (tests/data/tokenizer/*.json).
 
-Made with (transformers 5.24.0, tokenizers 0.23.3):
+Made with (transformers 5.24.0, tokenizers 0.23.3), after scripts/setup.sh:
   python3 scripts/ref_tokenizer.py \
       --smollm2 "$FS_MODEL_SMOLLM2" \
       --llama2 "$FS_SHARED_DATA/llama2-spm-vocab-only.gguf" \
+      --gemma3 "$FS_MODEL_GEMMA3" \
+      --llama3 "$FS_TOKENIZER_LLAMA3" --qwen3 "$FS_TOKENIZER_QWEN3" \
       --out tests/data/tokenizer
+
+Families: smollm2 (GGUF, byte-level BPE), llama2_spm (GGUF, SentencePiece), gemma3 (GGUF,
+SentencePiece without a dummy prefix, 262k vocabulary), llama3 and qwen3 (the models' own
+tokenizer.json files, read by `tokenizers.Tokenizer.from_file`: Split regex + ByteLevel, Qwen
+with NFC), and llama3_ignore_merges (the same file with model.ignore_merges = true, as Llama
+3.1's tokenizer.json has it). For gemma3 the transformers GGUF conversion is taken as it is (its pipeline is
+Gemma's tokenizer.json one: Replace(" ", "▁"), BPE with byte fallback, no prefix space).
 
 For each GGUF, Hugging Face transformers builds a fast tokenizer from the file itself
 (AutoTokenizer.from_pretrained(dir, gguf_file=name)): vocabulary, merges and added tokens all
@@ -37,6 +46,10 @@ Output per model: {"model", "gguf", "add_bos", "bos_id", "convention", "hf_gguf_
 With add_special=True the model adds [bos_id] in front when add_bos is true (checked here
 against transformers' own add_special_tokens=True).
 The corpus is deterministic (no randomness): the same command gives the same files.
+
+--check-written DIR: Hugging Face `tokenizers` reads the tokenizer.json files that
+WriteHfTokenizer made from the GGUFs (DIR/smollm2/, DIR/llama2_spm/, DIR/gemma3/) and must give
+the reference ids (last run: 0 of 480 differ for each of the three).
 """
 import argparse
 import json
@@ -178,6 +191,12 @@ def corpus():
         "<s>", "</s>", "<unk>", "<s>Hello</s>", "a<s>b", "a <s> b", "<s> leading space",
         "</s></s>", "<s><s>", "x</s>", "<s", "s>", "<<s>>", "< s >", "<unk> unknown",
         "[INST] Hi [/INST]", "<|eot_id|>", "<start_of_turn>user",
+        # Gemma 3, Llama 3 and Qwen3 chat tokens, Gemma's user-defined whitespace/HTML tokens.
+        "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", "<bos>", "<eos>",
+        "<pad>", "<mask>", "<table><tr><td>cell</td></tr></table>", "<h1>Title</h1>",
+        "a  b  c", "a   b", "\t\tx", "x\t\t\ty", "<|begin_of_text|>",
+        "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
+        "<think>\nreasoning\n</think>\n\nanswer", "<|im_start|>assistant\n<think>\n\n</think>",
     ]:
         add(s)
     # Empty, single characters, control bytes.
@@ -261,6 +280,8 @@ def build_pretokenizer(texts):
 def true_pipeline(backend: Tokenizer, kind: str) -> Tokenizer:
     """Returns a copy of the GGUF-built tokenizer with the model's own pre-tokenization."""
     tok = Tokenizer.from_str(backend.to_str())
+    if kind == "gemma":  # the conversion already is Gemma's tokenizer.json pipeline
+        return tok
     if kind == "bpe":
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Digits(individual_digits=True),
@@ -320,6 +341,42 @@ def build(name: str, gguf_path: str, kind: str, texts):
     }
 
 
+def build_from_json(name: str, folder: str, texts, ignore_merges=None):
+    """Reference ids of a model's own tokenizer.json, read by Hugging Face `tokenizers`
+    (with model.ignore_merges forced to `ignore_merges` unless None)."""
+    with open(os.path.join(folder, "tokenizer.json"), encoding="utf-8") as fh:
+        j = json.load(fh)
+    if ignore_merges is not None:
+        j["model"]["ignore_merges"] = ignore_merges
+    tok = Tokenizer.from_str(json.dumps(j))
+    cases = []
+    bos_ids = set()
+    for text in texts:
+        ids = encode(tok, text, True)
+        case = {"text": text, "ids": ids}
+        plain = encode(tok, text, False)
+        if plain != ids:
+            case["ids_plain"] = plain
+        cases.append(case)
+        tok.encode_special_tokens = False
+        with_special = tok.encode(text, add_special_tokens=True).ids
+        if with_special[len(with_special) - len(ids):] != ids or len(with_special) - len(ids) > 1:
+            sys.exit(f"{name}: add_special_tokens=True gave {with_special} for ids {ids}")
+        bos_ids.add(tuple(with_special[:len(with_special) - len(ids)]))
+    if len(bos_ids) != 1:
+        sys.exit(f"{name}: add_special_tokens=True adds different prefixes: {bos_ids}")
+    prefix = bos_ids.pop()
+    return {
+        "model": name,
+        "tokenizer_json": os.path.basename(os.path.normpath(folder)) + "/tokenizer.json",
+        "add_bos": bool(prefix),
+        "bos_id": prefix[0] if prefix else -1,
+        "convention": "ids: add_special=False, parse_special=True; ids_plain: parse_special=False "
+                      "(only where different)",
+        "cases": cases,
+    }
+
+
 def dumps_one_case_per_line(data) -> str:
     """JSON with one case per line, so that diffs of the data stay readable."""
     head = {k: v for k, v in data.items() if k != "cases"}
@@ -328,24 +385,73 @@ def dumps_one_case_per_line(data) -> str:
     return text + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n"
 
 
+def check_written(root: str):
+    """Loads each <root>/<name>/tokenizer.json written by WriteHfTokenizer (flashstream's
+    `convert --to hf`) with Hugging Face `tokenizers` and compares its ids with the committed
+    reference ids of <name> (e.g. smollm2, llama2_spm, gemma3). Exits non-zero on a mismatch."""
+    failed = False
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name, "tokenizer.json")
+        ref_path = os.path.join("tests/data/tokenizer", f"{name}.json")
+        if not os.path.exists(path) or not os.path.exists(ref_path):
+            continue
+        with open(ref_path, encoding="utf-8") as fh:
+            ref = json.load(fh)
+        tok = Tokenizer.from_file(path)
+        bad = 0
+        for c in ref["cases"]:
+            bos = [ref["bos_id"]] if ref["add_bos"] else []
+            plain = encode(tok, c["text"], False)
+            if (encode(tok, c["text"], True) != c["ids"]  # leaves special-token parsing on
+                    or plain != c.get("ids_plain", c["ids"])
+                    or tok.encode(c["text"], add_special_tokens=True).ids != bos + c["ids"]):
+                bad += 1
+        print(f"{path}: {len(ref['cases'])} cases, {bad} differ from the reference ids")
+        failed = failed or bad > 0
+    sys.exit(1 if failed else 0)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smollm2", default=os.environ.get("FS_MODEL_SMOLLM2"))
     p.add_argument("--llama2", default=os.path.join(
         os.environ.get("FS_SHARED_DATA", ""), "llama2-spm-vocab-only.gguf"))
+    p.add_argument("--gemma3", default=os.environ.get("FS_MODEL_GEMMA3"))
+    p.add_argument("--llama3", default=os.environ.get("FS_TOKENIZER_LLAMA3"),
+                   help="folder with Llama 3.2's tokenizer.json (scripts/setup.sh)")
+    p.add_argument("--qwen3", default=os.environ.get("FS_TOKENIZER_QWEN3"),
+                   help="folder with Qwen3's tokenizer.json (scripts/setup.sh)")
+    p.add_argument("--only", default="", help="comma-separated subset of the outputs")
     p.add_argument("--out", default="tests/data/tokenizer")
+    p.add_argument("--check-written", metavar="DIR",
+                   help="check folders DIR/<name>/ written by WriteHfTokenizer instead")
     args = p.parse_args()
+    if args.check_written:
+        check_written(args.check_written)
     texts = corpus()
     os.makedirs(args.out, exist_ok=True)
-    for name, path, kind in [("smollm2", args.smollm2, "bpe"), ("llama2_spm", args.llama2, "spm")]:
+    only = set(args.only.split(",")) if args.only else None
+    for name, path, kind in [("smollm2", args.smollm2, "bpe"), ("llama2_spm", args.llama2, "spm"),
+                             ("gemma3", args.gemma3, "gemma"), ("llama3", args.llama3, "json"),
+                             ("qwen3", args.qwen3, "json"),
+                             ("llama3_ignore_merges", args.llama3, "json_ignore_merges")]:
+        if only is not None and name not in only:
+            continue
         if not path or not os.path.exists(path):
-            sys.exit(f"{name}: GGUF not found at {path!r}")
-        data = build(name, path, kind, texts)
+            sys.exit(f"{name}: input not found at {path!r}")
+        if kind == "json":
+            data = build_from_json(name, path, texts)
+        elif kind == "json_ignore_merges":  # Llama 3.1+ sets it; the Llama 3.2 file we have does not
+            data = build_from_json(name, path, texts, ignore_merges=True)
+        else:
+            data = build(name, path, kind, texts)
         out = os.path.join(args.out, f"{name}.json")
         with open(out, "w", encoding="utf-8") as fh:
             fh.write(dumps_one_case_per_line(data))
-        print(f"{out}: {len(texts)} cases, {data['hf_gguf_mismatches']} differ from the "
+        print(f"{out}: {len(texts)} cases, {data.get('hf_gguf_mismatches', 0)} differ from the "
               f"uncorrected HF GGUF conversion, {os.path.getsize(out)} bytes")
+    if only is not None and "pretokenizer" not in only:
+        return
     out = os.path.join(args.out, "pretokenizer.json")
     with open(out, "w", encoding="utf-8") as fh:
         fh.write(build_pretokenizer(texts))

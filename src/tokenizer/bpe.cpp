@@ -1,5 +1,7 @@
 #include "tokenizer/bpe.h"
 
+#include <fmt/format.h>  // "<0xXX>" byte-token texts
+
 #include <queue>
 
 #include "tokenizer/utf8.h"
@@ -53,16 +55,21 @@ bool ByteLevelDecode(std::string_view token, std::string* bytes) {
 
 Result<BpeModel> BpeModel::Create(const TokenizerSpec& spec) {
   BpeModel model;
-  std::unordered_map<std::string_view, int32_t> ids;
-  ids.reserve(spec.tokens.size());
+  model.byte_level_ = spec.byte_level;
+  model.ignore_merges_ = spec.ignore_merges;
+  model.unk_id_ = spec.unk_id;
+  model.vocab_.reserve(spec.tokens.size());
   for (size_t i = 0; i < spec.tokens.size(); ++i) {
-    ids[spec.tokens[i]] = static_cast<int32_t>(i);  // a repeated entry keeps the last id
+    model.vocab_[spec.tokens[i]] = static_cast<int32_t>(i);
   }
   for (int b = 0; b < 256; ++b) {
     std::string text;
-    AppendUtf8(ByteToUnicode(static_cast<uint8_t>(b)), &text);
-    const auto it = ids.find(text);
-    model.byte_token_[static_cast<size_t>(b)] = it == ids.end() ? -1 : it->second;
+    if (spec.byte_level) {
+      AppendUtf8(ByteToUnicode(static_cast<uint8_t>(b)), &text);
+    } else if (spec.byte_fallback) {
+      text = fmt::format("<0x{:02X}>", b);
+    }
+    model.byte_token_[static_cast<size_t>(b)] = text.empty() ? -1 : model.Lookup(text);
   }
   model.merges_.reserve(spec.merges.size());
   std::string joined;
@@ -75,27 +82,69 @@ Result<BpeModel> BpeModel::Create(const TokenizerSpec& spec) {
     const std::string_view left(merge.data(), space);
     const std::string_view right(merge.data() + space + 1, merge.size() - space - 1);
     joined.assign(left).append(right);
-    const auto l = ids.find(left), r = ids.find(right), m = ids.find(joined);
-    if (l == ids.end() || r == ids.end() || m == ids.end()) continue;
+    const int32_t l = model.Lookup(left), r = model.Lookup(right), m = model.Lookup(joined);
+    if (l < 0 || r < 0 || m < 0) continue;
     // The first (lowest-rank) occurrence of a pair wins.
-    model.merges_.try_emplace(PairKey(l->second, r->second),
-                              Merge{static_cast<int32_t>(rank), m->second});
+    model.merges_.try_emplace(PairKey(l, r), Merge{static_cast<int32_t>(rank), m});
   }
   return model;
 }
 
+int32_t BpeModel::Lookup(std::string_view text) const {
+  const auto it = vocab_.find(text);
+  return it == vocab_.end() ? -1 : it->second;
+}
+
+void BpeModel::InitialSymbols(std::string_view piece, std::vector<int32_t>* ids) const {
+  if (byte_level_) {
+    for (char c : piece) ids->push_back(byte_token_[static_cast<uint8_t>(c)]);
+    return;
+  }
+  for (size_t pos = 0; pos < piece.size();) {
+    size_t len = Utf8CharLen(piece, pos);
+    if (len == 0) len = 1;
+    const std::string_view ch = piece.substr(pos, len);
+    pos += len;
+    if (const int32_t id = Lookup(ch); id >= 0) {
+      ids->push_back(id);
+      continue;
+    }
+    bool all_bytes = true;
+    for (char c : ch) all_bytes = all_bytes && byte_token_[static_cast<uint8_t>(c)] >= 0;
+    if (all_bytes) {
+      for (char c : ch) ids->push_back(byte_token_[static_cast<uint8_t>(c)]);
+    } else {
+      ids->push_back(unk_id_);
+    }
+  }
+}
+
 void BpeModel::Encode(std::string_view piece, std::vector<int32_t>* out) const {
-  const size_t n = piece.size();
-  if (n == 0) return;
-  // Symbols form a doubly linked list over the piece's bytes; a merge grows the left symbol
-  // and unlinks the right one.
+  if (piece.empty()) return;
+  if (ignore_merges_) {
+    std::string word;
+    if (byte_level_) {
+      for (char c : piece) AppendUtf8(ByteToUnicode(static_cast<uint8_t>(c)), &word);
+    } else {
+      word = piece;
+    }
+    if (const int32_t id = Lookup(word); id >= 0) {
+      out->push_back(id);
+      return;
+    }
+  }
+  std::vector<int32_t> initial;
+  initial.reserve(piece.size());
+  InitialSymbols(piece, &initial);
+  const size_t n = initial.size();
+  // Symbols form a doubly linked list; a merge grows the left symbol and unlinks the right one.
   struct Symbol {
     int32_t id;
     int32_t prev, next;  // -1 at the ends
   };
   std::vector<Symbol> symbols(n);
   for (size_t i = 0; i < n; ++i) {
-    symbols[i] = {byte_token_[static_cast<uint8_t>(piece[i])], static_cast<int32_t>(i) - 1,
+    symbols[i] = {initial[i], static_cast<int32_t>(i) - 1,
                   i + 1 < n ? static_cast<int32_t>(i + 1) : -1};
   }
   struct Candidate {

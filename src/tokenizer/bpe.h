@@ -1,11 +1,16 @@
-// Byte-level BPE (GGUF tokenizer model "gpt2"): vocabulary entries are written in GPT-2's
-// byte-to-unicode alphabet; a text piece starts as one symbol per byte and the adjacent pair
-// whose merge has the lowest rank is merged until no ranked pair remains (ties: leftmost).
+// Merge-ranked BPE. Byte-level (GGUF tokenizer model "gpt2", tokenizer.json ByteLevel):
+// vocabulary entries are written in GPT-2's byte-to-unicode alphabet and a text piece starts as
+// one symbol per byte. Character-level (tokenizer.json of Llama 2 / Mistral / Gemma,
+// spec.byte_level false): a piece starts as one symbol per UTF-8 character, a character
+// outside the vocabulary becoming its <0xXX> byte tokens (byte_fallback) or the unknown token.
+// Then the adjacent pair whose merge has the lowest rank is merged until no ranked pair
+// remains (ties: leftmost).
 // Immutable after Create; thread-safe for concurrent const use.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,13 +37,18 @@ class BpeModel {
   // Merges whose parts or result are not in the vocabulary are ignored, as in llama.cpp.
   static Result<BpeModel> Create(const TokenizerSpec& spec);
 
-  // Appends the ids of one pre-tokenized piece of raw bytes. A byte whose byte-level character
-  // is not in the vocabulary is dropped, as Hugging Face does (SmolLM2 lacks 21 of the 256,
-  // e.g. 0x04 and 0xF5..0xFF); emitting the unknown token instead would put a control token
-  // such as "<|endoftext|>" into the text.
+  // Appends the ids of one pre-tokenized piece of raw bytes. Byte-level: a byte whose
+  // byte-level character is not in the vocabulary is dropped, as Hugging Face does (SmolLM2
+  // lacks 21 of the 256, e.g. 0x04 and 0xF5..0xFF); emitting the unknown token instead would
+  // put a control token such as "<|endoftext|>" into the text. Character-level: invalid UTF-8
+  // bytes are one-byte characters (so they take the byte-fallback path).
   void Encode(std::string_view piece, std::vector<int32_t>* out) const;
 
  private:
+  // The initial symbols (token ids; -1 = no token) of `piece`.
+  void InitialSymbols(std::string_view piece, std::vector<int32_t>* ids) const;
+  int32_t Lookup(std::string_view text) const;  // vocabulary id of `text`, -1 if none
+
   struct Merge {
     int32_t rank;
     int32_t id;  // id of the merged token
@@ -48,8 +58,19 @@ class BpeModel {
            static_cast<uint32_t>(right);
   }
 
-  std::array<int32_t, 256> byte_token_{};       // id of each single byte's token, -1 if none
+  bool byte_level_ = true;
+  bool ignore_merges_ = false;
+  int32_t unk_id_ = -1;                         // character-level without byte fallback
+  std::array<int32_t, 256> byte_token_{};       // byte-level: id of each byte's character token;
+                                                // character-level: its <0xXX> token; -1 if none
   std::unordered_map<uint64_t, Merge> merges_;  // (left id, right id) -> merge
+  // Lets vocab_ be searched with a string_view.
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // text -> id (a repeated text keeps the last)
+  std::unordered_map<std::string, int32_t, TextHash, std::equal_to<>> vocab_;
 };
 
 }  // namespace flashstream

@@ -36,6 +36,7 @@ class Detokenizer {
   const Tokenizer* tokenizer_;
   Utf8Sanitizer utf8_;
   bool segment_start_ = true;  // next text piece starts the sequence or follows a special token
+                               // (the latter not with space_prefix_first_only)
 };
 
 }  // namespace flashstream

@@ -4,6 +4,7 @@
 
 #include "tokenizer/bpe.h"
 #include "tokenizer/detokenizer.h"
+#include "tokenizer/normalizer.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/special_tokens.h"
 #include "tokenizer/spm.h"
@@ -35,6 +36,16 @@ std::string ReplaceAll(std::string_view s, std::string_view from, std::string_vi
     out.append(s.substr(pos, hit - pos)).append(to);
     pos = hit + from.size();
   }
+}
+
+// tokenizer.json's pre-tokenizer splits: Metaspace's split before each "▁", then the Splits.
+std::vector<TokenizerSpec::PreSplit> PipelineSplits(const TokenizerSpec& spec) {
+  std::vector<TokenizerSpec::PreSplit> splits;
+  if (spec.metaspace != TokenizerSpec::Metaspace::kNone && spec.metaspace_split) {
+    splits.push_back({std::string(kSpmSpace), TokenizerSpec::PreSplit::Behavior::kMergedWithNext});
+  }
+  splits.insert(splits.end(), spec.pre_splits.begin(), spec.pre_splits.end());
+  return splits;
 }
 
 Status CheckId(const char* key, int32_t id, size_t n) {
@@ -86,10 +97,18 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(const TokenizerSpec& spec) 
   tok->add_bos_ = spec.add_bos;
   tok->add_eos_ = spec.add_eos;
   const bool bpe = spec.kind == TokenizerSpec::Kind::kBpe;
-  tok->add_space_prefix_ = !bpe && spec.add_space_prefix;
+  const bool byte_level = bpe && spec.byte_level;
+  tok->add_space_prefix_ = !byte_level && spec.add_space_prefix;
+  tok->space_prefix_first_only_ =
+      tok->add_space_prefix_ && spec.metaspace == TokenizerSpec::Metaspace::kFirst;
+  auto normalizer = std::make_unique<TextNormalizer>(spec);
+  if (!normalizer->identity()) tok->normalizer_ = std::move(normalizer);
   if (bpe) {
-    FS_ASSIGN_OR_RETURN(PreTokenizer pre, PreTokenizer::Create(spec.pre));
-    tok->pre_ = std::make_unique<PreTokenizer>(std::move(pre));
+    Result<PreTokenizer> pre = spec.pre == TokenizerSpec::kPreFromSplits
+                                   ? PreTokenizer::FromSplits(PipelineSplits(spec))
+                                   : PreTokenizer::Create(spec.pre);
+    if (!pre.ok()) return pre.status();
+    tok->pre_ = std::make_unique<PreTokenizer>(std::move(pre).value());
     FS_ASSIGN_OR_RETURN(BpeModel model, BpeModel::Create(spec));
     tok->bpe_ = std::make_unique<BpeModel>(std::move(model));
   } else {
@@ -118,7 +137,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(const TokenizerSpec& spec) 
               std::end(kEndOfTurnTexts)) {
         tok->end_of_generation_[i] = 1;
       }
-    } else if (bpe) {
+    } else if (byte_level) {
       if (!ByteLevelDecode(text, &piece)) piece = text;  // not in the byte alphabet: as is
     } else if (type == TokenizerSpec::kByte && SpmByteTokenValue(text) >= 0) {
       piece.assign(1, static_cast<char>(SpmByteTokenValue(text)));
@@ -129,11 +148,22 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(const TokenizerSpec& spec) 
   for (int32_t id : {spec.eos_id, spec.eot_id}) {
     if (id >= 0) tok->end_of_generation_[static_cast<size_t>(id)] = 1;
   }
+  for (const TokenizerSpec::AddedToken& added : spec.added_tokens) {
+    if (added.id < 0 || static_cast<size_t>(added.id) >= n) continue;
+    if (!added.lstrip && !added.rstrip) continue;
+    tok->strip_.resize(n, 0);
+    tok->strip_[static_cast<size_t>(added.id)] = (added.lstrip ? 1 : 0) | (added.rstrip ? 2 : 0);
+  }
   return tok;
 }
 
-void Tokenizer::EncodeSegment(std::string_view text, bool segment_start,
+void Tokenizer::EncodeSegment(std::string_view text, bool segment_start, bool at_input_start,
                               std::vector<int32_t>* out) const {
+  std::string normalized;
+  if (normalizer_) {
+    normalizer_->Apply(text, at_input_start, &normalized);
+    text = normalized;
+  }
   if (bpe_) {
     std::vector<std::string_view> pieces;
     pre_->Split(text, &pieces);
@@ -152,18 +182,39 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
   if (add_special && add_bos_ && bos_id_ >= 0) ids.push_back(bos_id_);
   std::vector<SpecialTokenMatcher::Fragment> fragments;
   (parse_special ? parsed_ : always_)->Partition(text, &fragments);
+  if (!strip_.empty()) StripAroundAddedTokens(&fragments);
   bool segment_start = true;
   for (const SpecialTokenMatcher::Fragment& f : fragments) {
     if (f.id >= 0) {
       ids.push_back(f.id);
       segment_start = true;
-    } else {
-      EncodeSegment(f.text, segment_start, &ids);
+    } else if (!f.text.empty()) {
+      EncodeSegment(f.text, segment_start, f.text.data() == text.data(), &ids);
       segment_start = false;
     }
   }
   if (add_special && add_eos_ && eos_id_ >= 0) ids.push_back(eos_id_);
   return ids;
+}
+
+void Tokenizer::StripAroundAddedTokens(
+    std::vector<SpecialTokenMatcher::Fragment>* fragments) const {
+  constexpr std::string_view kSpaces = " \t\n\r\v\f";
+  for (size_t i = 0; i < fragments->size(); ++i) {
+    const int32_t id = (*fragments)[i].id;
+    if (id < 0) continue;
+    const uint8_t strip = strip_[static_cast<size_t>(id)];
+    if ((strip & 1) && i > 0 && (*fragments)[i - 1].id < 0) {
+      std::string_view& before = (*fragments)[i - 1].text;
+      const size_t keep = before.find_last_not_of(kSpaces);
+      before = before.substr(0, keep == std::string_view::npos ? 0 : keep + 1);
+    }
+    if ((strip & 2) && i + 1 < fragments->size() && (*fragments)[i + 1].id < 0) {
+      std::string_view& after = (*fragments)[i + 1].text;
+      const size_t skip = after.find_first_not_of(kSpaces);
+      after = after.substr(skip == std::string_view::npos ? after.size() : skip);
+    }
+  }
 }
 
 std::string Tokenizer::Decode(std::span<const int32_t> ids) const {

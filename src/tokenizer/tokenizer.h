@@ -1,6 +1,9 @@
 // Tokenizer: text <-> token ids for the models' own vocabularies, built from a TokenizerSpec
-// (GGUF metadata). Two kinds:
-//  - kBpe (GGUF "gpt2"): byte-level BPE after a regex pre-tokenizer chosen by spec.pre.
+// (GGUF metadata or tokenizer.json). Two kinds:
+//  - kBpe (GGUF "gpt2", tokenizer.json BPE): merge-ranked BPE after a regex pre-tokenizer
+//    chosen by spec.pre (or spec.pre_splits), byte-level or, for tokenizer.json files of
+//    Llama 2 / Mistral / Gemma, character-level with "▁" for spaces and byte fallback; the
+//    tokenizer.json normalizer and Metaspace steps run first on each segment.
 //  - kSpm (GGUF "llama"): SentencePiece score-based BPE with "▁" for spaces and byte fallback.
 // Special tokens: user-defined tokens (type 4) are always matched in the raw text; control and
 // unknown tokens (types 3, 2) only when parse_special is true. Matching is leftmost-longest,
@@ -22,13 +25,14 @@
 
 #include "core/status.h"
 #include "formats/model_index.h"
+#include "tokenizer/special_tokens.h"  // SpecialTokenMatcher::Fragment
 
 namespace flashstream {
 
 class BpeModel;
 class PreTokenizer;
 class SpmModel;
-class SpecialTokenMatcher;
+class TextNormalizer;
 
 class Tokenizer {
  public:
@@ -67,12 +71,19 @@ class Tokenizer {
   int32_t eos() const { return eos_id_; }
   int32_t eot() const { return eot_id_; }
   int32_t unk() const { return unk_id_; }
-  // true when Decode drops the space that Encode puts in front of a segment (kSpm only).
+  // true when Decode drops the space that Encode puts in front of a segment (kSpm, and
+  // character-level kBpe whose tokenizer.json decoder strips it).
   bool strips_space_prefix() const { return add_space_prefix_; }
+  // true when that space is only put in front of the input's first segment, not after special
+  // tokens (tokenizer.json Metaspace with prepend_scheme "first").
+  bool space_prefix_first_only() const { return space_prefix_first_only_; }
 
  private:
   Tokenizer();
-  void EncodeSegment(std::string_view text, bool segment_start, std::vector<int32_t>* out) const;
+  void EncodeSegment(std::string_view text, bool segment_start, bool at_input_start,
+                     std::vector<int32_t>* out) const;
+  // Removes the whitespace that lstrip/rstrip added tokens take from their neighbours.
+  void StripAroundAddedTokens(std::vector<SpecialTokenMatcher::Fragment>* fragments) const;
 
   TokenizerSpec::Kind kind_ = TokenizerSpec::Kind::kNone;
   std::vector<std::string> pieces_;  // id -> raw bytes
@@ -80,8 +91,11 @@ class Tokenizer {
   std::vector<uint8_t> end_of_generation_;
   int32_t bos_id_ = -1, eos_id_ = -1, eot_id_ = -1, unk_id_ = -1;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
+  bool space_prefix_first_only_ = false;
+  std::vector<uint8_t> strip_;  // id -> bit 0: lstrip, bit 1: rstrip (tokenizer.json added tokens)
   std::unique_ptr<SpecialTokenMatcher> always_;  // user-defined tokens
   std::unique_ptr<SpecialTokenMatcher> parsed_;  // user-defined + control + unknown
+  std::unique_ptr<TextNormalizer> normalizer_;   // tokenizer.json steps; null = none
   std::unique_ptr<PreTokenizer> pre_;            // kBpe only
   std::unique_ptr<BpeModel> bpe_;                // kBpe only
   std::unique_ptr<SpmModel> spm_;                // kSpm only
