@@ -8,6 +8,7 @@
 #include "backend/cpu/quant.h"  // DequantizeRow
 #include "core/half.h"          // FloatToHalfRow, FloatToBF16Row
 #include "core/mlx_quant.h"     // MlxQuantizeRow, MlxDequantizeRow
+#include "formats/hf_tokenizer.h"
 #include "formats/gguf.h"       // ReadGgufFile (tokenizer keys)
 #include "formats/gguf_writer.h"
 #include "formats/hf_names.h"
@@ -127,10 +128,11 @@ Status MakeDir(const std::string& path) {
   return Status::Ok();
 }
 
-// Writes tokenizer.json / tokenizer_config.json for `spec` into `folder`. The one place that
-// writes them: no writer exists yet, so nothing is written and the caller says so.
+// Writes tokenizer.json / tokenizer_config.json (chat template, special tokens) for `spec` into
+// `folder`.
 Status WriteFolderTokenizer(const TokenizerSpec& spec, const std::string& folder, bool* written) {
-  *written = false;
+  FS_RETURN_IF_ERROR(WriteHfTokenizer(spec, folder));
+  *written = true;
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 
 #include "formats/hf_config.h"
 #include "formats/hf_names.h"
+#include "formats/hf_tokenizer.h"
 #include "formats/safetensors.h"
 #include "io/file.h"  // File::ReadAt
 
@@ -217,7 +218,12 @@ bool IsHfFolder(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && IsFile(path + "/config.json");
 }
 
-Result<TokenizerSpec> ReadFolderTokenizer(const std::string& folder) { return TokenizerSpec{}; }
+// tokenizer.json (+ tokenizer_config.json) when present; a folder without one still evaluates
+// token ids (`run` then says it has no tokenizer).
+Result<TokenizerSpec> ReadFolderTokenizer(const std::string& folder) {
+  if (!IsFile(folder + "/tokenizer.json")) return TokenizerSpec{};
+  return ReadHfTokenizer(folder);
+}
 
 Result<ModelIndex> ReadHfModel(const std::string& folder) {
   const std::string config_path = folder + "/config.json";

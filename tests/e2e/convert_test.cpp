@@ -72,7 +72,15 @@ TEST_P(ConvertTest, ConvertedSmolLm2MatchesGgufAndAnswersParis) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::unique_ptr<Session> conv = Open(out);
   ASSERT_NE(conv, nullptr);
-  EXPECT_FALSE(conv->has_tokenizer());
+  // The folder carries the tokenizer and chat template (tokenizer.json, tokenizer_config.json):
+  // the same conversation renders and tokenizes to the same ids.
+  ASSERT_TRUE(conv->has_tokenizer());
+  Result<ChatFormatter> conv_chat = ChatFormatter::Create(conv->index().tokenizer, conv->tokenizer());
+  ASSERT_TRUE(conv_chat.ok()) << conv_chat.status().message();
+  Result<std::string> conv_rendered = conv_chat->Render({{"user", "What is the capital of France?"}}, true);
+  ASSERT_TRUE(conv_rendered.ok());
+  EXPECT_EQ(*conv_rendered, *rendered);
+  EXPECT_EQ(conv_chat->Tokenize(*conv_rendered), prompt);
 
   std::vector<float> want, got;
   ASSERT_TRUE(gguf->Evaluate(prompt, &want).ok());

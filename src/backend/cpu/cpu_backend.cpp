@@ -351,11 +351,10 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> scratch_;  // per thread: attention scores
   std::vector<int64_t> attn_first_task_;     // [n_blocks + 1]: first attention task of each block
   std::vector<int64_t> attn_key_begin_;      // [n_blocks]: first key of each block (sliding window)
-  std::vector<float> norm_weight_;           // [n]: RmsNorm weight + offset
+  std::vector<float> norm_weight_;           // [n]: RmsNorm weight widened to f32, plus its offset
   std::vector<float> attn_stats_;            // per task: max[n_heads], sum[n_heads]
   std::vector<float> attn_partial_;          // per task of a split token: out[n_heads, head_dim]
   std::vector<float> inv_freq_;
-  std::vector<float> norm_weight_;  // [n] f16/bf16 RmsNorm weight widened to f32
   std::vector<float> mlx_xsum_;     // [n_tok, n_in / G, 16] MLX group sums
   std::vector<float> cos_sin_;
 };
