@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "cuda_test_util.h"
 
 namespace flashstream {
@@ -32,12 +33,12 @@ TEST_F(CudaOpsTest, RmsNormInPlaceAndOutOfPlace) {
       const std::vector<float> w = RandomFloats(n, rng_);
       const TensorView hw{reinterpret_cast<const std::byte*>(w.data()), DType::kF32, MakeShape({n})};
       std::vector<float> want(x.size());
-      cpu_->RmsNorm(x.data(), hw, n_tok, n, 1e-5f, want.data());
+      cpu_->RmsNorm(x.data(), hw, n_tok, n, 1e-5f, 0.f, want.data());
       DeviceVec<float> dx(x), dw(w), dout(std::vector<float>(x.size(), NAN));
       TensorView dv = hw;
       dv.data = reinterpret_cast<const std::byte*>(dw.data());
-      gpu_->RmsNorm(dx.data(), dv, n_tok, n, 1e-5f, dout.data());
-      gpu_->RmsNorm(dx.data(), dv, n_tok, n, 1e-5f, dx.data());  // aliasing
+      gpu_->RmsNorm(dx.data(), dv, n_tok, n, 1e-5f, 0.f, dout.data());
+      gpu_->RmsNorm(dx.data(), dv, n_tok, n, 1e-5f, 0.f, dx.data());  // aliasing
       const std::vector<float> got = dout.Download(), inplace = dx.Download();
       for (size_t i = 0; i < want.size(); ++i) {
         // The GPU sums squares in double; the CPU's AVX-512 kernel in 16 f32 lanes, whose sum
@@ -97,9 +98,11 @@ TEST_F(CudaOpsTest, CausalGqaAttention) {
   struct Case {
     int64_t n_tok, past;
     int n_heads, n_kv_heads, head_dim;
+    int64_t window;  // 0 = none
   };
-  for (const Case& c : {Case{1, 0, 4, 4, 64}, Case{1, 1500, 8, 2, 128}, Case{17, 0, 6, 2, 80}, Case{17, 50, 8, 1, 64},
-                        Case{5, 3, 2, 1, 256}}) {
+  for (const Case& c : {Case{1, 0, 4, 4, 64, 0}, Case{1, 1500, 8, 2, 128, 0}, Case{17, 0, 6, 2, 80, 0},
+                        Case{17, 50, 8, 1, 64, 0}, Case{5, 3, 2, 1, 256, 0}, Case{1, 1500, 8, 2, 128, 512},
+                        Case{17, 50, 8, 1, 64, 8}, Case{17, 0, 6, 2, 80, 1}}) {
     const int64_t n_ctx = c.n_tok + c.past;
     const std::vector<float> q = RandomFloats(c.n_tok * c.n_heads * c.head_dim, rng_);
     const std::vector<float> k = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);
@@ -107,10 +110,10 @@ TEST_F(CudaOpsTest, CausalGqaAttention) {
     const float scale = 1.f / std::sqrt(static_cast<float>(c.head_dim));
     std::vector<float> want(q.size(), NAN);
     cpu_->Attention(q.data(), k.data(), v.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale,
-                    want.data());
+                    c.window, want.data());
     DeviceVec<float> dq(q), dk(k), dv(v), dout(std::vector<float>(q.size(), NAN));
     gpu_->Attention(dq.data(), dk.data(), dv.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale,
-                    dout.data());
+                    c.window, dout.data());
     const std::vector<float> got = dout.Download();
     double vmax = 0;
     for (float f : v) vmax = std::max(vmax, std::fabs(static_cast<double>(f)));
@@ -147,6 +150,50 @@ TEST_F(CudaOpsTest, SwiGluAndAdd) {
       // relative, as the CPU's own test allows against the double reference.
       ASSERT_NEAR(sw[i], want_sw[i], 8 * kU * std::fabs(want_sw[i]) + 1e-30) << n << " " << i;
       ASSERT_EQ(add[i], want_add[i]) << n << " " << i;  // one correctly rounded addition
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, RmsNormHalfWeightsAndGemmaOffset) {
+  const int64_t n_tok = 5, n = 640;
+  const std::vector<float> x = RandomFloats(n_tok * n, rng_);
+  const std::vector<float> wf = RandomFloats(n, rng_);
+  std::vector<uint16_t> wb(static_cast<size_t>(n));
+  FloatToBF16Row(wf.data(), wb.data(), n);
+  const TensorView hw{reinterpret_cast<const std::byte*>(wb.data()), DType::kBF16, MakeShape({n})};
+  std::vector<float> want(x.size());
+  cpu_->RmsNorm(x.data(), hw, n_tok, n, 1e-6f, 1.f, want.data());
+  DeviceVec<float> dx(x), dout(std::vector<float>(x.size(), NAN));
+  DeviceVec<uint16_t> dw(wb);
+  TensorView dv = hw;
+  dv.data = reinterpret_cast<const std::byte*>(dw.data());
+  gpu_->RmsNorm(dx.data(), dv, n_tok, n, 1e-6f, 1.f, dout.data());
+  const std::vector<float> got = dout.Download();
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double rel = 2.0 * ((static_cast<double>(n) / 16 + 8) / 2 + 3) * kU;  // as RmsNormInPlaceAndOutOfPlace
+    ASSERT_NEAR(got[i], want[i], rel * std::fabs(want[i]) + 1e-30) << i;
+  }
+}
+
+TEST_F(CudaOpsTest, GeluTanhGluScaleAndSoftCap) {
+  for (int64_t n : {1, 1000, 2048 * 17}) {
+    const std::vector<float> g = RandomFloats(n, rng_, 4.f), u = RandomFloats(n, rng_);
+    std::vector<float> want_gelu(g.size()), want_scale(g.size()), want_cap = g;
+    cpu_->GeluTanhGlu(g.data(), u.data(), n, want_gelu.data());
+    cpu_->Scale(g.data(), 0.0625f, n, want_scale.data());
+    cpu_->SoftCap(want_cap.data(), n, 3.f);
+    DeviceVec<float> dg(g), du(u), dgelu(std::vector<float>(g.size(), NAN)), dscale(std::vector<float>(g.size(), NAN));
+    gpu_->GeluTanhGlu(dg.data(), du.data(), n, dgelu.data());
+    gpu_->Scale(dg.data(), 0.0625f, n, dscale.data());
+    gpu_->SoftCap(dg.data(), n, 3.f);
+    const std::vector<float> gelu = dgelu.Download(), scaled = dscale.Download(), cap = dg.Download();
+    for (size_t i = 0; i < g.size(); ++i) {
+      // tanhf within 2 ulp on each side plus the few f32 roundings of the formula: 16 u of the
+      // largest term, 0.5 |g| |u|.
+      const double big = 0.5 * std::fabs(g[i]) * std::fabs(u[i]) + std::fabs(want_gelu[i]);
+      ASSERT_NEAR(gelu[i], want_gelu[i], 16 * kU * big + 1e-30) << n << " " << i;
+      ASSERT_EQ(scaled[i], want_scale[i]) << i;  // one correctly rounded product
+      ASSERT_NEAR(cap[i], want_cap[i], 8 * kU * 3.0) << i;
     }
   }
 }

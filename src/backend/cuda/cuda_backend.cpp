@@ -56,7 +56,8 @@ bool IsDevicePointer(const void* p) {
 bool SameRope(const RopeParams& a, const RopeParams& b) {
   return a.rope_dim == b.rope_dim && a.theta == b.theta && a.interleaved == b.interleaved &&
          a.scale_factor == b.scale_factor && a.low_freq_factor == b.low_freq_factor &&
-         a.high_freq_factor == b.high_freq_factor && a.original_context == b.original_context;
+         a.high_freq_factor == b.high_freq_factor && a.original_context == b.original_context &&
+         a.linear_factor == b.linear_factor;
 }
 
 class CudaBackend final : public Backend {
@@ -125,11 +126,24 @@ class CudaBackend final : public Backend {
     cuda::LaunchDequantRows(Weight(table), dev_ids, n, out, s());
   }
 
-  void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float* out) override {
-    FS_CHECK(weight.dtype == DType::kF32 && weight.shape.elements() == n, "RmsNorm weight {} {}, expected f32 [{}]",
-             flashstream::Name(weight.dtype), weight.shape.ToString(), n);
+  void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps, float weight_offset,
+               float* out) override {
+    const bool half = weight.dtype == DType::kF16 || weight.dtype == DType::kBF16;
+    FS_CHECK((weight.dtype == DType::kF32 || half) && weight.shape.elements() == n,
+             "RmsNorm weight {} {}, expected f32, f16 or bf16 [{}]", flashstream::Name(weight.dtype),
+             weight.shape.ToString(), n);
     Use();
-    cuda::LaunchRmsNorm(x, weight.f32(), n_tok, n, eps, out, s());
+    const float* w = weight.f32();
+    if (half) {  // widened exactly, as the CPU does
+      auto* wide = static_cast<float*>(norm_weight_.Reserve(static_cast<size_t>(n) * sizeof(float)));
+      cuda::DeviceWeight dw = Weight(weight);
+      dw.n_rows = 1;
+      dw.n_cols = n;
+      dw.row_bytes = static_cast<int64_t>(RowBytes(weight.dtype, n));
+      cuda::LaunchDequantRows(dw, nullptr, 1, wide, s());
+      w = wide;
+    }
+    cuda::LaunchRmsNorm(x, w, n_tok, n, eps, weight_offset, out, s());
   }
 
   void Rope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos, const RopeParams& p) override {
@@ -151,13 +165,13 @@ class CudaBackend final : public Backend {
   }
 
   void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-                 int n_kv_heads, int head_dim, float scale, float* out) override {
+                 int n_kv_heads, int head_dim, float scale, int64_t window, float* out) override {
     FS_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "Attention: {} heads over {} kv heads", n_heads, n_kv_heads);
     FS_CHECK(n_tok <= n_ctx, "Attention: {} queries but {} keys", n_tok, n_ctx);
     FS_CHECK(head_dim > 0 && head_dim <= 256, "Attention: head_dim {} outside (0, 256]", head_dim);
     FS_CHECK(n_tok <= kMaxAttnTokens, "Attention: {} query tokens in one call, at most {}", n_tok, kMaxAttnTokens);
     Use();
-    cuda::LaunchAttention(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, out, s());
+    cuda::LaunchAttention(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out, s());
   }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
@@ -168,6 +182,22 @@ class CudaBackend final : public Backend {
   void Add(const float* a, const float* b, int64_t n, float* out) override {
     Use();
     cuda::LaunchAdd(a, b, n, out, s());
+  }
+
+  void GeluTanhGlu(const float* gate, const float* up, int64_t n, float* out) override {
+    Use();
+    cuda::LaunchGeluTanhGlu(gate, up, n, out, s());
+  }
+
+  void Scale(const float* x, float factor, int64_t n, float* out) override {
+    Use();
+    cuda::LaunchScale(x, factor, n, out, s());
+  }
+
+  void SoftCap(float* x, int64_t n, float cap) override {
+    FS_CHECK(cap > 0.f, "SoftCap: cap {} must be positive", cap);
+    Use();
+    cuda::LaunchSoftCap(x, n, cap, s());
   }
 
  private:
@@ -218,6 +248,7 @@ class CudaBackend final : public Backend {
   Scratch ids_scratch_;  // [n] GetRows ids copied from the host
   Scratch pos_scratch_;  // [n_tok] Rope positions copied from the host
   Scratch inv_freq_;     // [rope_dim / 2] for rope_
+  Scratch norm_weight_;  // [n] an f16/bf16 RmsNorm weight widened to f32
   std::optional<RopeParams> rope_;
 };
 

@@ -31,24 +31,29 @@ void LaunchGemv(const DeviceWeight& w, const float* x, float* y, cudaStream_t st
 // a row of NaN.
 void LaunchDequantRows(const DeviceWeight& w, const int32_t* ids, int64_t n, float* out, cudaStream_t stream);
 
-// out[n_tok, n] = x / sqrt(mean(x^2) + eps) * weight[n]; out may alias x.
-void LaunchRmsNorm(const float* x, const float* weight, int64_t n_tok, int64_t n, float eps, float* out,
-                   cudaStream_t stream);
+// out[n_tok, n] = x / sqrt(mean(x^2) + eps) * (weight[n] + weight_offset), the sum rounded
+// to f32 first; out may alias x.
+void LaunchRmsNorm(const float* x, const float* weight, int64_t n_tok, int64_t n, float eps, float weight_offset,
+                   float* out, cudaStream_t stream);
 
 // Rotates x[n_tok, n_heads, head_dim] in place; pos[n_tok]; inv_freq[rope_dim /
 // 2].
 void LaunchRope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos, const float* inv_freq,
                 int rope_dim, bool interleaved, cudaStream_t stream);
 
-// Causal GQA attention with Backend::Attention's semantics. Precondition:
-// head_dim <= 256.
+// Causal GQA attention with Backend::Attention's semantics (window 0 = no limit).
+// Precondition: head_dim <= 256.
 void LaunchAttention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-                     int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream);
+                     int n_kv_heads, int head_dim, float scale, int64_t window, float* out, cudaStream_t stream);
 
 // out[n] = silu(gate[n]) * up[n]; out[n] = a[n] + b[n]. out may alias the first
 // input.
 void LaunchSwiGlu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
 void LaunchAdd(const float* a, const float* b, int64_t n, float* out, cudaStream_t stream);
+// out[n] = gelu_tanh(gate[n]) * up[n]; out[n] = x[n] * s; x[n] = cap * tanh(x[n] / cap).
+void LaunchGeluTanhGlu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
+void LaunchScale(const float* x, float s, int64_t n, float* out, cudaStream_t stream);
+void LaunchSoftCap(float* x, int64_t n, float cap, cudaStream_t stream);
 
 // dst[bytes] = src[bytes] by a grid-stride kernel; dst and src 16-byte aligned.
 cudaError_t LaunchCopy(void* dst, const void* src, size_t bytes, cudaStream_t stream);

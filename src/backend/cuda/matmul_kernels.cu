@@ -444,6 +444,9 @@ void LaunchGemv(const DeviceWeight& w, const float* x, float* y, cudaStream_t st
       return LaunchQuant<DType::kQ5_K, false>(w, nullptr, w.n_rows, x, y, stream);
     case DType::kQ6_K:
       return LaunchQuant<DType::kQ6_K, false>(w, nullptr, w.n_rows, x, y, stream);
+    case DType::kQ5_0:  // no CUDA kernels yet: a clear error, never a silent CPU fallback
+    case DType::kMlxQ4:
+    case DType::kMlxQ8:
     case DType::kI32:
     case DType::kCount:
       break;
@@ -472,6 +475,9 @@ void LaunchDequantRows(const DeviceWeight& w, const int32_t* ids, int64_t n, flo
       return LaunchQuant<DType::kQ5_K, true>(w, ids, n, nullptr, out, stream);
     case DType::kQ6_K:
       return LaunchQuant<DType::kQ6_K, true>(w, ids, n, nullptr, out, stream);
+    case DType::kQ5_0:  // no CUDA kernels yet: a clear error, never a silent CPU fallback
+    case DType::kMlxQ4:
+    case DType::kMlxQ8:
     case DType::kI32:
     case DType::kCount:
       break;

@@ -1,5 +1,5 @@
-// The non-matmul operations: RMS norm, rotary embedding, causal GQA attention,
-// SwiGLU, add. Where the CPU's generic kernels have a fixed rounding sequence
+// The non-matmul operations: RMS norm, rotary embedding, causal GQA attention
+// (optionally windowed), SwiGLU, GELU-tanh gate, add, scale, soft-cap. Where the CPU's generic kernels have a fixed rounding sequence
 // (RMS norm's double sum of squares, RoPE's double cos/sin, the element-wise
 // ops) these kernels use the same one, with contraction into FMA disabled by
 // the __f*_rn intrinsics, so results match to the bit or within an ulp.
@@ -22,7 +22,7 @@ constexpr int kMaxHeadDimPerLane = 8;  // head_dim <= 256
 // out[t] = x[t] * (1 / sqrt(sum(x^2) / n + eps)) * w, the sum in double; one
 // block per token.
 __global__ void __launch_bounds__(kNormThreads)
-    RmsNormKernel(const float* x, const float* __restrict__ w, int64_t n, float eps, float* out) {
+    RmsNormKernel(const float* x, const float* __restrict__ w, int64_t n, float eps, float w_offset, float* out) {
   const float* xt = x + blockIdx.x * n;
   float* ot = out + blockIdx.x * n;
   double ss = 0.0;
@@ -36,7 +36,9 @@ __global__ void __launch_bounds__(kNormThreads)
 #pragma unroll
   for (int k = 0; k < kNormThreads / 32; ++k) total += partial[k];
   const float inv = static_cast<float>(1.0 / sqrt(total / static_cast<double>(n) + eps));
-  for (int64_t i = threadIdx.x; i < n; i += kNormThreads) ot[i] = __fmul_rn(__fmul_rn(xt[i], inv), w[i]);
+  for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
+    ot[i] = __fmul_rn(__fmul_rn(xt[i], inv), __fadd_rn(w[i], w_offset));
+  }
 }
 
 // One thread per (token, head, rotary pair).
@@ -63,12 +65,13 @@ __global__ void RopeKernel(float* x, int64_t n_tok, int n_heads, int head_dim, c
 __global__ void __launch_bounds__(kAttnWarps * 32)
     AttentionKernel(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                     int64_t n_tok, int64_t n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
-                    float* __restrict__ out) {
+                    int64_t window, float* __restrict__ out) {
   const int h = blockIdx.x;
   const int64_t t = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = h / (n_heads / n_kv_heads);
-  const int64_t n_keys = n_ctx - n_tok + t + 1;
+  const int64_t n_keys = n_ctx - n_tok + t + 1;  // keys 0..p, p = the query's position
+  const int64_t first_key = window > 0 && n_keys > window ? n_keys - window : 0;
   const int64_t kv_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
   const float* qv = q + (t * n_heads + h) * head_dim;
 
@@ -80,7 +83,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32)
     acc[j] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
-  for (int64_t key = warp; key < n_keys; key += kAttnWarps) {
+  for (int64_t key = first_key + warp; key < n_keys; key += kAttnWarps) {
     const float* kr = k + key * kv_stride + static_cast<int64_t>(g) * head_dim;
     const float* vr = v + key * kv_stride + static_cast<int64_t>(g) * head_dim;
     float dot = 0.f;
@@ -138,6 +141,25 @@ __global__ void SwiGluKernel(const float* gate, const float* up, int64_t n, floa
   out[i] = __fmul_rn(__fdiv_rn(g, __fadd_rn(1.f, expf(-g))), up[i]);
 }
 
+// gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))), as torch's approximate="tanh".
+__global__ void GeluTanhGluKernel(const float* gate, const float* up, int64_t n, float* out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float g = gate[i];
+  const float inner = 0.7978845608028654f * (g + 0.044715f * g * g * g);
+  out[i] = 0.5f * g * (1.f + tanhf(inner)) * up[i];
+}
+
+__global__ void ScaleKernel(const float* x, float s, int64_t n, float* out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = __fmul_rn(x[i], s);
+}
+
+__global__ void SoftCapKernel(float* x, int64_t n, float cap) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) x[i] = cap * tanhf(x[i] / cap);
+}
+
 __global__ void AddKernel(const float* a, const float* b, int64_t n, float* out) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) out[i] = __fadd_rn(a[i], b[i]);
@@ -147,10 +169,10 @@ unsigned Blocks(int64_t n, int threads) { return static_cast<unsigned>((n + thre
 
 }  // namespace
 
-void LaunchRmsNorm(const float* x, const float* weight, int64_t n_tok, int64_t n, float eps, float* out,
-                   cudaStream_t stream) {
+void LaunchRmsNorm(const float* x, const float* weight, int64_t n_tok, int64_t n, float eps, float weight_offset,
+                   float* out, cudaStream_t stream) {
   if (n_tok == 0) return;
-  RmsNormKernel<<<static_cast<unsigned>(n_tok), kNormThreads, 0, stream>>>(x, weight, n, eps, out);
+  RmsNormKernel<<<static_cast<unsigned>(n_tok), kNormThreads, 0, stream>>>(x, weight, n, eps, weight_offset, out);
   FS_CUDA_CHECK_LAUNCH();
 }
 
@@ -164,11 +186,11 @@ void LaunchRope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_
 }
 
 void LaunchAttention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-                     int n_kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
+                     int n_kv_heads, int head_dim, float scale, int64_t window, float* out, cudaStream_t stream) {
   if (n_tok == 0 || n_heads == 0) return;
   const dim3 grid(static_cast<unsigned>(n_heads), static_cast<unsigned>(n_tok));
   AttentionKernel<<<grid, kAttnWarps * 32, 0, stream>>>(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale,
-                                                        out);
+                                                        window, out);
   FS_CUDA_CHECK_LAUNCH();
 }
 
@@ -181,6 +203,24 @@ void LaunchSwiGlu(const float* gate, const float* up, int64_t n, float* out, cud
 void LaunchAdd(const float* a, const float* b, int64_t n, float* out, cudaStream_t stream) {
   if (n == 0) return;
   AddKernel<<<Blocks(n, 256), 256, 0, stream>>>(a, b, n, out);
+  FS_CUDA_CHECK_LAUNCH();
+}
+
+void LaunchGeluTanhGlu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream) {
+  if (n == 0) return;
+  GeluTanhGluKernel<<<Blocks(n, 256), 256, 0, stream>>>(gate, up, n, out);
+  FS_CUDA_CHECK_LAUNCH();
+}
+
+void LaunchScale(const float* x, float s, int64_t n, float* out, cudaStream_t stream) {
+  if (n == 0) return;
+  ScaleKernel<<<Blocks(n, 256), 256, 0, stream>>>(x, s, n, out);
+  FS_CUDA_CHECK_LAUNCH();
+}
+
+void LaunchSoftCap(float* x, int64_t n, float cap, cudaStream_t stream) {
+  if (n == 0) return;
+  SoftCapKernel<<<Blocks(n, 256), 256, 0, stream>>>(x, n, cap);
   FS_CUDA_CHECK_LAUNCH();
 }
 
