@@ -110,6 +110,22 @@ TEST_P(ArchStreamedEqualsResident, AtSeveralBudgets) {
 INSTANTIATE_TEST_SUITE_P(Archs, ArchStreamedEqualsResident, ::testing::Values("mistral", "qwen2", "qwen3", "gemma3"),
                          [](const auto& info) { return info.param; });
 
+// Hugging Face safetensors folders: tensors at the unaligned offsets safetensors gives them,
+// read straight from the original file.
+class HfFolderStreamedEqualsResident : public ::testing::TestWithParam<DType> {};
+
+TEST_P(HfFolderStreamedEqualsResident, AtSeveralBudgets) {
+  const std::string vocab = testing::WriteByteVocab();
+  const std::string model = testing::WriteSynthModel(GetParam(), 24, vocab, 3, "llama", /*hf_folder=*/true);
+  ExpectStreamedEqualsResident(model);
+  std::system(fmt::format("rm -rf {}", model).c_str());
+  std::remove(vocab.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(HfFolders, HfFolderStreamedEqualsResident,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                         [](const auto& info) { return std::string(Name(info.param)); });
+
 TEST(Streaming, BudgetBelowMinimumWorkingSetFailsWithTheMinimum) {
   const std::string vocab = testing::WriteByteVocab();
   const std::string model = testing::WriteSynthModel(DType::kQ8_0, 8, vocab);

@@ -43,11 +43,13 @@ inline std::string WriteByteVocab() {
 
 // A model of `arch` (llama by default) with `layers` blocks, width 128, 4 heads (2 kv), ff 384,
 // byte vocabulary.
-// MLX dtypes give an MLX-quantized llama folder (bf16 scales, biases and norms; remove with rm -rf).
+// MLX dtypes give an MLX-quantized llama folder (bf16 scales, biases and norms), `hf_folder` a
+// Hugging Face safetensors llama folder of `dtype` (f32/f16/bf16); remove folders with rm -rf.
 inline std::string WriteSynthModel(DType dtype, int layers, const std::string& vocab, uint64_t seed = 1,
-                                   const std::string& arch = "llama") {
-  const std::string path =
-      TempPath(fmt::format("synth_{}_{}_{}_{}{}", arch, Name(dtype), layers, seed, IsMlx(dtype) ? "" : ".gguf"));
+                                   const std::string& arch = "llama", bool hf_folder = false) {
+  const bool folder = IsMlx(dtype) || hf_folder;
+  const std::string path = TempPath(
+      fmt::format("synth_{}_{}_{}_{}{}", arch, Name(dtype), layers, seed, folder ? (hf_folder ? "_hf" : "") : ".gguf"));
   SynthOptions o;
   o.shape.n_layers = layers;
   o.shape.n_embd = 128;
@@ -62,8 +64,9 @@ inline std::string WriteSynthModel(DType dtype, int layers, const std::string& v
   o.output_path = path;
   o.sync = false;
   if (IsMlx(dtype)) o.dtype = DType::kBF16;
-  Status s = IsMlx(dtype) ? SynthesizeLlamaFolder(o, dtype == DType::kMlxQ4 ? SynthFolder::kMlxQ4 : SynthFolder::kMlxQ8)
-                          : SynthesizeGguf(o);
+  Status s = hf_folder      ? SynthesizeLlamaFolder(o, SynthFolder::kHf)
+             : IsMlx(dtype) ? SynthesizeLlamaFolder(o, dtype == DType::kMlxQ4 ? SynthFolder::kMlxQ4 : SynthFolder::kMlxQ8)
+                            : SynthesizeGguf(o);
   EXPECT_TRUE(s.ok()) << s.message();
   return path;
 }
