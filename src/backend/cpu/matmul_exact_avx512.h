@@ -29,7 +29,7 @@ __m128i Load128(const u8* p) { return _mm_loadu_si128(reinterpret_cast<const __m
 __m512i Bytes16(const u8* p) { return _mm512_cvtepu8_epi32(Load128(p)); }
 
 // {from, from + step, ..., from + 15 step}
-__m512 Iota(float from, float step) {
+inline __m512 Iota(float from, float step) {
   return _mm512_fmadd_ps(_mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_ps(step),
                          _mm512_set1_ps(from));
 }
@@ -43,7 +43,7 @@ float ReduceLanes(__m512 v) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 }
 
-void PrefetchL2(const u8* p, int bytes) {
+inline void PrefetchL2(const u8* p, int bytes) {
   for (int b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T1);
 }
 

@@ -3,7 +3,7 @@
 // into value order with 128-bit ops, which leave the 512-bit ports to the conversions and
 // FMAs; 8-bit: bytes zero-extended); single-token calls never write them out, batched calls
 // unpack each row once.
-#include <immintrin.h>
+#include "backend/cpu/avx512_intrinsics.h"
 
 #include "backend/cpu/matmul_exact_avx512.h"  // ReduceLanes, Bytes16
 #include "backend/cpu/matmul_mlx.h"

@@ -1,6 +1,6 @@
-#include <immintrin.h>
-
 #include "backend/cpu/peak_flops.h"
+
+#include "backend/cpu/avx512_intrinsics.h"
 
 namespace flashstream::cpu {
 
