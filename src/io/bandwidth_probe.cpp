@@ -5,12 +5,13 @@
 
 namespace flashstream {
 
-Result<double> ProbeReadGBps(const std::string& path, const DirectReaderOptions& options, uint64_t bytes) {
+Result<double> ProbeReadGBps(const std::string& path, const DirectReaderOptions& options, uint64_t bytes,
+                             uint64_t block_bytes) {
   FS_ASSIGN_OR_RETURN(std::unique_ptr<DirectReader> reader, DirectReader::Open(path, options));
   const uint64_t size = reader->file_size();
   bytes = std::min(bytes, size) & ~(kDirectAlign - 1);
   if (bytes == 0) return Errorf("{}: file too small to measure read bandwidth ({} bytes)", path, size);
-  constexpr uint64_t kBlock = 16ull << 20;  // small: the probe runs inside the memory budget
+  const uint64_t kBlock = std::max<uint64_t>(block_bytes, kDirectAlign) & ~(kDirectAlign - 1);
   FS_ASSIGN_OR_RETURN(AlignedBuffer buffer, AlignedBuffer::Allocate(std::min(bytes, kBlock)));
   const uint64_t start = ((size - bytes) / 2) & ~(kDirectAlign - 1);
   const auto t0 = std::chrono::steady_clock::now();

@@ -9,7 +9,11 @@
 
 namespace flashstream {
 
-// Reads up to `bytes` from the middle of the file; returns GB/s (1e9 bytes per second).
-Result<double> ProbeReadGBps(const std::string& path, const DirectReaderOptions& options, uint64_t bytes);
+// Reads up to `bytes` from the middle of the file in reads of `block_bytes` (each one a queue of
+// requests that drains before the next starts, as the engine reads one layer at a time: give
+// the streamed layer size for a faithful limit); returns GB/s (1e9 bytes per second). Holds
+// one block of memory.
+Result<double> ProbeReadGBps(const std::string& path, const DirectReaderOptions& options, uint64_t bytes,
+                             uint64_t block_bytes = 16ull << 20);
 
 }  // namespace flashstream
