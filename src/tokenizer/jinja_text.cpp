@@ -6,6 +6,8 @@
 #include <charconv>  // std::to_chars for shortest float digits
 #include <cmath>     // std::isnan, std::isinf
 
+#include "tokenizer/utf8.h"  // AppendUtf8
+
 namespace flashstream::jinja {
 namespace {
 
@@ -113,21 +115,9 @@ uint32_t NextCodePoint(std::string_view s, size_t* pos) {
 
 void AppendUtf8(uint32_t cp, std::string* out) {
   if (cp >= kEscapeBase + 0x80 && cp <= kEscapeBase + 0xFF) {
-    out->push_back(static_cast<char>(cp - kEscapeBase));
-  } else if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    out->push_back(static_cast<char>(cp - kEscapeBase));  // an invalid byte NextCodePoint kept
   } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    flashstream::AppendUtf8(cp, out);
   }
 }
 

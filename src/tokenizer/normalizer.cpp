@@ -11,21 +11,6 @@ namespace {
 
 constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // "▁" (U+2581)
 
-std::string ReplaceAll(std::string_view s, std::string_view from, std::string_view to) {
-  if (from.empty()) return std::string(s);
-  std::string out;
-  out.reserve(s.size());
-  for (size_t pos = 0;;) {
-    const size_t hit = s.find(from, pos);
-    if (hit == std::string_view::npos) {
-      out.append(s.substr(pos));
-      return out;
-    }
-    out.append(s.substr(pos, hit - pos)).append(to);
-    pos = hit + from.size();
-  }
-}
-
 void AppendNfc(std::string_view run, std::string* out) {
   if (run.empty()) return;
   utf8proc_uint8_t* composed = nullptr;

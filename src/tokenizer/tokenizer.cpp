@@ -8,6 +8,7 @@
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/special_tokens.h"
 #include "tokenizer/spm.h"
+#include "tokenizer/utf8.h"  // ReplaceAll
 
 namespace flashstream {
 namespace {
@@ -22,20 +23,6 @@ constexpr std::string_view kEndOfTurnTexts[] = {
 bool IsSpecialType(int32_t type) {
   return type == TokenizerSpec::kControl || type == TokenizerSpec::kUnknown ||
          type == TokenizerSpec::kUserDefined;
-}
-
-std::string ReplaceAll(std::string_view s, std::string_view from, std::string_view to) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t pos = 0;;) {
-    const size_t hit = s.find(from, pos);
-    if (hit == std::string_view::npos) {
-      out.append(s.substr(pos));
-      return out;
-    }
-    out.append(s.substr(pos, hit - pos)).append(to);
-    pos = hit + from.size();
-  }
 }
 
 // tokenizer.json's pre-tokenizer splits: Metaspace's split before each "▁", then the Splits.

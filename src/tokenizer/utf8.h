@@ -21,6 +21,10 @@ bool IsValidUtf8(std::string_view s);
 // Appends the UTF-8 encoding of code point cp (<= 0x10FFFF) to out.
 void AppendUtf8(uint32_t cp, std::string* out);
 
+// s with every occurrence of `from` replaced by `to`, left to right (s unchanged when `from` is
+// empty). Byte-wise, which is exact on UTF-8: a character's bytes never match inside another's.
+std::string ReplaceAll(std::string_view s, std::string_view from, std::string_view to);
+
 // Turns a byte stream, fed in chunks, into valid UTF-8: complete characters pass through,
 // an incomplete character at the end of a chunk is held until its remaining bytes arrive, and
 // each maximal ill-formed subpart becomes one U+FFFD (Unicode's "substitution of maximal
