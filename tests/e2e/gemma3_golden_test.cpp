@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "engine/session.h"
+#include "logit_reference.h"
 #include "test_env.h"
 
 namespace flashstream {
@@ -27,9 +28,7 @@ using testing::SourcePath;
 // f32 and dequantize weights exactly, so the difference from transformers is the order of f32
 // additions: NMSE ~3e-12, max |diff| ~2e-4 (logits of magnitude ~30). Top-1 may differ only
 // where the reference margin is a near tie.
-constexpr double kMaxNmse = 1e-9;
-constexpr double kMaxAbs = 2e-3;
-constexpr double kNearTie = 1e-3;
+constexpr testing::LogitBounds kBounds = {1e-9, 2e-3, 1e-3};
 
 std::unique_ptr<Session> OpenGemma3() {
   EngineOptions o;
@@ -41,58 +40,11 @@ std::unique_ptr<Session> OpenGemma3() {
   return s.ok() ? std::move(s).value() : nullptr;
 }
 
-std::vector<float> Array(const std::vector<char>& bin, const json& desc) {
-  size_t n = 1;
-  for (const auto& d : desc["shape"]) n *= d.get<size_t>();
-  std::vector<float> out(n);
-  std::memcpy(out.data(), bin.data() + desc["offset_bytes"].get<size_t>(), n * sizeof(float));
-  return out;
-}
-
 TEST(Gemma3Golden, LogitsMatchTransformersAtEveryPosition) {
   FS_REQUIRE_GEMMA3();
-  const json ref = json::parse(ReadBytes(SourcePath("tests/data/ref/gemma3_logits.json")));
-  const std::vector<char> bin = ReadBytes(SourcePath("tests/data/ref/gemma3_logits.bin"));
-  const std::vector<int> subset = ref["subset_ids"].get<std::vector<int>>();
-  const size_t vocab = ref["vocab_size"].get<size_t>();
   std::unique_ptr<Session> session = OpenGemma3();
   ASSERT_NE(session, nullptr);
-  for (const json& prompt : ref["prompts"]) {
-    const std::string name = prompt["name"];
-    const std::vector<int32_t> ids = prompt["input_ids"].get<std::vector<int32_t>>();
-    const std::vector<int32_t> top1 = prompt["top1_ids"].get<std::vector<int32_t>>();
-    const std::vector<float> margin = Array(bin, prompt["arrays"]["top1_margin"]);
-    const std::vector<float> want = Array(bin, prompt["arrays"]["subset_logits"]);
-    std::vector<float> logits;
-    ASSERT_TRUE(session->Evaluate(ids, &logits).ok());
-    ASSERT_EQ(logits.size(), ids.size() * vocab);
-    double err2 = 0, sum = 0, sum2 = 0, max_abs = 0;
-    int agree = 0;
-    for (size_t pos = 0; pos < ids.size(); ++pos) {
-      const float* row = logits.data() + pos * vocab;
-      const int32_t ours = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
-      if (ours == top1[pos]) {
-        ++agree;
-      } else {
-        EXPECT_LT(margin[pos], kNearTie) << name << " position " << pos << ": top-1 " << ours << " vs reference "
-                                         << top1[pos] << " with reference margin " << margin[pos];
-      }
-      for (size_t j = 0; j < subset.size(); ++j) {
-        const double r = want[pos * subset.size() + j];
-        const double d = row[subset[j]] - r;
-        err2 += d * d;
-        sum += r;
-        sum2 += r * r;
-        max_abs = std::max(max_abs, std::fabs(d));
-      }
-    }
-    const double n = static_cast<double>(ids.size() * subset.size());
-    const double nmse = err2 / n / (sum2 / n - (sum / n) * (sum / n));
-    std::printf("gemma3 %s: %zu tokens, top-1 agreement %d/%zu, NMSE %.2e, max |diff| %.2e\n", name.c_str(),
-                ids.size(), agree, ids.size(), nmse, max_abs);
-    EXPECT_LT(nmse, kMaxNmse) << name;
-    EXPECT_LT(max_abs, kMaxAbs) << name;
-  }
+  testing::ExpectLogitsMatchReference(*session, "gemma3_logits", kBounds, "gemma3 ");
 }
 
 // "Question: What is the capital of France?\nAnswer:" (ids from transformers' tokenizer): the

@@ -10,12 +10,14 @@
 
 #include "engine/chat.h"
 #include "engine/session.h"
+#include "logit_reference.h"
 #include "test_env.h"
 
 namespace flashstream {
 namespace {
 
 using nlohmann::json;
+using testing::LogitBounds;
 using testing::ReadBytes;
 using testing::SmolLm2Path;
 using testing::SourcePath;
@@ -23,11 +25,6 @@ using testing::SourcePath;
 // Bounds, from measurement against the fp32 reference (see docs/TESTING.md). The default kernels
 // keep activations in f32 and dequantize each weight block in registers, so the only difference
 // from transformers is the order of f32 additions: NMSE ~5e-12, max |diff| ~2e-4.
-struct LogitBounds {
-  double max_nmse;   // mean squared error / variance of the reference logits
-  double max_abs;    // largest single logit deviation, in logit units
-  double near_tie;   // top-1 may differ only where the reference margin is below this
-};
 constexpr LogitBounds kExact = {1e-9, 2e-3, 1e-3};
 // --int8-act quantizes activations to 8 bits per block of 32 for integer dot products (as
 // llama.cpp does): each logit moves by a small fraction of its scale, and near ties flip.
@@ -44,61 +41,10 @@ std::unique_ptr<Session> OpenSmolLm2(bool int8_activations = false) {
   return s.ok() ? std::move(s).value() : nullptr;
 }
 
-std::vector<float> Array(const std::vector<char>& bin, const json& desc) {
-  size_t n = 1;
-  for (const auto& d : desc["shape"]) n *= d.get<size_t>();
-  std::vector<float> out(n);
-  std::memcpy(out.data(), bin.data() + desc["offset_bytes"].get<size_t>(), n * sizeof(float));
-  return out;
-}
-
 void ExpectLogitsMatchReference(bool int8_activations, const LogitBounds& bounds) {
-  const json ref = json::parse(ReadBytes(SourcePath("tests/data/ref/smollm2_logits.json")));
-  const std::vector<char> bin = ReadBytes(SourcePath("tests/data/ref/smollm2_logits.bin"));
-  const std::vector<int> subset = ref["subset_ids"].get<std::vector<int>>();
-  const size_t vocab = ref["vocab_size"].get<size_t>();
   std::unique_ptr<Session> session = OpenSmolLm2(int8_activations);
   ASSERT_NE(session, nullptr);
-  for (const json& prompt : ref["prompts"]) {
-    const std::string name = prompt["name"];
-    const std::vector<int32_t> ids = prompt["input_ids"].get<std::vector<int32_t>>();
-    const std::vector<int32_t> top1 = prompt["top1_ids"].get<std::vector<int32_t>>();
-    const std::vector<float> margin = Array(bin, prompt["arrays"]["top1_margin"]);
-    const std::vector<float> want = Array(bin, prompt["arrays"]["subset_logits"]);
-    std::vector<float> logits;
-    ASSERT_TRUE(session->Evaluate(ids, &logits).ok());
-    ASSERT_EQ(logits.size(), ids.size() * vocab);
-    double err2 = 0, var = 0, mean = 0, max_abs = 0;
-    size_t count = 0;
-    int top1_agree = 0;
-    for (size_t pos = 0; pos < ids.size(); ++pos) {
-      const float* row = logits.data() + pos * vocab;
-      const int32_t ours = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
-      if (ours == top1[pos]) {
-        ++top1_agree;
-      } else {
-        EXPECT_LT(margin[pos], bounds.near_tie) << name << " position " << pos << ": top-1 " << ours
-                                                << " vs reference " << top1[pos] << " with reference margin "
-                                                << margin[pos];
-      }
-      for (size_t j = 0; j < subset.size(); ++j) {
-        const double r = want[pos * subset.size() + j];
-        const double d = row[subset[j]] - r;
-        err2 += d * d;
-        mean += r;
-        var += r * r;
-        max_abs = std::max(max_abs, std::abs(d));
-        ++count;
-      }
-    }
-    mean /= static_cast<double>(count);
-    var = var / static_cast<double>(count) - mean * mean;
-    const double nmse = err2 / static_cast<double>(count) / var;
-    std::printf("%s%s: top-1 agreement %d/%zu, NMSE %.2e, max |diff| %.2e\n", int8_activations ? "int8 " : "",
-                name.c_str(), top1_agree, ids.size(), nmse, max_abs);
-    EXPECT_LT(nmse, bounds.max_nmse) << name;
-    EXPECT_LT(max_abs, bounds.max_abs) << name;
-  }
+  testing::ExpectLogitsMatchReference(*session, "smollm2_logits", bounds, int8_activations ? "int8 " : "");
 }
 
 TEST(Golden, LogitsMatchTransformersAtEveryPosition) {
