@@ -54,6 +54,8 @@ class Session {
   // ([n, vocab]) when all_logits.
   Status Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
   int n_past() const { return static_cast<int>(history_.size()); }
+  // Context length in tokens: the prompt and the generated tokens together stay below it.
+  int context_length() const { return kv_->max_positions(); }
   // Forgets the conversation.
   void Reset();
   // Writes the per-layer I/O and compute timeline (EngineOptions::trace_path) as CSV.
