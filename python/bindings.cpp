@@ -22,7 +22,8 @@ struct EngineError : std::runtime_error {
 };
 
 // Named generation options (engine/option_table.h) over GenerateOptions' defaults.
-GenerateOptions ToGenerateOptions(const std::map<std::string, std::string>& named, const std::vector<std::string>& stop) {
+GenerateOptions ToGenerateOptions(const std::map<std::string, std::string>& named,
+                                  const std::vector<std::string>& stop) {
   GenerateOptions g;
   for (const auto& [name, value] : named) {
     Status s = SetOption(name, value, OptionTarget{nullptr, &g, nullptr});
@@ -127,58 +128,66 @@ PYBIND11_MODULE(_flashstream, m) {
              return std::move(e).value();
            }),
            py::arg("options"))
-      .def("encode",
-           [](const Engine& e, const std::string& text, bool add_special, bool parse_special) {
-             return e.session().tokenizer().Encode(text, add_special, parse_special);
-           },
-           py::arg("text"), py::arg("add_special") = true, py::arg("parse_special") = false)
-      .def("decode", [](const Engine& e, const std::vector<int32_t>& ids) {
-        return py::bytes(e.session().tokenizer().Decode(ids)).attr("decode")("utf-8", "replace");
-      })
-      .def("render_chat",
-           [](const Engine& e, const std::vector<std::map<std::string, std::string>>& messages, bool add_generation_prompt) {
-             Result<std::string> r = e.chat().Render(ToMessages(messages), add_generation_prompt);
-             if (!r.ok()) throw py::value_error(r.status().message());
-             return r.value();
-           },
-           py::arg("messages"), py::arg("add_generation_prompt") = true)
-      .def("chat_tokens",
-           [](const Engine& e, const std::string& rendered) { return e.chat().Tokenize(rendered); })
-      .def("special_ids", [](const Engine& e) {
-        const Tokenizer& t = e.session().tokenizer();
-        return std::map<std::string, int>{{"bos", t.bos()}, {"eos", t.eos()}, {"eot", t.eot()},
-                                          {"vocab_size", static_cast<int>(t.vocab_size())}};
-      })
-      .def("info", [](const Engine& e) {
-        const Session& s = e.session();
-        const ModelConfig& c = s.index().config;
-        py::dict d;
-        d["name"] = c.name;
-        d["arch"] = c.arch;
-        d["n_layers"] = c.n_layers;
-        d["n_embd"] = c.n_embd;
-        d["vocab_size"] = c.vocab_size;
-        d["context_length"] = s.context_length();
-        d["load_seconds"] = s.load_seconds();
-        d["backend"] = s.backend_name();
-        d["streams"] = s.plan().streams();
-        d["resident_bytes"] = s.store().stats().resident_bytes;
-        d["plan"] = s.plan().streams() ? s.plan().Describe() : std::string("fully resident");
-        return d;
-      })
+      .def(
+          "encode",
+          [](const Engine& e, const std::string& text, bool add_special, bool parse_special) {
+            return e.session().tokenizer().Encode(text, add_special, parse_special);
+          },
+          py::arg("text"), py::arg("add_special") = true, py::arg("parse_special") = false)
+      .def("decode",
+           [](const Engine& e, const std::vector<int32_t>& ids) {
+             return py::bytes(e.session().tokenizer().Decode(ids)).attr("decode")("utf-8", "replace");
+           })
+      .def(
+          "render_chat",
+          [](const Engine& e, const std::vector<std::map<std::string, std::string>>& messages,
+             bool add_generation_prompt) {
+            Result<std::string> r = e.chat().Render(ToMessages(messages), add_generation_prompt);
+            if (!r.ok()) throw py::value_error(r.status().message());
+            return r.value();
+          },
+          py::arg("messages"), py::arg("add_generation_prompt") = true)
+      .def("chat_tokens", [](const Engine& e, const std::string& rendered) { return e.chat().Tokenize(rendered); })
+      .def(
+          "special_ids",
+          [](const Engine& e) {
+            const Tokenizer& t = e.session().tokenizer();
+            return std::map<std::string, int>{
+                {"bos", t.bos()}, {"eos", t.eos()}, {"eot", t.eot()}, {"vocab_size", static_cast<int>(t.vocab_size())}};
+          })
+      .def("info",
+           [](const Engine& e) {
+             const Session& s = e.session();
+             const ModelConfig& c = s.index().config;
+             py::dict d;
+             d["name"] = c.name;
+             d["arch"] = c.arch;
+             d["n_layers"] = c.n_layers;
+             d["n_embd"] = c.n_embd;
+             d["vocab_size"] = c.vocab_size;
+             d["context_length"] = s.context_length();
+             d["load_seconds"] = s.load_seconds();
+             d["backend"] = s.backend_name();
+             d["streams"] = s.plan().streams();
+             d["resident_bytes"] = s.store().stats().resident_bytes;
+             d["plan"] = s.plan().streams() ? s.plan().Describe() : std::string("fully resident");
+             return d;
+           })
       .def("cancel", &Engine::CancelActive, "cancels the generation running now (from any thread)")
-      .def("reset", [](Engine& e) {
-        std::unique_lock lock(e.run_mutex(), std::try_to_lock);
-        if (!lock.owns_lock()) throw py::value_error("reset: a generation is running");
-        e.mutable_session().Reset();
-      })
-      .def("stream",
-           [](std::shared_ptr<Engine> e, std::vector<int32_t> prompt, const std::map<std::string, std::string>& options,
-              const std::vector<std::string>& stop) {
-             if (prompt.empty()) throw py::value_error("the prompt is empty");
-             return std::make_unique<PyStream>(std::move(e), std::move(prompt), ToGenerateOptions(options, stop));
-           },
-           py::arg("prompt"), py::arg("options"), py::arg("stop"));
+      .def("reset",
+           [](Engine& e) {
+             std::unique_lock lock(e.run_mutex(), std::try_to_lock);
+             if (!lock.owns_lock()) throw py::value_error("reset: a generation is running");
+             e.mutable_session().Reset();
+           })
+      .def(
+          "stream",
+          [](std::shared_ptr<Engine> e, std::vector<int32_t> prompt, const std::map<std::string, std::string>& options,
+             const std::vector<std::string>& stop) {
+            if (prompt.empty()) throw py::value_error("the prompt is empty");
+            return std::make_unique<PyStream>(std::move(e), std::move(prompt), ToGenerateOptions(options, stop));
+          },
+          py::arg("prompt"), py::arg("options"), py::arg("stop"));
 
   py::class_<PyStream>(m, "Stream")
       .def("__iter__", [](PyStream& s) -> PyStream& { return s; })

@@ -37,8 +37,7 @@ void Engine::SetActive(std::atomic<bool>* cancel) {
   active_cancel_ = cancel;
 }
 
-GenerationStream::GenerationStream(std::shared_ptr<Engine> engine, std::vector<int32_t> prompt,
-                                   GenerateOptions options)
+GenerationStream::GenerationStream(std::shared_ptr<Engine> engine, std::vector<int32_t> prompt, GenerateOptions options)
     : engine_(std::move(engine)), prompt_(std::move(prompt)), options_(std::move(options)) {
   thread_ = std::thread([this] { Run(); });
 }
@@ -54,7 +53,7 @@ void GenerationStream::Join() {
 
 void GenerationStream::Run() {
   std::lock_guard run(engine_->run_mutex());  // one generation at a time per engine
-  Result<RunStats> result = RunStats{};  // cancelled before it started: an empty run
+  Result<RunStats> result = RunStats{};       // cancelled before it started: an empty run
   result.value().stop_reason = "cancelled";
   if (!cancel_.load()) {
     engine_->SetActive(&cancel_);
