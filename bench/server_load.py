@@ -93,6 +93,13 @@ def main():
         workers = [threading.Thread(target=client) for _ in range(args.clients)]
         for w in workers:
             w.start()
+        rss_samples = []  # every 10 s: flat means no leak
+        next_sample = time.monotonic() + 10
+        while any(w.is_alive() for w in workers):
+            time.sleep(0.2)
+            if time.monotonic() >= next_sample:
+                rss_samples.append(round(rss_bytes(server.pid) / 2**20, 1))
+                next_sample += 10
         for w in workers:
             w.join()
         elapsed = time.monotonic() - t0
@@ -108,6 +115,7 @@ def main():
         "latency_p50_s": round(percentile(latencies, 50), 3), "latency_p99_s": round(percentile(latencies, 99), 3),
         "latency_mean_s": round(statistics.mean(latencies), 3) if latencies else 0,
         "server_rss_after_warmup_mib": round(rss_start / 2**20, 1), "server_rss_end_mib": round(rss_end / 2**20, 1),
+        "server_rss_every_10s_mib": rss_samples,
     }, indent=1))
     return 1 if errors else 0
 
