@@ -44,6 +44,11 @@ void AddGenerateFlags(CLI::App& cmd, GenerateOptions& o, bool& seed_given) {
   }, "random seed (same seed and prompt give the same output)");
   cmd.add_option("--stop", o.stop, "stop when this text is generated (repeatable)");
   cmd.add_flag("--ignore-eos", o.ignore_eos, "generate max-tokens tokens even past end-of-generation");
+  cmd.add_option("--lookup", o.lookup_ngram,
+                 "speculative decoding by prompt lookup: match suffixes of up to N tokens (0 = off)")
+      ->check(CLI::Range(0, 64));
+  cmd.add_option("--draft-max", o.draft_max, "drafted tokens per pass at most (adapted below it)")
+      ->check(CLI::Range(1, 64));
 }
 
 void ResolveSeed(GenerateOptions& o, bool seed_given, bool verbose) {

@@ -24,6 +24,11 @@ struct GenerateOptions {
   SamplingOptions sampling;
   std::vector<std::string> stop;   // stop strings (not printed)
   bool ignore_eos = false;         // keep generating past end-of-generation tokens (benchmarks)
+  // Speculative decoding by prompt lookup: draft the tokens that followed the latest earlier
+  // occurrence of the longest matching suffix of up to lookup_ngram tokens, and verify them in
+  // one pass. 0 = off. Output is unchanged (greedy: token for token; sampling: in distribution).
+  int lookup_ngram = 0;
+  int draft_max = 8;               // drafted tokens per pass at most (adapted below it)
 };
 
 struct EngineOptions {

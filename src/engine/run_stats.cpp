@@ -26,14 +26,17 @@ std::string FormatSummary(const RunStats& s) {
                       s.peak_rss_bytes / 1048576.0);
   line += fmt::format(" | weights resident {:.0f} MiB", s.store.resident_bytes / 1048576.0);
   if (s.store.bytes_read > 0) {
-    // Forward passes: one for the prompt, one per sampled token after the first.
-    const int passes = 1 + std::max(s.generated_tokens - 1, 0);
+    const int passes = 1 + s.decode_passes;
     const double secs = s.prefill_seconds + s.decode_seconds;
     line += fmt::format(", staging {:.0f} MiB, read {:.1f} MiB/pass at {:.2f} GB/s, compute waited on I/O {:.0f}% of the time",
                         s.store.staging_bytes / 1048576.0, s.store.bytes_read / 1048576.0 / passes,
                         secs > 0 ? s.store.bytes_read / secs / 1e9 : 0, secs > 0 ? 100 * s.store.io_wait_seconds / secs : 0);
   }
   line += fmt::format(" | KV {:.1f} MiB", s.kv_bytes / 1048576.0);
+  if (s.drafted_tokens > 0) {
+    line += fmt::format(" | drafts: {} drafted, {} accepted ({:.0f}%), {:.2f} tok/pass", s.drafted_tokens,
+                        s.accepted_tokens, 100.0 * s.accepted_tokens / s.drafted_tokens, s.tokens_per_pass());
+  }
   return line;
 }
 
@@ -55,8 +58,12 @@ std::string FormatLayerTable(const RunStats& s) {
   return out;
 }
 
+double RunStats::tokens_per_pass() const {
+  return decode_passes > 0 ? static_cast<double>(generated_tokens - 1) / decode_passes : 0;
+}
+
 std::string SummaryJson(const RunStats& s) {
-  const int passes = 1 + std::max(s.generated_tokens - 1, 0);
+  const int passes = 1 + s.decode_passes;
   const double secs = s.prefill_seconds + s.decode_seconds;
   nlohmann::json j = {
       {"prompt_tokens", s.prompt_tokens},
@@ -66,6 +73,10 @@ std::string SummaryJson(const RunStats& s) {
       {"generated_tokens", s.generated_tokens},
       {"decode_seconds", s.decode_seconds},
       {"decode_tps", s.decode_tps()},
+      {"decode_passes", s.decode_passes},
+      {"drafted_tokens", s.drafted_tokens},
+      {"accepted_tokens", s.accepted_tokens},
+      {"tokens_per_pass", s.tokens_per_pass()},
       {"stop_reason", s.stop_reason},
       {"kv_bytes", s.kv_bytes},
       {"peak_rss_bytes", s.peak_rss_bytes},

@@ -7,7 +7,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
+#include "engine/ngram_drafter.h"
 #include "engine/sampler.h"
+#include "engine/speculative.h"
 #include "engine/stop_matcher.h"
 #include "formats/model_reader.h"
 #include "io/bandwidth_probe.h"
@@ -90,9 +92,12 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   return s;
 }
 
-void Session::Reset() {
-  history_.clear();
-  kv_->Truncate(0);
+void Session::Reset() { Rewind(0); }
+
+void Session::Rewind(int n_keep) {
+  FS_CHECK(n_keep >= 0 && n_keep <= n_past(), "rewind");
+  history_.resize(static_cast<size_t>(n_keep));
+  kv_->Truncate(n_keep);
 }
 
 Status Session::Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
@@ -122,8 +127,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first -
                  history_.begin();
   reuse = std::min(reuse, prompt.size() - 1);
-  history_.resize(reuse);
-  kv_->Truncate(static_cast<int>(reuse));
+  Rewind(static_cast<int>(reuse));
   stats.reused_tokens = static_cast<int>(reuse);
 
   const StoreStats store_before = store_->stats();
@@ -135,33 +139,77 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
   Detokenizer detok(*tokenizer_);
-  const int vocab = model_->config().vocab_size;
+  const size_t vocab = static_cast<size_t>(model_->config().vocab_size);
+  const auto row = [this, vocab](int i) {
+    return std::span<const float>(logits_.data() + static_cast<size_t>(i) * vocab, vocab);
+  };
   stats.stop_reason = "length";
-  for (int i = 0; i < options.max_tokens; ++i) {
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
-      stats.stop_reason = "cancelled";
-      break;
-    }
-    const int32_t token = sampler.Sample(std::span<const float>(logits_.data(), static_cast<size_t>(vocab)), history_);
+  // Emits one token; false when the generation ends with it.
+  const auto emit = [&](int32_t token) {
     ++stats.generated_tokens;
     if (generated != nullptr) generated->push_back(token);
     if (!options.ignore_eos && tokenizer_->IsEndOfGeneration(token)) {
       stats.stop_reason = "eos";
-      break;
+      return false;
     }
     const std::string text = stops.Push(detok.Feed(token));
     if (!text.empty() && on_piece) on_piece(text);
     if (stops.stopped()) {
       stats.stop_reason = "stop";
+      return false;
+    }
+    return stats.generated_tokens < options.max_tokens;
+  };
+  const bool lookup = options.lookup_ngram > 0;
+  const NgramDrafter drafter(std::max(1, options.lookup_ngram));
+  DraftPolicy policy(std::max(0, options.draft_max));
+  std::vector<int32_t> input, draft;
+  int32_t next = sampler.Sample(row(0), history_);
+  while (true) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+      stats.stop_reason = "cancelled";
       break;
     }
-    if (i + 1 == options.max_tokens) break;
-    if (kv_->n_past() + 1 >= kv_->max_positions()) {
+    if (!emit(next)) break;
+    const int n_before = kv_->n_past();
+    if (n_before + 1 >= kv_->max_positions()) {
       stats.stop_reason = "context";
       break;
     }
-    const int32_t next[1] = {token};
-    FS_RETURN_IF_ERROR(Append(next, false, &logits_));
+    input.assign(1, next);
+    draft.clear();
+    if (lookup) {  // draft what may follow `next`, within the context and the tokens left
+      const int room = std::min(kv_->max_positions() - n_before - 2, options.max_tokens - stats.generated_tokens - 1);
+      history_.push_back(next);
+      drafter.Draft(history_, std::min(room, options.draft_max), &draft);
+      history_.pop_back();
+      draft.resize(static_cast<size_t>(policy.Choose(static_cast<int>(draft.size()))));
+      input.insert(input.end(), draft.begin(), draft.end());
+    }
+    const auto pass_start = std::chrono::steady_clock::now();
+    FS_RETURN_IF_ERROR(Append(input, !draft.empty(), &logits_));
+    ++stats.decode_passes;
+    if (lookup) policy.RecordPass(static_cast<int>(input.size()), SecondsSince(pass_start));
+    const int k = static_cast<int>(draft.size());
+    bool more = true;
+    int accepted = 0;
+    for (; accepted < k && more; ++accepted) {  // row i predicts the token after input i
+      const auto seen = std::span<const int32_t>(history_).first(static_cast<size_t>(n_before + 1 + accepted));
+      const DraftVerdict verdict = VerifyDraft(sampler, row(accepted), seen, draft[static_cast<size_t>(accepted)]);
+      if (!verdict.accepted) {
+        next = verdict.token;
+        break;
+      }
+      more = emit(verdict.token);
+    }
+    if (k > 0) {
+      stats.drafted_tokens += k;
+      stats.accepted_tokens += accepted;
+      policy.RecordDraft(k, accepted);
+      Rewind(n_before + 1 + accepted);  // keep `next` and the accepted drafts
+    }
+    if (!more) break;
+    if (accepted == k) next = sampler.Sample(row(k), history_);
   }
   const std::string rest = stops.Push(detok.Finish());
   if (!rest.empty() && on_piece) on_piece(rest);

@@ -56,6 +56,8 @@ class Session {
   int n_past() const { return static_cast<int>(history_.size()); }
   // Forgets the conversation.
   void Reset();
+  // Forgets all but the first n_keep tokens of the conversation (n_keep <= n_past()).
+  void Rewind(int n_keep);
   // Writes the per-layer I/O and compute timeline (EngineOptions::trace_path) as CSV.
   Status WriteTrace(const std::string& path) const;
 

@@ -1,0 +1,97 @@
+// Speculative decoding by prompt lookup on the real SmolLM2: output is token for token that of
+// plain decoding (greedy resident and streamed, and seeded sampling), and drafts are accepted
+// where the reply copies its prompt.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/chat.h"
+#include "engine/session.h"
+#include "test_env.h"
+
+namespace flashstream {
+namespace {
+
+const char* const kPrompts[] = {
+    "Copy this list of names, one per line: Alice Johnson, Bob Smith, Carol White, David Brown, Eve Black, Frank "
+    "Green.",
+    "Repeat this sentence exactly: The quick brown fox jumps over the lazy dog near the quiet river bank.",
+    "Fix the typo in this code and print it again:\ndef add(a, b):\n    retrun a + b\n",
+    "What is the capital of France?",
+};
+
+struct Reply {
+  std::vector<int32_t> tokens;
+  RunStats stats;
+};
+
+std::vector<Reply> Generate(double ram_gib, int lookup, float temperature = 0) {
+  EngineOptions o;
+  o.model_path = testing::SmolLm2Path();
+  o.threads = 2;
+  o.ctx = 512;
+  o.ram_gib = ram_gib;
+  Result<std::unique_ptr<Session>> session = Session::Open(o, nullptr);
+  EXPECT_TRUE(session.ok()) << session.status().message();
+  if (!session.ok()) return {};
+  Result<ChatFormatter> chat = ChatFormatter::Create((*session)->index().tokenizer, (*session)->tokenizer());
+  EXPECT_TRUE(chat.ok());
+  std::vector<Reply> runs;
+  for (const char* prompt : kPrompts) {
+    Result<std::string> text = chat->Render({{"user", prompt}}, true);
+    EXPECT_TRUE(text.ok());
+    GenerateOptions go;
+    go.sampling.temperature = temperature;
+    go.sampling.seed = 1234;
+    go.max_tokens = 40;
+    go.lookup_ngram = lookup;
+    go.draft_max = 8;
+    Reply run;
+    Result<RunStats> stats = (*session)->Generate(chat->Tokenize(*text), go, nullptr, nullptr, &run.tokens);
+    EXPECT_TRUE(stats.ok()) << stats.status().message();
+    if (stats.ok()) run.stats = *stats;
+    runs.push_back(run);
+  }
+  return runs;
+}
+
+TEST(PromptLookup, GreedyOutputIsUnchangedResidentAndStreamed) {
+  FS_REQUIRE_SMOLLM2();
+  const std::vector<Reply> plain = Generate(0, 0);
+  ASSERT_EQ(plain.size(), std::size(kPrompts));
+  for (double ram : {0.0, 0.05}) {
+    const std::vector<Reply> drafted = Generate(ram, 3);
+    ASSERT_EQ(drafted.size(), plain.size());
+    int accepted = 0;
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_EQ(drafted[i].tokens, plain[i].tokens) << "prompt " << i << ", ram " << ram;
+      EXPECT_EQ(plain[i].stats.drafted_tokens, 0);
+      EXPECT_LT(drafted[i].stats.decode_passes, static_cast<int>(drafted[i].tokens.size()) + 1);
+      accepted += drafted[i].stats.accepted_tokens;
+    }
+    // The first reply copies its prompt: lookup drafts most of it, in under half the passes.
+    const int n = static_cast<int>(drafted[0].tokens.size());
+    EXPECT_GE(n, 12);
+    EXPECT_GE(2 * drafted[0].stats.accepted_tokens, n) << "ram " << ram;
+    EXPECT_LT(2 * drafted[0].stats.decode_passes, n) << "ram " << ram;
+    EXPECT_GT(accepted, 0);
+  }
+}
+
+// Every emitted token costs one random number with or without drafts, so a seeded sampled run
+// emits exactly the tokens of plain sampling with the same seed.
+TEST(PromptLookup, SampledOutputWithTheSameSeedIsUnchanged) {
+  FS_REQUIRE_SMOLLM2();
+  const std::vector<Reply> plain = Generate(0, 0, 0.7f), drafted = Generate(0, 3, 0.7f);
+  ASSERT_EQ(plain.size(), drafted.size());
+  int accepted = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(plain[i].tokens, drafted[i].tokens) << "prompt " << i;
+    accepted += drafted[i].stats.accepted_tokens;
+  }
+  EXPECT_GT(accepted, 0);
+}
+
+}  // namespace
+}  // namespace flashstream
