@@ -26,6 +26,8 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
                "int8 activations in quantized matmuls: faster, logits drift ~1e-3 NMSE from f32");
   cmd.add_flag("--pacer", o.pacer, "pace streaming reads with the feedback-driven token bucket");
   cmd.add_option("--trace", o.trace_path, "write a per-layer I/O and compute timeline (CSV) to this file");
+  cmd.add_option("--draft-model", o.draft_model_path,
+                 "speculative decoding: a small resident model sharing the tokenizer drafts tokens");
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
 }
 

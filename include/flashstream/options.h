@@ -28,7 +28,7 @@ struct GenerateOptions {
   // occurrence of the longest matching suffix of up to lookup_ngram tokens, and verify them in
   // one pass. 0 = off. Output is unchanged (greedy: token for token; sampling: in distribution).
   int lookup_ngram = 0;
-  int draft_max = 8;               // drafted tokens per pass at most (adapted below it)
+  int draft_max = 8;               // drafted tokens per pass at most, lookup or draft model (adapted below it)
 };
 
 struct EngineOptions {
@@ -49,6 +49,9 @@ struct EngineOptions {
   // the f32 reference). Off: f32 activations against the native weight blocks.
   bool int8_activations = false;
   bool verbose = false;    // extra diagnostics on stderr
+  // Speculative decoding with a small resident model sharing the tokenizer: it drafts
+  // GenerateOptions::draft_max tokens at most per pass (where prompt lookup finds none).
+  std::string draft_model_path;
 };
 
 }  // namespace flashstream

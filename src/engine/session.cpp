@@ -1,12 +1,13 @@
 #include "engine/session.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
+#include "engine/model_drafter.h"
 #include "engine/ngram_drafter.h"
 #include "engine/sampler.h"
 #include "engine/speculative.h"
@@ -48,9 +49,10 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
     const uint64_t usable = ReadMemoryLimits().usable();
     if (usable > 0 && weights + kAutoReserve > usable) {
       so.budget_bytes = usable > 2 * kAutoReserve ? usable - kAutoReserve : usable / 2;
-      std::fprintf(stderr, "flashstream: the model's %.2f GiB of weights exceed the %.2f GiB this process may use: "
-                   "streaming within %.2f GiB (set --ram to choose)\n", weights / kGiB, usable / kGiB,
-                   so.budget_bytes / kGiB);
+      std::fprintf(stderr,
+                   "flashstream: the model's %.2f GiB of weights exceed the %.2f GiB this process may use: "
+                   "streaming within %.2f GiB (set --ram to choose)\n",
+                   weights / kGiB, usable / kGiB, so.budget_bytes / kGiB);
     }
   }
   if (so.budget_bytes > 0 && so.budget_bytes < weights) {
@@ -80,17 +82,27 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   } else {
     FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
   }
-  const int threads = options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s->pool_ = std::make_unique<ThreadPool>(threads);
   s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
   if (c.context_length > 0) ctx = std::min(ctx, c.context_length);
   s->kv_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads * c.head_dim, ctx);
+  if (!options.draft_model_path.empty()) {
+    if (s->tokenizer_ == nullptr) return Errorf("{}: a draft model needs the model's tokenizer", options.model_path);
+    EngineOptions d = options;
+    d.model_path = options.draft_model_path;
+    d.draft_model_path.clear();
+    d.ctx = ctx;
+    FS_ASSIGN_OR_RETURN(s->drafter_, ModelDrafter::Open(d, *s->tokenizer_));
+  }
   s->load_seconds_ = SecondsSince(t0);
   return s;
 }
+
+Session::~Session() = default;
 
 void Session::Reset() { Rewind(0); }
 
@@ -118,14 +130,13 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   if (prompt.empty()) return Errorf("the prompt is empty");
   if (tokenizer_ == nullptr) return Errorf("{}: no tokenizer: generation needs one", options_.model_path);
   if (static_cast<int>(prompt.size()) >= kv_->max_positions()) {
-    return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)",
-                  prompt.size(), kv_->max_positions());
+    return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)", prompt.size(),
+                  kv_->max_positions());
   }
   RunStats stats;
   stats.prompt_tokens = static_cast<int>(prompt.size());
   // Reuse the cached prefix; at least one prompt token must run to produce logits.
-  size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first -
-                 history_.begin();
+  size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first - history_.begin();
   reuse = std::min(reuse, prompt.size() - 1);
   Rewind(static_cast<int>(reuse));
   stats.reused_tokens = static_cast<int>(reuse);
@@ -161,7 +172,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
     return stats.generated_tokens < options.max_tokens;
   };
   const bool lookup = options.lookup_ngram > 0;
-  const NgramDrafter drafter(std::max(1, options.lookup_ngram));
+  const NgramDrafter ngrams(std::max(1, options.lookup_ngram));
   DraftPolicy policy(std::max(0, options.draft_max));
   std::vector<int32_t> input, draft;
   int32_t next = sampler.Sample(row(0), history_);
@@ -178,12 +189,23 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
     }
     input.assign(1, next);
     draft.clear();
-    if (lookup) {  // draft what may follow `next`, within the context and the tokens left
-      const int room = std::min(kv_->max_positions() - n_before - 2, options.max_tokens - stats.generated_tokens - 1);
+    if (lookup || drafter_ != nullptr) {  // draft what may follow `next`, within the context and tokens left
+      const int room = std::min(
+          {kv_->max_positions() - n_before - 2, options.max_tokens - stats.generated_tokens - 1, options.draft_max});
       history_.push_back(next);
-      drafter.Draft(history_, std::min(room, options.draft_max), &draft);
-      history_.pop_back();
-      draft.resize(static_cast<size_t>(policy.Choose(static_cast<int>(draft.size()))));
+      if (lookup) ngrams.Draft(history_, room, &draft);
+      const bool by_model = draft.empty() && drafter_ != nullptr;
+      const int k = policy.Choose(by_model ? room : static_cast<int>(draft.size()));
+      if (by_model && k > 0) {
+        const auto draft_start = std::chrono::steady_clock::now();
+        const Status drafted = drafter_->Draft(history_, k, &draft);
+        policy.RecordDraftSeconds(k, SecondsSince(draft_start));
+        history_.pop_back();
+        FS_RETURN_IF_ERROR(drafted);
+      } else {
+        history_.pop_back();
+        draft.resize(static_cast<size_t>(k));
+      }
       input.insert(input.end(), draft.begin(), draft.end());
     }
     const auto pass_start = std::chrono::steady_clock::now();

@@ -24,12 +24,15 @@
 
 namespace flashstream {
 
+class ModelDrafter;
+
 // Receives each piece of generated text (always complete UTF-8).
 using PieceFn = std::function<void(std::string_view piece)>;
 
 class Session {
  public:
   static Result<std::unique_ptr<Session>> Open(const EngineOptions& options, const ProgressFn& progress);
+  ~Session();
 
   const ModelIndex& index() const { return store_->index(); }
   // False for a model folder without a readable tokenizer: Evaluate/Append on ids still work,
@@ -54,6 +57,7 @@ class Session {
   // ([n, vocab]) when all_logits.
   Status Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
   int n_past() const { return static_cast<int>(history_.size()); }
+  const std::vector<int32_t>& history() const { return history_; }  // tokens whose K/V are cached
   // Forgets the conversation.
   void Reset();
   // Forgets all but the first n_keep tokens of the conversation (n_keep <= n_past()).
@@ -73,6 +77,7 @@ class Session {
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<ModelDrafter> drafter_;  // --draft-model, or null
   std::vector<int32_t> history_;  // tokens whose K/V are in kv_
   std::vector<float> logits_;     // [vocab] (or [n, vocab] in Evaluate)
 };

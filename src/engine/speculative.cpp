@@ -38,7 +38,7 @@ int DraftPolicy::Choose(int available) {
   double best_rate = 1.0 / PassCost(1);
   for (int k = 1; k <= limit; ++k) {
     const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
-    const double rate = tokens / PassCost(k + 1);
+    const double rate = tokens / (PassCost(k + 1) + k * draft_seconds_);
     if (rate > best_rate) best = k, best_rate = rate;
   }
   return best;
@@ -51,6 +51,12 @@ void DraftPolicy::RecordPass(int n_tokens, double seconds) {
   sy_ = kDecay * sy_ + seconds;
   sxx_ = kDecay * sxx_ + x * x;
   sxy_ = kDecay * sxy_ + x * seconds;
+}
+
+void DraftPolicy::RecordDraftSeconds(int drafted, double seconds) {
+  if (drafted <= 0) return;
+  const double per_token = seconds / drafted;
+  draft_seconds_ = draft_seconds_ > 0 ? kDecay * draft_seconds_ + (1 - kDecay) * per_token : per_token;
 }
 
 void DraftPolicy::RecordDraft(int drafted, int accepted) {

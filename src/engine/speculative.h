@@ -28,11 +28,12 @@ DraftVerdict VerifyDraft(Sampler& sampler, std::span<const float> logits, std::s
                          int32_t draft);
 
 // DraftPolicy: how many drafted tokens to verify in the next pass. It keeps a decayed estimate
-// of the per-token acceptance rate a and a linear cost model of a forward pass of n tokens,
-// cost(n) = c1 + slope (n - 1), fitted to measured passes; it picks the k in 0..draft_max that
-// maximizes expected tokens per second, (1 - a^(k+1)) / (1 - a) / cost(k + 1). k = 0 (plain
-// decoding) wins whenever drafting does not pay; every kProbeEvery passes it runs one plain pass
-// so cost(1) stays measured. Not thread-safe.
+// of the per-token acceptance rate a, a linear cost model of a forward pass of n tokens,
+// cost(n) = c1 + slope (n - 1), fitted to measured passes, and the measured cost d of drafting
+// one token (0 for lookup); it picks the k in 0..draft_max that maximizes expected tokens per
+// second, (1 - a^(k+1)) / (1 - a) / (cost(k + 1) + k d). k = 0 (plain decoding) wins whenever
+// drafting does not pay; every kProbeEvery passes it runs one plain pass so cost(1) stays
+// measured. Not thread-safe.
 class DraftPolicy {
  public:
   explicit DraftPolicy(int draft_max);
@@ -42,6 +43,8 @@ class DraftPolicy {
   void RecordPass(int n_tokens, double seconds);
   // Of `drafted` tokens verified in order, the first `accepted` were accepted.
   void RecordDraft(int drafted, int accepted);
+  // Drafting `drafted` tokens took `seconds` (a draft model's passes).
+  void RecordDraftSeconds(int drafted, double seconds);
   double acceptance() const;
   double PassCost(int n_tokens) const;  // model estimate in seconds; 0 before any pass
 
@@ -51,6 +54,7 @@ class DraftPolicy {
   int draft_max_;
   int passes_ = 0;
   double accepted_ = 0, rejected_ = 0;  // decayed counts of per-token outcomes
+  double draft_seconds_ = 0;            // per drafted token, decayed mean; 0 before any
   // Decayed sums for the weighted least-squares fit of seconds against n - 1.
   double sw_ = 0, sx_ = 0, sy_ = 0, sxx_ = 0, sxy_ = 0;
 };

@@ -1,6 +1,6 @@
-// Speculative decoding by prompt lookup on the real SmolLM2: output is token for token that of
-// plain decoding (greedy resident and streamed, and seeded sampling), and drafts are accepted
-// where the reply copies its prompt.
+// Speculative decoding on the real SmolLM2, by prompt lookup and by a draft model: output is
+// token for token that of plain decoding (greedy resident and streamed, and seeded sampling),
+// and drafts are accepted where the reply copies its prompt.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -26,9 +26,10 @@ struct Reply {
   RunStats stats;
 };
 
-std::vector<Reply> Generate(double ram_gib, int lookup, float temperature = 0) {
+std::vector<Reply> Generate(double ram_gib, int lookup, float temperature = 0, const std::string& draft_model = "") {
   EngineOptions o;
   o.model_path = testing::SmolLm2Path();
+  o.draft_model_path = draft_model;
   o.threads = 2;
   o.ctx = 512;
   o.ram_gib = ram_gib;
@@ -91,6 +92,38 @@ TEST(PromptLookup, SampledOutputWithTheSameSeedIsUnchanged) {
     accepted += drafted[i].stats.accepted_tokens;
   }
   EXPECT_GT(accepted, 0);
+}
+
+// The model drafting for itself (bitwise the same logits) is always right: every draft within
+// the reply is accepted, and the output is plain decoding's, resident and streamed.
+TEST(DraftModel, SameModelDraftsAreAllAcceptedAndOutputIsUnchanged) {
+  FS_REQUIRE_SMOLLM2();
+  const std::vector<Reply> plain = Generate(0, 0);
+  for (double ram : {0.0, 0.05}) {
+    const std::vector<Reply> drafted = Generate(ram, 0, 0, testing::SmolLm2Path());
+    ASSERT_EQ(drafted.size(), plain.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_EQ(drafted[i].tokens, plain[i].tokens) << "prompt " << i << ", ram " << ram;
+      EXPECT_GT(drafted[i].stats.drafted_tokens, 0);
+      // Only drafts past the reply's end (its last pass, at most draft_max of them) go unused.
+      EXPECT_GE(drafted[i].stats.accepted_tokens, drafted[i].stats.drafted_tokens - 8) << "prompt " << i;
+      EXPECT_GE(drafted[i].stats.tokens_per_pass(), 2.0) << "prompt " << i;
+    }
+  }
+}
+
+TEST(DraftModel, ADifferentVocabularyIsRefusedByName) {
+  FS_REQUIRE_SMOLLM2();
+  FS_REQUIRE_GEMMA3();
+  EngineOptions o;
+  o.model_path = testing::SmolLm2Path();
+  o.draft_model_path = testing::Gemma3Path();
+  o.threads = 2;
+  o.ctx = 256;
+  Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("must share a tokenizer"), std::string::npos) << s.status().message();
+  EXPECT_NE(s.status().message().find(testing::Gemma3Path()), std::string::npos);
 }
 
 }  // namespace
