@@ -2,12 +2,12 @@
 //  (a) the cost of a forward pass of k tokens over a 1-token pass, k = 1..--kmax, after a
 //      64-token context (best of --reps; streamed under --ram like any run);
 //  (b) with a tokenizer: for each task prompt (edit a text, continue code, answer from a quoted
-//      document, free chat), greedy decoding plain, with --lookup and (given --draft-model) with
-//      the draft model: tok/s, acceptance, tokens per pass, the speed-up over plain and whether
-//      the output is plain decoding's.
+//      document, free chat), greedy decoding plain, with --lookup, and (when given) with the draft
+//      model and the self-draft copy: tok/s, acceptance, tokens per pass, the speed-up over plain
+//      and whether the output is plain decoding's.
 // Prints one JSON object.
 //   bench_spec MODEL [--threads 2] [--ram GiB] [--kmax 16] [--reps 3] [--max-tokens 96] [--lookup 3]
-//              [--draft-model PATH]
+//              [--draft-model PATH] [--self-draft 4|8]
 #include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   eo.ctx = 1024;
   int kmax = 16, reps = 3, max_tokens = 96, lookup = 3;
   std::string draft_model;
+  int self_draft = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* v = argv[i + 1];
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
       lookup = std::atoi(v);
     else if (flag == "--draft-model")
       draft_model = v;
+    else if (flag == "--self-draft")
+      self_draft = std::atoi(v);
     else {
       fmt::print(stderr, "bench_spec: unknown flag {}\n", flag);
       return 2;
@@ -118,18 +121,23 @@ int main(int argc, char** argv) {
   }
   out["pass_cost"] = passes;
 
-  // (b) drafting modes on tasks; the draft model is loaded only now, after (a).
+  // (b) drafting modes on tasks.
   if (s.has_tokenizer()) {
-    std::unique_ptr<Session> with_draft;
-    if (!draft_model.empty()) {
+    // Each extra mode is a session of its own, opened now, after (a).
+    std::unique_ptr<Session> extra[2];
+    for (int i = 0; i < 2; ++i) {
+      if (i == 0 ? draft_model.empty() : self_draft == 0) continue;
       EngineOptions d = eo;
-      d.draft_model_path = draft_model;
+      if (i == 0)
+        d.draft_model_path = draft_model;
+      else
+        d.self_draft_bits = self_draft;
       Result<std::unique_ptr<Session>> r = Session::Open(d, nullptr);
       if (!r.ok()) {
         fmt::print(stderr, "bench_spec: {}\n", r.status().message());
         return 1;
       }
-      with_draft = std::move(r).value();
+      extra[i] = std::move(r).value();
     }
     Result<ChatFormatter> chat = ChatFormatter::Create(s.index().tokenizer, s.tokenizer());
     if (!chat.ok()) {
@@ -141,11 +149,11 @@ int main(int argc, char** argv) {
       Result<std::string> text = chat->Render({{"user", prompt}}, true);
       if (!text.ok()) return 1;
       const std::vector<int32_t> prompt_ids = chat->Tokenize(*text);
-      // Modes: plain, lookup, draft model.
-      Session* sessions[3] = {&s, &s, with_draft.get()};
-      RunStats runs[3];
-      std::vector<int32_t> outputs[3];
-      for (int mode = 0; mode < 3; ++mode) {
+      // Modes: plain, lookup, draft model, self-draft.
+      Session* sessions[4] = {&s, &s, extra[0].get(), extra[1].get()};
+      RunStats runs[4];
+      std::vector<int32_t> outputs[4];
+      for (int mode = 0; mode < 4; ++mode) {
         if (sessions[mode] == nullptr) continue;
         GenerateOptions go;
         go.sampling.temperature = 0;
@@ -160,8 +168,8 @@ int main(int argc, char** argv) {
         runs[mode] = *r;
       }
       nlohmann::json task = {{"task", name}, {"tokens", runs[0].generated_tokens}, {"plain_tps", runs[0].decode_tps()}};
-      const char* mode_names[3] = {"plain", "lookup", "draft_model"};
-      for (int mode = 1; mode < 3; ++mode) {
+      const char* mode_names[4] = {"plain", "lookup", "draft_model", "self_draft"};
+      for (int mode = 1; mode < 4; ++mode) {
         if (sessions[mode] == nullptr) continue;
         const RunStats& r = runs[mode];
         task[mode_names[mode]] = {

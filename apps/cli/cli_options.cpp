@@ -28,6 +28,9 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--trace", o.trace_path, "write a per-layer I/O and compute timeline (CSV) to this file");
   cmd.add_option("--draft-model", o.draft_model_path,
                  "speculative decoding: a small resident model sharing the tokenizer drafts tokens");
+  cmd.add_option("--self-draft", o.self_draft_bits,
+                 "speculative decoding: a 4- or 8-bit resident copy of the streamed layers drafts tokens")
+      ->check(CLI::IsMember({4, 8}));
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
 }
 

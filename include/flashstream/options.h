@@ -52,6 +52,10 @@ struct EngineOptions {
   // Speculative decoding with a small resident model sharing the tokenizer: it drafts
   // GenerateOptions::draft_max tokens at most per pass (where prompt lookup finds none).
   std::string draft_model_path;
+  // Speculative decoding from the model itself (4 or 8; 0 = off): when layers stream, a 4- or
+  // 8-bit copy of the streamed layers is built at load, kept resident inside --ram, and drafts
+  // (where prompt lookup and a draft model give none), sharing the resident layers and the KV cache.
+  int self_draft_bits = 0;
 };
 
 }  // namespace flashstream

@@ -37,7 +37,7 @@ double Sampler::NextUniform() {  // xoshiro256**
 }
 
 const std::vector<std::pair<float, int32_t>>& Sampler::Distribution(std::span<const float> logits,
-                                                                   std::span<const int32_t> history) {
+                                                                    std::span<const int32_t> history) {
   FS_CHECK(!logits.empty(), "no logits");
   std::span<const float> scores = logits;
   if (options_.repeat_penalty != 1.0f && options_.repeat_last_n != 0) {
@@ -67,8 +67,8 @@ const std::vector<std::pair<float, int32_t>>& Sampler::Distribution(std::span<co
   size_t keep = candidates_.size();
   if (options_.top_k > 0 && static_cast<size_t>(options_.top_k) < keep) {
     keep = static_cast<size_t>(options_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep),
-                      candidates_.end(), by_logit);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
+                      by_logit);
   } else {
     std::sort(candidates_.begin(), candidates_.end(), by_logit);
   }

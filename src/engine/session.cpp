@@ -1,5 +1,7 @@
 #include "engine/session.h"
 
+#include <fmt/format.h>  // fmt::format for labels
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -7,9 +9,11 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
+#include "core/progress.h"
 #include "engine/model_drafter.h"
 #include "engine/ngram_drafter.h"
 #include "engine/sampler.h"
+#include "engine/self_draft.h"
 #include "engine/speculative.h"
 #include "engine/stop_matcher.h"
 #include "formats/model_reader.h"
@@ -29,6 +33,38 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Memory kept free for the KV cache, activations and the process itself when sizing an
 // automatic budget.
 constexpr uint64_t kAutoReserve = 512ull << 20;
+
+// Takes the self-draft copy's bytes out of so.budget_bytes: the copy covers the layers that
+// stream, which grow as the budget shrinks, so plan, size the copy, and plan again until the
+// copy fits what it was given.
+Status ReserveSelfDraftCopy(const ModelIndex& index, const LayerLayout& layout, const EngineOptions& options,
+                            StreamingOptions& so) {
+  PlanInput in;
+  in.global_bytes = layout.global_bytes;
+  in.layer_bytes = layout.layer_bytes;
+  in.min_slots = so.min_slots;
+  in.max_slots = so.max_slots;
+  uint64_t reserve = 0;
+  for (;;) {
+    if (reserve >= so.budget_bytes) break;
+    in.budget_bytes = so.budget_bytes - reserve;
+    Result<ResidencyPlan> plan = PlanResidency(in);
+    if (!plan.ok()) break;
+    const uint64_t need = SelfDraftStore::CopyBytes(index, plan->layer_resident, options.self_draft_bits);
+    if (need <= reserve) {
+      so.budget_bytes -= reserve;
+      std::fprintf(stderr,
+                   "flashstream: self-draft: a %d-bit copy of the streamed layers takes %.2f GiB of the budget\n",
+                   options.self_draft_bits, reserve / kGiB);
+      return Status::Ok();
+    }
+    reserve = need;
+  }
+  return Errorf(
+      "--ram {:.2f} GiB cannot hold a {}-bit self-draft copy of the streamed layers ({:.2f} GiB) and "
+      "the minimum streaming working set; raise --ram or drop --self-draft",
+      so.budget_bytes / kGiB, options.self_draft_bits, reserve / kGiB);
+}
 
 // Chooses the weight budget, measures the disk when streaming, opens the store and says on
 // stderr what it decided.
@@ -58,6 +94,7 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
   if (so.budget_bytes > 0 && so.budget_bytes < weights) {
     Result<double> gbps = ProbeReadGBps(index.files.front(), so.io, 512ull << 20);
     if (gbps.ok()) so.read_gbps = *gbps;
+    if (options.self_draft_bits > 0) FS_RETURN_IF_ERROR(ReserveSelfDraftCopy(index, layout, options, so));
   }
   Result<std::unique_ptr<WeightStore>> store = OpenStreamingStore(index, so, progress, plan);
   if (store.ok() && (plan->streams() || options.verbose)) {
@@ -86,6 +123,16 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
       options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s->pool_ = std::make_unique<ThreadPool>(threads);
   s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
+  if (options.self_draft_bits > 0) {
+    if (!s->plan_.streams()) {
+      std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
+    } else {
+      ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
+      FS_ASSIGN_OR_RETURN(s->self_draft_,
+                          SelfDraftStore::Build(*s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
+                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
+    }
+  }
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
   if (c.context_length > 0) ctx = std::min(ctx, c.context_length);
@@ -172,6 +219,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
     return stats.generated_tokens < options.max_tokens;
   };
   const bool lookup = options.lookup_ngram > 0;
+  const bool drafting = lookup || drafter_ != nullptr || self_draft_ != nullptr;
   const NgramDrafter ngrams(std::max(1, options.lookup_ngram));
   DraftPolicy policy(std::max(0, options.draft_max));
   std::vector<int32_t> input, draft;
@@ -189,29 +237,16 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
     }
     input.assign(1, next);
     draft.clear();
-    if (lookup || drafter_ != nullptr) {  // draft what may follow `next`, within the context and tokens left
+    if (drafting) {  // what may follow `next`, within the context and the tokens left
       const int room = std::min(
           {kv_->max_positions() - n_before - 2, options.max_tokens - stats.generated_tokens - 1, options.draft_max});
-      history_.push_back(next);
-      if (lookup) ngrams.Draft(history_, room, &draft);
-      const bool by_model = draft.empty() && drafter_ != nullptr;
-      const int k = policy.Choose(by_model ? room : static_cast<int>(draft.size()));
-      if (by_model && k > 0) {
-        const auto draft_start = std::chrono::steady_clock::now();
-        const Status drafted = drafter_->Draft(history_, k, &draft);
-        policy.RecordDraftSeconds(k, SecondsSince(draft_start));
-        history_.pop_back();
-        FS_RETURN_IF_ERROR(drafted);
-      } else {
-        history_.pop_back();
-        draft.resize(static_cast<size_t>(k));
-      }
+      FS_RETURN_IF_ERROR(Draft(next, room, lookup ? &ngrams : nullptr, policy, &draft));
       input.insert(input.end(), draft.begin(), draft.end());
     }
     const auto pass_start = std::chrono::steady_clock::now();
     FS_RETURN_IF_ERROR(Append(input, !draft.empty(), &logits_));
     ++stats.decode_passes;
-    if (lookup) policy.RecordPass(static_cast<int>(input.size()), SecondsSince(pass_start));
+    if (drafting) policy.RecordPass(static_cast<int>(input.size()), SecondsSince(pass_start));
     const int k = static_cast<int>(draft.size());
     bool more = true;
     int accepted = 0;
@@ -239,6 +274,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   if (!held.empty() && on_piece) on_piece(held);
   stats.decode_seconds = SecondsSince(t0);
   stats.kv_bytes = kv_->bytes();
+  stats.self_draft_bytes = self_draft_ != nullptr ? self_draft_->copy_bytes() : 0;
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats().Since(store_before);
   return stats;
@@ -247,6 +283,46 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
 }  // namespace flashstream
 
 namespace flashstream {
+
+Status Session::Draft(int32_t next, int room, const NgramDrafter* ngrams, DraftPolicy& policy,
+                      std::vector<int32_t>* draft) {
+  history_.push_back(next);
+  if (ngrams != nullptr) ngrams->Draft(history_, room, draft);
+  const bool by_model = draft->empty() && (drafter_ != nullptr || self_draft_ != nullptr);
+  const int k = policy.Choose(by_model ? room : static_cast<int>(draft->size()), by_model);
+  if (!by_model || k == 0) {
+    history_.pop_back();
+    draft->resize(static_cast<size_t>(k));
+    return Status::Ok();
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Status status = Status::Ok();
+  if (drafter_ != nullptr) {
+    status = drafter_->Draft(history_, k, draft);
+    history_.pop_back();
+  } else {
+    history_.pop_back();
+    status = SelfDraft(next, k, draft);
+  }
+  policy.RecordDraftSeconds(k, SecondsSince(t0));
+  return status;
+}
+
+Status Session::SelfDraft(int32_t next, int k, std::vector<int32_t>* draft) {
+  // The draft passes write approximate K/V after the history; the verifying pass overwrites them.
+  const int n_past = kv_->n_past();
+  int32_t token[1] = {next};
+  Status status = Status::Ok();
+  for (int i = 0; i < k && status.ok(); ++i) {
+    status = model_->Forward(token, false, *self_draft_, *backend_, *kv_, &draft_logits_);
+    if (!status.ok()) break;
+    token[0] =
+        static_cast<int32_t>(std::max_element(draft_logits_.begin(), draft_logits_.end()) - draft_logits_.begin());
+    draft->push_back(token[0]);
+  }
+  kv_->Truncate(n_past);
+  return status;
+}
 
 Status Session::WriteTrace(const std::string& path) const {
   const std::vector<LayerEvent>* trace = StoreTrace(*store_);

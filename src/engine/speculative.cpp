@@ -28,7 +28,7 @@ double DraftPolicy::PassCost(int n_tokens) const {
   return c1 + slope * (n_tokens - 1);
 }
 
-int DraftPolicy::Choose(int available) {
+int DraftPolicy::Choose(int available, bool costs_drafting) {
   ++passes_;
   const int limit = std::min(available, draft_max_);
   if (limit <= 0 || passes_ % kProbeEvery == 1) return 0;
@@ -38,7 +38,7 @@ int DraftPolicy::Choose(int available) {
   double best_rate = 1.0 / PassCost(1);
   for (int k = 1; k <= limit; ++k) {
     const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
-    const double rate = tokens / (PassCost(k + 1) + k * draft_seconds_);
+    const double rate = tokens / (PassCost(k + 1) + (costs_drafting ? k * draft_seconds_ : 0.0));
     if (rate > best_rate) best = k, best_rate = rate;
   }
   return best;

@@ -37,8 +37,9 @@ DraftVerdict VerifyDraft(Sampler& sampler, std::span<const float> logits, std::s
 class DraftPolicy {
  public:
   explicit DraftPolicy(int draft_max);
-  // Draft length for the next pass, given `available` drafted tokens (<= draft_max).
-  int Choose(int available);
+  // Draft length for the next pass, given `available` draftable tokens (<= draft_max);
+  // `costs_drafting`: the draft comes from a model (its measured cost per token counts).
+  int Choose(int available, bool costs_drafting);
   // A pass of n_tokens took `seconds`.
   void RecordPass(int n_tokens, double seconds);
   // Of `drafted` tokens verified in order, the first `accepted` were accepted.

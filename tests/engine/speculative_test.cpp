@@ -85,7 +85,7 @@ TEST(VerifyDraft, SeesTheRepetitionPenaltyOfItsHistory) {
 int SettledDraftLength(double c1, double slope, double rate, int draft_max) {
   DraftPolicy policy(draft_max);
   for (int pass = 0; pass < 200; ++pass) {
-    const int k = policy.Choose(draft_max);
+    const int k = policy.Choose(draft_max, false);
     policy.RecordPass(k + 1, c1 + slope * k);
     if (k > 0) {
       int accepted = 0;
@@ -94,8 +94,8 @@ int SettledDraftLength(double c1, double slope, double rate, int draft_max) {
       policy.RecordDraft(k, accepted);
     }
   }
-  const int next = policy.Choose(draft_max);
-  return std::max(next, policy.Choose(draft_max));  // one of two may be a plain probe pass
+  const int next = policy.Choose(draft_max, false);
+  return std::max(next, policy.Choose(draft_max, false));  // one of two may be a plain probe pass
 }
 
 TEST(DraftPolicy, DraftsLongWhenPassesCostTheSameAndDraftsAreAccepted) {
@@ -110,11 +110,11 @@ TEST(DraftPolicy, FallsBackToPlainDecodingWhenDraftsDoNotPay) {
 
 TEST(DraftPolicy, NeverDraftsMoreThanAvailableOrAllowed) {
   DraftPolicy policy(4);
-  policy.Choose(4);  // probe pass
+  policy.Choose(4, false);  // probe pass
   policy.RecordPass(1, 1.0);
-  EXPECT_LE(policy.Choose(16), 4);
-  EXPECT_LE(policy.Choose(2), 2);
-  EXPECT_EQ(policy.Choose(0), 0);
+  EXPECT_LE(policy.Choose(16, false), 4);
+  EXPECT_LE(policy.Choose(2, false), 2);
+  EXPECT_EQ(policy.Choose(0, false), 0);
 }
 
 }  // namespace
