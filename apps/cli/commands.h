@@ -20,5 +20,6 @@ CommandFn AddListCommand(CLI::App& app);
 CommandFn AddRmCommand(CLI::App& app);
 CommandFn AddConvertCommand(CLI::App& app);
 CommandFn AddServeCommand(CLI::App& app);
+CommandFn AddBenchCommand(CLI::App& app);
 
 }  // namespace flashstream::cli

@@ -40,10 +40,13 @@ class FlashConfig:
     mmap: Optional[bool] = None  # page-cache baseline instead of streaming
     int8_activations: Optional[bool] = None  # faster quantized matmuls, ~1e-3 NMSE drift
     pacer: Optional[bool] = None  # token-bucket pacing of streaming reads
+    draft_model: Optional[str] = None  # speculative decoding: a small model sharing the tokenizer
+    self_draft: Optional[int] = None  # speculative decoding: 4- or 8-bit copy of the streamed layers
 
     _NAMES = {"ram_budget_gb": "ram", "kv_quant": "kv_quant", "kv_window": "kv_window", "vram_budget_gb": "vram",
               "device": "device", "threads": "num_thread", "context_length": "num_ctx", "prefetch": "prefetch",
-              "io_depth": "io_depth", "mmap": "mmap", "int8_activations": "int8_act", "pacer": "pacer"}
+              "io_depth": "io_depth", "mmap": "mmap", "int8_activations": "int8_act", "pacer": "pacer",
+              "draft_model": "draft_model", "self_draft": "self_draft"}
 
     def named_options(self) -> dict:
         """The set fields as the engine's named options (text values)."""
@@ -64,7 +67,7 @@ def _text(value) -> str:
 # Keyword arguments of generate()/stream_generate() -> named generation options.
 _SAMPLING = {"max_tokens": "num_predict", "temperature": "temperature", "top_k": "top_k", "top_p": "top_p",
              "min_p": "min_p", "repeat_penalty": "repeat_penalty", "repeat_last_n": "repeat_last_n",
-             "seed": "seed", "ignore_eos": "ignore_eos"}
+             "seed": "seed", "ignore_eos": "ignore_eos", "lookup": "lookup", "draft_max": "draft_max"}
 
 
 class Tokenizer:
@@ -108,7 +111,8 @@ class Model:
         prompt: a user message (through the chat template, with an optional system message), a
         list of chat messages, or with raw=True plain text to continue. sampling: max_tokens,
         temperature (0 = greedy), top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed,
-        ignore_eos. Leaving the loop early, cancel() or Ctrl-C stop the generation.
+        ignore_eos, lookup and draft_max (speculative decoding). Leaving the loop early, cancel()
+        or Ctrl-C stop the generation.
         """
         ids = self._prompt_ids(prompt, raw, system)
         options = {}

@@ -14,20 +14,23 @@ namespace flashstream {
 namespace {
 
 // The PARAMETER names a Modelfile accepts (Ollama's, where flashstream implements them).
-constexpr std::array<std::string_view, 11> kParameters = {"temperature",    "top_k",         "top_p",     "min_p",
-                                                          "repeat_penalty", "repeat_last_n", "num_ctx",   "num_predict",
-                                                          "stop",           "seed",          "num_thread"};
+constexpr std::array<std::string_view, 13> kParameters = {
+    "temperature", "top_k", "top_p", "min_p",      "repeat_penalty", "repeat_last_n", "num_ctx",
+    "num_predict", "stop",  "seed",  "num_thread", "lookup",         "draft_max"};
 
 // flashstream directive -> named option.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kDirectives = {{{"RAM", "ram"},
+constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kDirectives = {{{"RAM", "ram"},
                                                                                        {"VRAM", "vram"},
                                                                                        {"KV_QUANT", "kv_quant"},
                                                                                        {"KV_WINDOW", "kv_window"},
                                                                                        {"DEVICE", "device"},
-                                                                                       {"PREFETCH", "prefetch"}}};
+                                                                                       {"PREFETCH", "prefetch"},
+                                                                                       {"DRAFT_MODEL", "draft_model"},
+                                                                                       {"SELF_DRAFT", "self_draft"}}};
 
 constexpr std::string_view kKnown =
-    "FROM, PARAMETER, SYSTEM, TEMPLATE, MESSAGE, LICENSE, RAM, VRAM, KV_QUANT, KV_WINDOW, DEVICE, PREFETCH";
+    "FROM, PARAMETER, SYSTEM, TEMPLATE, MESSAGE, LICENSE, RAM, VRAM, KV_QUANT, KV_WINDOW, DEVICE, PREFETCH, "
+    "DRAFT_MODEL, SELF_DRAFT";
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
@@ -137,7 +140,7 @@ Status Apply(const std::string& directive, std::string_view arg, const std::stri
     if (std::find(kParameters.begin(), kParameters.end(), arg) == kParameters.end()) {
       return Errorf(
           "unknown PARAMETER '{}' (expected one of temperature, top_k, top_p, min_p, repeat_penalty, "
-          "repeat_last_n, num_ctx, num_predict, stop, seed, num_thread)",
+          "repeat_last_n, num_ctx, num_predict, stop, seed, num_thread, lookup, draft_max)",
           arg);
     }
     return SetOption(arg, value, target);

@@ -5,10 +5,12 @@
 //   FROM ./SmolLM2-135M-Instruct.Q4_1.gguf       model file, folder or hub id
 //   PARAMETER temperature 0.7                     temperature top_k top_p min_p repeat_penalty
 //   PARAMETER stop "<|im_end|>"                   repeat_last_n num_ctx num_predict stop seed num_thread
+//                                                 lookup draft_max (speculative decoding)
 //   SYSTEM """You are terse."""                   default system message
 //   TEMPLATE """{% for m in messages %}..."""     a Jinja chat template (not Ollama's Go templates)
 //   MESSAGE user Hello                            preset turns (system, user, assistant)
-//   RAM 2.0 | VRAM 8 | KV_QUANT 8 | KV_WINDOW 128 | DEVICE cpu | PREFETCH 4   flashstream's own
+//   RAM 2.0 | VRAM 8 | KV_QUANT 8 | KV_WINDOW 128 | DEVICE cpu | PREFETCH 4   flashstream's own,
+//   DRAFT_MODEL small.gguf | SELF_DRAFT 4                                     and speculative decoding
 //   LICENSE """..."""                             kept as text, no effect
 //
 // Directives are case-insensitive; a value is the rest of the line, a "double-quoted" string

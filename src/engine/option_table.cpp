@@ -108,6 +108,17 @@ Entry SamplingNumber(std::string_view name, Field SamplingOptions::*field, doubl
           }};
 }
 
+// An integer field of GenerateOptions with its range.
+Entry GenerateNumber(std::string_view name, int GenerateOptions::*field, int lo, int hi) {
+  return {name, [field, lo, hi](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
+            FS_RETURN_IF_ERROR(NeedGenerate(n, t));
+            int64_t i = 0;
+            FS_RETURN_IF_ERROR(ParseInt(n, v, lo, hi, &i));
+            t.generate->*field = static_cast<int>(i);
+            return Status::Ok();
+          }};
+}
+
 constexpr double kNoLimit = 1e308;
 
 const std::vector<Entry>& Table() {
@@ -143,6 +154,20 @@ const std::vector<Entry>& Table() {
          FS_RETURN_IF_ERROR(NeedEngine(n, t));
          if (v == "cpu") return Status::Ok();
          return NotSupportedYet(n, fmt::format("only 'cpu' runs today, got '{}'", v));
+       }},
+      {"draft_model",
+       [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
+         FS_RETURN_IF_ERROR(NeedEngine(n, t));
+         if (v.empty()) return Errorf("{}: expected a model file or folder, got ''", n);
+         t.engine->draft_model_path = std::string(v);
+         return Status::Ok();
+       }},
+      {"self_draft",
+       [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
+         FS_RETURN_IF_ERROR(NeedEngine(n, t));
+         if (v != "0" && v != "4" && v != "8") return Errorf("{}: expected 0, 4 or 8, got '{}'", n, v);
+         t.engine->self_draft_bits = v[0] - '0';
+         return Status::Ok();
        }},
       SamplingNumber("temperature", &SamplingOptions::temperature, 0, kNoLimit),
       SamplingNumber("top_k", &SamplingOptions::top_k, 0, INT_MAX),
@@ -191,6 +216,8 @@ const std::vector<Entry>& Table() {
          if (t.seed_given != nullptr) *t.seed_given = true;
          return Status::Ok();
        }},
+      GenerateNumber("lookup", &GenerateOptions::lookup_ngram, 0, 64),
+      GenerateNumber("draft_max", &GenerateOptions::draft_max, 1, 64),
       {"ignore_eos",
        [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
          FS_RETURN_IF_ERROR(NeedGenerate(n, t));

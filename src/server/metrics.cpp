@@ -41,7 +41,7 @@ void ServerMetrics::CountGeneration(const RunStats& s, double queued_seconds) {
   prompt_tokens_ += s.prompt_tokens;
   reused_tokens_ += s.reused_tokens;
   generated_tokens_ += s.generated_tokens;
-  passes_ += 1 + std::max(s.generated_tokens - 1, 0);
+  passes_ += 1 + s.decode_passes;
   bytes_read_ += s.store.bytes_read;
   prefill_seconds_ += s.prefill_seconds;
   decode_seconds_ += s.decode_seconds;

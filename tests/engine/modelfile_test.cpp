@@ -33,6 +33,8 @@ PARAMETER stop "<|im_end|>"
 PARAMETER stop User:
 PARAMETER seed 18446744073709551615
 PARAMETER num_thread 3
+PARAMETER lookup 4
+PARAMETER draft_max 6
 SYSTEM """You are
 a "helpful" assistant."""
 TEMPLATE """{% for m in messages %}{{ m.content }}{% endfor %}"""
@@ -41,6 +43,8 @@ MESSAGE assistant Yes.
 RAM 1.5
 DEVICE cpu
 PREFETCH 3
+DRAFT_MODEL small.gguf
+SELF_DRAFT 8
 LICENSE """MIT"""
 )";
   ModelfileOptions m;
@@ -69,6 +73,10 @@ LICENSE """MIT"""
   EXPECT_EQ(m.chat.messages[1].content, "Yes.");
   EXPECT_DOUBLE_EQ(m.engine.ram_gib, 1.5);
   EXPECT_EQ(m.engine.prefetch_slots, 3);
+  EXPECT_EQ(m.generate.lookup_ngram, 4);
+  EXPECT_EQ(m.generate.draft_max, 6);
+  EXPECT_EQ(m.engine.draft_model_path, "small.gguf");
+  EXPECT_EQ(m.engine.self_draft_bits, 8);
   EXPECT_EQ(m.license, "MIT");
 }
 
@@ -129,6 +137,9 @@ TEST(Modelfile, ErrorsNameTheLine) {
       {"FROM a\nRAM lots\n", "Modelfile:2: ram: expected a number >= 0, got 'lots'"},
       {"FROM a\nPREFETCH 1\n", "Modelfile:2: prefetch: expected an integer in [2, 64], got '1'"},
       {"FROM a\nDEVICE tpu\n", "Modelfile:2: device: not supported yet"},
+      {"FROM a\nSELF_DRAFT 2\n", "Modelfile:2: self_draft: expected 0, 4 or 8, got '2'"},
+      {"FROM a\nPARAMETER lookup 65\n", "Modelfile:2: lookup: expected an integer in [0, 64]"},
+      {"FROM a\nPARAMETER draft_max 0\n", "Modelfile:2: draft_max: expected an integer in [1, 64]"},
       {"FROM a\nSYSTEM hi\n\xff\n", "Modelfile:3: not valid UTF-8"},
       {std::string("FROM a\nSYSTEM h\0i\n", 16), "Modelfile:2: not valid UTF-8 text (or holds a NUL byte)"},
   };

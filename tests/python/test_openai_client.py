@@ -10,7 +10,7 @@ from conftest import API_KEY
 
 @pytest.fixture(scope="module")
 def client(server):
-    return openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0, timeout=600)
 
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]

@@ -61,6 +61,8 @@ def test_sampling_options_seed_and_stop(model):
     assert model.last_stats["stop_reason"] == "stop"
     model.generate("Hi", max_tokens=5, temperature=0, ignore_eos=True)
     assert model.last_stats["generated_tokens"] == 5
+    # Speculative decoding by prompt lookup leaves greedy output unchanged.
+    assert model.generate("Count from 1 to 10.", max_tokens=30, temperature=0, lookup=3, draft_max=4) == full
 
 
 def test_errors_are_exceptions_with_the_engine_message(model, model_path):

@@ -117,5 +117,30 @@ TEST_F(CliModelfileTest, ServeListensAnswersAndStopsOnSigterm) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+TEST_F(CliModelfileTest, BenchWritesJsonAndReport) {
+  const std::string out = (dir_ / "bench").string();
+  ASSERT_EQ(Shell(std::string(FS_CLI_PATH) + " bench -m " + SmolLm2Path() + " -t 2 --ram 0.05 --prompt-tokens 16 " +
+                  "--gen-tokens 4 --no-plots -o " + out + " > /dev/null 2>&1"),
+            0);
+  std::ifstream f(dir_ / "bench" / "bench.json");
+  const json b = json::parse(f);
+  EXPECT_EQ(b["prefill"]["tokens"], 16);
+  EXPECT_EQ(b["decode"]["tokens"], 4);
+  EXPECT_GT(b["decode"]["tokens_per_second"].get<double>(), 0);
+  EXPECT_GT(b["limits"]["memory_gbps"].get<double>(), 0);
+  EXPECT_GT(b["limits"]["disk_gbps"].get<double>(), 0);
+  EXPECT_GT(b["decode"]["disk_bytes_per_pass"].get<double>(), 0);  // --ram 0.05 streams part of the layers
+  EXPECT_GT(b["decode"]["ratio_to_limit"].get<double>(), 0);
+  EXPECT_EQ(b["layers"].size(), 30u);
+  std::ifstream trace(dir_ / "bench" / "trace.csv");
+  std::string header;
+  std::getline(trace, header);
+  EXPECT_EQ(header, "layer,io_begin,io_end,compute_begin,compute_end");
+  std::ifstream md(dir_ / "bench" / "report.md");
+  const std::string report((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report.find("| decode (4 tokens) |"), std::string::npos) << report;
+  EXPECT_NE(report.find("No plots"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace flashstream::testing

@@ -244,7 +244,8 @@ TEST(ServerMetrics, PrometheusText) {
   RunStats s;
   s.prompt_tokens = 8;
   s.reused_tokens = 2;
-  s.generated_tokens = 5;  // 1 prompt pass + 4 decode passes = 5 passes = 5000 weight bytes used
+  s.generated_tokens = 5;
+  s.decode_passes = 4;  // + the prompt's pass = 5 passes = 5000 weight bytes used
   s.stop_reason = "length";
   s.store.bytes_read = 2000;
   m.CountGeneration(s, 0.25);

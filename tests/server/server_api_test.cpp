@@ -159,7 +159,7 @@ TEST_F(ServerApiTest, ModelsHealthMetricsAndChatPage) {
   ASSERT_TRUE(metrics);
   EXPECT_EQ(metrics->status, 200);
   EXPECT_NE(metrics->get_header_value("Content-Type").find("text/plain"), std::string::npos);
-  const std::string& t = metrics->body;
+  const std::string t = MetricsWith("flashstream_http_requests_total{route=\"/v1/chat/completions\",code=\"200\"} 1");
   for (const char* name : {"flashstream_queue_depth 0", "flashstream_generated_tokens_total ",
                            "flashstream_decode_tokens_per_second ", "flashstream_streamed_bytes_total 0",
                            "flashstream_prompt_cache_hit_ratio ", "flashstream_weight_cache_hit_ratio 1",

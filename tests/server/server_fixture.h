@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>  // cpp-httplib client
 
+#include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "e2e/test_env.h"
@@ -86,7 +88,8 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.message();
   }
 
-  std::unique_ptr<httplib::Client> Client(int read_timeout_s = 60) const {
+  // The generous default read timeout covers a request waiting behind others on a loaded machine.
+  std::unique_ptr<httplib::Client> Client(int read_timeout_s = 600) const {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
     c->set_read_timeout(read_timeout_s, 0);
     return c;
@@ -98,6 +101,19 @@ class ServerTest : public ::testing::Test {
     auto res = Client()->Post(path.c_str(), headers, body, "application/json");
     if (!res) return {-1, ""};
     return {res->status, res->body};
+  }
+
+  // GET /metrics once the text holds `needle` (a request is counted just after its response
+  // went out, so a client may see the answer before the count); the last text otherwise.
+  std::string MetricsWith(const std::string& needle) const {
+    std::string text;
+    for (int i = 0; i < 300; ++i) {
+      auto res = Client()->Get("/metrics");
+      text = res ? res->body : "";
+      if (text.find(needle) != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return text;
   }
 
   static nlohmann::json ChatBody(const std::string& user, int max_tokens, bool stream = false) {
