@@ -27,6 +27,11 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_flag("--pacer", o.pacer, "pace streaming reads with the feedback-driven token bucket");
   cmd.add_option("--trace", o.trace_path, "write a per-layer I/O and compute timeline (CSV) to this file");
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
+  cmd.add_option("--device", o.device, "where to compute: cpu, cuda or cuda:N (needs a CUDA build)");
+  cmd.add_option("--vram", o.vram_gib, "GPU weight budget in GiB (resident + ring); 0 = free GPU memory")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--bf16-act", o.bf16_activations,
+               "GPU: bf16 tensor-core GEMMs for prompts (faster prefill; logits drift from f32)");
 }
 
 void AddGenerateFlags(CLI::App& cmd, GenerateOptions& o, bool& seed_given) {

@@ -44,6 +44,15 @@ struct EngineOptions {
   // the f32 reference). Off: f32 activations against the native weight blocks.
   bool int8_activations = false;
   bool verbose = false;    // extra diagnostics on stderr
+  // Where the model computes: "cpu", or "cuda" / "cuda:N" (GPU N; needs a CUDA build).
+  std::string device = "cpu";
+  // GPU memory budget for weights in GiB (resident layers + the ring of streamed layers, which
+  // has prefetch_slots buffers at most). 0 = automatic: the GPU's free memory less the KV cache
+  // and scratch. Layers beyond it stay in pinned host memory, or stream from disk under --ram.
+  double vram_gib = 0;
+  // GPU: batched matmuls (prefill) on bf16 tensor cores: x and non-bf16 weights rounded to
+  // bf16, f32 accumulation. Off: f32 GEMMs, logits within f32 rounding of the CPU's.
+  bool bf16_activations = false;
 };
 
 }  // namespace flashstream

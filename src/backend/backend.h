@@ -7,10 +7,13 @@
 // Not thread-safe: one forward pass drives a backend at a time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "core/status.h"
 #include "core/tensor.h"
 
 namespace flashstream {
@@ -66,6 +69,68 @@ class Backend {
   virtual void Scale(const float* x, float s, int64_t n, float* out) = 0;
   // x[n] = cap * tanh(x[n] / cap) in place (Gemma's logit soft-capping); cap > 0.
   virtual void SoftCap(float* x, int64_t n, float cap) = 0;
+
+  // Backend memory: what the operations above read and write. The defaults are host memory
+  // (the CPU backend); a GPU backend overrides all of them with device memory.
+  // True when backend memory is host memory (pointers may be read directly).
+  virtual bool host_memory() const { return true; }
+  // `bytes` of backend memory, 64-byte aligned (or more); an error when it cannot be had.
+  virtual Result<void*> Allocate(size_t bytes);
+  // Frees what Allocate returned, once the operations enqueued so far are done with it.
+  virtual void Free(void* p);
+  // Host -> backend memory, ordered after the operations enqueued so far; `src` may be reused
+  // when it returns.
+  virtual void Upload(void* dst, const void* src, size_t bytes);
+  // Backend -> host memory: waits for the operations enqueued so far, then copies.
+  virtual void Download(void* dst, const void* src, size_t bytes);
+  // Backend -> backend memory, ordered like an operation.
+  virtual void Copy(void* dst, const void* src, size_t bytes);
+};
+
+// Owns n values of T in a backend's memory. Borrows the backend, which must outlive it.
+// Move-only; not thread-safe.
+template <typename T>
+class BackendArray {
+ public:
+  BackendArray() = default;
+  BackendArray(BackendArray&& o) noexcept
+      : backend_(std::exchange(o.backend_, nullptr)), data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)) {}
+  BackendArray& operator=(BackendArray&& o) noexcept {
+    std::swap(backend_, o.backend_);
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  BackendArray(const BackendArray&) = delete;
+  BackendArray& operator=(const BackendArray&) = delete;
+  ~BackendArray() { Reset(); }
+
+  // Holds at least n values of `backend`'s memory afterwards; contents are lost when it grows
+  // or the backend changes.
+  Status Reserve(Backend& backend, size_t n) {
+    if (backend_ == &backend && n <= size_) return Status::Ok();
+    Reset();
+    Result<void*> p = backend.Allocate(n * sizeof(T));
+    if (!p.ok()) return p.status();
+    backend_ = &backend;
+    data_ = static_cast<T*>(*p);
+    size_ = n;
+    return Status::Ok();
+  }
+  void Reset() {
+    if (data_ != nullptr) backend_->Free(data_);
+    data_ = nullptr;
+    size_ = 0;
+    backend_ = nullptr;
+  }
+  T* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  Backend* backend_ = nullptr;
+  T* data_ = nullptr;
+  size_t size_ = 0;
 };
 
 // The CPU backend (AVX-512/VNNI/AMX kernels chosen at run time, portable fallback).

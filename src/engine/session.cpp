@@ -7,11 +7,14 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
+#include "engine/device_setup.h"
 #include "engine/sampler.h"
 #include "engine/stop_matcher.h"
 #include "formats/model_reader.h"
 #include "io/bandwidth_probe.h"
 #include "io/system_memory.h"
+#include "kv/backend_kv_cache.h"
+#include "kv/kv_cache.h"
 #include "store/streaming_store.h"
 #include "tokenizer/detokenizer.h"
 
@@ -26,6 +29,8 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Memory kept free for the KV cache, activations and the process itself when sizing an
 // automatic budget.
 constexpr uint64_t kAutoReserve = 512ull << 20;
+// Prompt tokens per forward chunk on a GPU: large GEMMs keep the tensor cores busy.
+constexpr int kGpuMaxChunk = 2048;
 
 // Chooses the weight budget, measures the disk when streaming, opens the store and says on
 // stderr what it decided.
@@ -73,6 +78,19 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   if (index.tokenizer.kind != TokenizerSpec::Kind::kNone) {
     FS_ASSIGN_OR_RETURN(s->tokenizer_, Tokenizer::Create(index.tokenizer));
   }
+  const ModelConfig& c = s->model_->config();
+  int ctx = options.ctx > 0 ? options.ctx : c.context_length;
+  if (c.context_length > 0) ctx = std::min(ctx, c.context_length);
+  const int kv_width = c.n_kv_heads * c.head_dim;
+  FS_ASSIGN_OR_RETURN(const int gpu, ParseDevice(options.device));
+  if (gpu >= 0) {
+    const uint64_t kv_bytes = 2ull * c.n_layers * static_cast<uint64_t>(ctx) * kv_width * sizeof(float);
+    FS_RETURN_IF_ERROR(OpenGpuSession(index, options, gpu, kv_bytes, progress, &s->backend_, &s->store_, &s->plan_));
+    s->kv_ = std::make_unique<BackendKvCache>(*s->backend_, c.n_layers, kv_width, ctx);
+    s->model_->set_max_chunk(kGpuMaxChunk);
+    s->load_seconds_ = SecondsSince(t0);
+    return s;
+  }
   if (options.use_mmap) {
     FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
   } else {
@@ -82,10 +100,7 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s->pool_ = std::make_unique<ThreadPool>(threads);
   s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
-  const ModelConfig& c = s->model_->config();
-  int ctx = options.ctx > 0 ? options.ctx : c.context_length;
-  if (c.context_length > 0) ctx = std::min(ctx, c.context_length);
-  s->kv_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads * c.head_dim, ctx);
+  s->kv_ = std::make_unique<KvCache>(c.n_layers, kv_width, ctx);
   s->load_seconds_ = SecondsSince(t0);
   return s;
 }

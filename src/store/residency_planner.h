@@ -23,6 +23,8 @@ struct PlanInput {
   int min_slots = 2;                      // staging slots at least (double buffering)
   int max_slots = 4;                      // staging slots at most (lookahead depth + 1)
   double read_gbps = 0;                   // measured streaming bandwidth (GB/s); 0 = unknown
+  std::string budget_flag = "--ram";      // how the budget is named in errors ("--vram" for the GPU)
+  std::string tier = "disk";              // where streamed layers come from, for Describe()
 };
 
 struct ResidencyPlan {
@@ -33,6 +35,7 @@ struct ResidencyPlan {
   uint64_t staging_bytes = 0;        // staging_slots * slot_bytes
   uint64_t streamed_bytes_per_pass = 0;  // bytes read for one forward pass
   double limit_tps = 0;              // read_gbps / streamed bytes per pass; 0 when unknown or nothing streams
+  std::string tier = "disk";         // PlanInput::tier
 
   bool streams() const { return staging_slots > 0; }
   int resident_layers() const;

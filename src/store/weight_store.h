@@ -62,6 +62,8 @@ struct StoreStats {
   double pacer_delay_seconds = 0;   // time the pacer held reads back
   double quiet_compute_seconds = 0; // pacer's EMA of a layer's compute with no reads in flight
   double busy_compute_seconds = 0;  // ... and with reads in flight
+  uint64_t h2d_bytes = 0;           // GPU stores: weight bytes copied host -> device after load
+  uint64_t gpu_memory_peak = 0;     // GPU stores: most device memory in use at once (whole device)
   std::vector<LayerTiming> layers;  // [n_layers]; empty for stores that keep no timings
 
   // The counters accumulated after `before` was taken (gauges keep their current value).

@@ -5,6 +5,7 @@
 // the __f*_rn intrinsics, so results match to the bit or within an ulp.
 // Attention is the straightforward kernel: one block per (token, head), warps
 // over keys with an online softmax each, merged at the end.
+#include <cuda_bf16.h>     // __float2bfloat16_rn
 #include <cuda_runtime.h>  // kernel launches
 
 #include <cmath>
@@ -155,6 +156,11 @@ __global__ void ScaleKernel(const float* x, float s, int64_t n, float* out) {
   if (i < n) out[i] = __fmul_rn(x[i], s);
 }
 
+__global__ void ToBF16Kernel(const float* __restrict__ x, int64_t n, __nv_bfloat16* __restrict__ out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = __float2bfloat16_rn(x[i]);
+}
+
 __global__ void SoftCapKernel(float* x, int64_t n, float cap) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) x[i] = cap * tanhf(x[i] / cap);
@@ -215,6 +221,12 @@ void LaunchGeluTanhGlu(const float* gate, const float* up, int64_t n, float* out
 void LaunchScale(const float* x, float s, int64_t n, float* out, cudaStream_t stream) {
   if (n == 0) return;
   ScaleKernel<<<Blocks(n, 256), 256, 0, stream>>>(x, s, n, out);
+  FS_CUDA_CHECK_LAUNCH();
+}
+
+void LaunchToBF16(const float* x, int64_t n, void* out, cudaStream_t stream) {
+  if (n == 0) return;
+  ToBF16Kernel<<<Blocks(n, 256), 256, 0, stream>>>(x, n, static_cast<__nv_bfloat16*>(out));
   FS_CUDA_CHECK_LAUNCH();
 }
 
