@@ -31,7 +31,7 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--vram", o.vram_gib, "GPU weight budget in GiB (resident + ring); 0 = free GPU memory")
       ->check(CLI::NonNegativeNumber);
   cmd.add_flag("--bf16-act", o.bf16_activations,
-               "GPU: bf16 tensor-core GEMMs for prompts (faster prefill; logits drift from f32)");
+               "GPU: bf16/TF32 tensor cores for prompts (faster prefill; logits drift from f32)");
 }
 
 void AddGenerateFlags(CLI::App& cmd, GenerateOptions& o, bool& seed_given) {

@@ -50,8 +50,9 @@ struct EngineOptions {
   // has prefetch_slots buffers at most). 0 = automatic: the GPU's free memory less the KV cache
   // and scratch. Layers beyond it stay in pinned host memory, or stream from disk under --ram.
   double vram_gib = 0;
-  // GPU: batched matmuls (prefill) on bf16 tensor cores: x and non-bf16 weights rounded to
-  // bf16, f32 accumulation. Off: f32 GEMMs, logits within f32 rounding of the CPU's.
+  // GPU: batched matmuls (prefill) on bf16 tensor cores (x and non-bf16 weights rounded to
+  // bf16, f32 accumulation) and prompt attention products in TF32. Off: f32 products, logits
+  // within f32 rounding of the CPU's.
   bool bf16_activations = false;
 };
 

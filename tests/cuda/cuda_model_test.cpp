@@ -8,11 +8,13 @@
 //   transformers reference and of the CPU, and 64 greedy tokens identical to the CPU's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda_test_util.h"
@@ -39,6 +41,7 @@ struct ModelRun {
   std::vector<float> prefill;             // [n_prompt, vocab]
   std::vector<std::vector<float>> steps;  // decode steps, [vocab] each
   StoreStats stats;
+  int resident_layers = 0;  // the plan's layers resident on the device that computes
 };
 
 Result<ModelRun> RunModel(const std::string& path, const std::string& device, double vram_gib, double ram_gib) {
@@ -62,6 +65,7 @@ Result<ModelRun> RunModel(const std::string& path, const std::string& device, do
     out.steps.push_back(logits);
   }
   out.stats = s->store().stats();
+  out.resident_layers = s->plan().resident_layers();
   return out;
 }
 
@@ -79,13 +83,12 @@ bool BitwiseEqual(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-uint64_t WeightBytes(const std::string& path) {
+// Bytes of the globals and of the largest layer, as the planners count them.
+std::pair<uint64_t, uint64_t> GlobalAndLayerBytes(const std::string& path) {
   Result<ModelIndex> index = ReadModel(path);
   EXPECT_TRUE(index.ok());
   const LayerLayout layout = MeasureLayout(*index);
-  uint64_t total = layout.global_bytes;
-  for (uint64_t b : layout.layer_bytes) total += b;
-  return total;
+  return {layout.global_bytes, *std::max_element(layout.layer_bytes.begin(), layout.layer_bytes.end())};
 }
 
 class CudaModelTest : public ::testing::Test {
@@ -138,15 +141,18 @@ TEST_F(CudaModelTest, StreamedEqualsResidentBitwise) {
   for (DType dtype : {DType::kQ8_0, DType::kBF16, DType::kQ4_1, DType::kMlxQ4}) {
     SCOPED_TRACE(std::string(Name(dtype)));
     const std::string model = Model(dtype, 8);
-    const double vram = 0.4 * static_cast<double>(WeightBytes(model)) / kGiB;
+    // GPU: globals, a ring of 2 and 2 resident layers (6 of 8 stream); host: a ring of 2 and
+    // 1 resident layer of the 6 (5 read from disk every pass).
+    const auto [global, layer] = GlobalAndLayerBytes(model);
+    const double vram = static_cast<double>(global + 4 * layer + layer / 2) / kGiB;
     Result<ModelRun> resident = RunModel(model, "cuda", 0, 0);
     ASSERT_TRUE(resident.ok()) << resident.status().message();
-    // Pinned host tier, then a disk tier with a host budget too small for all of it.
-    for (double ram : {0.0, 0.25 * static_cast<double>(WeightBytes(model)) / kGiB}) {
+    for (double ram : {0.0, static_cast<double>(3 * layer + layer / 2) / kGiB}) {
       SCOPED_TRACE(ram > 0 ? "from disk (--ram)" : "from pinned memory");
       Result<ModelRun> streamed = RunModel(model, "cuda", vram, ram);
       ASSERT_TRUE(streamed.ok()) << streamed.status().message();
       EXPECT_GT(streamed->stats.h2d_bytes, 0u);
+      EXPECT_EQ(streamed->resident_layers, 2);
       EXPECT_LE(streamed->stats.resident_bytes + streamed->stats.staging_bytes,
                 static_cast<uint64_t>(vram * kGiB) + 4096);
       if (ram > 0) EXPECT_GT(streamed->stats.bytes_read, 0u);

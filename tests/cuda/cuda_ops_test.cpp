@@ -102,7 +102,12 @@ TEST_F(CudaOpsTest, CausalGqaAttention) {
   };
   for (const Case& c : {Case{1, 0, 4, 4, 64, 0}, Case{1, 1500, 8, 2, 128, 0}, Case{17, 0, 6, 2, 80, 0},
                         Case{17, 50, 8, 1, 64, 0}, Case{5, 3, 2, 1, 256, 0}, Case{1, 1500, 8, 2, 128, 512},
-                        Case{17, 50, 8, 1, 64, 8}, Case{17, 0, 6, 2, 80, 1}}) {
+                        Case{17, 50, 8, 1, 64, 8}, Case{17, 0, 6, 2, 80, 1},
+                        // 32 tokens or more: the GEMM path (scores, causal softmax, products)
+                        Case{100, 0, 8, 2, 128, 0}, Case{64, 30, 6, 2, 80, 0}, Case{100, 20, 8, 1, 64, 16},
+                        Case{40, 0, 4, 4, 256, 0},
+                        // 256 or more: in 4 blocks of queries, each against the keys it sees
+                        Case{300, 20, 8, 2, 128, 0}, Case{257, 0, 4, 1, 64, 40}}) {
     const int64_t n_ctx = c.n_tok + c.past;
     const std::vector<float> q = RandomFloats(c.n_tok * c.n_heads * c.head_dim, rng_);
     const std::vector<float> k = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);

@@ -25,6 +25,8 @@ namespace {
 
 constexpr int64_t kPanelFloats = int64_t{16} << 20;  // dequantized weight panel: 64 MiB
 constexpr int64_t kMaxAttnTokens = 65535;            // grid.y limit of the attention kernel
+constexpr int64_t kAttnGemmMinTokens = 32;           // prompts at least this long: attention as GEMMs
+constexpr int64_t kScoreFloats = int64_t{64} << 20;  // score scratch of the GEMM attention: 256 MiB
 
 // A device scratch buffer that only grows. Growing frees the old memory, which
 // cudaFree does only after the device finished using it.
@@ -70,9 +72,10 @@ class CudaBackend final : public Backend {
     FS_CUBLAS_CHECK(cublasCreate(&cublas_));
     FS_CUBLAS_CHECK(cublasSetStream(cublas_, s()));
     FS_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_PEDANTIC_MATH));  // true f32, never TF32
-    if (options_.bf16_activations) {  // a second handle free to use the tensor cores
+    if (options_.bf16_activations) {  // a second handle free to use the tensor cores (TF32 for f32 products)
       FS_CUBLAS_CHECK(cublasCreate(&cublas_bf16_));
       FS_CUBLAS_CHECK(cublasSetStream(cublas_bf16_, s()));
+      FS_CUBLAS_CHECK(cublasSetMathMode(cublas_bf16_, CUBLAS_TF32_TENSOR_OP_MATH));
     }
   }
   ~CudaBackend() override {
@@ -206,7 +209,52 @@ class CudaBackend final : public Backend {
     FS_CHECK(head_dim > 0 && head_dim <= 256, "Attention: head_dim {} outside (0, 256]", head_dim);
     FS_CHECK(n_tok <= kMaxAttnTokens, "Attention: {} query tokens in one call, at most {}", n_tok, kMaxAttnTokens);
     Use();
+    if (n_tok >= kAttnGemmMinTokens) {
+      AttentionGemm(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out);
+      return;
+    }
     cuda::LaunchAttention(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out, s());
+  }
+
+  // Prompt attention as dense products (cuBLAS): per block of queries and head, scores
+  // S[n_q, keys] = q_h · k_g^T over the keys the block's last query sees, a causal softmax,
+  // then out_h = P · v_g. Query blocks skip most of the masked upper triangle; heads go in
+  // passes that fit kScoreFloats of scores. f32 without TF32, or TF32 tensor cores with
+  // bf16_activations.
+  void AttentionGemm(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
+                     int n_kv_heads, int head_dim, float scale, int64_t window, float* out) {
+    const int64_t qw = int64_t{n_heads} * head_dim, kvw = int64_t{n_kv_heads} * head_dim;
+    const int64_t blocks = n_tok >= 256 ? 4 : 1;
+    const int64_t block = (n_tok + blocks - 1) / blocks;
+    const int64_t per_head_max = block * n_ctx;
+    const int64_t pass = std::clamp<int64_t>(kScoreFloats / per_head_max, 1, n_heads);
+    auto* scores = static_cast<float*>(scores_.Reserve(static_cast<size_t>(pass * per_head_max) * sizeof(float)));
+    cublasHandle_t handle = options_.bf16_activations ? cublas_bf16_ : cublas_;
+    const float one = 1.f, zero = 0.f;
+    const int group = n_heads / n_kv_heads;
+    for (int64_t q0 = 0; q0 < n_tok; q0 += block) {
+      const int64_t nq = std::min(block, n_tok - q0);
+      const int64_t keys = n_ctx - n_tok + q0 + nq;  // the block's last query sees keys 0..keys-1
+      const int64_t per_head = nq * keys;
+      for (int h0 = 0; h0 < n_heads; h0 += static_cast<int>(pass)) {
+        const int nh = static_cast<int>(std::min<int64_t>(pass, n_heads - h0));
+        for (int i = 0; i < nh; ++i) {  // column-major: S^T (keys x nq) = k_g (keys x hd) · q_h^T
+          const int h = h0 + i;
+          FS_CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(keys), static_cast<int>(nq),
+                                      head_dim, &one, k + int64_t{h / group} * head_dim, static_cast<int>(kvw),
+                                      q + q0 * qw + int64_t{h} * head_dim, static_cast<int>(qw), &zero,
+                                      scores + i * per_head, static_cast<int>(keys)));
+        }
+        cuda::LaunchCausalSoftmax(scores, nh * nq, nq, keys, scale, window, s());
+        for (int i = 0; i < nh; ++i) {  // out_h^T (hd x nq) = v_g^T (hd x keys) · P^T (keys x nq)
+          const int h = h0 + i;
+          FS_CUBLAS_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, static_cast<int>(nq),
+                                      static_cast<int>(keys), &one, v + int64_t{h / group} * head_dim,
+                                      static_cast<int>(kvw), scores + i * per_head, static_cast<int>(keys), &zero,
+                                      out + q0 * qw + int64_t{h} * head_dim, static_cast<int>(qw)));
+        }
+      }
+    }
   }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
@@ -268,6 +316,12 @@ class CudaBackend final : public Backend {
   void Copy(void* dst, const void* src, size_t bytes) override {
     if (bytes == 0) return;
     Use();
+    // A copy kernel starts sooner between kernels than a copy-engine transfer (the KV cache
+    // writes two small rows per layer and token).
+    if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) % 16 == 0) {
+      FS_CUDA_CHECK(cuda::LaunchCopy(dst, src, bytes, s()));
+      return;
+    }
     FS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s()));
   }
 
@@ -370,6 +424,7 @@ class CudaBackend final : public Backend {
   Scratch ids_scratch_;  // [n] GetRows ids copied from the host
   Scratch pos_scratch_;  // [n_tok] Rope positions copied from the host
   Scratch norm_weight_;  // [n] an f16/bf16 RmsNorm weight widened to f32
+  Scratch scores_;       // [heads of a pass, n_tok, n_ctx] attention scores, then probabilities
   struct RopeTable {
     RopeParams params;
     cuda::DeviceBuffer inv_freq;  // [rope_dim / 2]

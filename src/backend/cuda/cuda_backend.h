@@ -10,9 +10,10 @@
 // the CPU backend does and copied up; a device id outside the table yields a row of NaN.
 // Numerics: MatMul of one token runs the GEMV kernels (f32 sums), of several tokens
 // dequantizes to f32 and calls cuBLAS SGEMM (no TF32); GetRows is bitwise equal to the CPU.
+// Attention of 32 or more query tokens runs as cuBLAS products (scores, causal softmax, values).
 // With CudaBackendOptions::bf16_activations, MatMul of several tokens instead rounds x (and
-// non-bf16 weights, dequantized) to bf16 for tensor-core GEMMs with f32 accumulation: much
-// faster prefill, at bf16 rounding of each product's inputs.
+// non-bf16 weights, dequantized) to bf16 for tensor-core GEMMs with f32 accumulation, and those
+// attention products use TF32: much faster prefill, at bf16/TF32 rounding of the inputs.
 // Ordering: operations are enqueued on the backend's stream and return before the device
 // has finished; synchronize the stream (or the device) before reading results on the host.
 // Graph capture: capture only calls whose ids/pos are device memory, and only after one

@@ -66,6 +66,11 @@ void LaunchGeluTanhGlu(const float* gate, const float* up, int64_t n, float* out
 void LaunchScale(const float* x, float s, int64_t n, float* out, cudaStream_t stream);
 void LaunchSoftCap(float* x, int64_t n, float cap, cudaStream_t stream);
 
+// s[rows, n_ctx]: rows are (head, query t) with t = row % n_tok at position n_ctx - n_tok + t;
+// each row becomes softmax(scale * s) over its causal (and window) keys, 0 elsewhere.
+void LaunchCausalSoftmax(float* s, int64_t rows, int64_t n_tok, int64_t n_ctx, float scale, int64_t window,
+                         cudaStream_t stream);
+
 // out[n] (bf16) = x[n] rounded to nearest even.
 void LaunchToBF16(const float* x, int64_t n, void* out, cudaStream_t stream);
 
