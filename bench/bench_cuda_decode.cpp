@@ -10,14 +10,14 @@
 // Prefill and decode are each run once untimed first (module loading, allocations), and the
 // time of one layer's prefill attention (the model's shape, P tokens) is reported apart.
 //   bench_cuda_decode MODEL [--decode 64] [--prefill 2048] [--vram GB] [--ram GB] [--bf16-act 1]
-#include <fmt/format.h>       // fmt::print
-#include <nlohmann/json.hpp>  // JSON output
+#include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <nlohmann/json.hpp>  // JSON output
 #include <random>
 #include <string>
 #include <vector>
@@ -101,7 +101,8 @@ double Bf16GemmTflops(const cuda::Stream& stream) {
 // Milliseconds of one causal attention over n tokens with the model's head shape.
 double AttentionMs(const cuda::Stream& stream, const ModelConfig& c, int64_t n) {
   auto backend = MakeCudaBackend(stream);
-  const size_t q = static_cast<size_t>(n) * c.n_heads * c.head_dim, kv = static_cast<size_t>(n) * c.n_kv_heads * c.head_dim;
+  const size_t q = static_cast<size_t>(n) * c.n_heads * c.head_dim,
+               kv = static_cast<size_t>(n) * c.n_kv_heads * c.head_dim;
   std::vector<float> host(std::max(q, kv));
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
@@ -130,7 +131,8 @@ double AttentionMs(const cuda::Stream& stream, const ModelConfig& c, int64_t n) 
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr, "usage: bench_cuda_decode MODEL [--decode N] [--prefill N] [--vram GB] [--ram GB] [--bf16-act 1]\n");
+    fmt::print(stderr,
+               "usage: bench_cuda_decode MODEL [--decode N] [--prefill N] [--vram GB] [--ram GB] [--bf16-act 1]\n");
     return 2;
   }
   EngineOptions eo;
@@ -140,11 +142,16 @@ int main(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string v = argv[i + 1];
-    if (flag == "--decode") n_decode = std::atoi(v.c_str());
-    else if (flag == "--prefill") n_prefill = std::atoi(v.c_str());
-    else if (flag == "--vram") eo.vram_gib = std::atof(v.c_str());
-    else if (flag == "--ram") eo.ram_gib = std::atof(v.c_str());
-    else if (flag == "--bf16-act") eo.bf16_activations = v != "0";
+    if (flag == "--decode")
+      n_decode = std::atoi(v.c_str());
+    else if (flag == "--prefill")
+      n_prefill = std::atoi(v.c_str());
+    else if (flag == "--vram")
+      eo.vram_gib = std::atof(v.c_str());
+    else if (flag == "--ram")
+      eo.ram_gib = std::atof(v.c_str());
+    else if (flag == "--bf16-act")
+      eo.bf16_activations = v != "0";
   }
   eo.ctx = std::max(n_prefill, 8) + n_decode + 8;
   if (cuda::DeviceCount() == 0) {

@@ -22,7 +22,7 @@ class ThreadPool;
 
 // RoPE parameters for one model (see ModelConfig for meaning).
 struct RopeParams {
-  int rope_dim = 0;          // rotated dims per head (<= head_dim, even)
+  int rope_dim = 0;  // rotated dims per head (<= head_dim, even)
   float theta = 10000.f;
   bool interleaved = true;   // adjacent pairs (GGUF llama) vs halves (HF)
   float scale_factor = 0.f;  // llama3 scaling; 0 = none
@@ -44,8 +44,8 @@ class Backend {
   // out[n_tok, n] = x / sqrt(mean(x^2) + eps) * (weight[n] + weight_offset); out may alias x.
   // weight is f32; weight_offset is 0, or 1 for Gemma checkpoints that store w - 1 (the sum
   // weight + weight_offset is rounded to f32 first, as transformers does).
-  virtual void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n,
-                       float eps, float weight_offset, float* out) = 0;
+  virtual void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps,
+                       float weight_offset, float* out) = 0;
   // Rotates x[n_tok, n_heads, head_dim] in place; token i is at position pos[i].
   virtual void Rope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos,
                     const RopeParams& params) = 0;
@@ -55,9 +55,8 @@ class Backend {
   // out[n_tok, n_heads, head_dim]. scale multiplies q·k before the softmax.
   // window > 0 limits each query to its last `window` keys (itself included): query i at
   // position p = n_ctx-n_tok+i sees keys max(0, p-window+1)..p; window 0 = no limit.
-  virtual void Attention(const float* q, const float* k, const float* v, int64_t n_tok,
-                         int64_t n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
-                         int64_t window, float* out) = 0;
+  virtual void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
+                         int n_kv_heads, int head_dim, float scale, int64_t window, float* out) = 0;
   // out[n] = silu(gate[n]) * up[n]; out may alias gate.
   virtual void SwiGlu(const float* gate, const float* up, int64_t n, float* out) = 0;
   // out[n] = gelu_tanh(gate[n]) * up[n] in f32, gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi)
@@ -94,7 +93,8 @@ class BackendArray {
  public:
   BackendArray() = default;
   BackendArray(BackendArray&& o) noexcept
-      : backend_(std::exchange(o.backend_, nullptr)), data_(std::exchange(o.data_, nullptr)),
+      : backend_(std::exchange(o.backend_, nullptr)),
+        data_(std::exchange(o.data_, nullptr)),
         size_(std::exchange(o.size_, 0)) {}
   BackendArray& operator=(BackendArray&& o) noexcept {
     std::swap(backend_, o.backend_);

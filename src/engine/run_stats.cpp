@@ -1,10 +1,10 @@
 #include "engine/run_stats.h"
 
-#include <fmt/format.h>  // fmt::format for the summary line
-#include <nlohmann/json.hpp>  // SummaryJson
+#include <fmt/format.h>    // fmt::format for the summary line
 #include <sys/resource.h>  // getrusage for the peak RSS
 
 #include <algorithm>
+#include <nlohmann/json.hpp>  // SummaryJson
 
 namespace flashstream {
 
@@ -22,16 +22,16 @@ std::string FormatSummary(const RunStats& s) {
   std::string line = fmt::format("prompt {} tok", s.prompt_tokens);
   if (s.reused_tokens > 0) line += fmt::format(" ({} cached)", s.reused_tokens);
   line += fmt::format(", prefill {:.1f} tok/s | decode {} tok, {:.2f} tok/s | stop: {} | peak RSS {:.0f} MiB",
-                      s.prefill_tps(), s.generated_tokens, s.decode_tps(), s.stop_reason,
-                      s.peak_rss_bytes / 1048576.0);
+                      s.prefill_tps(), s.generated_tokens, s.decode_tps(), s.stop_reason, s.peak_rss_bytes / 1048576.0);
   line += fmt::format(" | weights resident {:.0f} MiB", s.store.resident_bytes / 1048576.0);
   if (s.store.bytes_read > 0) {
     // Forward passes: one for the prompt, one per sampled token after the first.
     const int passes = 1 + std::max(s.generated_tokens - 1, 0);
     const double secs = s.prefill_seconds + s.decode_seconds;
-    line += fmt::format(", staging {:.0f} MiB, read {:.1f} MiB/pass at {:.2f} GB/s, compute waited on I/O {:.0f}% of the time",
-                        s.store.staging_bytes / 1048576.0, s.store.bytes_read / 1048576.0 / passes,
-                        secs > 0 ? s.store.bytes_read / secs / 1e9 : 0, secs > 0 ? 100 * s.store.io_wait_seconds / secs : 0);
+    line += fmt::format(
+        ", staging {:.0f} MiB, read {:.1f} MiB/pass at {:.2f} GB/s, compute waited on I/O {:.0f}% of the time",
+        s.store.staging_bytes / 1048576.0, s.store.bytes_read / 1048576.0 / passes,
+        secs > 0 ? s.store.bytes_read / secs / 1e9 : 0, secs > 0 ? 100 * s.store.io_wait_seconds / secs : 0);
   }
   if (s.store.gpu_memory_peak > 0) {
     const int passes = 1 + std::max(s.generated_tokens - 1, 0);
@@ -52,14 +52,15 @@ std::string FormatLayerTable(const RunStats& s) {
   for (size_t l = 0; l < s.store.layers.size(); ++l) {
     const LayerTiming& t = s.store.layers[l];
     const double n = std::max(t.passes, 1);
-    out += fmt::format("{:5}  {:8} {:6.1f} {:9.2f} {:8.2f} {:11.2f}\n", l, t.streamed ? "streamed" : "resident",
-                       t.bytes / 1048576.0, 1e3 * t.io_seconds / n, 1e3 * t.wait_seconds / n,
-                       1e3 * t.compute_seconds / n);
+    out +=
+        fmt::format("{:5}  {:8} {:6.1f} {:9.2f} {:8.2f} {:11.2f}\n", l, t.streamed ? "streamed" : "resident",
+                    t.bytes / 1048576.0, 1e3 * t.io_seconds / n, 1e3 * t.wait_seconds / n, 1e3 * t.compute_seconds / n);
   }
   if (s.store.pacer_rate > 0 || s.store.pacer_delay_seconds > 0 || s.store.quiet_compute_seconds > 0) {
-    out += fmt::format("pacer: rate {}, held reads back {:.2f} s, layer compute {:.2f} ms quiet vs {:.2f} ms with reads in flight\n",
-                       s.store.pacer_rate > 0 ? fmt::format("{:.2f} GB/s", s.store.pacer_rate / 1e9) : "unlimited",
-                       s.store.pacer_delay_seconds, 1e3 * s.store.quiet_compute_seconds, 1e3 * s.store.busy_compute_seconds);
+    out += fmt::format(
+        "pacer: rate {}, held reads back {:.2f} s, layer compute {:.2f} ms quiet vs {:.2f} ms with reads in flight\n",
+        s.store.pacer_rate > 0 ? fmt::format("{:.2f} GB/s", s.store.pacer_rate / 1e9) : "unlimited",
+        s.store.pacer_delay_seconds, 1e3 * s.store.quiet_compute_seconds, 1e3 * s.store.busy_compute_seconds);
   }
   return out;
 }

@@ -64,8 +64,8 @@ int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> 
   size_t keep = candidates_.size();
   if (options_.top_k > 0 && static_cast<size_t>(options_.top_k) < keep) {
     keep = static_cast<size_t>(options_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep),
-                      candidates_.end(), by_logit);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
+                      by_logit);
   } else {
     std::sort(candidates_.begin(), candidates_.end(), by_logit);
   }

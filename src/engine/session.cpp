@@ -1,8 +1,8 @@
 #include "engine/session.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "backend/cpu/cpu_backend.h"
@@ -51,9 +51,10 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
     const uint64_t usable = ReadMemoryLimits().usable();
     if (usable > 0 && weights + kAutoReserve > usable) {
       so.budget_bytes = usable > 2 * kAutoReserve ? usable - kAutoReserve : usable / 2;
-      std::fprintf(stderr, "flashstream: the model's %.2f GiB of weights exceed the %.2f GiB this process may use: "
-                   "streaming within %.2f GiB (set --ram to choose)\n", weights / kGiB, usable / kGiB,
-                   so.budget_bytes / kGiB);
+      std::fprintf(stderr,
+                   "flashstream: the model's %.2f GiB of weights exceed the %.2f GiB this process may use: "
+                   "streaming within %.2f GiB (set --ram to choose)\n",
+                   weights / kGiB, usable / kGiB, so.budget_bytes / kGiB);
     }
   }
   if (so.budget_bytes > 0 && so.budget_bytes < weights) {
@@ -96,8 +97,8 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   } else {
     FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
   }
-  const int threads = options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s->pool_ = std::make_unique<ThreadPool>(threads);
   s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
   s->kv_ = std::make_unique<KvCache>(c.n_layers, kv_width, ctx);
@@ -128,14 +129,13 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   if (prompt.empty()) return Errorf("the prompt is empty");
   if (tokenizer_ == nullptr) return Errorf("{}: no tokenizer: generation needs one", options_.model_path);
   if (static_cast<int>(prompt.size()) >= kv_->max_positions()) {
-    return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)",
-                  prompt.size(), kv_->max_positions());
+    return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)", prompt.size(),
+                  kv_->max_positions());
   }
   RunStats stats;
   stats.prompt_tokens = static_cast<int>(prompt.size());
   // Reuse the cached prefix; at least one prompt token must run to produce logits.
-  size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first -
-                 history_.begin();
+  size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first - history_.begin();
   reuse = std::min(reuse, prompt.size() - 1);
   history_.resize(reuse);
   kv_->Truncate(static_cast<int>(reuse));

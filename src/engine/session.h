@@ -46,9 +46,8 @@ class Session {
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
   // longest prefix shared with the previous call are reused. The sampled ids (end-of-generation
   // included) are appended to `generated` when given.
-  Result<RunStats> Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
-                            const PieceFn& on_piece, const std::atomic<bool>* cancel = nullptr,
-                            std::vector<int32_t>* generated = nullptr);
+  Result<RunStats> Generate(std::span<const int32_t> prompt, const GenerateOptions& options, const PieceFn& on_piece,
+                            const std::atomic<bool>* cancel = nullptr, std::vector<int32_t>* generated = nullptr);
   // Logits at every position of `tokens` run from an empty cache: [n, vocab]. Resets the session.
   Status Evaluate(std::span<const int32_t> tokens, std::vector<float>* logits);
   // Runs tokens after the cached history; logits of the last one ([vocab]), or of every one
@@ -71,7 +70,7 @@ class Session {
   std::unique_ptr<WeightStore> store_;
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<KvStore> kv_;  // declared after backend_: a GPU cache frees through it
+  std::unique_ptr<KvStore> kv_;   // declared after backend_: a GPU cache frees through it
   std::vector<int32_t> history_;  // tokens whose K/V are in kv_
   std::vector<float> logits_;     // [vocab] (or [n, vocab] in Evaluate)
 };

@@ -11,14 +11,13 @@ namespace flashstream {
 namespace {
 
 // The one checked tensor getter used at load: presence, dtype class and shape.
-Status CheckTensor(const ModelIndex& index, const std::string& name, std::initializer_list<int64_t> dims,
-                   bool matrix) {
+Status CheckTensor(const ModelIndex& index, const std::string& name, std::initializer_list<int64_t> dims, bool matrix) {
   const TensorInfo* t = index.Find(name);
   if (t == nullptr) return Errorf("{}: required tensor {} is missing", index.files.at(0), name);
   const Shape want = MakeShape(dims);
   if (!(t->shape == want)) {
-    return Errorf("{}: tensor {} has shape {}, expected {}", index.files.at(0), name,
-                  t->shape.ToString(), want.ToString());
+    return Errorf("{}: tensor {} has shape {}, expected {}", index.files.at(0), name, t->shape.ToString(),
+                  want.ToString());
   }
   if (!matrix && t->dtype != DType::kF32 && t->dtype != DType::kF16 && t->dtype != DType::kBF16) {
     return Errorf("{}: tensor {} has dtype {}, expected f32, f16 or bf16", index.files.at(0), name, Name(t->dtype));
@@ -61,8 +60,7 @@ Status CheckLayer(const ModelIndex& index, const ArchFeatures& f, int l) {
 
 }  // namespace
 
-DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features)
-    : config_(config), features_(features) {
+DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features) : config_(config), features_(features) {
   rope_.rope_dim = config.rope_dim > 0 ? config.rope_dim : config.head_dim;
   rope_.theta = config.rope_theta;
   rope_.interleaved = config.rope_interleaved;
@@ -90,9 +88,10 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& ind
   }
   const ArchFeatures features = arch->features(c);
   if (index.Find("rope_freqs.weight") != nullptr) {  // llama.cpp's Llama 3.1 files: per-pair RoPE divisors
-    return Errorf("{}: tensor rope_freqs.weight (per-dimension RoPE frequency factors) is not supported; "
-                  "expected llama3 scaling as '{}.rope.scaling.*' keys",
-                  index.files.at(0), c.arch);
+    return Errorf(
+        "{}: tensor rope_freqs.weight (per-dimension RoPE frequency factors) is not supported; "
+        "expected llama3 scaling as '{}.rope.scaling.*' keys",
+        index.files.at(0), c.arch);
   }
   FS_RETURN_IF_ERROR(CheckTensor(index, "token_embd.weight", {c.vocab_size, c.n_embd}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, "output_norm.weight", {c.n_embd}, false));
@@ -103,8 +102,8 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& ind
   return std::unique_ptr<DecoderModel>(new DecoderModel(c, features));
 }
 
-Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
-                             Backend& backend, KvStore& kv, std::vector<float>* logits) {
+Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend,
+                             KvStore& kv, std::vector<float>* logits) {
   const size_t n = tokens.size();
   FS_CHECK(n > 0, "empty forward");
   for (int32_t id : tokens) {

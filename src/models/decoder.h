@@ -41,16 +41,16 @@ class DecoderModel {
   // them in `backend`'s memory. logits (host memory): [n_tok, vocab] when all_logits, else
   // [1, vocab] for the last token. Processes long inputs in chunks of at most max_chunk tokens
   // (each streamed layer is read once per chunk). Fails when the backend is out of memory.
-  Status Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
-                 Backend& backend, KvStore& kv, std::vector<float>* logits);
+  Status Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend, KvStore& kv,
+                 std::vector<float>* logits);
 
   void set_hook(ActivationHook hook) { hook_ = std::move(hook); }
   void set_max_chunk(int n) { max_chunk_ = n; }
 
  private:
   DecoderModel(const ModelConfig& config, ArchFeatures features);
-  Status ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
-                      Backend& backend, KvStore& kv, float* logits);
+  Status ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend,
+                      KvStore& kv, float* logits);
   // Sizes the scratch for chunks of n tokens in the backend's memory.
   Status ReserveScratch(Backend& backend, int64_t n, int64_t logit_rows);
   // The blocks of one chunk of n tokens; each reads x_ and leaves its result in x_.
@@ -60,13 +60,11 @@ class DecoderModel {
   // logits [rows, vocab] in the backend's memory.
   void OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits);
   // out[n_tok, width] = RmsNorm(x) with the model's eps and weight offset.
-  void Norm(Backend& backend, const float* x, const TensorView& weight, int64_t n_tok, int64_t width,
-            float* out) const;
+  void Norm(Backend& backend, const float* x, const TensorView& weight, int64_t n_tok, int64_t width, float* out) const;
   // x[n, width] += bias[width] on every row.
   static void AddBias(Backend& backend, float* x, const TensorView& bias, int64_t n, int64_t width);
   // Calls the hook (if any) with `data` [n_tok, width] of backend memory.
-  void Emit(Backend& backend, std::string_view name, int layer, const float* data, int64_t n_tok,
-            int64_t width);
+  void Emit(Backend& backend, std::string_view name, int layer, const float* data, int64_t n_tok, int64_t width);
 
   ModelConfig config_;
   ArchFeatures features_;
@@ -76,19 +74,19 @@ class DecoderModel {
   ActivationHook hook_;
   int max_chunk_ = 512;
   // Scratch in the backend's memory, grown to the largest chunk of n tokens seen.
-  BackendArray<float> x_;       // [n, n_embd] residual stream
-  BackendArray<float> xb_;      // [n, n_embd] normed input / projection output
-  BackendArray<float> q_;       // [n, n_heads * head_dim]
-  BackendArray<float> k_;       // [n, n_kv_heads * head_dim]
-  BackendArray<float> v_;       // [n, n_kv_heads * head_dim]
-  BackendArray<float> att_;     // [n, n_heads * head_dim]
-  BackendArray<float> gate_;    // [n, n_ff]
-  BackendArray<float> up_;      // [n, n_ff]
-  BackendArray<float> logits_;  // [rows, vocab] when the backend's memory is not the host's
-  BackendArray<int32_t> ids_;   // [n] token ids
-  BackendArray<int32_t> pos_;   // [n] positions
-  std::vector<int32_t> host_pos_;   // [n] positions before upload
-  std::vector<float> hook_copy_;    // [n_tok, width] an intermediate copied for the hook
+  BackendArray<float> x_;          // [n, n_embd] residual stream
+  BackendArray<float> xb_;         // [n, n_embd] normed input / projection output
+  BackendArray<float> q_;          // [n, n_heads * head_dim]
+  BackendArray<float> k_;          // [n, n_kv_heads * head_dim]
+  BackendArray<float> v_;          // [n, n_kv_heads * head_dim]
+  BackendArray<float> att_;        // [n, n_heads * head_dim]
+  BackendArray<float> gate_;       // [n, n_ff]
+  BackendArray<float> up_;         // [n, n_ff]
+  BackendArray<float> logits_;     // [rows, vocab] when the backend's memory is not the host's
+  BackendArray<int32_t> ids_;      // [n] token ids
+  BackendArray<int32_t> pos_;      // [n] positions
+  std::vector<int32_t> host_pos_;  // [n] positions before upload
+  std::vector<float> hook_copy_;   // [n_tok, width] an intermediate copied for the hook
 };
 
 }  // namespace flashstream

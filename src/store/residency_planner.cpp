@@ -51,9 +51,10 @@ Result<ResidencyPlan> PlanResidency(const PlanInput& in) {
   const uint64_t slot = *std::max_element(in.layer_bytes.begin(), in.layer_bytes.end());
   const uint64_t minimum = in.global_bytes + static_cast<uint64_t>(in.min_slots) * slot;
   if (in.budget_bytes < minimum) {
-    return Errorf("{} {:.2f} GiB is below the minimum working set of {:.2f} GiB ({:.2f} GiB resident "
-                  "embeddings/head/norms + {} staging slots of {:.2f} GiB, the largest layer)",
-                  in.budget_flag, GiB(in.budget_bytes), GiB(minimum), GiB(in.global_bytes), in.min_slots, GiB(slot));
+    return Errorf(
+        "{} {:.2f} GiB is below the minimum working set of {:.2f} GiB ({:.2f} GiB resident "
+        "embeddings/head/norms + {} staging slots of {:.2f} GiB, the largest layer)",
+        in.budget_flag, GiB(in.budget_bytes), GiB(minimum), GiB(in.global_bytes), in.min_slots, GiB(slot));
   }
   // Layers are (nearly) equal in size: count how many fit after the ring, then use leftover
   // memory that cannot hold another layer for extra slots (deeper lookahead). Empty layers (a

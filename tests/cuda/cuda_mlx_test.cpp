@@ -91,8 +91,8 @@ TEST_F(CudaMlxTest, MatMulAndGetRowsMatchTheCpu) {
           const TensorView dev = w.View(dp.data() + misalign, ds.data(), db.data());
           std::vector<float> deq(static_cast<size_t>(rows * cols));
           for (int64_t r = 0; r < rows; ++r) {
-            MlxDequantizeRow(dtype, host.row(r), host.scale_row(r), host.bias_row(r), aux, group,
-                             deq.data() + r * cols, cols);
+            MlxDequantizeRow(dtype, host.row(r), host.scale_row(r), host.bias_row(r), aux, group, deq.data() + r * cols,
+                             cols);
           }
           for (int64_t n_tok : {1, 9}) {
             const std::vector<float> x = RandomFloats(n_tok * cols, rng_);

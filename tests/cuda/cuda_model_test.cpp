@@ -130,7 +130,8 @@ TEST_F(CudaModelTest, LogitsMatchTheCpuForEveryDtype) {
     const double prefill = Nmse(gpu->prefill, cpu->prefill);
     EXPECT_LT(prefill, kModelBound) << "prefill";
     double worst_step = 0;
-    for (size_t i = 0; i < cpu->steps.size(); ++i) worst_step = std::max(worst_step, Nmse(gpu->steps[i], cpu->steps[i]));
+    for (size_t i = 0; i < cpu->steps.size(); ++i)
+      worst_step = std::max(worst_step, Nmse(gpu->steps[i], cpu->steps[i]));
     EXPECT_LT(worst_step, kModelBound) << "decode";
     std::printf("%s: CUDA vs CPU NMSE prefill %.2e, decode %.2e\n", std::string(Name(dtype)).c_str(), prefill,
                 worst_step);

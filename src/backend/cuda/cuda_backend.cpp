@@ -243,16 +243,16 @@ class CudaBackend final : public Backend {
           FS_CUBLAS_CHECK(cublasSgemmStridedBatched(
               handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(keys), static_cast<int>(nq), head_dim, &one,
               k + int64_t{g0} * head_dim, static_cast<int>(kvw), head_dim,
-              q + q0 * qw + (int64_t{g0} * group + j) * head_dim, static_cast<int>(qw), int64_t{group} * head_dim, &zero,
-              scores + j * per_head, static_cast<int>(keys), group * per_head, ng));
+              q + q0 * qw + (int64_t{g0} * group + j) * head_dim, static_cast<int>(qw), int64_t{group} * head_dim,
+              &zero, scores + j * per_head, static_cast<int>(keys), group * per_head, ng));
         }
         cuda::LaunchCausalSoftmax(scores, int64_t{ng} * group * nq, nq, keys, scale, window, s());
         for (int j = 0; j < group; ++j) {  // out_h^T (hd x nq) = v_g^T (hd x keys) · P^T (keys x nq)
           FS_CUBLAS_CHECK(cublasSgemmStridedBatched(
               handle, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, static_cast<int>(nq), static_cast<int>(keys), &one,
-              v + int64_t{g0} * head_dim, static_cast<int>(kvw), head_dim, scores + j * per_head, static_cast<int>(keys),
-              group * per_head, &zero, out + q0 * qw + (int64_t{g0} * group + j) * head_dim, static_cast<int>(qw),
-              int64_t{group} * head_dim, ng));
+              v + int64_t{g0} * head_dim, static_cast<int>(kvw), head_dim, scores + j * per_head,
+              static_cast<int>(keys), group * per_head, &zero, out + q0 * qw + (int64_t{g0} * group + j) * head_dim,
+              static_cast<int>(qw), int64_t{group} * head_dim, ng));
         }
       }
     }
@@ -347,10 +347,9 @@ class CudaBackend final : public Backend {
              "{}: MLX weight {} without companions or with group size {} (CUDA needs a multiple of 32)", op,
              w.shape.ToString(), w.group_size);
     const uintptr_t align = w.aux_dtype == DType::kF32 ? 4 : 2;
-    FS_CHECK((reinterpret_cast<uintptr_t>(w.scales) | reinterpret_cast<uintptr_t>(w.biases) | w.AuxRowBytes()) %
-                     align ==
-                 0,
-             "{}: MLX scales/biases ({}) not {}-byte aligned", op, flashstream::Name(w.aux_dtype), align);
+    FS_CHECK(
+        (reinterpret_cast<uintptr_t>(w.scales) | reinterpret_cast<uintptr_t>(w.biases) | w.AuxRowBytes()) % align == 0,
+        "{}: MLX scales/biases ({}) not {}-byte aligned", op, flashstream::Name(w.aux_dtype), align);
   }
 
   static cuda::DeviceWeight Weight(const TensorView& w) {
@@ -409,8 +408,8 @@ class CudaBackend final : public Backend {
     const float one = 1.f, zero = 0.f;
     FS_CUBLAS_CHECK(cublasGemmEx(cublas_bf16_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
                                  static_cast<int>(n_tok), static_cast<int>(n_in), &one, w, CUDA_R_16BF,
-                                 static_cast<int>(n_in), x, CUDA_R_16BF, static_cast<int>(n_in), &zero, y,
-                                 CUDA_R_32F, static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                 static_cast<int>(n_in), x, CUDA_R_16BF, static_cast<int>(n_in), &zero, y, CUDA_R_32F,
+                                 static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
 
   std::optional<cuda::Stream> own_;
@@ -418,14 +417,14 @@ class CudaBackend final : public Backend {
   CudaBackendOptions options_;
   cublasHandle_t cublas_ = nullptr;
   cublasHandle_t cublas_bf16_ = nullptr;  // only with bf16_activations
-  Scratch x_bf16_;       // [n_tok, n_in] bf16 activations
-  Scratch panel_bf16_;   // [panel_rows, n_in] bf16 dequantized weight rows
-  Scratch x_scratch_;    // [n_in] 16-byte aligned copy of a GEMV input
-  Scratch panel_;        // [panel_rows, n_in] f32 dequantized weight rows
-  Scratch ids_scratch_;  // [n] GetRows ids copied from the host
-  Scratch pos_scratch_;  // [n_tok] Rope positions copied from the host
-  Scratch norm_weight_;  // [n] an f16/bf16 RmsNorm weight widened to f32
-  Scratch scores_;       // [heads of a pass, n_tok, n_ctx] attention scores, then probabilities
+  Scratch x_bf16_;                        // [n_tok, n_in] bf16 activations
+  Scratch panel_bf16_;                    // [panel_rows, n_in] bf16 dequantized weight rows
+  Scratch x_scratch_;                     // [n_in] 16-byte aligned copy of a GEMV input
+  Scratch panel_;                         // [panel_rows, n_in] f32 dequantized weight rows
+  Scratch ids_scratch_;                   // [n] GetRows ids copied from the host
+  Scratch pos_scratch_;                   // [n_tok] Rope positions copied from the host
+  Scratch norm_weight_;                   // [n] an f16/bf16 RmsNorm weight widened to f32
+  Scratch scores_;                        // [heads of a pass, n_tok, n_ctx] attention scores, then probabilities
   struct RopeTable {
     RopeParams params;
     cuda::DeviceBuffer inv_freq;  // [rope_dim / 2]

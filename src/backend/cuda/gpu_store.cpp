@@ -8,6 +8,8 @@
 // ahead in the layer order of a pass (wrapping to the next pass) into every slot not in use.
 // With a disk tier the host store's views are pageable staging memory that is reused after
 // its Release, so that copy is waited for before the host layer is released.
+#include "store/gpu_store.h"
+
 #include <cuda_runtime_api.h>  // streams, events, cudaMemcpyAsync, cudaMemGetInfo
 
 #include <algorithm>
@@ -20,7 +22,6 @@
 #include "backend/cuda/device_memory.h"
 #include "core/check.h"
 #include "store/extent_map.h"
-#include "store/gpu_store.h"
 
 namespace flashstream {
 namespace {
@@ -88,9 +89,9 @@ class GpuStore final : public WeightStore {
   const cuda::Stream& compute_;
   cudaStream_t copy_ = nullptr;
   std::vector<std::unique_ptr<DirectReader>> readers_;
-  std::vector<ExtentMap> maps_;     // [n_layers]
-  std::vector<bool> on_gpu_;        // [n_layers]
-  std::vector<int> streamed_;       // host-tier layers in order
+  std::vector<ExtentMap> maps_;  // [n_layers]
+  std::vector<bool> on_gpu_;     // [n_layers]
+  std::vector<int> streamed_;    // host-tier layers in order
   cuda::DeviceBuffer global_buf_;
   LayerWeights globals_;
   std::vector<cuda::DeviceBuffer> gpu_layers_;  // [n_layers], empty for host-tier layers
@@ -100,7 +101,7 @@ class GpuStore final : public WeightStore {
   std::array<cuda::PinnedBuffer, 2> staging_;   // load only
   std::array<Event, 2> staged_;                 // load only: staging buffer i may be refilled
   std::vector<Slot> slots_;
-  size_t next_ = 0;  // index into streamed_ of the next layer to copy (pinned tier)
+  size_t next_ = 0;       // index into streamed_ of the next layer to copy (pinned tier)
   size_t victim_ = 0;     // next slot the disk tier fills
   size_t load_turn_ = 0;  // staging buffer of the next load
   int held_ = -1;
@@ -125,9 +126,9 @@ Status GpuStore::LoadResident(const ExtentMap& map, cuda::DeviceBuffer* out) {
   const size_t i = load_turn_++ % 2;
   FS_RETURN_IF_ERROR(cuda::CudaStatus(cudaEventSynchronize(staged_[i].get()), "cudaEventSynchronize"));
   FS_RETURN_IF_ERROR(ReadInto(map, staging_[i].data()));
-  FS_RETURN_IF_ERROR(cuda::CudaStatus(
-      cudaMemcpyAsync(out->data(), staging_[i].data(), map.bytes, cudaMemcpyHostToDevice, copy_),
-      fmt::format("upload of {} bytes", map.bytes)));
+  FS_RETURN_IF_ERROR(
+      cuda::CudaStatus(cudaMemcpyAsync(out->data(), staging_[i].data(), map.bytes, cudaMemcpyHostToDevice, copy_),
+                       fmt::format("upload of {} bytes", map.bytes)));
   return cuda::CudaStatus(cudaEventRecord(staged_[i].get(), copy_), "cudaEventRecord");
 }
 

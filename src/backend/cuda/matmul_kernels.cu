@@ -60,9 +60,10 @@ constexpr int kXGroupFloats = 36;
 // that fit without spilling, 3 (80) for the K-quant GEMVs, 2 (128) for the register-staged
 // narrow loads (checked with -Xptxas -v).
 template <DType T, int kVec, bool kStore>
-constexpr int kMinBlocks = kVec < 4                                                                ? 2
-                           : kStore || T == DType::kQ8_0 || T == DType::kQ4_0 || T == DType::kQ4_1 || T == DType::kQ5_0 ? 4
-                                                                                                   : 3;
+constexpr int kMinBlocks =
+    kVec < 4                                                                                     ? 2
+    : kStore || T == DType::kQ8_0 || T == DType::kQ4_0 || T == DType::kQ4_1 || T == DType::kQ5_0 ? 4
+                                                                                                 : 3;
 
 // Rows a warp works on at once: the GEMV decodes two rows per x load (halving the
 // shared-memory reads of x, the kernel's busiest resource); dequantization one.

@@ -1,10 +1,9 @@
 // The non-matmul operations: RMS norm, rotary embedding, causal GQA attention
-// (optionally windowed), SwiGLU, GELU-tanh gate, add, scale, soft-cap. Where the CPU's generic kernels have a fixed rounding sequence
-// (RMS norm's double sum of squares, RoPE's double cos/sin, the element-wise
-// ops) these kernels use the same one, with contraction into FMA disabled by
-// the __f*_rn intrinsics, so results match to the bit or within an ulp.
-// Attention is the straightforward kernel: one block per (token, head), warps
-// over keys with an online softmax each, merged at the end.
+// (optionally windowed), SwiGLU, GELU-tanh gate, add, scale, soft-cap. Where the CPU's generic kernels have a fixed
+// rounding sequence (RMS norm's double sum of squares, RoPE's double cos/sin, the element-wise ops) these kernels use
+// the same one, with contraction into FMA disabled by the __f*_rn intrinsics, so results match to the bit or within an
+// ulp. Attention is the straightforward kernel: one block per (token, head), warps over keys with an online softmax
+// each, merged at the end.
 #include <cuda_bf16.h>     // __float2bfloat16_rn
 #include <cuda_runtime.h>  // kernel launches
 
