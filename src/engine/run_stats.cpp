@@ -25,8 +25,7 @@ std::string FormatSummary(const RunStats& s) {
                       s.prefill_tps(), s.generated_tokens, s.decode_tps(), s.stop_reason, s.peak_rss_bytes / 1048576.0);
   line += fmt::format(" | weights resident {:.0f} MiB", s.store.resident_bytes / 1048576.0);
   if (s.store.bytes_read > 0) {
-    // Forward passes: one for the prompt, one per sampled token after the first.
-    const int passes = 1 + std::max(s.generated_tokens - 1, 0);
+    const int passes = 1 + s.decode_passes;
     const double secs = s.prefill_seconds + s.decode_seconds;
     line += fmt::format(
         ", staging {:.0f} MiB, read {:.1f} MiB/pass at {:.2f} GB/s, compute waited on I/O {:.0f}% of the time",
@@ -34,7 +33,7 @@ std::string FormatSummary(const RunStats& s) {
         secs > 0 ? s.store.bytes_read / secs / 1e9 : 0, secs > 0 ? 100 * s.store.io_wait_seconds / secs : 0);
   }
   if (s.store.gpu_memory_peak > 0) {
-    const int passes = 1 + std::max(s.generated_tokens - 1, 0);
+    const int passes = 1 + s.decode_passes;
     const double secs = s.prefill_seconds + s.decode_seconds;
     line += fmt::format(" | GPU memory peak {:.0f} MiB", s.store.gpu_memory_peak / 1048576.0);
     if (s.store.h2d_bytes > 0) {
@@ -43,6 +42,11 @@ std::string FormatSummary(const RunStats& s) {
     }
   }
   line += fmt::format(" | KV {:.1f} MiB", s.kv_bytes / 1048576.0);
+  if (s.drafted_tokens > 0) {
+    line += fmt::format(" | drafts: {} drafted, {} accepted ({:.0f}%), {:.2f} tok/pass", s.drafted_tokens,
+                        s.accepted_tokens, 100.0 * s.accepted_tokens / s.drafted_tokens, s.tokens_per_pass());
+  }
+  if (s.self_draft_bytes > 0) line += fmt::format(" | self-draft copy {:.0f} MiB", s.self_draft_bytes / 1048576.0);
   return line;
 }
 
@@ -65,8 +69,12 @@ std::string FormatLayerTable(const RunStats& s) {
   return out;
 }
 
+double RunStats::tokens_per_pass() const {
+  return decode_passes > 0 ? static_cast<double>(generated_tokens - 1) / decode_passes : 0;
+}
+
 std::string SummaryJson(const RunStats& s) {
-  const int passes = 1 + std::max(s.generated_tokens - 1, 0);
+  const int passes = 1 + s.decode_passes;
   const double secs = s.prefill_seconds + s.decode_seconds;
   nlohmann::json j = {
       {"prompt_tokens", s.prompt_tokens},
@@ -76,6 +84,11 @@ std::string SummaryJson(const RunStats& s) {
       {"generated_tokens", s.generated_tokens},
       {"decode_seconds", s.decode_seconds},
       {"decode_tps", s.decode_tps()},
+      {"decode_passes", s.decode_passes},
+      {"drafted_tokens", s.drafted_tokens},
+      {"accepted_tokens", s.accepted_tokens},
+      {"tokens_per_pass", s.tokens_per_pass()},
+      {"self_draft_bytes", s.self_draft_bytes},
       {"stop_reason", s.stop_reason},
       {"kv_bytes", s.kv_bytes},
       {"peak_rss_bytes", s.peak_rss_bytes},

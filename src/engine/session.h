@@ -25,12 +25,18 @@
 
 namespace flashstream {
 
+class DraftPolicy;
+class ModelDrafter;
+class NgramDrafter;
+class SelfDraftStore;
+
 // Receives each piece of generated text (always complete UTF-8).
 using PieceFn = std::function<void(std::string_view piece)>;
 
 class Session {
  public:
   static Result<std::unique_ptr<Session>> Open(const EngineOptions& options, const ProgressFn& progress);
+  ~Session();
 
   const ModelIndex& index() const { return store_->index(); }
   // False for a model folder without a readable tokenizer: Evaluate/Append on ids still work,
@@ -54,13 +60,22 @@ class Session {
   // ([n, vocab]) when all_logits.
   Status Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
   int n_past() const { return static_cast<int>(history_.size()); }
+  const std::vector<int32_t>& history() const { return history_; }  // tokens whose K/V are cached
   // Forgets the conversation.
   void Reset();
+  // Forgets all but the first n_keep tokens of the conversation (n_keep <= n_past()).
+  void Rewind(int n_keep);
   // Writes the per-layer I/O and compute timeline (EngineOptions::trace_path) as CSV.
   Status WriteTrace(const std::string& path) const;
 
  private:
   Session() = default;
+  // Drafts at most `room` tokens to follow `next` (not yet in the cache): by lookup when
+  // `ngrams` is given and finds some, else by the draft model or the self-draft copy; the
+  // policy cuts the draft to the length that pays.
+  Status Draft(int32_t next, int room, const NgramDrafter* ngrams, DraftPolicy& policy, std::vector<int32_t>* draft);
+  // k greedy tokens after `next` from the self-draft copy; the cache is left as it was.
+  Status SelfDraft(int32_t next, int k, std::vector<int32_t>* draft);
 
   EngineOptions options_;
   double load_seconds_ = 0;
@@ -70,9 +85,12 @@ class Session {
   std::unique_ptr<WeightStore> store_;
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<KvStore> kv_;   // declared after backend_: a GPU cache frees through it
-  std::vector<int32_t> history_;  // tokens whose K/V are in kv_
-  std::vector<float> logits_;     // [vocab] (or [n, vocab] in Evaluate)
+  std::unique_ptr<KvStore> kv_;                 // declared after backend_: a GPU cache frees through it
+  std::unique_ptr<ModelDrafter> drafter_;       // --draft-model, or null
+  std::unique_ptr<SelfDraftStore> self_draft_;  // --self-draft: low-bit copy of the streamed layers, or null
+  std::vector<int32_t> history_;                // tokens whose K/V are in kv_
+  std::vector<float> logits_;                   // [vocab] (or [n, vocab] in Evaluate)
+  std::vector<float> draft_logits_;             // [vocab] of the last self-draft pass
 };
 
 }  // namespace flashstream
