@@ -126,8 +126,9 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   FS_ASSIGN_OR_RETURN(const int gpu, ParseDevice(options.device));
   if (gpu >= 0) {
     if (options.self_draft_bits > 0) {
-      return Errorf("--self-draft drafts with a CPU copy of the streamed layers; it cannot be combined with --device "
-                    "cuda");
+      return Errorf(
+          "--self-draft drafts with a CPU copy of the streamed layers; it cannot be combined with --device "
+          "cuda");
     }
     const uint64_t kv_bytes = 2ull * c.n_layers * static_cast<uint64_t>(ctx) * kv_width * sizeof(float);
     FS_RETURN_IF_ERROR(OpenGpuSession(index, options, gpu, kv_bytes, progress, &s->backend_, &s->store_, &s->plan_));
@@ -148,10 +149,9 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
         std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
       } else {
         ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
-        FS_ASSIGN_OR_RETURN(
-            s->self_draft_,
-            SelfDraftStore::Build(*s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
-                                  [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
+        FS_ASSIGN_OR_RETURN(s->self_draft_, SelfDraftStore::Build(
+                                                *s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
+                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
       }
     }
     s->kv_ = std::make_unique<KvCache>(c.n_layers, kv_width, ctx);

@@ -19,6 +19,8 @@
 #include "backend/cpu/reference_ops.h"  // ref::RopeInvFreq: the inverse frequencies the CPU uses
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/prompt_attention.h"
+#include "backend/cuda/scratch.h"
 
 namespace flashstream {
 namespace {
@@ -26,26 +28,6 @@ namespace {
 constexpr int64_t kPanelFloats = int64_t{16} << 20;  // dequantized weight panel: 64 MiB
 constexpr int64_t kMaxAttnTokens = 65535;            // grid.y limit of the attention kernel
 constexpr int64_t kAttnGemmMinTokens = 32;           // prompts at least this long: attention as GEMMs
-constexpr int64_t kScoreFloats = int64_t{64} << 20;  // score scratch of the GEMM attention: 256 MiB
-
-// A device scratch buffer that only grows. Growing frees the old memory, which
-// cudaFree does only after the device finished using it.
-class Scratch {
- public:
-  void* Reserve(size_t bytes) {
-    if (bytes > buf_.size()) {
-      const size_t grown = std::max(bytes, 2 * buf_.size());
-      buf_ = cuda::DeviceBuffer();
-      auto r = cuda::DeviceBuffer::Allocate(grown);
-      FS_CHECK(r.ok(), "CUDA backend scratch: {}", r.status().message());
-      buf_ = std::move(r).value();
-    }
-    return buf_.data();
-  }
-
- private:
-  cuda::DeviceBuffer buf_;
-};
 
 bool IsDevicePointer(const void* p) {
   cudaPointerAttributes a{};
@@ -210,52 +192,11 @@ class CudaBackend final : public Backend {
     FS_CHECK(n_tok <= kMaxAttnTokens, "Attention: {} query tokens in one call, at most {}", n_tok, kMaxAttnTokens);
     Use();
     if (n_tok >= kAttnGemmMinTokens) {
-      AttentionGemm(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out);
+      cuda::PromptAttention(options_.bf16_activations ? cublas_bf16_ : cublas_, scores_, s(), q, k, v, n_tok, n_ctx,
+                            n_heads, n_kv_heads, head_dim, scale, window, out);
       return;
     }
     cuda::LaunchAttention(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out, s());
-  }
-
-  // Prompt attention as dense products (cuBLAS): per block of queries, scores
-  // S[n_q, keys] = q_h · k_g^T over the keys the block's last query sees, a causal softmax,
-  // then out_h = P · v_g. Query blocks skip most of the masked upper triangle. Heads go in
-  // passes of whole kv groups that fit kScoreFloats of scores; within a pass, the heads at
-  // the same place j of their group form one strided batch (one cuBLAS call per j, as each
-  // call costs microseconds of host time). f32 without TF32, or TF32 with bf16_activations.
-  void AttentionGemm(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-                     int n_kv_heads, int head_dim, float scale, int64_t window, float* out) {
-    const int64_t qw = int64_t{n_heads} * head_dim, kvw = int64_t{n_kv_heads} * head_dim;
-    const int group = n_heads / n_kv_heads;
-    const int64_t blocks = n_tok >= 256 ? 4 : 1;
-    const int64_t block = (n_tok + blocks - 1) / blocks;
-    const int64_t group_max = block * n_ctx * group;  // scores of one kv group for the largest block
-    const int64_t pass = std::clamp<int64_t>(kScoreFloats / group_max, 1, n_kv_heads);  // kv groups per pass
-    auto* scores = static_cast<float*>(scores_.Reserve(static_cast<size_t>(pass * group_max) * sizeof(float)));
-    cublasHandle_t handle = options_.bf16_activations ? cublas_bf16_ : cublas_;
-    const float one = 1.f, zero = 0.f;
-    for (int64_t q0 = 0; q0 < n_tok; q0 += block) {
-      const int64_t nq = std::min(block, n_tok - q0);
-      const int64_t keys = n_ctx - n_tok + q0 + nq;  // the block's last query sees keys 0..keys-1
-      const int64_t per_head = nq * keys;            // scores of head i of the pass at i * per_head
-      for (int g0 = 0; g0 < n_kv_heads; g0 += static_cast<int>(pass)) {
-        const int ng = static_cast<int>(std::min<int64_t>(pass, n_kv_heads - g0));
-        for (int j = 0; j < group; ++j) {  // column-major: S^T (keys x nq) = k_g (keys x hd) · q_h^T
-          FS_CUBLAS_CHECK(cublasSgemmStridedBatched(
-              handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(keys), static_cast<int>(nq), head_dim, &one,
-              k + int64_t{g0} * head_dim, static_cast<int>(kvw), head_dim,
-              q + q0 * qw + (int64_t{g0} * group + j) * head_dim, static_cast<int>(qw), int64_t{group} * head_dim,
-              &zero, scores + j * per_head, static_cast<int>(keys), group * per_head, ng));
-        }
-        cuda::LaunchCausalSoftmax(scores, int64_t{ng} * group * nq, nq, keys, scale, window, s());
-        for (int j = 0; j < group; ++j) {  // out_h^T (hd x nq) = v_g^T (hd x keys) · P^T (keys x nq)
-          FS_CUBLAS_CHECK(cublasSgemmStridedBatched(
-              handle, CUBLAS_OP_N, CUBLAS_OP_N, head_dim, static_cast<int>(nq), static_cast<int>(keys), &one,
-              v + int64_t{g0} * head_dim, static_cast<int>(kvw), head_dim, scores + j * per_head,
-              static_cast<int>(keys), group * per_head, &zero, out + q0 * qw + (int64_t{g0} * group + j) * head_dim,
-              static_cast<int>(qw), int64_t{group} * head_dim, ng));
-        }
-      }
-    }
   }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
@@ -387,7 +328,7 @@ class CudaBackend final : public Backend {
 
   // Copies host ints[n] to `scratch` on the stream; the copy from pageable
   // memory has read the source when it returns.
-  const int32_t* UploadInts(const int32_t* host, int64_t n, Scratch& scratch) {
+  const int32_t* UploadInts(const int32_t* host, int64_t n, cuda::Scratch& scratch) {
     void* dst = scratch.Reserve(static_cast<size_t>(n) * sizeof(int32_t));
     FS_CUDA_CHECK(cudaMemcpyAsync(dst, host, static_cast<size_t>(n) * sizeof(int32_t), cudaMemcpyHostToDevice, s()));
     return static_cast<const int32_t*>(dst);
@@ -417,14 +358,14 @@ class CudaBackend final : public Backend {
   CudaBackendOptions options_;
   cublasHandle_t cublas_ = nullptr;
   cublasHandle_t cublas_bf16_ = nullptr;  // only with bf16_activations
-  Scratch x_bf16_;                        // [n_tok, n_in] bf16 activations
-  Scratch panel_bf16_;                    // [panel_rows, n_in] bf16 dequantized weight rows
-  Scratch x_scratch_;                     // [n_in] 16-byte aligned copy of a GEMV input
-  Scratch panel_;                         // [panel_rows, n_in] f32 dequantized weight rows
-  Scratch ids_scratch_;                   // [n] GetRows ids copied from the host
-  Scratch pos_scratch_;                   // [n_tok] Rope positions copied from the host
-  Scratch norm_weight_;                   // [n] an f16/bf16 RmsNorm weight widened to f32
-  Scratch scores_;                        // [heads of a pass, n_tok, n_ctx] attention scores, then probabilities
+  cuda::Scratch x_bf16_;                  // [n_tok, n_in] bf16 activations
+  cuda::Scratch panel_bf16_;              // [panel_rows, n_in] bf16 dequantized weight rows
+  cuda::Scratch x_scratch_;               // [n_in] 16-byte aligned copy of a GEMV input
+  cuda::Scratch panel_;                   // [panel_rows, n_in] f32 dequantized weight rows
+  cuda::Scratch ids_scratch_;             // [n] GetRows ids copied from the host
+  cuda::Scratch pos_scratch_;             // [n_tok] Rope positions copied from the host
+  cuda::Scratch norm_weight_;             // [n] an f16/bf16 RmsNorm weight widened to f32
+  cuda::Scratch scores_;                  // [heads of a pass, n_tok, n_ctx] attention scores, then probabilities
   struct RopeTable {
     RopeParams params;
     cuda::DeviceBuffer inv_freq;  // [rope_dim / 2]
