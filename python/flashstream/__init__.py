@@ -31,8 +31,9 @@ class FlashConfig:
     ram_budget_gb: Optional[float] = None  # weight memory budget in GiB; None = automatic
     kv_quant: Optional[int] = None  # bits of the older KV tier (when the build has it)
     kv_window: Optional[int] = None  # tokens kept at full precision in the KV cache
-    vram_budget_gb: Optional[float] = None  # GPU weight budget (CUDA builds)
-    device: Optional[str] = None  # "cpu" (or "cuda" where built)
+    vram_budget_gb: Optional[float] = None  # GPU weight budget in GiB (CUDA builds); None = free GPU memory
+    device: Optional[str] = None  # "cpu", "cuda" or "cuda:N" (CUDA builds)
+    bf16_activations: Optional[bool] = None  # GPU: bf16 tensor cores for prompts
     threads: Optional[int] = None  # compute threads; 0 = all cores
     context_length: Optional[int] = None  # tokens; 0 = the model's
     prefetch: Optional[int] = None  # staging slots when streaming
@@ -46,7 +47,7 @@ class FlashConfig:
     _NAMES = {"ram_budget_gb": "ram", "kv_quant": "kv_quant", "kv_window": "kv_window", "vram_budget_gb": "vram",
               "device": "device", "threads": "num_thread", "context_length": "num_ctx", "prefetch": "prefetch",
               "io_depth": "io_depth", "mmap": "mmap", "int8_activations": "int8_act", "pacer": "pacer",
-              "draft_model": "draft_model", "self_draft": "self_draft"}
+              "draft_model": "draft_model", "self_draft": "self_draft", "bf16_activations": "bf16_act"}
 
     def named_options(self) -> dict:
         """The set fields as the engine's named options (text values)."""

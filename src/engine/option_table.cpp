@@ -133,10 +133,7 @@ const std::vector<Entry>& Table() {
       EngineNumber("num_ctx", &EngineOptions::ctx, 0, INT_MAX),
       EngineNumber("num_thread", &EngineOptions::threads, 0, 4096),
       EngineNumber("ram", &EngineOptions::ram_gib, 0, kNoLimit),
-      {"vram",
-       [](std::string_view n, std::string_view, const OptionTarget&) {
-         return NotSupportedYet(n, "a GPU memory budget comes with the CUDA device");
-       }},
+      EngineNumber("vram", &EngineOptions::vram_gib, 0, kNoLimit),
       EngineNumber("prefetch", &EngineOptions::prefetch_slots, 2, 64),
       EngineNumber("io_depth", &EngineOptions::io_queue_depth, 1, 256),
       EngineNumber("io_chunk_kib", &EngineOptions::io_chunk_kib, 4, 65536),
@@ -152,9 +149,13 @@ const std::vector<Entry>& Table() {
       {"device",
        [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
          FS_RETURN_IF_ERROR(NeedEngine(n, t));
-         if (v == "cpu") return Status::Ok();
-         return NotSupportedYet(n, fmt::format("only 'cpu' runs today, got '{}'", v));
+         const bool gpu_n = v.size() > 5 && v.substr(0, 5) == "cuda:" &&
+                            v.find_first_not_of("0123456789", 5) == std::string_view::npos;
+         if (v != "cpu" && v != "cuda" && !gpu_n) return Errorf("{}: expected cpu, cuda or cuda:N, got '{}'", n, v);
+         t.engine->device = std::string(v);
+         return Status::Ok();
        }},
+      EngineBool("bf16_act", &EngineOptions::bf16_activations),
       {"draft_model",
        [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
          FS_RETURN_IF_ERROR(NeedEngine(n, t));

@@ -1,6 +1,7 @@
 // Session: one loaded model and its conversation state (KV cache, token history, statistics),
 // driven the same way by the CLI, the server and Python. Owns the thread pool, backend, weight
-// store, model and tokenizer. Not thread-safe: one Generate() at a time; `cancel` may be set
+// store, model and tokenizer; with --device cuda the backend, the store and the KV cache are
+// the GPU's. Not thread-safe: one Generate() at a time; `cancel` may be set
 // from another thread (or a signal handler) to stop the current generation.
 #pragma once
 
@@ -16,7 +17,7 @@
 #include "core/thread_pool.h"
 #include "engine/run_stats.h"
 #include "flashstream/options.h"
-#include "kv/kv_cache.h"
+#include "kv/kv_store.h"
 #include "models/decoder.h"
 #include "store/residency_planner.h"
 #include "store/weight_store.h"
@@ -46,7 +47,7 @@ class Session {
   double load_seconds() const { return load_seconds_; }
   const ResidencyPlan& plan() const { return plan_; }
   const WeightStore& store() const { return *store_; }
-  std::string backend_name() const { return backend_->Name(); }  // "cpu-avx512", "cpu-avx512-int8", ...
+  std::string backend_name() const { return backend_->Name(); }  // "cpu-avx512", "cpu-avx512-int8", "cuda", ...
 
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
   // longest prefix shared with the previous call are reused. The sampled ids (end-of-generation
@@ -86,7 +87,7 @@ class Session {
   std::unique_ptr<WeightStore> store_;
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<KvStore> kv_;                 // declared after backend_: a GPU cache frees through it
   std::unique_ptr<ModelDrafter> drafter_;       // --draft-model, or null
   std::unique_ptr<SelfDraftStore> self_draft_;  // --self-draft: low-bit copy of the streamed layers, or null
   std::vector<int32_t> history_;                // tokens whose K/V are in kv_

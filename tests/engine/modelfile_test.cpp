@@ -41,7 +41,8 @@ TEMPLATE """{% for m in messages %}{{ m.content }}{% endfor %}"""
 MESSAGE user "Is the sky blue?"
 MESSAGE assistant Yes.
 RAM 1.5
-DEVICE cpu
+DEVICE cuda:1
+VRAM 6.5
 PREFETCH 3
 DRAFT_MODEL small.gguf
 SELF_DRAFT 8
@@ -72,6 +73,8 @@ LICENSE """MIT"""
   EXPECT_EQ(m.chat.messages[1].role, "assistant");
   EXPECT_EQ(m.chat.messages[1].content, "Yes.");
   EXPECT_DOUBLE_EQ(m.engine.ram_gib, 1.5);
+  EXPECT_EQ(m.engine.device, "cuda:1");
+  EXPECT_DOUBLE_EQ(m.engine.vram_gib, 6.5);
   EXPECT_EQ(m.engine.prefetch_slots, 3);
   EXPECT_EQ(m.generate.lookup_ngram, 4);
   EXPECT_EQ(m.generate.draft_max, 6);
@@ -136,7 +139,9 @@ TEST(Modelfile, ErrorsNameTheLine) {
       {"FROM a\nTEMPLATE \"\"\"{{ if .System }}{{ .System }}{{ end }}\"\"\"\n", "Ollama Go template"},
       {"FROM a\nRAM lots\n", "Modelfile:2: ram: expected a number >= 0, got 'lots'"},
       {"FROM a\nPREFETCH 1\n", "Modelfile:2: prefetch: expected an integer in [2, 64], got '1'"},
-      {"FROM a\nDEVICE tpu\n", "Modelfile:2: device: not supported yet"},
+      {"FROM a\nDEVICE tpu\n", "Modelfile:2: device: expected cpu, cuda or cuda:N, got 'tpu'"},
+      {"FROM a\nDEVICE cuda:\n", "Modelfile:2: device: expected cpu, cuda or cuda:N"},
+      {"FROM a\nVRAM -2\n", "Modelfile:2: vram: expected a number >= 0, got '-2'"},
       {"FROM a\nSELF_DRAFT 2\n", "Modelfile:2: self_draft: expected 0, 4 or 8, got '2'"},
       {"FROM a\nPARAMETER lookup 65\n", "Modelfile:2: lookup: expected an integer in [0, 64]"},
       {"FROM a\nPARAMETER draft_max 0\n", "Modelfile:2: draft_max: expected an integer in [1, 64]"},
@@ -151,10 +156,10 @@ TEST(Modelfile, ErrorsNameTheLine) {
   }
 }
 
-// VRAM, KV_QUANT and KV_WINDOW map to options the CUDA and KV work adds; until a build has
-// them, each says so (never silently ignored).
+// KV_QUANT and KV_WINDOW map to options the KV work adds; until a build has them, each says so
+// (never silently ignored).
 TEST(Modelfile, DirectivesOfFeaturesStillToComeAreErrors) {
-  for (const char* line : {"VRAM 8", "KV_QUANT 8", "KV_WINDOW 128"}) {
+  for (const char* line : {"KV_QUANT 8", "KV_WINDOW 128"}) {
     ModelfileOptions m;
     Status s = Parse(std::string("FROM a\n") + line + "\n", &m);
     EXPECT_FALSE(s.ok()) << line;
@@ -196,6 +201,8 @@ TEST(OptionTable, NamesTargetsAndErrors) {
   ASSERT_TRUE(SetOption("mmap", "true", both).ok());
   ASSERT_TRUE(SetOption("int8_act", "1", both).ok());
   ASSERT_TRUE(SetOption("pacer", "false", both).ok());
+  ASSERT_TRUE(SetOption("bf16_act", "true", both).ok());
+  ASSERT_TRUE(SetOption("device", "cuda", both).ok());
   ASSERT_TRUE(SetOption("ignore_eos", "true", both).ok());
   ASSERT_TRUE(SetOption("seed", "7", both).ok());
   EXPECT_EQ(e.model_path, "m.gguf");
@@ -204,6 +211,8 @@ TEST(OptionTable, NamesTargetsAndErrors) {
   EXPECT_TRUE(e.use_mmap);
   EXPECT_TRUE(e.int8_activations);
   EXPECT_FALSE(e.pacer);
+  EXPECT_TRUE(e.bf16_activations);
+  EXPECT_EQ(e.device, "cuda");
   EXPECT_TRUE(g.ignore_eos);
   EXPECT_EQ(g.sampling.seed, 7u);
   EXPECT_TRUE(seed_given);
