@@ -16,14 +16,17 @@ struct ArchRow {
   bool rope_interleaved;        // GGUF stores Q/K rows permuted for adjacent-pair rotation
   int sliding_window_period;    // ModelConfig::sliding_window_period (no GGUF key carries it)
   float rope_theta_swa;         // default of "{arch}.rope.freq_base_swa" (0 = same as global)
+  bool expert_weights_norm;     // MoE: top-k renormalized (llama.cpp's per-architecture choice)
 };
 constexpr ArchRow kArchs[] = {
-    {"llama", true, 0, 0.f},
-    {"mistral", true, 0, 0.f},
-    {"qwen2", false, 0, 0.f},
-    {"qwen3", false, 0, 0.f},
+    {"llama", true, 0, 0.f, true},  // Mixtral is "llama" with "llama.expert_count"
+    {"mistral", true, 0, 0.f, true},
+    {"qwen2", false, 0, 0.f, false},
+    {"qwen3", false, 0, 0.f, false},
     // llama.cpp's converter adds 1 to Gemma's norm weights, so norm_weight_offset stays 0.
-    {"gemma3", false, 6, 10000.f},
+    {"gemma3", false, 6, 10000.f, false},
+    {"qwen2moe", false, 0, 0.f, false},
+    {"qwen3moe", false, 0, 0.f, true},
 };
 
 // Upper bounds that catch corrupt or hostile metadata; generous for real models.
@@ -34,6 +37,22 @@ constexpr int64_t kMaxHeads = 4096;
 constexpr int64_t kMaxHeadDim = 4096;
 constexpr int64_t kMaxVocab = 1 << 22;
 constexpr int64_t kMaxContext = 1 << 24;
+constexpr int64_t kMaxExperts = 1024;
+
+// Mixture-of-experts keys; absent expert_count = dense.
+Status ReadExperts(const GgufFile& f, const std::string& a, bool norm_default, ModelConfig* c) {
+  FS_RETURN_IF_ERROR(gguf_keys::GetInt(f, a + ".expert_count", 0, kMaxExperts, Presence::kOptional, &c->n_expert));
+  if (c->n_expert == 0) return Status::Ok();
+  FS_RETURN_IF_ERROR(
+      gguf_keys::GetInt(f, a + ".expert_used_count", 1, c->n_expert, Presence::kRequired, &c->n_expert_used));
+  c->n_ff_expert = c->n_ff;
+  FS_RETURN_IF_ERROR(gguf_keys::GetInt(f, a + ".expert_feed_forward_length", 1, kMaxFf, Presence::kOptional,
+                                       &c->n_ff_expert));
+  FS_RETURN_IF_ERROR(gguf_keys::GetInt(f, a + ".expert_shared_feed_forward_length", 0, kMaxFf,
+                                       Presence::kOptional, &c->n_ff_shared));
+  c->expert_weights_norm = norm_default;
+  return gguf_keys::GetBool(f, a + ".expert_weights_norm", &c->expert_weights_norm);
+}
 
 Status ReadRopeScaling(const GgufFile& f, const std::string& arch, ModelConfig* c) {
   const std::string prefix = arch + ".rope.scaling.";
@@ -121,6 +140,7 @@ Result<ModelConfig> ConfigFromGguf(const GgufFile& f) {
   FS_RETURN_IF_ERROR(gguf_keys::GetInt(f, a + ".feed_forward_length", 1, kMaxFf, Presence::kRequired, &c.n_ff));
   FS_RETURN_IF_ERROR(gguf_keys::GetInt(f, a + ".context_length", 1, kMaxContext, Presence::kRequired, &c.context_length));
   FS_RETURN_IF_ERROR(ReadAttention(f, a, &c));
+  FS_RETURN_IF_ERROR(ReadExperts(f, a, row->expert_weights_norm, &c));
 
   FS_RETURN_IF_ERROR(gguf_keys::GetFloat(f, a + ".rope.freq_base", 1.0, 1e12, Presence::kOptional, &c.rope_theta));
   c.rope_dim = c.head_dim;

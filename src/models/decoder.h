@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "kv/kv_cache.h"
 #include "models/arch.h"
+#include "models/moe_block.h"
 #include "store/weight_store.h"
 
 namespace flashstream {
@@ -45,6 +46,8 @@ class DecoderModel {
 
   void set_hook(ActivationHook hook) { hook_ = std::move(hook); }
   void set_max_chunk(int n) { max_chunk_ = n; }
+  // The mixture-of-experts block (nullptr for dense models).
+  MoeBlock* moe() { return moe_.get(); }
 
  private:
   DecoderModel(const ModelConfig& config, ArchFeatures features);
@@ -70,6 +73,7 @@ class DecoderModel {
   RopeParams rope_swa_;  // sliding-window layers (== rope_ unless config.rope_theta_swa > 0)
   float attn_scale_ = 1.f;
   ActivationHook hook_;
+  std::unique_ptr<MoeBlock> moe_;  // set when config.n_expert > 0
   int max_chunk_ = 512;
   // Scratch, resized per chunk of n tokens.
   std::vector<float> x_;     // [n, n_embd] residual stream
