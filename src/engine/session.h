@@ -46,6 +46,8 @@ class Session {
   double load_seconds() const { return load_seconds_; }
   const ResidencyPlan& plan() const { return plan_; }
   const WeightStore& store() const { return *store_; }
+  // The forward pass (chunk size, activation and routing hooks); valid while the session lives.
+  DecoderModel& model() { return *model_; }
   std::string backend_name() const { return backend_->Name(); }  // "cpu-avx512", "cpu-avx512-int8", ...
 
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the

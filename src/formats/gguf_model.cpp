@@ -76,8 +76,15 @@ Status AddTensor(const GgufFile& f, const GgufTensorInfo& t, int n_expert, Model
                   slice);
   }
   for (int e = 0; e < n_expert; ++e) {
-    index->tensors.push_back({stem + "." + std::to_string(e) + ".weight", t.dtype, MakeShape({t.shape[1], t.shape[2]}),
-                              0, f.data_start + t.offset + slice * static_cast<uint64_t>(e), slice, {}, {}, 0});
+    index->tensors.push_back({stem + "." + std::to_string(e) + ".weight",
+                              t.dtype,
+                              MakeShape({t.shape[1], t.shape[2]}),
+                              0,
+                              f.data_start + t.offset + slice * static_cast<uint64_t>(e),
+                              slice,
+                              {},
+                              {},
+                              0});
   }
   return Status::Ok();
 }
@@ -99,8 +106,8 @@ Status CheckTensors(const GgufFile& f, const ModelConfig& c) {
     by_name.emplace(t.name, &t);
     const int64_t layer = LayerOf(t.name);
     if (layer >= c.n_layers) {
-      return Errorf("{}: tensor '{}' belongs to layer {} but '{}.block_count' is {}", f.path, t.name, layer,
-                    c.arch, c.n_layers);
+      return Errorf("{}: tensor '{}' belongs to layer {} but '{}.block_count' is {}", f.path, t.name, layer, c.arch,
+                    c.n_layers);
     }
   }
   for (const ExpectedTensor& want : CanonicalTensors(c)) {
@@ -132,8 +139,9 @@ Result<ModelIndex> ModelIndexFromGguf(const GgufFile& f) {
   FS_ASSIGN_OR_RETURN(index.tokenizer, TokenizerFromGguf(f));
   FS_ASSIGN_OR_RETURN(index.config, ConfigFromGguf(f));
   if (index.tokenizer.tokens.size() > static_cast<size_t>(index.config.vocab_size)) {
-    return Errorf("{}: key 'tokenizer.ggml.tokens' has {} tokens, more than the vocabulary size {} of key '{}.vocab_size'",
-                  f.path, index.tokenizer.tokens.size(), index.config.vocab_size, index.config.arch);
+    return Errorf(
+        "{}: key 'tokenizer.ggml.tokens' has {} tokens, more than the vocabulary size {} of key '{}.vocab_size'",
+        f.path, index.tokenizer.tokens.size(), index.config.vocab_size, index.config.arch);
   }
   FS_RETURN_IF_ERROR(CheckTensors(f, index.config));
   index.tensors.reserve(f.tensors.size());

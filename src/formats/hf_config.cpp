@@ -56,7 +56,9 @@ Status GetFloat(const Json& obj, const char* key, const std::string& path, doubl
 
 // Mixture-of-experts keys of the mixtral / qwen2_moe / qwen3_moe configs.
 Status ParseExperts(const Json& cfg, const std::string& path, bool mixtral, ModelConfig* c) {
-  FS_RETURN_IF_ERROR(GetInt(cfg, mixtral ? "num_local_experts" : "num_experts", path, 1, 1024, true, &c->n_expert));
+  // Released Qwen configs say num_experts; Mixtral's and transformers 5's say num_local_experts.
+  const bool local = mixtral || cfg.contains("num_local_experts");
+  FS_RETURN_IF_ERROR(GetInt(cfg, local ? "num_local_experts" : "num_experts", path, 1, 1024, true, &c->n_expert));
   FS_RETURN_IF_ERROR(GetInt(cfg, "num_experts_per_tok", path, 1, c->n_expert, true, &c->n_expert_used));
   c->n_ff_expert = c->n_ff;
   if (!mixtral) FS_RETURN_IF_ERROR(GetInt(cfg, "moe_intermediate_size", path, 1, 1 << 22, true, &c->n_ff_expert));
@@ -66,7 +68,8 @@ Status ParseExperts(const Json& cfg, const std::string& path, bool mixtral, Mode
     auto norm = cfg.find("norm_topk_prob");
     c->expert_weights_norm = false;  // transformers' Qwen2-MoE default
     if (norm != cfg.end() && !norm->is_null()) {
-      if (!norm->is_boolean()) return Errorf("{}: key 'norm_topk_prob' is {}, expected true or false", path, norm->dump());
+      if (!norm->is_boolean())
+        return Errorf("{}: key 'norm_topk_prob' is {}, expected true or false", path, norm->dump());
       c->expert_weights_norm = norm->get<bool>();
     }
   }

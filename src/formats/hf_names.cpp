@@ -30,7 +30,8 @@ constexpr std::array<Pair, 5> kMoe = {{{"mlp.gate", "ffn_gate_inp"},
                                        {"mlp.shared_expert_gate", "ffn_gate_inp_shexp"}}};
 constexpr std::array<Pair, 1> kMixtralRouter = {{{"block_sparse_moe.gate", "ffn_gate_inp"}}};
 // Expert matrices after "<prefix>.experts.E.": Qwen's and Mixtral's names -> canonical stem.
-constexpr std::array<Pair, 3> kQwenExpert = {{{"gate_proj", "ffn_gate"}, {"up_proj", "ffn_up"}, {"down_proj", "ffn_down"}}};
+constexpr std::array<Pair, 3> kQwenExpert = {
+    {{"gate_proj", "ffn_gate"}, {"up_proj", "ffn_up"}, {"down_proj", "ffn_down"}}};
 constexpr std::array<Pair, 3> kMixtralExpert = {{{"w1", "ffn_gate"}, {"w3", "ffn_up"}, {"w2", "ffn_down"}}};
 constexpr std::string_view kQwenExperts = "mlp.experts.";
 constexpr std::string_view kMixtralExperts = "block_sparse_moe.experts.";

@@ -52,8 +52,7 @@ Status MoeBlock::CheckLayer(const ModelIndex& index, int l) {
 }
 
 MoeBlock::MoeBlock(const ModelConfig& config) : config_(config) {
-  FS_CHECK(config.n_expert > 0 && config.n_expert_used > 0 && config.n_expert_used <= config.n_expert,
-           "MoE config");
+  FS_CHECK(config.n_expert > 0 && config.n_expert_used > 0 && config.n_expert_used <= config.n_expert, "MoE config");
 }
 
 void MoeBlock::Route(int64_t n) {
