@@ -18,6 +18,7 @@
 #include "flashstream/options.h"
 #include "kv/kv_cache.h"
 #include "models/decoder.h"
+#include "store/expert_cache.h"
 #include "store/residency_planner.h"
 #include "store/weight_store.h"
 #include "tokenizer/tokenizer.h"
@@ -48,6 +49,8 @@ class Session {
   const WeightStore& store() const { return *store_; }
   // The forward pass (chunk size, activation and routing hooks); valid while the session lives.
   DecoderModel& model() { return *model_; }
+  // The routed-expert cache of an MoE model streamed under --ram (docs/MOE.md); nullptr else.
+  const ExpertCache* expert_cache() const { return experts_.get(); }
   std::string backend_name() const { return backend_->Name(); }  // "cpu-avx512", "cpu-avx512-int8", ...
 
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
@@ -84,6 +87,7 @@ class Session {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<WeightStore> store_;
+  std::unique_ptr<ExpertCache> experts_;  // MoE under --ram: routed experts (the model borrows it)
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KvCache> kv_;

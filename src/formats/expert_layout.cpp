@@ -5,9 +5,6 @@
 #include <vector>
 
 namespace flashstream {
-namespace {
-
-// Whether a canonical name is a routed expert matrix "blk.N.ffn_{gate,up,down}.E.weight".
 bool IsRoutedExpert(const std::string& name) {
   for (const char* kind : {".ffn_gate.", ".ffn_up.", ".ffn_down."}) {
     const size_t at = name.find(kind);
@@ -18,7 +15,14 @@ bool IsRoutedExpert(const std::string& name) {
   return false;
 }
 
-}  // namespace
+ModelIndex WithoutRoutedExperts(const ModelIndex& index) {
+  ModelIndex out = index;
+  out.tensors.clear();
+  for (const TensorInfo& t : index.tensors) {
+    if (!IsRoutedExpert(t.name)) out.tensors.push_back(t);
+  }
+  return out;
+}
 
 ExpertLayout MeasureExperts(const ModelIndex& index) {
   ExpertLayout out;

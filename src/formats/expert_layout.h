@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "formats/model_index.h"
 
@@ -25,5 +26,11 @@ struct ExpertLayout {
 
 // Zeros for a dense model (config.n_expert == 0).
 ExpertLayout MeasureExperts(const ModelIndex& index);
+
+// Whether a canonical name is a routed expert matrix "blk.N.ffn_{gate,up,down}.E.weight".
+bool IsRoutedExpert(const std::string& name);
+
+// The index without its routed expert matrices (what stays resident next to an expert cache).
+ModelIndex WithoutRoutedExperts(const ModelIndex& index);
 
 }  // namespace flashstream

@@ -189,15 +189,15 @@ void DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backe
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
 }
 
-void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
+Status DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
   const ModelConfig& c = config_;
   Norm(backend, x_.data(), w.Get("ffn_norm.weight"), n, c.n_embd, xb_.data());
   Emit("ffn_norm", l, xb_.data(), n, c.n_embd);
   if (moe_) {
-    moe_->Forward(l, w, xb_.data(), n, backend, xb_.data());
+    FS_RETURN_IF_ERROR(moe_->Forward(l, w, xb_.data(), n, backend, xb_.data()));
     Emit("ffn_out", l, xb_.data(), n, c.n_embd);
     backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
-    return;
+    return Status::Ok();
   }
   backend.MatMul(w.Get("ffn_gate.weight"), xb_.data(), n, gate_.data());
   backend.MatMul(w.Get("ffn_up.weight"), xb_.data(), n, up_.data());
@@ -210,6 +210,7 @@ void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Bac
   if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_ffw_norm.weight"), n, c.n_embd, xb_.data());
   Emit("ffn_out", l, xb_.data(), n, c.n_embd);
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+  return Status::Ok();
 }
 
 void DecoderModel::OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits) {
@@ -244,7 +245,7 @@ Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logi
   for (int l = 0; l < c.n_layers; ++l) {
     FS_ASSIGN_OR_RETURN(const LayerWeights* w, store.Acquire(l));
     AttentionBlock(l, *w, n, backend, kv);
-    FeedForwardBlock(l, *w, n, backend);
+    FS_RETURN_IF_ERROR(FeedForwardBlock(l, *w, n, backend));
     Emit("l_out", l, x_.data(), n, c.n_embd);
     store.Release(l);
   }

@@ -56,7 +56,7 @@ class DecoderModel {
   // The blocks of one chunk of n tokens; each reads x_ and leaves its result in x_.
   void Embed(std::span<const int32_t> tokens, WeightStore& store, Backend& backend);
   void AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv);
-  void FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend);
+  Status FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend);
   void OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits);
   // out[n_tok, width] = RmsNorm(x) with the model's eps and weight offset.
   void Norm(Backend& backend, const float* x, const TensorView& weight, int64_t n_tok, int64_t width,

@@ -94,7 +94,7 @@ void MoeBlock::RunExpert(const TensorView& gate, const TensorView& up, const Ten
   backend.MatMul(down, ge_.data(), m, ye_.data());
 }
 
-void MoeBlock::Forward(int l, const LayerWeights& w, const float* x, int64_t n, Backend& backend, float* out) {
+Status MoeBlock::Forward(int l, const LayerWeights& w, const float* x, int64_t n, Backend& backend, float* out) {
   const int64_t d = config_.n_embd;
   in_.assign(x, x + n * d);
   const float* in = in_.data();
@@ -118,8 +118,13 @@ void MoeBlock::Forward(int l, const LayerWeights& w, const float* x, int64_t n, 
     if (m == 0) continue;
     xe_.resize(static_cast<size_t>(m * d));
     for (int64_t i = 0; i < m; ++i) std::copy_n(in + rows_[static_cast<size_t>(i)] * d, d, xe_.data() + i * d);
-    RunExpert(w.Get(ExpertRole("gate", e)), w.Get(ExpertRole("up", e)), w.Get(ExpertRole("down", e)), m,
-              config_.n_ff_expert, backend);
+    if (source_ != nullptr) {
+      FS_ASSIGN_OR_RETURN(const ExpertViews v, source_->Expert(l, e));
+      RunExpert(v.gate, v.up, v.down, m, config_.n_ff_expert, backend);
+    } else {
+      RunExpert(w.Get(ExpertRole("gate", e)), w.Get(ExpertRole("up", e)), w.Get(ExpertRole("down", e)), m,
+                config_.n_ff_expert, backend);
+    }
     for (int64_t i = 0; i < m; ++i) {
       float* o = out + rows_[static_cast<size_t>(i)] * d;
       const float* y = ye_.data() + i * d;
@@ -127,7 +132,7 @@ void MoeBlock::Forward(int l, const LayerWeights& w, const float* x, int64_t n, 
       for (int64_t c = 0; c < d; ++c) o[c] += s * y[c];
     }
   }
-  if (config_.n_ff_shared == 0) return;
+  if (config_.n_ff_shared == 0) return Status::Ok();
   // Shared expert on every token, scaled by its sigmoid gate.
   xe_.assign(in, in + n * d);
   RunExpert(w.Get("ffn_gate_shexp.weight"), w.Get("ffn_up_shexp.weight"), w.Get("ffn_down_shexp.weight"), n,
@@ -140,6 +145,7 @@ void MoeBlock::Forward(int l, const LayerWeights& w, const float* x, int64_t n, 
     const float* y = ye_.data() + t * d;
     for (int64_t c = 0; c < d; ++c) o[c] += s * y[c];
   }
+  return Status::Ok();
 }
 
 }  // namespace flashstream

@@ -27,6 +27,7 @@
 #include "backend/backend.h"
 #include "core/status.h"
 #include "formats/model_index.h"
+#include "store/expert_cache.h"
 #include "store/weight_store.h"
 
 namespace flashstream {
@@ -46,9 +47,13 @@ class MoeBlock {
   explicit MoeBlock(const ModelConfig& config);
 
   // out[n, n_embd] = MoE(in[n, n_embd]) for layer l; in is the normed residual; out may alias in.
-  void Forward(int l, const LayerWeights& w, const float* in, int64_t n, Backend& backend, float* out);
+  // Fails only when an expert source cannot read an expert.
+  Status Forward(int l, const LayerWeights& w, const float* in, int64_t n, Backend& backend, float* out);
 
   void set_routing_hook(RoutingHook hook) { routing_hook_ = std::move(hook); }
+  // Routed experts come from `source` (borrowed; must outlive the block) instead of the layer's
+  // weights; nullptr = from the layer's weights.
+  void set_expert_source(ExpertSource* source) { source_ = source; }
 
  private:
   // Fills selected_[n, k] and weights_[n, k] from router logits_[n, n_expert].
@@ -59,6 +64,7 @@ class MoeBlock {
 
   ModelConfig config_;
   RoutingHook routing_hook_;
+  ExpertSource* source_ = nullptr;
   std::vector<float> in_;          // [n, n_embd] copy of the input (out may alias it)
   std::vector<float> logits_;      // [n, n_expert] router logits, then probabilities
   std::vector<int32_t> selected_;  // [n, n_expert_used] chosen expert ids

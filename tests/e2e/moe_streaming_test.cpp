@@ -1,7 +1,7 @@
 // Mixture-of-experts models stream bitwise: synthetic Mixtral (llama with experts), Qwen3-MoE
-// and Qwen2-MoE GGUFs (stacked experts) give identical logits fully resident and streamed at
-// the minimum working set and half-way to the whole model, for a prefill and for every decode
-// step.
+// and Qwen2-MoE GGUFs (stacked experts) give identical logits fully resident and with their
+// routed experts in an expert cache under --ram (from one slot to all but one expert), for a
+// prefill and for every decode step; the cache's counters say it read and reused experts.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,9 +9,10 @@
 #include <tuple>
 
 #include "engine/session.h"
+#include "formats/expert_layout.h"
 #include "formats/model_reader.h"
 #include "formats/synth.h"
-#include "store/streaming_store.h"
+#include "store/expert_cache.h"
 #include "synth_models.h"
 #include "test_env.h"
 
@@ -24,6 +25,8 @@ struct MoeRun {
   std::vector<float> prefill;             // [n_prompt, vocab]
   std::vector<std::vector<float>> steps;  // [vocab] per decode step
   StoreStats stats;
+  bool expert_cache = false;
+  ExpertCacheStats experts;
 };
 
 Result<MoeRun> RunModel(const std::string& path, double ram_gib) {
@@ -44,6 +47,10 @@ Result<MoeRun> RunModel(const std::string& path, double ram_gib) {
     out.steps.push_back(logits);
   }
   out.stats = s->store().stats();
+  if (const ExpertCache* cache = s->expert_cache()) {
+    out.expert_cache = true;
+    out.experts = cache->stats();
+  }
   return out;
 }
 
@@ -51,25 +58,30 @@ bool BitwiseEqual(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// Budgets: one expert slot more than the non-expert weights (every expert read again each time
+// it is used), and room for a quarter and for half of the experts.
 void ExpectStreamedEqualsResident(const std::string& path) {
   Result<ModelIndex> index = ReadModel(path);
   ASSERT_TRUE(index.ok()) << index.status().message();
-  const LayerLayout layout = MeasureLayout(*index);
-  uint64_t weights = layout.global_bytes, largest = 0;
-  for (uint64_t b : layout.layer_bytes) {
-    weights += b;
-    largest = std::max(largest, b);
-  }
-  // The minimum working set (globals + two staging slots of the largest layer, with slack for
-  // alignment), and half-way between it and the whole model.
-  const uint64_t minimum = layout.global_bytes + 2 * largest + (64 << 10);
+  const ExpertLayout x = MeasureExperts(*index);
+  const uint64_t slot = ExpertCache::SlotBytes(*index);
+  const uint64_t fixed = x.shared_bytes + index->Find("token_embd.weight")->bytes + (64 << 10);
+  const uint64_t n_experts = static_cast<uint64_t>(index->config.n_layers) * index->config.n_expert;
   Result<MoeRun> resident = RunModel(path, 0);
   ASSERT_TRUE(resident.ok()) << resident.status().message();
-  for (uint64_t budget : {minimum, (minimum + weights) / 2}) {
-    SCOPED_TRACE(fmt::format("{}: budget {} of {} weight bytes", path, budget, weights));
+  EXPECT_FALSE(resident->expert_cache);
+  for (uint64_t slots : {uint64_t{1}, n_experts / 4, n_experts / 2}) {
+    const uint64_t budget = fixed + slots * slot;
+    SCOPED_TRACE(fmt::format("{}: budget {} bytes, about {} expert slots", path, budget, slots));
     Result<MoeRun> streamed = RunModel(path, static_cast<double>(budget) / kGiB);
     ASSERT_TRUE(streamed.ok()) << streamed.status().message();
-    EXPECT_GT(streamed->stats.bytes_read, 0u);
+    ASSERT_TRUE(streamed->expert_cache);
+    EXPECT_GE(streamed->experts.slots, static_cast<int>(slots));
+    EXPECT_GT(streamed->experts.misses, 0u);
+    EXPECT_GT(streamed->experts.bytes_read, 0u);
+    EXPECT_EQ(streamed->stats.bytes_read, 0u);              // everything else is resident
+    if (slots == 1) EXPECT_EQ(streamed->experts.hits, 0u);  // ... and then only the current expert fits
+    if (slots > 1) EXPECT_GT(streamed->experts.hits, 0u);
     EXPECT_TRUE(BitwiseEqual(resident->prefill, streamed->prefill));
     ASSERT_EQ(resident->steps.size(), streamed->steps.size());
     for (size_t i = 0; i < resident->steps.size(); ++i) {
@@ -99,6 +111,23 @@ TEST_P(MoeStreamedEqualsResident, AtSeveralBudgets) {
 
 INSTANTIATE_TEST_SUITE_P(Archs, MoeStreamedEqualsResident, ::testing::Values("llama", "qwen3moe", "qwen2moe"),
                          [](const auto& info) { return info.param; });
+
+// The committed transformers-made models: HF folders (experts at safetensors' unaligned
+// offsets, Mixtral's three matrices of an expert adjacent) as well as GGUF.
+class MoeReferenceModelStreams : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(MoeReferenceModelStreams, ExpertCacheEqualsResident) {
+  const auto& [name, file] = GetParam();
+  const std::string dir = testing::SourcePath("tests/data/moe/" + name);
+  ExpectStreamedEqualsResident(file.empty() ? dir : dir + "/" + file);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, MoeReferenceModelStreams,
+                         ::testing::Combine(::testing::Values("mixtral", "qwen3moe", "qwen2moe"),
+                                            ::testing::Values("model.gguf", "")),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + (std::get<1>(info.param).empty() ? "_hf" : "_gguf");
+                         });
 
 }  // namespace
 }  // namespace flashstream
