@@ -237,6 +237,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.reused_tokens = static_cast<int>(reuse);
 
   const StoreStats store_before = store_->stats();
+  const ExpertCacheStats experts_before = experts_ ? experts_->stats() : ExpertCacheStats{};
   auto t0 = std::chrono::steady_clock::now();
   FS_RETURN_IF_ERROR(Append(prompt.subspan(reuse), false, &logits_));
   stats.prefill_seconds = SecondsSince(t0);
@@ -325,6 +326,13 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.self_draft_bytes = self_draft_ != nullptr ? self_draft_->copy_bytes() : 0;
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats().Since(store_before);
+  if (experts_) {
+    stats.experts = experts_->stats();
+    stats.experts.hits -= experts_before.hits;
+    stats.experts.misses -= experts_before.misses;
+    stats.experts.bytes_read -= experts_before.bytes_read;
+    stats.experts.io_seconds -= experts_before.io_seconds;
+  }
   return stats;
 }
 
