@@ -128,9 +128,9 @@ Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, co
   const TensorInfo* embd = index.Find("token_embd.weight");
   const uint64_t fixed = x.shared_bytes + (embd != nullptr ? embd->bytes : 0);
   if (budget < fixed + slot) {
-    return Errorf("--ram {:.2f} GiB is below the minimum for the expert cache: {:.2f} GiB of non-expert weights "
-                  "resident + one expert slot of {:.2f} GiB",
-                  options.ram_gib, fixed / kGiB, slot / kGiB);
+    return Errorf("--ram {:.4f} GiB is below the minimum for the expert cache: {:.1f} MiB of non-expert weights "
+                  "resident + one expert slot of {:.2f} MiB",
+                  options.ram_gib, fixed / 1048576.0, slot / 1048576.0);
   }
   StreamingOptions so;  // budget 0: all resident
   so.max_gap = 0;
@@ -141,9 +141,9 @@ Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, co
   FS_ASSIGN_OR_RETURN(cache, ExpertCache::Open(index, budget > used ? budget - used : 0, so.io));
   const ExpertCacheStats& st = cache->stats();
   std::fprintf(stderr,
-               "flashstream: expert cache: %.2f GiB non-expert weights resident, %d slots of %.2f MiB for %d x %d "
+               "flashstream: expert cache: %.1f MiB non-expert weights resident, %d slots of %.2f MiB for %d x %d "
                "routed experts (%.0f%%), least recently used replaced\n",
-               used / kGiB, st.slots, st.slot_bytes / 1048576.0, index.config.n_layers, index.config.n_expert,
+               used / 1048576.0, st.slots, st.slot_bytes / 1048576.0, index.config.n_layers, index.config.n_expert,
                100.0 * st.slots / (index.config.n_layers * index.config.n_expert));
   return Status::Ok();
 }
