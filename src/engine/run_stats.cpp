@@ -39,6 +39,15 @@ std::string FormatSummary(const RunStats& s) {
                         uses > 0 ? 100.0 * s.experts.hits / uses : 0, s.experts.bytes_read / 1048576.0 / passes,
                         s.experts.io_seconds > 0 ? s.experts.bytes_read / s.experts.io_seconds / 1e9 : 0);
   }
+  if (s.store.gpu_memory_peak > 0) {
+    const int passes = 1 + s.decode_passes;
+    const double secs = s.prefill_seconds + s.decode_seconds;
+    line += fmt::format(" | GPU memory peak {:.0f} MiB", s.store.gpu_memory_peak / 1048576.0);
+    if (s.store.h2d_bytes > 0) {
+      line += fmt::format(", host->GPU {:.1f} MiB/pass at {:.2f} GB/s", s.store.h2d_bytes / 1048576.0 / passes,
+                          secs > 0 ? s.store.h2d_bytes / secs / 1e9 : 0);
+    }
+  }
   line += fmt::format(" | KV {:.1f} MiB", s.kv_bytes / 1048576.0);
   if (s.drafted_tokens > 0) {
     line += fmt::format(" | drafts: {} drafted, {} accepted ({:.0f}%), {:.2f} tok/pass", s.drafted_tokens,
@@ -107,6 +116,10 @@ std::string SummaryJson(const RunStats& s) {
       {"expert_bytes_read", s.experts.bytes_read},
       {"expert_bytes_read_per_pass", s.experts.bytes_read / passes},
       {"expert_io_seconds", s.experts.io_seconds},
+      {"h2d_bytes", s.store.h2d_bytes},
+      {"h2d_bytes_per_pass", s.store.h2d_bytes / passes},
+      {"h2d_gbps", secs > 0 ? s.store.h2d_bytes / secs / 1e9 : 0},
+      {"gpu_memory_peak_bytes", s.store.gpu_memory_peak},
   };
   return j.dump();
 }

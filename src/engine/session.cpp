@@ -10,6 +10,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
 #include "core/progress.h"
+#include "engine/device_setup.h"
 #include "engine/model_drafter.h"
 #include "engine/ngram_drafter.h"
 #include "engine/sampler.h"
@@ -20,6 +21,8 @@
 #include "formats/model_reader.h"
 #include "io/bandwidth_probe.h"
 #include "io/system_memory.h"
+#include "kv/backend_kv_cache.h"
+#include "kv/kv_cache.h"
 #include "store/streaming_store.h"
 #include "tokenizer/detokenizer.h"
 
@@ -34,6 +37,8 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Memory kept free for the KV cache, activations and the process itself when sizing an
 // automatic budget.
 constexpr uint64_t kAutoReserve = 512ull << 20;
+// Prompt tokens per forward chunk on a GPU: large GEMMs keep the tensor cores busy.
+constexpr int kGpuMaxChunk = 2048;
 
 // Takes the self-draft copy's bytes out of so.budget_bytes: the copy covers the layers that
 // stream, which grow as the budget shrinks, so plan, size the copy, and plan again until the
@@ -159,32 +164,46 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   if (index.tokenizer.kind != TokenizerSpec::Kind::kNone) {
     FS_ASSIGN_OR_RETURN(s->tokenizer_, Tokenizer::Create(index.tokenizer));
   }
-  if (options.use_mmap) {
-    FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
-  } else if (UseExpertCache(index, options)) {
-    FS_RETURN_IF_ERROR(OpenExpertStore(index, options, progress, s->store_, s->experts_, &s->plan_));
-    s->model_->moe()->set_expert_source(s->experts_.get());
-  } else {
-    FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
-  }
-  const int threads =
-      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  s->pool_ = std::make_unique<ThreadPool>(threads);
-  s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
-  if (options.self_draft_bits > 0) {
-    if (!s->plan_.streams()) {
-      std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
-    } else {
-      ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
-      FS_ASSIGN_OR_RETURN(s->self_draft_,
-                          SelfDraftStore::Build(*s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
-                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
-    }
-  }
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
   if (c.context_length > 0) ctx = std::min(ctx, c.context_length);
-  s->kv_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads * c.head_dim, ctx);
+  const int kv_width = c.n_kv_heads * c.head_dim;
+  FS_ASSIGN_OR_RETURN(const int gpu, ParseDevice(options.device));
+  if (gpu >= 0) {
+    if (options.self_draft_bits > 0) {
+      return Errorf(
+          "--self-draft drafts with a CPU copy of the streamed layers; it cannot be combined with --device "
+          "cuda");
+    }
+    const uint64_t kv_bytes = 2ull * c.n_layers * static_cast<uint64_t>(ctx) * kv_width * sizeof(float);
+    FS_RETURN_IF_ERROR(OpenGpuSession(index, options, gpu, kv_bytes, progress, &s->backend_, &s->store_, &s->plan_));
+    s->kv_ = std::make_unique<BackendKvCache>(*s->backend_, c.n_layers, kv_width, ctx);
+    s->model_->set_max_chunk(kGpuMaxChunk);
+  } else {
+    if (options.use_mmap) {
+      FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
+    } else if (UseExpertCache(index, options)) {
+      FS_RETURN_IF_ERROR(OpenExpertStore(index, options, progress, s->store_, s->experts_, &s->plan_));
+      s->model_->moe()->set_expert_source(s->experts_.get());
+    } else {
+      FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
+    }
+    const int threads =
+        options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    s->pool_ = std::make_unique<ThreadPool>(threads);
+    s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
+    if (options.self_draft_bits > 0) {
+      if (!s->plan_.streams()) {
+        std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
+      } else {
+        ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
+        FS_ASSIGN_OR_RETURN(s->self_draft_, SelfDraftStore::Build(
+                                                *s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
+                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
+      }
+    }
+    s->kv_ = std::make_unique<KvCache>(c.n_layers, kv_width, ctx);
+  }
   if (!options.draft_model_path.empty()) {
     if (s->tokenizer_ == nullptr) return Errorf("{}: a draft model needs the model's tokenizer", options.model_path);
     EngineOptions d = options;
