@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "store/expert_cache.h"
 #include "store/weight_store.h"
 
 namespace flashstream {
@@ -22,6 +23,7 @@ struct RunStats {
   uint64_t kv_bytes = 0;          // KV cache memory at the end
   uint64_t peak_rss_bytes = 0;    // process peak resident set
   StoreStats store;               // weight store counters at the end
+  ExpertCacheStats experts;       // MoE expert cache counters of this run (slots 0 = no cache)
 
   double prefill_tps() const;
   double decode_tps() const;

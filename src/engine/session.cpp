@@ -17,6 +17,7 @@
 #include "engine/self_draft.h"
 #include "engine/speculative.h"
 #include "engine/stop_matcher.h"
+#include "formats/expert_layout.h"  // MeasureExperts, WithoutRoutedExperts
 #include "formats/model_reader.h"
 #include "io/bandwidth_probe.h"
 #include "io/system_memory.h"
@@ -108,6 +109,50 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
   return store;
 }
 
+// An MoE model streams its routed experts through an expert cache when --ram is below its
+// weights (MLX-quantized experts stream whole layers: the cache does not read companions).
+bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
+  if (index.config.n_expert == 0 || options.ram_gib <= 0 || options.self_draft_bits > 0) return false;
+  for (const TensorInfo& t : index.tensors) {
+    if (IsMlx(t.dtype)) return false;
+  }
+  const LayerLayout layout = MeasureLayout(index);
+  uint64_t weights = layout.global_bytes;
+  for (uint64_t b : layout.layer_bytes) weights += b;
+  return static_cast<uint64_t>(options.ram_gib * kGiB) < weights;
+}
+
+// Everything but the routed experts resident; the experts in a cache of the rest of --ram.
+Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, const ProgressFn& progress,
+                       std::unique_ptr<WeightStore>& store, std::unique_ptr<ExpertCache>& cache,
+                       ResidencyPlan* plan) {
+  const ModelIndex resident = WithoutRoutedExperts(index);
+  const ExpertLayout x = MeasureExperts(index);
+  const uint64_t budget = static_cast<uint64_t>(options.ram_gib * kGiB);
+  const uint64_t slot = ExpertCache::SlotBytes(index);
+  const TensorInfo* embd = index.Find("token_embd.weight");
+  const uint64_t fixed = x.shared_bytes + (embd != nullptr ? embd->bytes : 0);
+  if (budget < fixed + slot) {
+    return Errorf("--ram {:.4f} GiB is below the minimum for the expert cache: {:.1f} MiB of non-expert weights "
+                  "resident + one expert slot of {:.2f} MiB",
+                  options.ram_gib, fixed / 1048576.0, slot / 1048576.0);
+  }
+  StreamingOptions so;  // budget 0: all resident
+  so.max_gap = 0;
+  so.io.queue_depth = std::max(1, options.io_queue_depth);
+  so.io.chunk_bytes = static_cast<uint64_t>(std::max(4, options.io_chunk_kib)) * 1024;
+  FS_ASSIGN_OR_RETURN(store, OpenStreamingStore(resident, so, progress, plan));
+  const uint64_t used = store->stats().resident_bytes;
+  FS_ASSIGN_OR_RETURN(cache, ExpertCache::Open(index, budget > used ? budget - used : 0, so.io));
+  const ExpertCacheStats& st = cache->stats();
+  std::fprintf(stderr,
+               "flashstream: expert cache: %.1f MiB non-expert weights resident, %d slots of %.2f MiB for %d x %d "
+               "routed experts (%.0f%%), least recently used replaced\n",
+               used / 1048576.0, st.slots, st.slot_bytes / 1048576.0, index.config.n_layers, index.config.n_expert,
+               100.0 * st.slots / (index.config.n_layers * index.config.n_expert));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, const ProgressFn& progress) {
@@ -137,6 +182,9 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   } else {
     if (options.use_mmap) {
       FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
+    } else if (UseExpertCache(index, options)) {
+      FS_RETURN_IF_ERROR(OpenExpertStore(index, options, progress, s->store_, s->experts_, &s->plan_));
+      s->model_->moe()->set_expert_source(s->experts_.get());
     } else {
       FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
     }
@@ -208,6 +256,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.reused_tokens = static_cast<int>(reuse);
 
   const StoreStats store_before = store_->stats();
+  const ExpertCacheStats experts_before = experts_ ? experts_->stats() : ExpertCacheStats{};
   auto t0 = std::chrono::steady_clock::now();
   FS_RETURN_IF_ERROR(Append(prompt.subspan(reuse), false, &logits_));
   stats.prefill_seconds = SecondsSince(t0);
@@ -296,6 +345,13 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.self_draft_bytes = self_draft_ != nullptr ? self_draft_->copy_bytes() : 0;
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats().Since(store_before);
+  if (experts_) {
+    stats.experts = experts_->stats();
+    stats.experts.hits -= experts_before.hits;
+    stats.experts.misses -= experts_before.misses;
+    stats.experts.bytes_read -= experts_before.bytes_read;
+    stats.experts.io_seconds -= experts_before.io_seconds;
+  }
   return stats;
 }
 

@@ -19,6 +19,7 @@
 #include "flashstream/options.h"
 #include "kv/kv_store.h"
 #include "models/decoder.h"
+#include "store/expert_cache.h"
 #include "store/residency_planner.h"
 #include "store/weight_store.h"
 #include "tokenizer/tokenizer.h"
@@ -47,6 +48,10 @@ class Session {
   double load_seconds() const { return load_seconds_; }
   const ResidencyPlan& plan() const { return plan_; }
   const WeightStore& store() const { return *store_; }
+  // The forward pass (chunk size, activation and routing hooks); valid while the session lives.
+  DecoderModel& model() { return *model_; }
+  // The routed-expert cache of an MoE model streamed under --ram (docs/MOE.md); nullptr else.
+  const ExpertCache* expert_cache() const { return experts_.get(); }
   std::string backend_name() const { return backend_->Name(); }  // "cpu-avx512", "cpu-avx512-int8", "cuda", ...
 
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
@@ -83,6 +88,7 @@ class Session {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<WeightStore> store_;
+  std::unique_ptr<ExpertCache> experts_;  // MoE under --ram: routed experts (the model borrows it)
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KvStore> kv_;                 // declared after backend_: a GPU cache frees through it

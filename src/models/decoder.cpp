@@ -39,9 +39,13 @@ Status CheckLayer(const ModelIndex& index, const ArchFeatures& f, int l) {
   FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_v.weight"), {kv_width, c.n_embd}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_output.weight"), {c.n_embd, q_width}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_norm.weight"), {c.n_embd}, false));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
+  if (c.n_expert > 0) {
+    FS_RETURN_IF_ERROR(MoeBlock::CheckLayer(index, l));
+  } else {
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
+  }
   if (f.attn_bias) {
     FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_q.bias"), {q_width}, false));
     FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_k.bias"), {kv_width}, false));
@@ -77,6 +81,7 @@ DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features) : c
     rope_swa_.interleaved = rope_.interleaved;
   }
   attn_scale_ = config.attn_scale > 0.f ? config.attn_scale : 1.0f / std::sqrt(static_cast<float>(config.head_dim));
+  if (config.n_expert > 0) moe_ = std::make_unique<MoeBlock>(config);
 }
 
 Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& index) {
@@ -191,10 +196,19 @@ void DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backe
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
 }
 
-void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
+Status DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
   const ModelConfig& c = config_;
   Norm(backend, x_.data(), w.Get("ffn_norm.weight"), n, c.n_embd, xb_.data());
   Emit(backend, "ffn_norm", l, xb_.data(), n, c.n_embd);
+  if (moe_) {
+    if (!backend.host_memory()) {  // the block routes and gathers on the host
+      return Errorf("mixture-of-experts layers run on the CPU backend only (use --device cpu)");
+    }
+    FS_RETURN_IF_ERROR(moe_->Forward(l, w, xb_.data(), n, backend, xb_.data()));
+    Emit(backend, "ffn_out", l, xb_.data(), n, c.n_embd);
+    backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+    return Status::Ok();
+  }
   backend.MatMul(w.Get("ffn_gate.weight"), xb_.data(), n, gate_.data());
   backend.MatMul(w.Get("ffn_up.weight"), xb_.data(), n, up_.data());
   if (features_.ffn_act == FfnActivation::kGeluTanh) {
@@ -206,6 +220,7 @@ void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Bac
   if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_ffw_norm.weight"), n, c.n_embd, xb_.data());
   Emit(backend, "ffn_out", l, xb_.data(), n, c.n_embd);
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+  return Status::Ok();
 }
 
 void DecoderModel::OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits) {
@@ -254,7 +269,7 @@ Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logi
   for (int l = 0; l < c.n_layers; ++l) {
     FS_ASSIGN_OR_RETURN(const LayerWeights* w, store.Acquire(l));
     AttentionBlock(l, *w, n, backend, kv);
-    FeedForwardBlock(l, *w, n, backend);
+    FS_RETURN_IF_ERROR(FeedForwardBlock(l, *w, n, backend));
     Emit(backend, "l_out", l, x_.data(), n, c.n_embd);
     store.Release(l);
   }

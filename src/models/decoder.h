@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "kv/kv_store.h"
 #include "models/arch.h"
+#include "models/moe_block.h"
 #include "store/weight_store.h"
 
 namespace flashstream {
@@ -46,6 +47,8 @@ class DecoderModel {
 
   void set_hook(ActivationHook hook) { hook_ = std::move(hook); }
   void set_max_chunk(int n) { max_chunk_ = n; }
+  // The mixture-of-experts block (nullptr for dense models).
+  MoeBlock* moe() { return moe_.get(); }
 
  private:
   DecoderModel(const ModelConfig& config, ArchFeatures features);
@@ -56,7 +59,7 @@ class DecoderModel {
   // The blocks of one chunk of n tokens; each reads x_ and leaves its result in x_.
   void Embed(int64_t n, WeightStore& store, Backend& backend);
   void AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvStore& kv);
-  void FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend);
+  Status FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend);
   // logits [rows, vocab] in the backend's memory.
   void OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits);
   // out[n_tok, width] = RmsNorm(x) with the model's eps and weight offset.
@@ -72,6 +75,7 @@ class DecoderModel {
   RopeParams rope_swa_;  // sliding-window layers (== rope_ unless config.rope_theta_swa > 0)
   float attn_scale_ = 1.f;
   ActivationHook hook_;
+  std::unique_ptr<MoeBlock> moe_;  // set when config.n_expert > 0
   int max_chunk_ = 512;
   // Scratch in the backend's memory, grown to the largest chunk of n tokens seen.
   BackendArray<float> x_;          // [n, n_embd] residual stream
