@@ -66,6 +66,8 @@ class Session {
   Status Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
   int n_past() const { return static_cast<int>(history_.size()); }
   const std::vector<int32_t>& history() const { return history_; }  // tokens whose K/V are cached
+  // Context length in tokens: the prompt and the generated tokens together stay below it.
+  int context_length() const { return kv_->max_positions(); }
   // Forgets the conversation.
   void Reset();
   // Forgets all but the first n_keep tokens of the conversation (n_keep <= n_past()).
