@@ -27,6 +27,16 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_flag("--pacer", o.pacer, "pace streaming reads with the feedback-driven token bucket");
   cmd.add_option("--trace", o.trace_path, "write a per-layer I/O and compute timeline (CSV) to this file");
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
+  cmd.add_option("--kv-quant", o.kv_quant, "bits of K/V outside the FP16 window: 8, 4, or 0 (FP16 everywhere)")
+      ->check(CLI::IsMember({0, 4, 8}));
+  cmd.add_option("--kv-window", o.kv_window, "positions each query reads in FP16 (its most recent ones)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--kv-ram", o.kv_ram_gib, "GiB of quantized K/V kept in RAM; the rest spills to disk (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--kv-spill-dir", o.kv_spill_dir, "folder for the KV spill file (default $TMPDIR, else /var/tmp)");
+  cmd.add_flag("--kv-keys-per-token", o.kv_keys_per_token,
+               "quantize keys per token and 64 channels instead of per channel (docs/KV_CACHE.md)");
+  cmd.add_flag("--kv-f32", o.kv_f32, "keep unquantized K/V in f32 instead of FP16 (exact; twice the memory)");
 }
 
 void AddGenerateFlags(CLI::App& cmd, GenerateOptions& o, bool& seed_given) {

@@ -33,7 +33,17 @@ std::string FormatSummary(const RunStats& s) {
                         s.store.staging_bytes / 1048576.0, s.store.bytes_read / 1048576.0 / passes,
                         secs > 0 ? s.store.bytes_read / secs / 1e9 : 0, secs > 0 ? 100 * s.store.io_wait_seconds / secs : 0);
   }
-  line += fmt::format(" | KV {:.1f} MiB", s.kv_bytes / 1048576.0);
+  line += fmt::format(" | KV {:.1f} MiB (fp16 {:.1f}, quantized {:.1f}", s.kv_bytes / 1048576.0,
+                      s.kv.hot_bytes / 1048576.0, s.kv.cold_bytes / 1048576.0);
+  if (s.kv.disk_bytes > 0) {
+    line += fmt::format(", staging {:.1f}; disk {:.1f} MiB", s.kv.staging_bytes / 1048576.0, s.kv.disk_bytes / 1048576.0);
+  }
+  line += ")";
+  const int decode_passes = std::max(s.generated_tokens - 1, 0);
+  if (decode_passes > 0) {
+    line += fmt::format(", read {:.2f} MiB/token", s.kv.read_ram_bytes / 1048576.0 / decode_passes);
+    if (s.kv.read_disk_bytes > 0) line += fmt::format(" + {:.2f} MiB/token from disk", s.kv.read_disk_bytes / 1048576.0 / decode_passes);
+  }
   return line;
 }
 
@@ -68,6 +78,13 @@ std::string SummaryJson(const RunStats& s) {
       {"decode_tps", s.decode_tps()},
       {"stop_reason", s.stop_reason},
       {"kv_bytes", s.kv_bytes},
+      {"kv_fp16_bytes", s.kv.hot_bytes},
+      {"kv_quantized_bytes", s.kv.cold_bytes},
+      {"kv_disk_bytes", s.kv.disk_bytes},
+      {"kv_staging_bytes", s.kv.staging_bytes},
+      {"kv_read_per_token", std::max(s.generated_tokens - 1, 0) > 0 ? s.kv.read_ram_bytes / (s.generated_tokens - 1) : 0},
+      {"kv_disk_read_per_token",
+       std::max(s.generated_tokens - 1, 0) > 0 ? s.kv.read_disk_bytes / (s.generated_tokens - 1) : 0},
       {"peak_rss_bytes", s.peak_rss_bytes},
       {"resident_bytes", s.store.resident_bytes},
       {"staging_bytes", s.store.staging_bytes},

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "kv/kv_cache.h"
 #include "store/weight_store.h"
 
 namespace flashstream {
@@ -15,7 +16,8 @@ struct RunStats {
   int generated_tokens = 0;     // tokens sampled
   double decode_seconds = 0;    // time from the first sampled token to the end
   std::string stop_reason;      // "eos", "length", "stop", "cancelled"
-  uint64_t kv_bytes = 0;        // KV cache memory at the end
+  uint64_t kv_bytes = 0;        // KV cache RAM at the end (kv.ram_bytes())
+  KvStats kv;                   // KV tiers at the end; read/written counters of the decode passes
   uint64_t peak_rss_bytes = 0;  // process peak resident set
   StoreStats store;             // weight store counters at the end
 

@@ -84,8 +84,27 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
-  if (c.context_length > 0) ctx = std::min(ctx, c.context_length);
-  s->kv_ = std::make_unique<KvCache>(c.n_layers, c.n_kv_heads * c.head_dim, ctx);
+  if (c.context_length > 0 && ctx > c.context_length) {
+    if (options.ctx > 0) {
+      std::fprintf(stderr, "flashstream: --ctx %d is beyond the model's trained context of %d tokens: using %d\n",
+                   options.ctx, c.context_length, c.context_length);
+    }
+    ctx = c.context_length;
+  }
+  if (ctx <= 0) ctx = 4096;  // a model that does not state its trained context
+  KvConfig kc;
+  kc.n_layers = c.n_layers;
+  kc.n_kv_heads = c.n_kv_heads;
+  kc.head_dim = c.head_dim;
+  kc.max_positions = ctx;
+  kc.quant_bits = options.kv_quant;
+  kc.window = options.kv_window;
+  kc.f32 = options.kv_f32;
+  kc.keys_per_token = options.kv_keys_per_token;
+  kc.ram_bytes = static_cast<uint64_t>(options.kv_ram_gib * kGiB);
+  kc.spill_dir = options.kv_spill_dir;
+  FS_ASSIGN_OR_RETURN(s->kv_, MakeHostKvCache(kc));
+  if (options.verbose) std::fprintf(stderr, "flashstream: %s\n", s->kv_->Describe().c_str());
   s->load_seconds_ = SecondsSince(t0);
   return s;
 }
@@ -95,8 +114,36 @@ void Session::Reset() {
   kv_->Truncate(0);
 }
 
+void Session::set_prefill_progress(const ProgressFn& fn) {
+  if (!fn) {
+    model_->set_progress(nullptr);
+    return;
+  }
+  model_->set_progress([fn](int64_t done, int64_t total) {
+    if (total > 1) fn(static_cast<uint64_t>(done), static_cast<uint64_t>(total));
+  });
+}
+
+Result<std::unique_ptr<SessionCheckpoint>> Session::Save() const {
+  auto c = std::make_unique<SessionCheckpoint>();
+  c->history = history_;
+  FS_ASSIGN_OR_RETURN(c->kv, kv_->Clone());
+  return c;
+}
+
+void Session::Restore(const SessionCheckpoint& checkpoint) {
+  Result<std::unique_ptr<KvCache>> copy = checkpoint.kv->Clone();
+  FS_CHECK(copy.ok(), "restoring a checkpoint: {}", copy.status().message());
+  kv_ = std::move(copy).value();
+  history_ = checkpoint.history;
+}
+
 Status Session::Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
-  FS_RETURN_IF_ERROR(model_->Forward(tokens, all_logits, *store_, *backend_, *kv_, logits));
+  const Status status = model_->Forward(tokens, all_logits, *store_, *backend_, *kv_, logits);
+  if (!status.ok()) {  // a failed pass may have written some layers: start over
+    Reset();
+    return status;
+  }
   history_.insert(history_.end(), tokens.begin(), tokens.end());
   return Status::Ok();
 }
@@ -122,8 +169,8 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first -
                  history_.begin();
   reuse = std::min(reuse, prompt.size() - 1);
+  reuse = static_cast<size_t>(kv_->Truncate(static_cast<int>(reuse)));  // may keep fewer
   history_.resize(reuse);
-  kv_->Truncate(static_cast<int>(reuse));
   stats.reused_tokens = static_cast<int>(reuse);
 
   const StoreStats store_before = store_->stats();
@@ -131,6 +178,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   FS_RETURN_IF_ERROR(Append(prompt.subspan(reuse), false, &logits_));
   stats.prefill_seconds = SecondsSince(t0);
 
+  const KvStats kv_before_decode = kv_->stats();
   t0 = std::chrono::steady_clock::now();
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
@@ -168,7 +216,8 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   const std::string held = stops.Flush();
   if (!held.empty() && on_piece) on_piece(held);
   stats.decode_seconds = SecondsSince(t0);
-  stats.kv_bytes = kv_->bytes();
+  stats.kv = kv_->stats().Since(kv_before_decode);
+  stats.kv_bytes = stats.kv.ram_bytes();
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats().Since(store_before);
   return stats;

@@ -24,6 +24,12 @@
 
 namespace flashstream {
 
+// A saved conversation state (Session::Save). Owns its copy; plain data otherwise.
+struct SessionCheckpoint {
+  std::vector<int32_t> history;
+  std::unique_ptr<KvCache> kv;
+};
+
 // Receives each piece of generated text (always complete UTF-8).
 using PieceFn = std::function<void(std::string_view piece)>;
 
@@ -54,6 +60,13 @@ class Session {
   // ([n, vocab]) when all_logits.
   Status Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
   int n_past() const { return static_cast<int>(history_.size()); }
+  const KvCache& kv_cache() const { return *kv_; }
+  // Reports (tokens done, tokens in the call) after each chunk of a long prompt.
+  void set_prefill_progress(const ProgressFn& fn);
+  // A deep copy of the conversation (tokens and KV cache), to resume from later with Restore().
+  // Fails when KV blocks are on disk.
+  Result<std::unique_ptr<SessionCheckpoint>> Save() const;
+  void Restore(const SessionCheckpoint& checkpoint);
   // Forgets the conversation.
   void Reset();
   // Writes the per-layer I/O and compute timeline (EngineOptions::trace_path) as CSV.

@@ -120,10 +120,12 @@ Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, W
     const bool last_chunk = begin + len == n;
     if (!all_logits && !last_chunk) {
       FS_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(begin, len), false, store, backend, kv, nullptr));
+      if (progress_) progress_(static_cast<int64_t>(begin + len), static_cast<int64_t>(n));
       continue;
     }
     float* out = all_logits ? logits->data() + begin * vocab : logits->data();
     FS_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(begin, len), all_logits, store, backend, kv, out));
+    if (progress_) progress_(static_cast<int64_t>(begin + len), static_cast<int64_t>(n));
   }
   return Status::Ok();
 }
@@ -149,7 +151,7 @@ void DecoderModel::Embed(std::span<const int32_t> tokens, WeightStore& store, Ba
   Emit("inp_embd", -1, x_.data(), n, config_.n_embd);
 }
 
-void DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv) {
+Status DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv) {
   const ModelConfig& c = config_;
   const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
   const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
@@ -173,15 +175,15 @@ void DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backe
   backend.Rope(k_.data(), n, c.n_kv_heads, c.head_dim, pos_.data(), rope);
   Emit("q", l, q_.data(), n, q_width);
   Emit("k", l, k_.data(), n, kv_width);
-  kv.Write(l, k_.data(), v_.data(), static_cast<int>(n));
-  const int64_t n_ctx = kv.n_past() + n;
-  backend.Attention(q_.data(), kv.Keys(l), kv.Values(l), n, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, attn_scale_,
-                    sliding ? c.sliding_window : 0, att_.data());
+  FS_RETURN_IF_ERROR(kv.Write(l, k_.data(), v_.data(), static_cast<int>(n)));
+  FS_RETURN_IF_ERROR(kv.Attend(l, backend, q_.data(), static_cast<int>(n), c.n_heads, attn_scale_,
+                               sliding ? c.sliding_window : 0, att_.data()));
   Emit("attn", l, att_.data(), n, q_width);
   backend.MatMul(w.Get("attn_output.weight"), att_.data(), n, xb_.data());
   if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_attention_norm.weight"), n, c.n_embd, xb_.data());
   Emit("attn_out", l, xb_.data(), n, c.n_embd);
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+  return Status::Ok();
 }
 
 void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
@@ -232,7 +234,11 @@ Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logi
   Embed(tokens, store, backend);
   for (int l = 0; l < c.n_layers; ++l) {
     FS_ASSIGN_OR_RETURN(const LayerWeights* w, store.Acquire(l));
-    AttentionBlock(l, *w, n, backend, kv);
+    const Status attended = AttentionBlock(l, *w, n, backend, kv);
+    if (!attended.ok()) {
+      store.Release(l);
+      return attended;
+    }
     FeedForwardBlock(l, *w, n, backend);
     Emit("l_out", l, x_.data(), n, c.n_embd);
     store.Release(l);

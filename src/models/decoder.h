@@ -45,6 +45,8 @@ class DecoderModel {
 
   void set_hook(ActivationHook hook) { hook_ = std::move(hook); }
   void set_max_chunk(int n) { max_chunk_ = n; }
+  // Called after each chunk of a Forward() with (tokens done, tokens in the call), for progress.
+  void set_progress(std::function<void(int64_t done, int64_t total)> fn) { progress_ = std::move(fn); }
 
  private:
   DecoderModel(const ModelConfig& config, ArchFeatures features);
@@ -52,7 +54,7 @@ class DecoderModel {
                       Backend& backend, KvCache& kv, float* logits);
   // The blocks of one chunk of n tokens; each reads x_ and leaves its result in x_.
   void Embed(std::span<const int32_t> tokens, WeightStore& store, Backend& backend);
-  void AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv);
+  Status AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv);
   void FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend);
   void OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits);
   // out[n_tok, width] = RmsNorm(x) with the model's eps and weight offset.
@@ -70,6 +72,7 @@ class DecoderModel {
   RopeParams rope_swa_;  // sliding-window layers (== rope_ unless config.rope_theta_swa > 0)
   float attn_scale_ = 1.f;
   ActivationHook hook_;
+  std::function<void(int64_t, int64_t)> progress_;
   int max_chunk_ = 512;
   // Scratch, resized per chunk of n tokens.
   std::vector<float> x_;     // [n, n_embd] residual stream
