@@ -85,7 +85,7 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
   if (c.context_length > 0 && ctx > c.context_length) {
-    if (options.ctx > 0) {
+    if (options.ctx > 0 && options.verbose) {
       std::fprintf(stderr, "flashstream: --ctx %d is beyond the model's trained context of %d tokens: using %d\n",
                    options.ctx, c.context_length, c.context_length);
     }
