@@ -152,22 +152,28 @@ Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_
   FS_CHECK(L.written == last + 1, "KV Attend: layer {} holds {} rows, queries end at {}", layer, L.written, last);
   FS_CHECK(L.hot_lo <= std::max<int64_t>(L.cold_end, 0), "KV: hot rows from {} but cold rows end at {}", L.hot_lo,
            L.cold_end);
+  // Query p reads cold rows [lo_p, split_p) and hot rows [max(split_p, lo_p), p]; the views
+  // cover the union over the queries, so no block is read that no query needs.
   split_.resize(static_cast<size_t>(n_tok));
-  int64_t split_min = last + 1, split_max = 0;
+  int64_t cold_lo = last + 1, cold_hi = 0, hot_from = last + 1;
   for (int i = 0; i < n_tok; ++i) {
     const int64_t p = pos0 + i;
     const int64_t s = std::min(std::max(Boundary(p), L.hot_lo), p + 1);
     FS_CHECK(s <= std::max(L.cold_end, L.hot_lo), "KV: query {} reads cold rows up to {}, only {} exist", p, s,
              L.cold_end);
     split_[static_cast<size_t>(i)] = s;
-    split_min = std::min(split_min, s);
-    split_max = std::max(split_max, s);
+    const int64_t lo_p = window > 0 ? std::max<int64_t>(0, p - window + 1) : 0;
+    if (s > lo_p) {
+      cold_lo = std::min(cold_lo, lo_p);
+      cold_hi = std::max(cold_hi, s);
+    }
+    hot_from = std::min(hot_from, std::max(s, lo_p));
   }
-  const int64_t lo = window > 0 ? std::max<int64_t>(0, pos0 - window + 1) : 0;
   const size_t k_bytes = cold_k_.bytes();
   const uint64_t cold_row_bytes = (k_bytes + cold_v_.bytes()) / G;
   cold_views_.clear();
-  if (split_max > lo) {
+  if (cold_hi > cold_lo) {
+    const int64_t lo = cold_lo, split_max = cold_hi;
     const int64_t g_begin = lo / G, g_end = (split_max + G - 1) / G;
     const int64_t d_end = std::min(g_end, L.spilled);
     if (g_begin < d_end) {
@@ -189,7 +195,6 @@ Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_
     if (split_max > ram_from) stats_.read_ram_bytes += static_cast<uint64_t>(split_max - ram_from) * cold_row_bytes;
   }
   hot_views_.clear();
-  const int64_t hot_from = std::max(split_min, lo);
   for (int64_t g = hot_from / G; g * G <= last && hot_from <= last; ++g) {
     const Block& b = L.blocks[static_cast<size_t>(g)];
     FS_CHECK(b.hot != nullptr, "KV: hot block {} of layer {} is missing", g, layer);
