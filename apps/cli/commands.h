@@ -19,5 +19,6 @@ CommandFn AddPullCommand(CLI::App& app);
 CommandFn AddListCommand(CLI::App& app);
 CommandFn AddRmCommand(CLI::App& app);
 CommandFn AddConvertCommand(CLI::App& app);
+CommandFn AddPasskeyCommand(CLI::App& app);
 
 }  // namespace flashstream::cli
