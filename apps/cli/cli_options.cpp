@@ -104,6 +104,14 @@ std::unique_ptr<Session> LoadSession(const EngineOptions& given) {
     PrintError(fmt::format("{}: no tokenizer: the model has none that flashstream can read", options.model_path));
     return nullptr;
   }
+  // Prompts longer than one chunk (DecoderModel::set_max_chunk) show a prefill bar.
+  auto prefill_bar = std::make_shared<std::unique_ptr<ProgressBar>>();
+  session.value()->set_prefill_progress([prefill_bar](uint64_t done, uint64_t total) {
+    if (!*prefill_bar && done < total) *prefill_bar = std::make_unique<ProgressBar>("prefill", "tokens");
+    if (!*prefill_bar) return;
+    (*prefill_bar)->Update(done, total);
+    if (done == total) prefill_bar->reset();
+  });
   const ModelConfig& c = session.value()->index().config;
   if (options.verbose) {
     fmt::print(stderr, "model: {} ({}), {} layers, n_embd {}, {} heads ({} kv), vocab {}, loaded in {:.2f} s\n",

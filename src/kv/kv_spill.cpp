@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 namespace flashstream {
@@ -51,11 +52,85 @@ Result<std::unique_ptr<KvSpillFile>> KvSpillFile::Create(const std::string& dir_
   io.queue_depth = 16;
   io.chunk_bytes = 1 << 20;
   FS_ASSIGN_OR_RETURN(f->reader_, DirectReader::OpenDescriptor(f->fd_, f->name_, io));
+  f->io_ = std::thread([p = f.get()] { p->IoLoop(); });
   return f;
 }
 
 KvSpillFile::~KvSpillFile() {
+  if (io_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    io_.join();
+  }
   if (fd_ >= 0) close(fd_);
+}
+
+void KvSpillFile::IoLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stop_ with nothing queued
+    const Job job = jobs_.front();
+    jobs_.pop_front();
+    std::byte* dst = slots_[job.slot].buf.data() + job.dst;
+    lock.unlock();
+    AlignedRange range;
+    range.begin = job.offset;
+    range.length = job.bytes;
+    Status status = reader_->Read(range, dst);
+    lock.lock();
+    slots_[job.slot].status = std::move(status);
+    slots_[job.slot].pending = false;
+    cv_.notify_all();
+  }
+}
+
+void KvSpillFile::Submit(int s, int layer, int64_t g0, int64_t g1, int64_t at) {
+  Job job;
+  job.slot = s;
+  job.offset = Offset(layer, g0);
+  job.bytes = static_cast<uint64_t>(g1 - g0) * slot_bytes_;
+  job.dst = static_cast<uint64_t>(at) * slot_bytes_;
+  slots_[s].pending = true;
+  jobs_.push_back(job);
+  cv_.notify_all();
+}
+
+Status KvSpillFile::WaitIdle(int s, std::unique_lock<std::mutex>& lock) {
+  cv_.wait(lock, [&] { return !slots_[s].pending; });
+  return slots_[s].status;
+}
+
+Status KvSpillFile::EnsureCapacity(Slot& slot, uint64_t bytes) {
+  if (slot.buf.size() >= bytes) return Status::Ok();
+  FS_ASSIGN_OR_RETURN(slot.buf, AlignedBuffer::Allocate(std::max(bytes, 2 * slot.buf.size())));
+  return Status::Ok();
+}
+
+void KvSpillFile::Prefetch(int layer, int64_t g0, int64_t g1) {
+  if (g0 >= g1) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (const Slot& slot : slots_) {
+    if (slot.layer == layer && slot.g0 <= g0 && slot.g1 >= g1) return;  // staged or on its way
+  }
+  const int s = current_ == 0 ? 1 : 0;
+  Slot& slot = slots_[s];
+  if (slot.pending || !EnsureCapacity(slot, static_cast<uint64_t>(g1 - g0) * slot_bytes_).ok()) return;
+  slot.layer = layer;
+  slot.g0 = g0;
+  slot.g1 = g1;
+  Submit(s, layer, g0, g1, 0);
+}
+
+void KvSpillFile::Invalidate() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (int s = 0; s < 2; ++s) {
+    (void)WaitIdle(s, lock);
+    slots_[s].layer = -1;
+  }
 }
 
 Status KvSpillFile::Write(int layer, int64_t block, const std::byte* data) {
@@ -80,15 +155,40 @@ Status KvSpillFile::Write(int layer, int64_t block, const std::byte* data) {
 }
 
 Result<const std::byte*> KvSpillFile::Read(int layer, int64_t g0, int64_t g1) {
-  const uint64_t bytes = static_cast<uint64_t>(g1 - g0) * slot_bytes_;
-  if (staging_.size() < bytes) {
-    FS_ASSIGN_OR_RETURN(staging_, AlignedBuffer::Allocate(bytes));
+  std::unique_lock<std::mutex> lock(mu_);
+  for (int s = 0; s < 2; ++s) {  // staged (or being staged) by a prefetch
+    Slot& slot = slots_[s];
+    if (slot.layer != layer || slot.g0 > g0 || slot.g1 <= g0) continue;
+    const Status status = WaitIdle(s, lock);
+    if (!status.ok()) {
+      slot.layer = -1;
+      return status;
+    }
+    if (slot.g1 < g1) {  // more blocks spilled since the prefetch: read the tail behind them
+      if (slot.buf.size() < static_cast<uint64_t>(g1 - slot.g0) * slot_bytes_) break;  // no room: read it all
+      Submit(s, layer, slot.g1, g1, slot.g1 - slot.g0);
+      const Status tail = WaitIdle(s, lock);
+      if (!tail.ok()) {
+        slot.layer = -1;
+        return tail;
+      }
+      slot.g1 = g1;
+    }
+    current_ = s;
+    return static_cast<const std::byte*>(slot.buf.data() + static_cast<uint64_t>(g0 - slot.g0) * slot_bytes_);
   }
-  AlignedRange range;
-  range.begin = Offset(layer, g0);
-  range.length = bytes;
-  FS_RETURN_IF_ERROR(reader_->Read(range, staging_.data()));
-  return static_cast<const std::byte*>(staging_.data());
+  const int s = current_ == 0 ? 1 : 0;
+  Slot& slot = slots_[s];
+  FS_RETURN_IF_ERROR(WaitIdle(s, lock));
+  slot.layer = -1;
+  FS_RETURN_IF_ERROR(EnsureCapacity(slot, static_cast<uint64_t>(g1 - g0) * slot_bytes_));
+  Submit(s, layer, g0, g1, 0);
+  FS_RETURN_IF_ERROR(WaitIdle(s, lock));
+  slot.layer = layer;
+  slot.g0 = g0;
+  slot.g1 = g1;
+  current_ = s;
+  return static_cast<const std::byte*>(slot.buf.data());
 }
 
 }  // namespace flashstream

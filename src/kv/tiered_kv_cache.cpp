@@ -3,6 +3,7 @@
 #include <fmt/format.h>  // Describe, errors
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "core/check.h"
@@ -21,7 +22,8 @@ std::unique_ptr<std::byte[]> CopyBytes(const std::unique_ptr<std::byte[]>& src, 
 
 }  // namespace
 
-TieredKvCache::TieredKvCache(const KvConfig& c) : config_(c), layers_(static_cast<size_t>(c.n_layers)) {
+TieredKvCache::TieredKvCache(const KvConfig& c)
+    : config_(c), layers_(static_cast<size_t>(c.n_layers)), layer_window_(static_cast<size_t>(c.n_layers), 0) {
   const int w = c.n_kv_heads * c.head_dim;
   hot_ = KvBlockLayout{c.f32 ? KvFormat::kF32 : KvFormat::kF16, KvGrouping::kPerToken, w, KvChannelGroup(w),
                        static_cast<int>(G)};
@@ -154,11 +156,12 @@ Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_
            L.cold_end);
   // Query p reads cold rows [lo_p, split_p) and hot rows [max(split_p, lo_p), p]; the views
   // cover the union over the queries, so no block is read that no query needs.
+  layer_window_[static_cast<size_t>(layer)] = window;
   split_.resize(static_cast<size_t>(n_tok));
   int64_t cold_lo = last + 1, cold_hi = 0, hot_from = last + 1;
   for (int i = 0; i < n_tok; ++i) {
     const int64_t p = pos0 + i;
-    const int64_t s = std::min(std::max(Boundary(p), L.hot_lo), p + 1);
+    const int64_t s = Split(L, p);
     FS_CHECK(s <= std::max(L.cold_end, L.hot_lo), "KV: query {} reads cold rows up to {}, only {} exist", p, s,
              L.cold_end);
     split_[static_cast<size_t>(i)] = s;
@@ -215,8 +218,38 @@ Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_
   a.hot = hot_views_;
   a.split = split_.data();
   a.out = out;
+  if (spill_) PrefetchAfter(layer, n_tok);  // overlaps the next disk read with this layer's compute
   backend.TieredAttention(a);
   return Status::Ok();
+}
+
+std::pair<int64_t, int64_t> TieredKvCache::DiskBlocks(const Layer& L, int64_t pos0, int n_tok, int64_t window) const {
+  int64_t lo = INT64_MAX, hi = 0;
+  for (int64_t p = pos0; p < pos0 + n_tok; ++p) {
+    const int64_t lo_p = window > 0 ? std::max<int64_t>(0, p - window + 1) : 0;
+    const int64_t s = Split(L, p);
+    if (s > lo_p) {
+      lo = std::min(lo, lo_p);
+      hi = std::max(hi, s);
+    }
+  }
+  if (hi == 0) return {0, 0};
+  return {lo / G, std::min((hi + G - 1) / G, L.spilled)};
+}
+
+void TieredKvCache::PrefetchAfter(int layer, int n_tok) {
+  // The rest of this pass reads the same query positions; after the last layer, the next pass is
+  // most often one decoded token.
+  for (int next = layer + 1; next < config_.n_layers; ++next) {
+    const Layer& L = layers_[static_cast<size_t>(next)];
+    const auto [g0, g1] = DiskBlocks(L, n_past_, n_tok, layer_window_[static_cast<size_t>(next)]);
+    if (g0 < g1) return spill_->Prefetch(next, g0, g1);
+  }
+  for (int next = 0; next <= layer; ++next) {
+    const Layer& L = layers_[static_cast<size_t>(next)];
+    const auto [g0, g1] = DiskBlocks(L, n_past_ + n_tok, 1, layer_window_[static_cast<size_t>(next)]);
+    if (g0 < g1) return spill_->Prefetch(next, g0, g1);
+  }
 }
 
 void TieredKvCache::Advance(int n_tok) {
@@ -254,6 +287,7 @@ int64_t TieredKvCache::TruncationPoint(int64_t n) const {
 int TieredKvCache::Truncate(int n) {
   FS_CHECK(n >= 0 && n <= n_past_, "KV Truncate to {} of {}", n, n_past_);
   const int64_t kept = TruncationPoint(n);
+  if (spill_) spill_->Invalidate();
   const uint64_t cold_block = cold_k_.bytes() + cold_v_.bytes();
   for (Layer& L : layers_) {
     int64_t ce = std::min(L.cold_end, block_quantized() ? kept / G * G : kept);
