@@ -34,7 +34,9 @@ Result<RunStats> Run(Session& s, std::span<const int32_t> prompt, const Generate
   for (int i = 0; i < go.max_tokens; ++i) {
     const int32_t next[1] = {static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
     ++st.generated_tokens;
-    if (i + 1 < go.max_tokens) FS_RETURN_IF_ERROR(s.Append(next, false, &logits));
+    if (i + 1 == go.max_tokens) break;
+    FS_RETURN_IF_ERROR(s.Append(next, false, &logits));
+    ++st.decode_passes;
   }
   st.decode_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;

@@ -26,6 +26,11 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
                "int8 activations in quantized matmuls: faster, logits drift ~1e-3 NMSE from f32");
   cmd.add_flag("--pacer", o.pacer, "pace streaming reads with the feedback-driven token bucket");
   cmd.add_option("--trace", o.trace_path, "write a per-layer I/O and compute timeline (CSV) to this file");
+  cmd.add_option("--draft-model", o.draft_model_path,
+                 "speculative decoding: a small resident model sharing the tokenizer drafts tokens");
+  cmd.add_option("--self-draft", o.self_draft_bits,
+                 "speculative decoding: a 4- or 8-bit resident copy of the streamed layers drafts tokens")
+      ->check(CLI::IsMember({4, 8}));
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
   cmd.add_option("--kv-quant", o.kv_quant, "bits of K/V outside the FP16 window: 8, 4, or 0 (FP16 everywhere)")
       ->check(CLI::IsMember({0, 4, 8}));
@@ -54,6 +59,11 @@ void AddGenerateFlags(CLI::App& cmd, GenerateOptions& o, bool& seed_given) {
   }, "random seed (same seed and prompt give the same output)");
   cmd.add_option("--stop", o.stop, "stop when this text is generated (repeatable)");
   cmd.add_flag("--ignore-eos", o.ignore_eos, "generate max-tokens tokens even past end-of-generation");
+  cmd.add_option("--lookup", o.lookup_ngram,
+                 "speculative decoding by prompt lookup: match suffixes of up to N tokens (0 = off)")
+      ->check(CLI::Range(0, 64));
+  cmd.add_option("--draft-max", o.draft_max, "drafted tokens per pass at most (adapted below it)")
+      ->check(CLI::Range(1, 64));
 }
 
 void ResolveSeed(GenerateOptions& o, bool seed_given, bool verbose) {

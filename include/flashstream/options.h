@@ -24,6 +24,11 @@ struct GenerateOptions {
   SamplingOptions sampling;
   std::vector<std::string> stop;   // stop strings (not printed)
   bool ignore_eos = false;         // keep generating past end-of-generation tokens (benchmarks)
+  // Speculative decoding by prompt lookup: draft the tokens that followed the latest earlier
+  // occurrence of the longest matching suffix of up to lookup_ngram tokens, and verify them in
+  // one pass. 0 = off. Output is unchanged (greedy: token for token; sampling: in distribution).
+  int lookup_ngram = 0;
+  int draft_max = 8;               // drafted tokens per pass at most, lookup or draft model (adapted below it)
 };
 
 struct EngineOptions {
@@ -53,6 +58,13 @@ struct EngineOptions {
   std::string kv_spill_dir;     // "" = $TMPDIR, else /var/tmp
   bool kv_keys_per_token = false;  // key scales per token and 64 channels instead of per channel
   bool kv_f32 = false;          // unquantized K/V in f32 instead of FP16 (exact reference, 2x memory)
+  // Speculative decoding with a small resident model sharing the tokenizer: it drafts
+  // GenerateOptions::draft_max tokens at most per pass (where prompt lookup finds none).
+  std::string draft_model_path;
+  // Speculative decoding from the model itself (4 or 8; 0 = off): when layers stream, a 4- or
+  // 8-bit copy of the streamed layers is built at load, kept resident inside --ram, and drafts
+  // (where prompt lookup and a draft model give none), sharing the resident layers and the KV cache.
+  int self_draft_bits = 0;
 };
 
 }  // namespace flashstream

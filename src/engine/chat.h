@@ -26,7 +26,11 @@ class ChatFormatter {
 
  private:
   ChatFormatter(ChatTemplate tmpl, bool fallback, const Tokenizer& tokenizer, std::string bos, std::string eos)
-      : template_(std::move(tmpl)), fallback_(fallback), tokenizer_(&tokenizer), bos_(std::move(bos)), eos_(std::move(eos)) {}
+      : template_(std::move(tmpl)),
+        fallback_(fallback),
+        tokenizer_(&tokenizer),
+        bos_(std::move(bos)),
+        eos_(std::move(eos)) {}
 
   ChatTemplate template_;
   bool fallback_;

@@ -36,7 +36,8 @@ double Sampler::NextUniform() {  // xoshiro256**
   return static_cast<double>(result >> 11) * 0x1.0p-53;
 }
 
-int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> history) {
+const std::vector<std::pair<float, int32_t>>& Sampler::Distribution(std::span<const float> logits,
+                                                                    std::span<const int32_t> history) {
   FS_CHECK(!logits.empty(), "no logits");
   std::span<const float> scores = logits;
   if (options_.repeat_penalty != 1.0f && options_.repeat_last_n != 0) {
@@ -54,7 +55,9 @@ int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> 
     scores = penalized_;
   }
   if (options_.temperature <= 0.0f) {
-    return static_cast<int32_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
+    const auto best = std::max_element(scores.begin(), scores.end()) - scores.begin();
+    candidates_.assign(1, {1.0f, static_cast<int32_t>(best)});
+    return candidates_;
   }
   candidates_.resize(scores.size());
   for (size_t i = 0; i < scores.size(); ++i) candidates_[i] = {scores[i], static_cast<int32_t>(i)};
@@ -64,8 +67,8 @@ int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> 
   size_t keep = candidates_.size();
   if (options_.top_k > 0 && static_cast<size_t>(options_.top_k) < keep) {
     keep = static_cast<size_t>(options_.top_k);
-    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep),
-                      candidates_.end(), by_logit);
+    std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
+                      by_logit);
   } else {
     std::sort(candidates_.begin(), candidates_.end(), by_logit);
   }
@@ -93,14 +96,24 @@ int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> 
     }
     candidates_.resize(n);
   }
+  return candidates_;
+}
+
+int32_t Sampler::Draw(std::span<const std::pair<float, int32_t>> weighted) {
+  FS_CHECK(!weighted.empty(), "empty distribution");
+  if (options_.temperature <= 0.0f) return weighted[0].second;  // greedy: no random number drawn
   double total = 0;
-  for (const auto& c : candidates_) total += c.first;
+  for (const auto& c : weighted) total += c.first;
   double r = NextUniform() * total;
-  for (const auto& [p, id] : candidates_) {
+  for (const auto& [p, id] : weighted) {
     r -= p;
     if (r < 0) return id;
   }
-  return candidates_.back().second;
+  return weighted.back().second;
+}
+
+int32_t Sampler::Sample(std::span<const float> logits, std::span<const int32_t> history) {
+  return Draw(Distribution(logits, history));
 }
 
 }  // namespace flashstream

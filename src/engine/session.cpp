@@ -1,13 +1,20 @@
 #include "engine/session.h"
 
+#include <fmt/format.h>  // fmt::format for labels
+
 #include <algorithm>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
+#include "core/progress.h"
+#include "engine/model_drafter.h"
+#include "engine/ngram_drafter.h"
 #include "engine/sampler.h"
+#include "engine/self_draft.h"
+#include "engine/speculative.h"
 #include "engine/stop_matcher.h"
 #include "formats/model_reader.h"
 #include "io/bandwidth_probe.h"
@@ -26,6 +33,38 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Memory kept free for the KV cache, activations and the process itself when sizing an
 // automatic budget.
 constexpr uint64_t kAutoReserve = 512ull << 20;
+
+// Takes the self-draft copy's bytes out of so.budget_bytes: the copy covers the layers that
+// stream, which grow as the budget shrinks, so plan, size the copy, and plan again until the
+// copy fits what it was given.
+Status ReserveSelfDraftCopy(const ModelIndex& index, const LayerLayout& layout, const EngineOptions& options,
+                            StreamingOptions& so) {
+  PlanInput in;
+  in.global_bytes = layout.global_bytes;
+  in.layer_bytes = layout.layer_bytes;
+  in.min_slots = so.min_slots;
+  in.max_slots = so.max_slots;
+  uint64_t reserve = 0;
+  for (;;) {
+    if (reserve >= so.budget_bytes) break;
+    in.budget_bytes = so.budget_bytes - reserve;
+    Result<ResidencyPlan> plan = PlanResidency(in);
+    if (!plan.ok()) break;
+    const uint64_t need = SelfDraftStore::CopyBytes(index, plan->layer_resident, options.self_draft_bits);
+    if (need <= reserve) {
+      so.budget_bytes -= reserve;
+      std::fprintf(stderr,
+                   "flashstream: self-draft: a %d-bit copy of the streamed layers takes %.2f GiB of the budget\n",
+                   options.self_draft_bits, reserve / kGiB);
+      return Status::Ok();
+    }
+    reserve = need;
+  }
+  return Errorf(
+      "--ram {:.2f} GiB cannot hold a {}-bit self-draft copy of the streamed layers ({:.2f} GiB) and "
+      "the minimum streaming working set; raise --ram or drop --self-draft",
+      so.budget_bytes / kGiB, options.self_draft_bits, reserve / kGiB);
+}
 
 // Chooses the weight budget, measures the disk when streaming, opens the store and says on
 // stderr what it decided.
@@ -46,14 +85,16 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
     const uint64_t usable = ReadMemoryLimits().usable();
     if (usable > 0 && weights + kAutoReserve > usable) {
       so.budget_bytes = usable > 2 * kAutoReserve ? usable - kAutoReserve : usable / 2;
-      std::fprintf(stderr, "flashstream: the model's %.2f GiB of weights exceed the %.2f GiB this process may use: "
-                   "streaming within %.2f GiB (set --ram to choose)\n", weights / kGiB, usable / kGiB,
-                   so.budget_bytes / kGiB);
+      std::fprintf(stderr,
+                   "flashstream: the model's %.2f GiB of weights exceed the %.2f GiB this process may use: "
+                   "streaming within %.2f GiB (set --ram to choose)\n",
+                   weights / kGiB, usable / kGiB, so.budget_bytes / kGiB);
     }
   }
   if (so.budget_bytes > 0 && so.budget_bytes < weights) {
     Result<double> gbps = ProbeReadGBps(index.files.front(), so.io, 512ull << 20);
     if (gbps.ok()) so.read_gbps = *gbps;
+    if (options.self_draft_bits > 0) FS_RETURN_IF_ERROR(ReserveSelfDraftCopy(index, layout, options, so));
   }
   Result<std::unique_ptr<WeightStore>> store = OpenStreamingStore(index, so, progress, plan);
   if (store.ok() && (plan->streams() || options.verbose)) {
@@ -78,10 +119,20 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   } else {
     FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
   }
-  const int threads = options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s->pool_ = std::make_unique<ThreadPool>(threads);
   s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
+  if (options.self_draft_bits > 0) {
+    if (!s->plan_.streams()) {
+      std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
+    } else {
+      ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
+      FS_ASSIGN_OR_RETURN(s->self_draft_,
+                          SelfDraftStore::Build(*s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
+                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
+    }
+  }
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
   if (c.context_length > 0 && ctx > c.context_length) {
@@ -105,13 +156,41 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   kc.spill_dir = options.kv_spill_dir;
   FS_ASSIGN_OR_RETURN(s->kv_, MakeHostKvCache(kc));
   if (options.verbose) std::fprintf(stderr, "flashstream: %s\n", s->kv_->Describe().c_str());
+  if (!options.draft_model_path.empty()) {
+    if (s->tokenizer_ == nullptr) return Errorf("{}: a draft model needs the model's tokenizer", options.model_path);
+    EngineOptions d = options;
+    d.model_path = options.draft_model_path;
+    d.draft_model_path.clear();
+    d.ctx = ctx;
+    FS_ASSIGN_OR_RETURN(s->drafter_, ModelDrafter::Open(d, *s->tokenizer_));
+  }
   s->load_seconds_ = SecondsSince(t0);
   return s;
 }
 
+Session::~Session() = default;
+
 void Session::Reset() {
   history_.clear();
-  kv_->Truncate(0);
+  kv_->Truncate(0);  // always exact
+}
+
+Status Session::CutKv(int n) {
+  const int kept = kv_->Truncate(n);
+  if (kept == n) return Status::Ok();
+  // The cache could not cut there exactly (docs/KV_CACHE.md): recompute the rest from history_.
+  const std::vector<int32_t> redo(history_.begin() + kept, history_.begin() + n);
+  std::vector<float> logits;
+  const Status status = model_->Forward(redo, false, *store_, *backend_, *kv_, &logits);
+  if (!status.ok()) Reset();
+  return status;
+}
+
+Status Session::Rewind(int n_keep) {
+  FS_CHECK(n_keep >= 0 && n_keep <= n_past(), "rewind");
+  FS_RETURN_IF_ERROR(CutKv(n_keep));
+  history_.resize(static_cast<size_t>(n_keep));
+  return Status::Ok();
 }
 
 void Session::set_prefill_progress(const ProgressFn& fn) {
@@ -158,17 +237,15 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   if (prompt.empty()) return Errorf("the prompt is empty");
   if (tokenizer_ == nullptr) return Errorf("{}: no tokenizer: generation needs one", options_.model_path);
   if (static_cast<int>(prompt.size()) >= kv_->max_positions()) {
-    return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)",
-                  prompt.size(), kv_->max_positions());
+    return Errorf("prompt of {} tokens does not fit the context of {} tokens (raise --ctx)", prompt.size(),
+                  kv_->max_positions());
   }
   RunStats stats;
   stats.prompt_tokens = static_cast<int>(prompt.size());
   // Reuse the cached prefix; at least one prompt token must run to produce logits.
-  size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first -
-                 history_.begin();
+  size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first - history_.begin();
   reuse = std::min(reuse, prompt.size() - 1);
-  reuse = static_cast<size_t>(kv_->Truncate(static_cast<int>(reuse)));  // may keep fewer
-  history_.resize(reuse);
+  FS_RETURN_IF_ERROR(Rewind(static_cast<int>(reuse)));
   stats.reused_tokens = static_cast<int>(reuse);
 
   const StoreStats store_before = store_->stats();
@@ -181,33 +258,76 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
   Detokenizer detok(*tokenizer_);
-  const int vocab = model_->config().vocab_size;
+  const size_t vocab = static_cast<size_t>(model_->config().vocab_size);
+  const auto row = [this, vocab](int i) {
+    return std::span<const float>(logits_.data() + static_cast<size_t>(i) * vocab, vocab);
+  };
   stats.stop_reason = "length";
-  for (int i = 0; i < options.max_tokens; ++i) {
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
-      stats.stop_reason = "cancelled";
-      break;
-    }
-    const int32_t token = sampler.Sample(std::span<const float>(logits_.data(), static_cast<size_t>(vocab)), history_);
+  // Emits one token; false when the generation ends with it.
+  const auto emit = [&](int32_t token) {
     ++stats.generated_tokens;
     if (generated != nullptr) generated->push_back(token);
     if (!options.ignore_eos && tokenizer_->IsEndOfGeneration(token)) {
       stats.stop_reason = "eos";
-      break;
+      return false;
     }
     const std::string text = stops.Push(detok.Feed(token));
     if (!text.empty() && on_piece) on_piece(text);
     if (stops.stopped()) {
       stats.stop_reason = "stop";
+      return false;
+    }
+    return stats.generated_tokens < options.max_tokens;
+  };
+  const bool lookup = options.lookup_ngram > 0;
+  const bool drafting = lookup || drafter_ != nullptr || self_draft_ != nullptr;
+  const NgramDrafter ngrams(std::max(1, options.lookup_ngram));
+  DraftPolicy policy(std::max(0, options.draft_max));
+  std::vector<int32_t> input, draft;
+  int32_t next = sampler.Sample(row(0), history_);
+  while (true) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+      stats.stop_reason = "cancelled";
       break;
     }
-    if (i + 1 == options.max_tokens) break;
-    if (kv_->n_past() + 1 >= kv_->max_positions()) {
+    if (!emit(next)) break;
+    const int n_before = kv_->n_past();
+    if (n_before + 1 >= kv_->max_positions()) {
       stats.stop_reason = "context";
       break;
     }
-    const int32_t next[1] = {token};
-    FS_RETURN_IF_ERROR(Append(next, false, &logits_));
+    input.assign(1, next);
+    draft.clear();
+    if (drafting) {  // what may follow `next`, within the context and the tokens left
+      const int room = std::min(
+          {kv_->max_positions() - n_before - 2, options.max_tokens - stats.generated_tokens - 1, options.draft_max});
+      FS_RETURN_IF_ERROR(Draft(next, room, lookup ? &ngrams : nullptr, policy, &draft));
+      input.insert(input.end(), draft.begin(), draft.end());
+    }
+    const auto pass_start = std::chrono::steady_clock::now();
+    FS_RETURN_IF_ERROR(Append(input, !draft.empty(), &logits_));
+    ++stats.decode_passes;
+    if (drafting) policy.RecordPass(static_cast<int>(input.size()), SecondsSince(pass_start));
+    const int k = static_cast<int>(draft.size());
+    bool more = true;
+    int accepted = 0;
+    for (; accepted < k && more; ++accepted) {  // row i predicts the token after input i
+      const auto seen = std::span<const int32_t>(history_).first(static_cast<size_t>(n_before + 1 + accepted));
+      const DraftVerdict verdict = VerifyDraft(sampler, row(accepted), seen, draft[static_cast<size_t>(accepted)]);
+      if (!verdict.accepted) {
+        next = verdict.token;
+        break;
+      }
+      more = emit(verdict.token);
+    }
+    if (k > 0) {
+      stats.drafted_tokens += k;
+      stats.accepted_tokens += accepted;
+      policy.RecordDraft(k, accepted);
+      FS_RETURN_IF_ERROR(Rewind(n_before + 1 + accepted));  // keep `next` and the accepted drafts
+    }
+    if (!more) break;
+    if (accepted == k) next = sampler.Sample(row(k), history_);
   }
   const std::string rest = stops.Push(detok.Finish());
   if (!rest.empty() && on_piece) on_piece(rest);
@@ -216,6 +336,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.decode_seconds = SecondsSince(t0);
   stats.kv = kv_->stats().Since(kv_before_decode);
   stats.kv_bytes = stats.kv.ram_bytes();
+  stats.self_draft_bytes = self_draft_ != nullptr ? self_draft_->copy_bytes() : 0;
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats().Since(store_before);
   return stats;
@@ -224,6 +345,46 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
 }  // namespace flashstream
 
 namespace flashstream {
+
+Status Session::Draft(int32_t next, int room, const NgramDrafter* ngrams, DraftPolicy& policy,
+                      std::vector<int32_t>* draft) {
+  history_.push_back(next);
+  if (ngrams != nullptr) ngrams->Draft(history_, room, draft);
+  const bool by_model = draft->empty() && (drafter_ != nullptr || self_draft_ != nullptr);
+  const int k = policy.Choose(by_model ? room : static_cast<int>(draft->size()), by_model);
+  if (!by_model || k == 0) {
+    history_.pop_back();
+    draft->resize(static_cast<size_t>(k));
+    return Status::Ok();
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Status status = Status::Ok();
+  if (drafter_ != nullptr) {
+    status = drafter_->Draft(history_, k, draft);
+    history_.pop_back();
+  } else {
+    history_.pop_back();
+    status = SelfDraft(next, k, draft);
+  }
+  policy.RecordDraftSeconds(k, SecondsSince(t0));
+  return status;
+}
+
+Status Session::SelfDraft(int32_t next, int k, std::vector<int32_t>* draft) {
+  // The draft passes write approximate K/V after the history; the verifying pass overwrites them.
+  const int n_past = kv_->n_past();
+  int32_t token[1] = {next};
+  Status status = Status::Ok();
+  for (int i = 0; i < k && status.ok(); ++i) {
+    status = model_->Forward(token, false, *self_draft_, *backend_, *kv_, &draft_logits_);
+    if (!status.ok()) break;
+    token[0] =
+        static_cast<int32_t>(std::max_element(draft_logits_.begin(), draft_logits_.end()) - draft_logits_.begin());
+    draft->push_back(token[0]);
+  }
+  const Status cut = CutKv(n_past);
+  return status.ok() ? cut : status;
+}
 
 Status Session::WriteTrace(const std::string& path) const {
   const std::vector<LayerEvent>* trace = StoreTrace(*store_);

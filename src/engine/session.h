@@ -29,6 +29,10 @@ struct SessionCheckpoint {
   std::vector<int32_t> history;
   std::unique_ptr<KvCache> kv;
 };
+class DraftPolicy;
+class ModelDrafter;
+class NgramDrafter;
+class SelfDraftStore;
 
 // Receives each piece of generated text (always complete UTF-8).
 using PieceFn = std::function<void(std::string_view piece)>;
@@ -36,6 +40,7 @@ using PieceFn = std::function<void(std::string_view piece)>;
 class Session {
  public:
   static Result<std::unique_ptr<Session>> Open(const EngineOptions& options, const ProgressFn& progress);
+  ~Session();
 
   const ModelIndex& index() const { return store_->index(); }
   // False for a model folder without a readable tokenizer: Evaluate/Append on ids still work,
@@ -51,9 +56,8 @@ class Session {
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
   // longest prefix shared with the previous call are reused. The sampled ids (end-of-generation
   // included) are appended to `generated` when given.
-  Result<RunStats> Generate(std::span<const int32_t> prompt, const GenerateOptions& options,
-                            const PieceFn& on_piece, const std::atomic<bool>* cancel = nullptr,
-                            std::vector<int32_t>* generated = nullptr);
+  Result<RunStats> Generate(std::span<const int32_t> prompt, const GenerateOptions& options, const PieceFn& on_piece,
+                            const std::atomic<bool>* cancel = nullptr, std::vector<int32_t>* generated = nullptr);
   // Logits at every position of `tokens` run from an empty cache: [n, vocab]. Resets the session.
   Status Evaluate(std::span<const int32_t> tokens, std::vector<float>* logits);
   // Runs tokens after the cached history; logits of the last one ([vocab]), or of every one
@@ -67,13 +71,25 @@ class Session {
   // Fails when KV blocks are on disk.
   Result<std::unique_ptr<SessionCheckpoint>> Save() const;
   void Restore(const SessionCheckpoint& checkpoint);
+  const std::vector<int32_t>& history() const { return history_; }  // tokens whose K/V are cached
   // Forgets the conversation.
   void Reset();
+  // Forgets all but the first n_keep tokens of the conversation (n_keep <= n_past()). Errors:
+  // the KV cache could not cut there exactly and recomputing the rest failed (spill I/O).
+  Status Rewind(int n_keep);
   // Writes the per-layer I/O and compute timeline (EngineOptions::trace_path) as CSV.
   Status WriteTrace(const std::string& path) const;
 
  private:
   Session() = default;
+  // Cuts the KV cache to history_[0, n), recomputing what it cannot keep exactly.
+  Status CutKv(int n);
+  // Drafts at most `room` tokens to follow `next` (not yet in the cache): by lookup when
+  // `ngrams` is given and finds some, else by the draft model or the self-draft copy; the
+  // policy cuts the draft to the length that pays.
+  Status Draft(int32_t next, int room, const NgramDrafter* ngrams, DraftPolicy& policy, std::vector<int32_t>* draft);
+  // k greedy tokens after `next` from the self-draft copy; the cache is left as it was.
+  Status SelfDraft(int32_t next, int k, std::vector<int32_t>* draft);
 
   EngineOptions options_;
   double load_seconds_ = 0;
@@ -84,8 +100,11 @@ class Session {
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<KvCache> kv_;
-  std::vector<int32_t> history_;  // tokens whose K/V are in kv_
-  std::vector<float> logits_;     // [vocab] (or [n, vocab] in Evaluate)
+  std::unique_ptr<ModelDrafter> drafter_;       // --draft-model, or null
+  std::unique_ptr<SelfDraftStore> self_draft_;  // --self-draft: low-bit copy of the streamed layers, or null
+  std::vector<int32_t> history_;                // tokens whose K/V are in kv_
+  std::vector<float> logits_;                   // [vocab] (or [n, vocab] in Evaluate)
+  std::vector<float> draft_logits_;             // [vocab] of the last self-draft pass
 };
 
 }  // namespace flashstream

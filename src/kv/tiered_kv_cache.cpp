@@ -258,7 +258,9 @@ void TieredKvCache::Advance(int n_tok) {
   for (Layer& L : layers_) {
     FS_CHECK(L.written == n_past_, "KV Advance: a layer holds {} rows, expected {}", L.written, n_past_);
     if (!quantized()) continue;
-    const int64_t keep = L.cold_end / G * G;  // hot copies of whole cold blocks are no longer read
+    // Hot copies of whole cold blocks below what a query kRewindRows back would read hot are no
+    // longer needed.
+    const int64_t keep = std::min(L.cold_end, Boundary(std::max<int64_t>(0, n_past_ - kRewindRows))) / G * G;
     for (int64_t g = L.hot_lo / G; g < keep / G; ++g) {
       Block& b = L.blocks[static_cast<size_t>(g)];
       if (b.hot) stats_.hot_bytes -= 2 * hot_.bytes();

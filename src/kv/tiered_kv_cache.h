@@ -21,6 +21,9 @@ namespace flashstream {
 class TieredKvCache final : public KvCache {
  public:
   static constexpr int kBlockRows = 64;
+  // Positions a rewind (speculative decoding's rejected drafts) may go back and still have every
+  // FP16 row a fresh run would read: FP16 copies are freed only below Boundary(n_past - this).
+  static constexpr int kRewindRows = 16;
 
   static Result<std::unique_ptr<TieredKvCache>> Create(const KvConfig& config);
 

@@ -193,8 +193,12 @@ TEST_P(TieredCacheTest, MatchesTheDequantizedReferenceAcrossTierEdges) {
   double worst = 0;
   Feed(**cache, *be_, p, h, tiers, q, 0, n, {1, 37, 64, 100, 1, 1, 3, 60}, &worst);
   const KvStats s = (*cache)->stats();
-  if (p.bits != 0 && p.window < n) EXPECT_GT(s.cold_bytes, 0u);
-  if (p.bits == 0) EXPECT_EQ(s.cold_bytes, 0u);
+  if (p.bits != 0 && p.window < n) {
+    EXPECT_GT(s.cold_bytes, 0u);
+  }
+  if (p.bits == 0) {
+    EXPECT_EQ(s.cold_bytes, 0u);
+  }
   // With 4 bits the quantized tier visibly moves the outputs: the cold path was taken.
   if (p.bits == 4 && p.window < 200 && p.sliding == 0) {
     Params all_hot = p;
@@ -235,7 +239,9 @@ TEST_P(TieredCacheTest, SpilledBlocksReadBackBitwise) {
   const auto got = Feed(**b, *be_, p, h, tiers, q, 0, n, chunks, &worst);
   EXPECT_EQ(want, got);
   const KvStats s = (*b)->stats();
-  if (p.bits == 0) EXPECT_EQ(s.disk_bytes, 0u) << "an unquantized cache never spills";
+  if (p.bits == 0) {
+    EXPECT_EQ(s.disk_bytes, 0u) << "an unquantized cache never spills";
+  }
   if (p.bits != 0 && p.window < n - 2 * G) {
     EXPECT_GT(s.disk_bytes, 0u);
     if (p.sliding == 0 || p.sliding > p.window + G) {
@@ -284,13 +290,44 @@ TEST_P(TieredCacheTest, TruncateAndCloneContinueLikeAFreshCache) {
   // f16 copies were dropped before the cut (below the last whole cold block) stay quantized.
   int64_t hot_lo = 0;
   if (p.bits != 0) {
-    int64_t cold_end = std::max<int64_t>(0, 199 - p.window + 1);
-    if (!p.keys_per_token) cold_end = cold_end / G * G;
-    hot_lo = std::min<int64_t>(cold_end / G * G, kept);
+    auto boundary = [&](int64_t pos) {
+      const int64_t b = std::max<int64_t>(0, pos - p.window + 1);
+      return p.keys_per_token ? b : b / G * G;
+    };
+    const int64_t freed = std::min(boundary(199), boundary(200 - TieredKvCache::kRewindRows)) / G * G;
+    hot_lo = std::min<int64_t>(freed, kept);
   }
   Feed(**cache, *be_, p, mixed, tm, q, kept, n, {3, 50, 1}, &worst, hot_lo);
   // The checkpoint still holds h1's 200 positions and goes on like the original would.
   Feed(**copy, *be_, p, h1, t1, q, 200, n, {1, 20}, &worst);
+}
+
+// Speculative decoding rewinds a few rejected drafts: such cuts are exact, and the continuation
+// equals a fresh run on the new history (no row stays quantized that a fresh run reads in f16).
+TEST_P(TieredCacheTest, ShortRewindsAreExact) {
+  const Params& p = params();
+  const int n = 240, cut = 191;
+  History h1(n, rng_), h2(n, rng_);
+  History mixed = h1;
+  for (int l = 0; l < kLayers; ++l) {
+    std::copy(h2.k[l].begin() + cut * kWidth, h2.k[l].end(), mixed.k[l].begin() + cut * kWidth);
+    std::copy(h2.v[l].begin() + cut * kWidth, h2.v[l].end(), mixed.v[l].begin() + cut * kWidth);
+  }
+  std::vector<Tiers> t1, tm;
+  for (int l = 0; l < kLayers; ++l) {
+    t1.push_back(MakeTiers(p, h1.k[l], h1.v[l]));
+    tm.push_back(MakeTiers(p, mixed.k[l], mixed.v[l]));
+  }
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> q(static_cast<size_t>(n) * kHeads * kHeadDim);
+  for (float& x : q) x = d(rng_);
+  auto cache = TieredKvCache::Create(Config(p, 512));
+  ASSERT_TRUE(cache.ok());
+  double worst = 0;
+  Feed(**cache, *be_, p, h1, t1, q, 0, 190, {100, 1}, &worst);
+  Feed(**cache, *be_, p, h1, t1, q, 190, cut + TieredKvCache::kRewindRows - 1, {1, 9}, &worst);
+  EXPECT_EQ((*cache)->Truncate(cut), cut);
+  Feed(**cache, *be_, p, mixed, tm, q, cut, n, {1, 9, 1, 30}, &worst);
 }
 
 std::string Name(const ::testing::TestParamInfo<std::tuple<Params, CpuIsa>>& info) {
