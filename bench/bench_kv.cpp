@@ -5,11 +5,11 @@
 // cache with the FP16 one (--kv-quant 0) of the same run at the same length: memory (target
 // <= 0.55 for 8-bit at 8k) and decode speed (target >= 1).
 //   bench_kv MODEL [--threads 2] [--decode 16] [--contexts 512,4096,8192] [--quants 0,8,4]
-#include <fmt/format.h>       // fmt::print
-#include <nlohmann/json.hpp>  // JSON output
+#include <fmt/format.h>  // fmt::print
 
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>  // JSON output
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,7 +27,8 @@ std::vector<int> IntList(const std::string& s) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr, "usage: bench_kv MODEL [--threads N] [--decode N] [--contexts 512,4096,8192] [--quants 0,8,4]\n");
+    fmt::print(stderr,
+               "usage: bench_kv MODEL [--threads N] [--decode N] [--contexts 512,4096,8192] [--quants 0,8,4]\n");
     return 2;
   }
   EngineOptions eo;
@@ -37,10 +38,14 @@ int main(int argc, char** argv) {
   std::vector<int> contexts = {512, 4096, 8192}, quants = {0, 8, 4};
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--threads") eo.threads = std::atoi(value.c_str());
-    else if (flag == "--decode") n_decode = std::atoi(value.c_str());
-    else if (flag == "--contexts") contexts = IntList(value);
-    else if (flag == "--quants") quants = IntList(value);
+    if (flag == "--threads")
+      eo.threads = std::atoi(value.c_str());
+    else if (flag == "--decode")
+      n_decode = std::atoi(value.c_str());
+    else if (flag == "--contexts")
+      contexts = IntList(value);
+    else if (flag == "--quants")
+      quants = IntList(value);
   }
   int max_ctx = 0;
   for (int c : contexts) max_ctx = std::max(max_ctx, c);
@@ -93,12 +98,10 @@ int main(int argc, char** argv) {
                       {"memory_vs_fp16", row["kv_bytes"].get<double>() / fp16->second["kv_bytes"].get<double>()},
                       {"decode_vs_fp16", row["decode_tps"].get<double>() / fp16->second["decode_tps"].get<double>()}});
   }
-  nlohmann::json out = {{"model", eo.model_path},
-                        {"threads", eo.threads},
-                        {"decode_tokens", n_decode},
-                        {"results", results},
-                        {"ratios", ratios},
-                        {"limits", {{"memory_vs_fp16_q8_at_8k", 0.55}, {"decode_vs_fp16", 1.0}}}};
+  nlohmann::json out = {
+      {"model", eo.model_path},    {"threads", eo.threads},
+      {"decode_tokens", n_decode}, {"results", results},
+      {"ratios", ratios},          {"limits", {{"memory_vs_fp16_q8_at_8k", 0.55}, {"decode_vs_fp16", 1.0}}}};
   fmt::print("{}\n", out.dump(2));
   return 0;
 }

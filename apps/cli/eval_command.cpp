@@ -5,6 +5,7 @@
 // mean KL divergence of the next-token distributions from that reference (docs/KV_CACHE.md).
 #include <fmt/format.h>  // fmt::print
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,7 +13,6 @@
 #include <iterator>
 #include <memory>
 #include <span>
-#include <algorithm>
 
 #include "cli_options.h"
 #include "commands.h"
@@ -25,8 +25,8 @@ struct EvalState {
   std::string text;
   std::string file;
   std::string logits_out;
-  int max_tokens = 0;       // evaluate the first N tokens only; 0 = all
-  bool kl = false;          // compare against an unquantized KV cache
+  int max_tokens = 0;  // evaluate the first N tokens only; 0 = all
+  bool kl = false;     // compare against an unquantized KV cache
   std::string kl_ref = "fp16";
 };
 
@@ -76,7 +76,8 @@ int EvalKl(EvalState& st, Session& test, const std::vector<int32_t>& ids) {
       for (size_t j = 0; j < vocab; ++j) d += std::exp(pr[j]) * (pr[j] - pt[j]);
       kl += d;
       kl_max = std::max(kl_max, d);
-      agree += std::max_element(pt.begin(), pt.end()) - pt.begin() == std::max_element(pr.begin(), pr.end()) - pr.begin();
+      agree +=
+          std::max_element(pt.begin(), pt.end()) - pt.begin() == std::max_element(pr.begin(), pr.end()) - pr.begin();
       ++n;
     }
   }
@@ -88,9 +89,11 @@ int EvalKl(EvalState& st, Session& test, const std::vector<int32_t>& ids) {
   const double ppl_t = std::exp(nll_t / static_cast<double>(n)), ppl_r = std::exp(nll_r / static_cast<double>(n));
   fmt::print("reference: {} KV cache, perplexity {:.4f}\n", st.kl_ref, ppl_r);
   fmt::print("{}\n", test.kv_cache().Describe());
-  fmt::print("tokens {}  perplexity {:.4f}  ({:+.3f}% vs reference)  mean KL {:.6f}  max KL {:.4f}  top-1 agreement {:.2f}%  ({:.1f} s)\n",
-             ids.size(), ppl_t, 100 * (ppl_t / ppl_r - 1), kl / static_cast<double>(n), kl_max,
-             100.0 * static_cast<double>(agree) / static_cast<double>(n), secs);
+  fmt::print(
+      "tokens {}  perplexity {:.4f}  ({:+.3f}% vs reference)  mean KL {:.6f}  max KL {:.4f}  top-1 agreement {:.2f}%  "
+      "({:.1f} s)\n",
+      ids.size(), ppl_t, 100 * (ppl_t / ppl_r - 1), kl / static_cast<double>(n), kl_max,
+      100.0 * static_cast<double>(agree) / static_cast<double>(n), secs);
   return 0;
 }
 
@@ -110,7 +113,8 @@ int Eval(EvalState& st) {
   std::unique_ptr<Session> session = LoadSession(st.engine);
   if (!session) return 1;
   std::vector<int32_t> ids = session->tokenizer().Encode(st.text, /*add_special=*/true, /*parse_special=*/false);
-  if (st.max_tokens > 0 && ids.size() > static_cast<size_t>(st.max_tokens)) ids.resize(static_cast<size_t>(st.max_tokens));
+  if (st.max_tokens > 0 && ids.size() > static_cast<size_t>(st.max_tokens))
+    ids.resize(static_cast<size_t>(st.max_tokens));
   if (st.kl) return EvalKl(st, *session, ids);
   std::vector<float> logits;
   const auto t0 = std::chrono::steady_clock::now();
@@ -158,7 +162,8 @@ CommandFn AddEvalCommand(CLI::App& cmd) {
   cmd.add_option("--text", st->text, "text to evaluate");
   cmd.add_option("--file", st->file, "file whose text to evaluate");
   cmd.add_option("--logits-out", st->logits_out, "write float32 logits [n_tokens, vocab] here");
-  cmd.add_option("--tokens", st->max_tokens, "evaluate only the first N tokens of the text")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--tokens", st->max_tokens, "evaluate only the first N tokens of the text")
+      ->check(CLI::NonNegativeNumber);
   cmd.add_flag("--kl", st->kl, "also run an unquantized KV cache and report the mean KL divergence from it");
   cmd.add_option("--kl-ref", st->kl_ref, "the reference KV cache for --kl: fp16 (default) or f32")
       ->check(CLI::IsMember({"fp16", "f32"}));

@@ -21,7 +21,7 @@ namespace {
 struct PasskeyState {
   EngineOptions engine;
   std::vector<int> depths = {0, 25, 50, 75, 100};  // percent of the filler before the key
-  int keys = 10;                                    // keys per depth
+  int keys = 10;                                   // keys per depth
   uint64_t seed = 1;
   int answer_tokens = 8;
 };
@@ -55,7 +55,8 @@ int Passkey(PasskeyState& st) {
   const std::vector<int32_t> question = tok.Encode(kQuestion, false, false);
   const int ctx = session->kv_cache().max_positions();
   const size_t needle_len = tok.Encode(Needle(12345), false, false).size();
-  const int64_t room = int64_t{ctx} - st.answer_tokens - static_cast<int64_t>(intro.size() + needle_len + question.size());
+  const int64_t room =
+      int64_t{ctx} - st.answer_tokens - static_cast<int64_t>(intro.size() + needle_len + question.size());
   if (room < static_cast<int64_t>(filler.size())) {
     PrintError(fmt::format("--ctx {}: too short for a passkey prompt (needs more than {} tokens)", ctx,
                            ctx - room + static_cast<int64_t>(filler.size())));
@@ -63,9 +64,10 @@ int Passkey(PasskeyState& st) {
   }
   const int64_t units = room / static_cast<int64_t>(filler.size());
   fmt::print("{}\n", session->kv_cache().Describe());
-  fmt::print("context {} tokens: prompts of {} tokens ({} filler lines), {} keys per depth\n", ctx,
-             static_cast<int64_t>(intro.size() + needle_len + question.size()) + units * static_cast<int64_t>(filler.size()),
-             units, st.keys);
+  fmt::print(
+      "context {} tokens: prompts of {} tokens ({} filler lines), {} keys per depth\n", ctx,
+      static_cast<int64_t>(intro.size() + needle_len + question.size()) + units * static_cast<int64_t>(filler.size()),
+      units, st.keys);
   std::mt19937_64 rng(st.seed);
   std::uniform_int_distribution<int> key_dist(10000, 99999);
   GenerateOptions go;
@@ -110,7 +112,8 @@ int Passkey(PasskeyState& st) {
       }
       const bool right = FirstKey(answer) == key;
       ok += right;
-      if (st.engine.verbose) fmt::print(stderr, "depth {}% key {}: {:?} {}\n", depth, key, answer, right ? "ok" : "wrong");
+      if (st.engine.verbose)
+        fmt::print(stderr, "depth {}% key {}: {:?} {}\n", depth, key, answer, right ? "ok" : "wrong");
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     fmt::print("depth {:3}%: {}/{} ({:.1f}%)  [{:.1f} s]\n", depth, ok, st.keys, 100.0 * ok / st.keys, secs);

@@ -55,9 +55,9 @@ struct EngineOptions {
   int kv_quant = 8;
   int kv_window = 128;
   double kv_ram_gib = 0;
-  std::string kv_spill_dir;     // "" = $TMPDIR, else /var/tmp
+  std::string kv_spill_dir;        // "" = $TMPDIR, else /var/tmp
   bool kv_keys_per_token = false;  // key scales per token and 64 channels instead of per channel
-  bool kv_f32 = false;          // unquantized K/V in f32 instead of FP16 (exact reference, 2x memory)
+  bool kv_f32 = false;             // unquantized K/V in f32 instead of FP16 (exact reference, 2x memory)
   // Speculative decoding with a small resident model sharing the tokenizer: it drafts
   // GenerateOptions::draft_max tokens at most per pass (where prompt lookup finds none).
   std::string draft_model_path;

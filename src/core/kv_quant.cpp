@@ -71,39 +71,52 @@ bool IsQuantized(KvFormat f) { return f == KvFormat::kQ8 || f == KvFormat::kQ4; 
 
 const char* Name(KvFormat f) {
   switch (f) {
-    case KvFormat::kF32: return "f32";
-    case KvFormat::kF16: return "f16";
-    case KvFormat::kQ8: return "q8";
-    case KvFormat::kQ4: return "q4";
-    case KvFormat::kCount: break;
+    case KvFormat::kF32:
+      return "f32";
+    case KvFormat::kF16:
+      return "f16";
+    case KvFormat::kQ8:
+      return "q8";
+    case KvFormat::kQ4:
+      return "q4";
+    case KvFormat::kCount:
+      break;
   }
   return "invalid";
 }
 
 const char* Name(KvGrouping g) {
   switch (g) {
-    case KvGrouping::kPerToken: return "per-token";
-    case KvGrouping::kPerChannel: return "per-channel";
-    case KvGrouping::kCount: break;
+    case KvGrouping::kPerToken:
+      return "per-token";
+    case KvGrouping::kPerChannel:
+      return "per-channel";
+    case KvGrouping::kCount:
+      break;
   }
   return "invalid";
 }
 
 size_t KvBlockLayout::row_code_bytes() const {
   switch (format) {
-    case KvFormat::kF32: return static_cast<size_t>(width) * 4;
-    case KvFormat::kF16: return static_cast<size_t>(width) * 2;
-    case KvFormat::kQ8: return static_cast<size_t>(width);
-    case KvFormat::kQ4: return static_cast<size_t>(width) / 2;
-    case KvFormat::kCount: break;
+    case KvFormat::kF32:
+      return static_cast<size_t>(width) * 4;
+    case KvFormat::kF16:
+      return static_cast<size_t>(width) * 2;
+    case KvFormat::kQ8:
+      return static_cast<size_t>(width);
+    case KvFormat::kQ4:
+      return static_cast<size_t>(width) / 2;
+    case KvFormat::kCount:
+      break;
   }
   return 0;
 }
 
 size_t KvBlockLayout::param_bytes() const {
   if (!IsQuantized(format)) return 0;
-  const size_t pairs = grouping == KvGrouping::kPerChannel ? static_cast<size_t>(width)
-                                                           : static_cast<size_t>(rows) * (width / group);
+  const size_t pairs =
+      grouping == KvGrouping::kPerChannel ? static_cast<size_t>(width) : static_cast<size_t>(rows) * (width / group);
   return pairs * 2 * sizeof(uint16_t);
 }
 

@@ -35,9 +35,9 @@ const char* Name(KvGrouping g);
 struct KvBlockLayout {
   KvFormat format = KvFormat::kF16;
   KvGrouping grouping = KvGrouping::kPerToken;  // quantized formats only
-  int width = 0;  // values per row
-  int group = 0;  // channels per (scale, min) pair with kPerToken; divides width
-  int rows = 0;   // capacity in rows
+  int width = 0;                                // values per row
+  int group = 0;                                // channels per (scale, min) pair with kPerToken; divides width
+  int rows = 0;                                 // capacity in rows
 
   size_t row_code_bytes() const;
   size_t code_bytes() const { return row_code_bytes() * static_cast<size_t>(rows); }

@@ -35,7 +35,8 @@ std::string FormatSummary(const RunStats& s) {
   line += fmt::format(" | KV {:.1f} MiB (fp16 {:.1f}, quantized {:.1f}", s.kv_bytes / 1048576.0,
                       s.kv.hot_bytes / 1048576.0, s.kv.cold_bytes / 1048576.0);
   if (s.kv.disk_bytes > 0) {
-    line += fmt::format(", staging {:.1f}; disk {:.1f} MiB", s.kv.staging_bytes / 1048576.0, s.kv.disk_bytes / 1048576.0);
+    line +=
+        fmt::format(", staging {:.1f}; disk {:.1f} MiB", s.kv.staging_bytes / 1048576.0, s.kv.disk_bytes / 1048576.0);
   }
   line += ")";
   const int decoded = std::max(s.generated_tokens - 1, 0);  // tokens after the prefill's
@@ -98,7 +99,8 @@ std::string SummaryJson(const RunStats& s) {
       {"kv_quantized_bytes", s.kv.cold_bytes},
       {"kv_disk_bytes", s.kv.disk_bytes},
       {"kv_staging_bytes", s.kv.staging_bytes},
-      {"kv_read_per_token", s.generated_tokens > 1 ? s.kv.read_ram_bytes / static_cast<uint64_t>(s.generated_tokens - 1) : 0},
+      {"kv_read_per_token",
+       s.generated_tokens > 1 ? s.kv.read_ram_bytes / static_cast<uint64_t>(s.generated_tokens - 1) : 0},
       {"kv_disk_read_per_token",
        s.generated_tokens > 1 ? s.kv.read_disk_bytes / static_cast<uint64_t>(s.generated_tokens - 1) : 0},
       {"peak_rss_bytes", s.peak_rss_bytes},

@@ -198,7 +198,8 @@ void Session::set_prefill_progress(const ProgressFn& fn) {
     model_->set_progress(nullptr);
     return;
   }
-  model_->set_progress([fn](int64_t done, int64_t total) { fn(static_cast<uint64_t>(done), static_cast<uint64_t>(total)); });
+  model_->set_progress(
+      [fn](int64_t done, int64_t total) { fn(static_cast<uint64_t>(done), static_cast<uint64_t>(total)); });
 }
 
 Result<std::unique_ptr<SessionCheckpoint>> Session::Save() const {

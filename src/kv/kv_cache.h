@@ -36,14 +36,14 @@ struct KvConfig {
 // Memory and traffic of a KV cache. Byte counts of the tiers are current; the read and written
 // counters accumulate from the cache's creation.
 struct KvStats {
-  uint64_t hot_bytes = 0;       // unquantized (f16/f32) rows in RAM
-  uint64_t cold_bytes = 0;      // quantized blocks in RAM
-  uint64_t disk_bytes = 0;      // blocks in the spill file (4 KiB-aligned slots)
-  uint64_t staging_bytes = 0;   // buffer the spilled blocks are read back into
-  uint64_t read_ram_bytes = 0;  // K/V bytes attention read from RAM
-  uint64_t read_disk_bytes = 0; // bytes read back from the spill file
+  uint64_t hot_bytes = 0;        // unquantized (f16/f32) rows in RAM
+  uint64_t cold_bytes = 0;       // quantized blocks in RAM
+  uint64_t disk_bytes = 0;       // blocks in the spill file (4 KiB-aligned slots)
+  uint64_t staging_bytes = 0;    // buffer the spilled blocks are read back into
+  uint64_t read_ram_bytes = 0;   // K/V bytes attention read from RAM
+  uint64_t read_disk_bytes = 0;  // bytes read back from the spill file
   uint64_t written_disk_bytes = 0;
-  uint64_t queries = 0;         // query tokens attended (per layer pass: counted once per token)
+  uint64_t queries = 0;  // query tokens attended (per layer pass: counted once per token)
 
   uint64_t ram_bytes() const { return hot_bytes + cold_bytes + staging_bytes; }
   // What happened between `before` and this (counters); tier sizes are this one's.

@@ -3,9 +3,9 @@
 #include <fcntl.h>   // open, O_TMPFILE, O_DIRECT
 #include <unistd.h>  // pwrite, close, unlink
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 
 namespace flashstream {
@@ -144,10 +144,10 @@ Status KvSpillFile::Write(int layer, int64_t block, const std::byte* data) {
     if (n <= 0) {
       const int err = n < 0 ? errno : ENOSPC;
       const bool full = err == ENOSPC || err == EDQUOT || err == EFBIG;
-      return Errorf("{}: writing {} bytes of KV cache at offset {} failed: {}{}", name_, slot_bytes_ - done,
-                    offset + done, std::strerror(err),
-                    full ? " (the disk is full: free space there, choose another --kv-spill-dir or raise --kv-ram)"
-                         : "");
+      return Errorf(
+          "{}: writing {} bytes of KV cache at offset {} failed: {}{}", name_, slot_bytes_ - done, offset + done,
+          std::strerror(err),
+          full ? " (the disk is full: free space there, choose another --kv-spill-dir or raise --kv-ram)" : "");
     }
     done += static_cast<uint64_t>(n);
   }

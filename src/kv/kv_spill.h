@@ -53,10 +53,10 @@ class KvSpillFile {
  private:
   struct Slot {
     AlignedBuffer buf;
-    int layer = -1;          // staged range: blocks [g0, g1) of layer; -1 = none
+    int layer = -1;  // staged range: blocks [g0, g1) of layer; -1 = none
     int64_t g0 = 0, g1 = 0;
-    bool pending = false;    // a read into it is queued or running
-    Status status;           // of the last read
+    bool pending = false;  // a read into it is queued or running
+    Status status;         // of the last read
   };
   struct Job {
     int slot = 0;
@@ -79,7 +79,7 @@ class KvSpillFile {
   uint64_t block_bytes_ = 0;
   uint64_t slot_bytes_ = 0;
   int64_t blocks_per_layer_ = 0;
-  AlignedBuffer bounce_;  // [slot_bytes] one block, zero-padded, for aligned writes
+  AlignedBuffer bounce_;                  // [slot_bytes] one block, zero-padded, for aligned writes
   std::unique_ptr<DirectReader> reader_;  // used by the I/O thread only
   Slot slots_[2];
   int current_ = -1;  // the slot the last Read() returned

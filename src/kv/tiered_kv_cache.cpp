@@ -58,8 +58,7 @@ int64_t TieredKvCache::Boundary(int64_t p) const {
 Status TieredKvCache::Reserve(int n_tok) {
   const int64_t need = n_past_ + n_tok;
   if (need > config_.max_positions) {
-    return Errorf("context full: {} positions needed, the context holds {} (raise --ctx)", need,
-                  config_.max_positions);
+    return Errorf("context full: {} positions needed, the context holds {} (raise --ctx)", need, config_.max_positions);
   }
   return Status::Ok();
 }
@@ -97,7 +96,8 @@ void TieredKvCache::QuantizeUpTo(Layer& L, int64_t target) {
   while (L.cold_end < target) {
     const auto g = static_cast<size_t>(L.cold_end / G);
     const int row0 = static_cast<int>(L.cold_end % G);
-    const int n = block_quantized() ? static_cast<int>(G) : static_cast<int>(std::min<int64_t>(G - row0, target - L.cold_end));
+    const int n =
+        block_quantized() ? static_cast<int>(G) : static_cast<int>(std::min<int64_t>(G - row0, target - L.cold_end));
     FS_CHECK(!block_quantized() || (row0 == 0 && L.cold_end + G <= target), "KV: block {} quantized before it is full",
              g);
     Block& b = L.blocks[g];
@@ -191,8 +191,8 @@ Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_
     for (int64_t g = std::max(g_begin, L.spilled); g < g_end; ++g) {
       const Block& b = L.blocks[static_cast<size_t>(g)];
       FS_CHECK(b.cold != nullptr, "KV: cold block {} of layer {} is missing", g, layer);
-      cold_views_.push_back(KvBlockView{g * G, std::min(G, L.cold_end - g * G), cold_k_, cold_v_, b.cold.get(),
-                                        b.cold.get() + k_bytes});
+      cold_views_.push_back(
+          KvBlockView{g * G, std::min(G, L.cold_end - g * G), cold_k_, cold_v_, b.cold.get(), b.cold.get() + k_bytes});
     }
     const int64_t ram_from = std::max(lo, L.spilled * G);  // cold rows before it come from disk
     if (split_max > ram_from) stats_.read_ram_bytes += static_cast<uint64_t>(split_max - ram_from) * cold_row_bytes;
@@ -277,7 +277,7 @@ int64_t TieredKvCache::TruncationPoint(int64_t n) const {
     for (const Layer& L : layers_) {
       int64_t ce = std::min(L.cold_end, block_quantized() ? kept / G * G : kept);
       if (ce % G != 0 && ce / G < L.spilled) ce = ce / G * G;  // a partly kept block must be in RAM
-      if (L.hot_lo > ce && kept > ce) {  // rows [ce, kept) would have neither copy
+      if (L.hot_lo > ce && kept > ce) {                        // rows [ce, kept) would have neither copy
         kept = ce;
         changed = true;
       }

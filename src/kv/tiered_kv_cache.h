@@ -67,9 +67,7 @@ class TieredKvCache final : public KvCache {
   // Where Truncate(n) can cut exactly: n, or less.
   int64_t TruncationPoint(int64_t n) const;
   // Split point of query p: it reads rows below it cold.
-  int64_t Split(const Layer& L, int64_t p) const {
-    return std::min(std::max(Boundary(p), L.hot_lo), p + 1);
-  }
+  int64_t Split(const Layer& L, int64_t p) const { return std::min(std::max(Boundary(p), L.hot_lo), p + 1); }
   // The spilled blocks [g0, g1) that queries pos0..pos0+n_tok-1 with `window` read.
   std::pair<int64_t, int64_t> DiskBlocks(const Layer& L, int64_t pos0, int n_tok, int64_t window) const;
   // Starts reading what the next Attend() (next layer, or layer 0 of a one-token pass) will read
@@ -77,16 +75,16 @@ class TieredKvCache final : public KvCache {
   void PrefetchAfter(int layer, int n_tok);
 
   KvConfig config_;
-  KvBlockLayout hot_;                // f16/f32 rows
-  KvBlockLayout cold_k_, cold_v_;    // quantized blocks
+  KvBlockLayout hot_;              // f16/f32 rows
+  KvBlockLayout cold_k_, cold_v_;  // quantized blocks
   int64_t n_past_ = 0;
   std::vector<Layer> layers_;
-  std::vector<int64_t> layer_window_;  // [n_layers] the attention window of each layer's last Attend()
+  std::vector<int64_t> layer_window_;   // [n_layers] the attention window of each layer's last Attend()
   std::unique_ptr<KvSpillFile> spill_;  // created at the first spill
   KvStats stats_;                       // counters; tier sizes kept current
   std::vector<int64_t> split_;          // [n_tok] per Attend call
   std::vector<KvBlockView> cold_views_, hot_views_;
-  std::vector<float> rows_;             // [kBlockRows, width] f32 rows being quantized
+  std::vector<float> rows_;  // [kBlockRows, width] f32 rows being quantized
 };
 
 }  // namespace flashstream

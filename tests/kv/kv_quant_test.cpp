@@ -1,6 +1,8 @@
 // KV block formats (core/kv_quant.h): round-trip error bounds of the 8/4-bit quantizer for both
 // groupings, exact f16 rows, and the CPU kernels' block decoders (generic and AVX-512) against
 // the reference dequantizer, bit for bit.
+#include "core/kv_quant.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/kernels.h"
 #include "core/half.h"
-#include "core/kv_quant.h"
 
 namespace flashstream {
 namespace {

@@ -38,7 +38,8 @@ Output RunCli(const std::string& prefix, const std::string& args) {
 // About 330 tokens of plain text.
 std::string LongText() {
   std::string text;
-  for (int i = 0; i < 22; ++i) text += "The river carried the boat past " + std::to_string(i * 7) + " old mills and a tower. ";
+  for (int i = 0; i < 22; ++i)
+    text += "The river carried the boat past " + std::to_string(i * 7) + " old mills and a tower. ";
   return text;
 }
 
@@ -107,7 +108,8 @@ TEST(KvSession, FullDiskIsAClearErrorAndLeavesNoFile) {
 
 TEST(KvSession, PromptLongerThanTheContextFails) {
   FS_REQUIRE_SMOLLM2();
-  const Output o = RunCli("", "run -m " + testing::SmolLm2Path() + " --raw -p \"" + LongText() + "\" -n 4 -t 2 --ctx 64");
+  const Output o =
+      RunCli("", "run -m " + testing::SmolLm2Path() + " --raw -p \"" + LongText() + "\" -n 4 -t 2 --ctx 64");
   EXPECT_NE(o.status, 0) << o.out;
   EXPECT_NE(o.out.find("does not fit the context of 64 tokens"), std::string::npos) << o.out;
 }

@@ -336,14 +336,14 @@ std::string Name(const ::testing::TestParamInfo<std::tuple<Params, CpuIsa>>& inf
          "_swa" + std::to_string(p.sliding) + (std::get<1>(info.param) == CpuIsa::kAvx512 ? "_avx512" : "_generic");
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Tiers, TieredCacheTest,
-    ::testing::Combine(::testing::Values(Params{8, false, 40, 0}, Params{4, false, 40, 0}, Params{8, true, 40, 0},
-                                         Params{4, true, 1, 0}, Params{4, true, 0, 0}, Params{8, false, 0, 0},
-                                         Params{4, false, 128, 90}, Params{8, true, 70, 50},
-                                         Params{0, false, 128, 0}, Params{8, false, 1000, 0}),
-                       ::testing::Values(CpuIsa::kGeneric, CpuIsa::kAvx512)),
-    Name);
+INSTANTIATE_TEST_SUITE_P(Tiers, TieredCacheTest,
+                         ::testing::Combine(::testing::Values(Params{8, false, 40, 0}, Params{4, false, 40, 0},
+                                                              Params{8, true, 40, 0}, Params{4, true, 1, 0},
+                                                              Params{4, true, 0, 0}, Params{8, false, 0, 0},
+                                                              Params{4, false, 128, 90}, Params{8, true, 70, 50},
+                                                              Params{0, false, 128, 0}, Params{8, false, 1000, 0}),
+                                            ::testing::Values(CpuIsa::kGeneric, CpuIsa::kAvx512)),
+                         Name);
 
 }  // namespace
 }  // namespace flashstream

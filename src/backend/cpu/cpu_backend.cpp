@@ -190,7 +190,8 @@ class CpuBackend final : public Backend {
     FS_CHECK(window >= 0, "Attention: window {}", window);
     KvBlockView all;
     all.n = n_ctx;
-    all.k_layout = KvBlockLayout{KvFormat::kF32, KvGrouping::kPerToken, n_kv_heads * head_dim, 0, static_cast<int>(n_ctx)};
+    all.k_layout =
+        KvBlockLayout{KvFormat::kF32, KvGrouping::kPerToken, n_kv_heads * head_dim, 0, static_cast<int>(n_ctx)};
     all.v_layout = all.k_layout;
     all.k = reinterpret_cast<const std::byte*>(k);
     all.v = reinterpret_cast<const std::byte*>(v);
@@ -299,8 +300,8 @@ class CpuBackend final : public Backend {
   std::vector<AlignedBuffer> matmul_scratch_;  // per task: matmul partial sums
   AlignedBuffer exact_scratch_;                // per task: ExactScratchFloats(n_in, n_tok) floats
   cpu::TieredAttentionRunner attention_;
-  std::vector<int64_t> attn_split_;          // [n_tok]: all zero for the plain Attention op
-  std::vector<float> norm_weight_;           // [n]: RmsNorm weight widened to f32, plus its offset
+  std::vector<int64_t> attn_split_;  // [n_tok]: all zero for the plain Attention op
+  std::vector<float> norm_weight_;   // [n]: RmsNorm weight widened to f32, plus its offset
   std::vector<float> inv_freq_;
   std::vector<float> mlx_xsum_;     // [n_tok, n_in / G, 16] MLX group sums
   std::vector<float> cos_sin_;

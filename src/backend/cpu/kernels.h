@@ -76,9 +76,9 @@ struct AttnTask {
   const float* v = nullptr;   // value j at v + j * kv_stride
   int64_t kv_stride = 0;
   int64_t n_keys = 0;
-  const int64_t* lo = nullptr;  // [n_q]
-  const int64_t* hi = nullptr;  // [n_q]
-  int n_q = 1;                  // 1..kMaxQueries
+  const int64_t* lo = nullptr;                    // [n_q]
+  const int64_t* hi = nullptr;                    // [n_q]
+  int n_q = 1;                                    // 1..kMaxQueries
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;  // head h reads kv head h / (n_heads / n_kv_heads)
   float scale = 1.f;
   // Per token i and head h, with s_j = scale * q_ih . k_j over the keys it saw so far:

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
-#include "backend/cpu/matmul_mlx.h"  // MatMulMlx
 #include "backend/cpu/matmul_exact.h"  // generic::MatMulExact
+#include "backend/cpu/matmul_mlx.h"    // MatMulMlx
 #include "backend/cpu/quant.h"
 #include "core/half.h"
 
@@ -257,8 +257,9 @@ void Add(const float* a, const float* b, int64_t n, float* out) {
 }  // namespace
 
 const CpuKernels& GenericKernels() {
-  static const CpuKernels kernels{"generic", [](DType) { return false; }, QuantizeActs, MatMul, Attend, DequantizeKvRows, RmsNorm, SwiGlu, Add,
-                                  generic::MatMulExact, generic::MatMulMlx};
+  static const CpuKernels kernels{
+      "generic", [](DType) { return false; }, QuantizeActs,      MatMul, Attend, DequantizeKvRows, RmsNorm, SwiGlu,
+      Add,       generic::MatMulExact,        generic::MatMulMlx};
   return kernels;
 }
 

@@ -2,11 +2,10 @@
 // F16C, 8/4-bit codes widened to f32 and fma(code, scale, min), the reference's exact order, so
 // the result equals DequantizeKvRows bit for bit. Compiled with AVX-512 flags; runs only after
 // the CPU check.
-#include "backend/cpu/avx512_intrinsics.h"
-
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/avx512_intrinsics.h"
 #include "backend/cpu/kernels.h"
 #include "core/half.h"
 

@@ -231,8 +231,9 @@ void Add(const float* a, const float* b, int64_t n, float* out) {
 }  // namespace
 
 const CpuKernels& Avx512Kernels() {
-  static const CpuKernels kernels{"avx512", avx512::SplitActs, avx512::QuantizeActs, avx512::MatMul, Attend, avx512::DecodeKv, RmsNorm, SwiGlu, Add,
-                                  avx512::MatMulExact, avx512::MatMulMlx};
+  static const CpuKernels kernels{
+      "avx512", avx512::SplitActs,   avx512::QuantizeActs, avx512::MatMul, Attend, avx512::DecodeKv, RmsNorm, SwiGlu,
+      Add,      avx512::MatMulExact, avx512::MatMulMlx};
   return kernels;
 }
 

@@ -9,7 +9,7 @@ namespace flashstream::cpu {
 
 struct TieredAttentionRunner::TaskState {
   const Task* task = nullptr;
-  AttnTask attn;     // q, heads, state pointers filled once; k, v, n_keys, lo, hi per run
+  AttnTask attn;  // q, heads, state pointers filled once; k, v, n_keys, lo, hi per run
   bool started = false;
   float* kbuf = nullptr;  // [kDecodeRows, kv_width]
   float* vbuf = nullptr;
@@ -120,8 +120,10 @@ void TieredAttentionRunner::Walk(const TieredAttentionArgs& a, std::span<const K
       const int64_t sp = a.split[t.t0 + i];
       int64_t lo = a.window > 0 ? p - a.window + 1 : 0;
       int64_t hi = p + 1;
-      if (cold) hi = std::min(hi, sp);
-      else lo = std::max(lo, sp);
+      if (cold)
+        hi = std::min(hi, sp);
+      else
+        lo = std::max(lo, sp);
       s.lo[i] = std::max(lo, t.j0) - c0;
       s.hi[i] = std::min(hi, t.j1) - c0;
       any = any || (std::max<int64_t>(s.lo[i], 0) < std::min(s.hi[i], n));
@@ -135,8 +137,8 @@ void TieredAttentionRunner::Walk(const TieredAttentionArgs& a, std::span<const K
     s.started = true;
   };
   // The block holding `from`: the last one starting at or before it.
-  auto it = std::upper_bound(tier.begin(), tier.end(), from,
-                             [](int64_t pos, const KvBlockView& b) { return pos < b.first; });
+  auto it =
+      std::upper_bound(tier.begin(), tier.end(), from, [](int64_t pos, const KvBlockView& b) { return pos < b.first; });
   size_t i = it == tier.begin() ? 0 : static_cast<size_t>(it - tier.begin() - 1);
   for (int64_t pos = from; pos < to; ++i) {
     FS_CHECK(i < tier.size() && tier[i].first <= pos && pos < tier[i].first + tier[i].n,

@@ -44,10 +44,10 @@ class TieredAttentionRunner {
   ThreadPool& pool_;
   const CpuKernels& k_;
   std::vector<Task> tasks_;
-  std::vector<int64_t> first_task_;         // [n_blocks + 1]: first task of each query block
-  std::vector<float> stats_;                // per task: max[kMaxQueries, n_heads], sum[kMaxQueries, n_heads]
-  std::vector<float> partial_;              // per task of a split token: out[n_heads, head_dim]
-  std::vector<std::vector<float>> scratch_; // per thread: kernel scratch, then K and V rows [kDecodeRows, kv_width]
+  std::vector<int64_t> first_task_;          // [n_blocks + 1]: first task of each query block
+  std::vector<float> stats_;                 // per task: max[kMaxQueries, n_heads], sum[kMaxQueries, n_heads]
+  std::vector<float> partial_;               // per task of a split token: out[n_heads, head_dim]
+  std::vector<std::vector<float>> scratch_;  // per thread: kernel scratch, then K and V rows [kDecodeRows, kv_width]
 };
 
 }  // namespace flashstream::cpu
