@@ -37,7 +37,7 @@ Result<int> OpenUnnamed(const std::string& dir) {
 
 }  // namespace
 
-Result<std::unique_ptr<KvSpillFile>> KvSpillFile::Create(const std::string& dir_in, uint64_t block_bytes, int n_layers,
+Result<std::unique_ptr<KvSpillFile>> KvSpillFile::Create(const std::string& dir_in, uint64_t block_bytes,
                                                          int64_t blocks_per_layer) {
   const std::string dir = dir_in.empty() ? DefaultDir() : dir_in;
   std::unique_ptr<KvSpillFile> f(new KvSpillFile());
@@ -46,7 +46,6 @@ Result<std::unique_ptr<KvSpillFile>> KvSpillFile::Create(const std::string& dir_
   f->block_bytes_ = block_bytes;
   f->slot_bytes_ = (block_bytes + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
   f->blocks_per_layer_ = blocks_per_layer;
-  (void)n_layers;  // offsets need only the per-layer stride
   FS_ASSIGN_OR_RETURN(f->bounce_, AlignedBuffer::Allocate(f->slot_bytes_));
   DirectReaderOptions io;
   io.queue_depth = 16;

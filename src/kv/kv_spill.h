@@ -26,7 +26,7 @@ namespace flashstream {
 class KvSpillFile {
  public:
   // dir: folder for the file ("" = $TMPDIR, else /var/tmp). block_bytes: payload per block.
-  static Result<std::unique_ptr<KvSpillFile>> Create(const std::string& dir, uint64_t block_bytes, int n_layers,
+  static Result<std::unique_ptr<KvSpillFile>> Create(const std::string& dir, uint64_t block_bytes,
                                                      int64_t blocks_per_layer);
   ~KvSpillFile();
   KvSpillFile(const KvSpillFile&) = delete;

@@ -131,7 +131,7 @@ Status TieredKvCache::SpillOverBudget() {
     if (best < 0) break;  // only partial blocks are left in RAM
     if (!spill_) {
       const int64_t blocks = (config_.max_positions + G - 1) / G;
-      FS_ASSIGN_OR_RETURN(spill_, KvSpillFile::Create(config_.spill_dir, block_bytes, config_.n_layers, blocks));
+      FS_ASSIGN_OR_RETURN(spill_, KvSpillFile::Create(config_.spill_dir, block_bytes, blocks));
       stats_.staging_bytes = spill_->staging_bytes();
     }
     Layer& L = layers_[static_cast<size_t>(best)];
@@ -335,6 +335,7 @@ Result<std::unique_ptr<KvCache>> TieredKvCache::Clone() const {
   if (stats_.disk_bytes > 0) return Errorf("KV cache: cannot copy a cache with blocks on disk (raise --kv-ram)");
   std::unique_ptr<TieredKvCache> c(new TieredKvCache(config_));
   c->n_past_ = n_past_;
+  c->layer_window_ = layer_window_;
   c->stats_ = stats_;
   c->stats_.staging_bytes = 0;
   for (size_t l = 0; l < layers_.size(); ++l) {
