@@ -115,6 +115,7 @@ Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, W
   FS_RETURN_IF_ERROR(kv.Reserve(static_cast<int>(n)));
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
   logits->resize((all_logits ? n : 1) * vocab);
+  if (progress_ && n > static_cast<size_t>(max_chunk_)) progress_(0, static_cast<int64_t>(n));
   for (size_t begin = 0; begin < n; begin += static_cast<size_t>(max_chunk_)) {
     const size_t len = std::min(n - begin, static_cast<size_t>(max_chunk_));
     const bool last_chunk = begin + len == n;

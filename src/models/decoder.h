@@ -45,7 +45,8 @@ class DecoderModel {
 
   void set_hook(ActivationHook hook) { hook_ = std::move(hook); }
   void set_max_chunk(int n) { max_chunk_ = n; }
-  // Called after each chunk of a Forward() with (tokens done, tokens in the call), for progress.
+  // Called with (tokens done, tokens in the call) before the first chunk of a Forward() longer
+  // than one chunk and after each chunk, for progress.
   void set_progress(std::function<void(int64_t done, int64_t total)> fn) { progress_ = std::move(fn); }
 
  private:
