@@ -1,8 +1,9 @@
 // KV cache benchmark: greedy decode tok/s at several context lengths for each --kv-quant, with
-// the KV cache's RAM and the K/V bytes attention reads per decoded token. Each cache setting
-// prefills once, growing the prompt context by context (the shorter prompt's K/V are reused), and
-// decodes N tokens at each length. Prints one JSON object; "ratios" compares each quantized
-// cache with the FP16 one (--kv-quant 0) of the same run at the same length: memory (target
+// the KV cache's RAM and the K/V bytes attention reads per decoded token. One session per cache
+// setting prefills once, growing the prompt context by context (the shorter prompt's K/V are
+// reused); at each length the settings take turns decoding N tokens, best of 3 turns each. Prints one JSON object;
+// "ratios" compares each quantized cache with the FP16 one (--kv-quant 0) of the same run at the same length: memory
+// (target
 // <= 0.55 for 8-bit at 8k) and decode speed (target >= 1).
 //   bench_kv MODEL [--threads 2] [--decode 16] [--contexts 512,4096,8192] [--quants 0,8,4]
 #include <fmt/format.h>  // fmt::print
@@ -17,6 +18,8 @@
 #include "engine/session.h"
 
 using namespace flashstream;
+
+constexpr int kReps = 3;
 
 std::vector<int> IntList(const std::string& s) {
   std::vector<int> out;
@@ -52,6 +55,7 @@ int main(int argc, char** argv) {
   eo.ctx = max_ctx + n_decode + 8;
   nlohmann::json results = nlohmann::json::array();
   std::map<std::pair<int, int>, nlohmann::json> by_key;  // (ctx, quant)
+  std::vector<std::unique_ptr<Session>> sessions;
   for (int q : quants) {
     eo.kv_quant = q;
     Result<std::unique_ptr<Session>> opened = Session::Open(eo, nullptr);
@@ -59,33 +63,52 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "bench_kv: {}\n", opened.status().message());
       return 1;
     }
-    Session& s = **opened;
-    const int vocab = s.index().config.vocab_size;
-    std::vector<int32_t> prompt(static_cast<size_t>(max_ctx));
-    for (int i = 0; i < max_ctx; ++i) prompt[static_cast<size_t>(i)] = 100 + (i * 7919) % (vocab - 200);
-    GenerateOptions go;
-    go.sampling.temperature = 0;
-    go.ignore_eos = true;
-    go.max_tokens = n_decode;
-    for (int c : contexts) {
-      Result<RunStats> r = s.Generate(std::span<const int32_t>(prompt.data(), static_cast<size_t>(c)), go, nullptr);
-      if (!r.ok()) {
-        fmt::print(stderr, "bench_kv: {}\n", r.status().message());
-        return 1;
+    sessions.push_back(std::move(opened).value());
+  }
+  const int vocab = sessions[0]->index().config.vocab_size;
+  std::vector<int32_t> prompt(static_cast<size_t>(max_ctx));
+  for (int i = 0; i < max_ctx; ++i) prompt[static_cast<size_t>(i)] = 100 + (i * 7919) % (vocab - 200);
+  GenerateOptions go;
+  go.sampling.temperature = 0;
+  go.ignore_eos = true;
+  go.max_tokens = n_decode;
+  for (int c : contexts) {
+    // The settings take turns (the first turn prefills, later ones reuse the prompt's K/V); each
+    // keeps its fastest decode, so the machine's load affects them alike.
+    std::vector<RunStats> best(sessions.size());
+    for (int rep = 0; rep < kReps; ++rep) {
+      for (size_t i = 0; i < sessions.size(); ++i) {
+        Result<RunStats> r =
+            sessions[i]->Generate(std::span<const int32_t>(prompt.data(), static_cast<size_t>(c)), go, nullptr);
+        if (!r.ok()) {
+          fmt::print(stderr, "bench_kv: {}\n", r.status().message());
+          return 1;
+        }
+        if (rep == 0) best[i].prefill_seconds = r->prefill_seconds, best[i].prompt_tokens = r->prompt_tokens;
+        if (r->decode_tps() > best[i].decode_tps()) {
+          const double prefill = best[i].prefill_seconds;
+          const int prompt_tokens = best[i].prompt_tokens;
+          best[i] = *r;
+          best[i].prefill_seconds = prefill;
+          best[i].prompt_tokens = prompt_tokens;
+          best[i].reused_tokens = 0;
+        }
       }
-      const int passes = std::max(r->generated_tokens - 1, 1);
+    }
+    for (size_t i = 0; i < sessions.size(); ++i) {
+      const RunStats& r = best[i];
+      const int passes = std::max(r.generated_tokens - 1, 1);
       nlohmann::json row = {
           {"ctx", c},
-          {"kv_quant", q},
-          {"decode_tps", r->decode_tps()},
-          {"kv_bytes", r->kv.ram_bytes()},
-          {"kv_fp16_bytes", r->kv.hot_bytes},
-          {"kv_quantized_bytes", r->kv.cold_bytes},
-          {"kv_read_per_token", r->kv.read_ram_bytes / static_cast<uint64_t>(passes)},
-          {"prefill_tps", r->prefill_tps()},
+          {"kv_quant", quants[i]},
+          {"decode_tps", r.decode_tps()},
+          {"kv_bytes", r.kv.ram_bytes()},
+          {"kv_fp16_bytes", r.kv.hot_bytes},
+          {"kv_quantized_bytes", r.kv.cold_bytes},
+          {"kv_read_per_token", r.kv.read_ram_bytes / static_cast<uint64_t>(passes)},
       };
       fmt::print(stderr, "{}\n", row.dump());
-      by_key[{c, q}] = row;
+      by_key[{c, quants[i]}] = row;
       results.push_back(row);
     }
   }
