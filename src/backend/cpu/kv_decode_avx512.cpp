@@ -17,10 +17,12 @@ __mmask16 Mask16(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : stat
 // Codes c..c+cnt-1 (cnt <= 16, c even for Q4) of one row as f32.
 __m512 LoadCodes(KvFormat f, const std::byte* row, int c, int cnt) {
   if (f == KvFormat::kQ8) {
-    const __m128i b = _mm_maskz_loadu_epi8(Mask16(cnt), row + c);
+    const __m128i b = cnt == 16 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c))
+                                : _mm_maskz_loadu_epi8(Mask16(cnt), row + c);
     return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
   }
-  const __m128i packed = _mm_maskz_loadu_epi8(Mask16((cnt + 1) / 2), row + c / 2);
+  const __m128i packed = cnt == 16 ? _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + c / 2))
+                                   : _mm_maskz_loadu_epi8(Mask16((cnt + 1) / 2), row + c / 2);
   const __m128i low = _mm_and_si128(packed, _mm_set1_epi8(0x0F));
   const __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F));
   return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(low, high)));
@@ -73,8 +75,10 @@ void DecodeKv(const KvBlockLayout& l, const std::byte* block, int row0, int n, f
     const uint16_t* p = params + static_cast<size_t>(row0 + r) * groups * 2;
     float* o = out + int64_t{r} * w;
     for (int g = 0; g < groups; ++g) {
-      const __m512 scale = _mm512_set1_ps(HalfToFloat(p[2 * g]));
-      const __m512 min = _mm512_set1_ps(HalfToFloat(p[2 * g + 1]));
+      // (scale, min) widened by F16C, exactly as HalfToFloat.
+      const __m128 sm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(p[2 * g] | (uint32_t{p[2 * g + 1]} << 16))));
+      const __m512 scale = _mm512_broadcastss_ps(sm);
+      const __m512 min = _mm512_broadcastss_ps(_mm_movehdup_ps(sm));
       for (int c = g * l.group; c < (g + 1) * l.group; c += 16) {
         const int cnt = (g + 1) * l.group - c < 16 ? (g + 1) * l.group - c : 16;
         _mm512_mask_storeu_ps(o + c, Mask16(cnt), _mm512_fmadd_ps(LoadCodes(l.format, row, c, cnt), scale, min));
