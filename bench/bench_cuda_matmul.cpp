@@ -150,8 +150,8 @@ int main(int argc, char** argv) {
   auto dx = Check(cuda::DeviceBuffer::Allocate(x.size() * sizeof(float)), "x");
   Check(cuda::CopyToDevice(dx.data(), x.data(), x.size() * sizeof(float)), "x upload");
   auto dy = Check(cuda::DeviceBuffer::Allocate(11008 * sizeof(float)), "y");
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K,
-                  DType::kQ5_K, DType::kQ6_K}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     if (!only.empty() && only != Name(t)) continue;
     for (int64_t n_out : {int64_t{4096}, int64_t{11008}}) {
       const std::vector<std::byte> host = RandomWeightBytes(t, n_out, n_in, rng);

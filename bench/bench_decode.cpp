@@ -6,12 +6,12 @@
 // MODEL is anything Session::Open reads (GGUF file, HF or MLX folder); a model without a
 // tokenizer is driven by ids with greedy argmax.
 //   bench_decode MODEL [--threads 2] [--decode 32] [--prefill 512] [--int8-act 1]
-#include <fmt/format.h>           // fmt::print
-#include <nlohmann/json.hpp>      // JSON output
+#include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <nlohmann/json.hpp>  // JSON output
 #include <string>
 
 #include "backend/cpu/membw.h"
@@ -54,10 +54,14 @@ int main(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const int v = std::atoi(argv[i + 1]);
-    if (flag == "--threads") eo.threads = v;
-    else if (flag == "--decode") n_decode = v;
-    else if (flag == "--prefill") n_prefill = v;
-    else if (flag == "--int8-act") eo.int8_activations = v != 0;
+    if (flag == "--threads")
+      eo.threads = v;
+    else if (flag == "--decode")
+      n_decode = v;
+    else if (flag == "--prefill")
+      n_prefill = v;
+    else if (flag == "--int8-act")
+      eo.int8_activations = v != 0;
   }
   eo.ctx = n_prefill + n_decode + 8;
   double membw = 0, peak_gflops = 0;

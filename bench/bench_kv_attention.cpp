@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         for (int s = 0; s < steps; ++s) {
           Status st = cache.Write(0, k.data(), v.data(), 1);
-          if (st.ok()) st = cache.Attend(0, *backend, q.data(), 1, heads, scale, 0, out.data());
+          if (st.ok()) st = cache.Attend(0, *backend, q.data(), 1, heads, kv_heads, head_dim, scale, 0, out.data());
           if (!st.ok()) {
             fmt::print(stderr, "bench_kv_attention: {}\n", st.message());
             return 1;

@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# Every GPU test and benchmark of the CUDA backend in one call, with a report.
+# Every GPU test and benchmark in one call, with a report.
 #
 # Usage: scripts/gpu_suite.sh [OUT_DIR]        (default: $OUT if set, else ./gpu_report)
-# Writes OUT_DIR/gpu_report.md (device, test summary, GEMV bandwidth table),
-# cuda_tests.log, cuda_tests.xml and bench_cuda_matmul.json. Exit status: 0 when every test
-# passed and the benchmark ran.
+# Writes OUT_DIR/gpu_report.md (scripts/gpu_report.py) from, in OUT_DIR:
+#   cuda_tests.log/.xml     all CUDA tests, FS_REQUIRE_CUDA=1 (no skipping for want of a GPU);
+#                           the real-model ones run when FS_MODEL_SMOLLM2 names the SmolLM2 GGUF
+#   bench_cuda_matmul.json  decode GEMV bandwidth per dtype against the HBM copy ceilings
+#   decode_<dtype>.json     7B-shaped synthetic models (flashstream synth, llama2 shape) for
+#                           f16 bf16 q8_0 q4_0: resident decode vs HBM, 2k prefill (bf16 GEMMs)
+#   stream_bf16_vram4.json  the bf16 model with --vram 4: streamed decode vs pinned PCIe
+#   prefill_f32_q4_0.json   2k prefill through the exact f32 GEMMs, for comparison
+#   torch_bf16.json         PyTorch's bf16 matmul rate (8192^3), the peak the prefill is held to
+# Exit status: 0 when every test passed and every benchmark ran.
 #
-# Build: with CMake (FLASHSTREAM_CUDA=ON, sm_90, -j$(nproc)) into build-gpu, which needs the
-# apt packages of scripts/setup.sh on the GPU machine. FS_GPU_DEPS may name a folder with
-# missing ones unpacked under usr/ (headers, static libraries, pkg-config files); it is
-# used as pkg-config sysroot and CMake prefix. Or build elsewhere (same architecture) and
-# set FS_GPU_PREBUILT to a folder holding cuda_tests and bench_cuda_matmul; a lib/ folder
-# beside them (the shared libraries they need) goes on LD_LIBRARY_PATH.
+# Environment: FS_GPU_PREBUILT=DIR runs prebuilt binaries (flashstream, cuda_tests,
+# bench_cuda_matmul, bench_cuda_decode; DIR/lib on LD_LIBRARY_PATH) instead of building with
+# CMake into build-gpu (which needs scripts/setup.sh's apt packages, or FS_GPU_DEPS: a folder
+# with them unpacked, see scripts/gpu_deps.sh). FS_GPU_VOCAB: the vocabulary GGUF of the
+# synthetic models (default ~/.cache/flashstream/vocab/llama2-spm-vocab-only.gguf).
+# FS_GPU_MODELS: where they are written (default /tmp/fs_gpu_models; reused when present).
+# FS_GPU_TESTS: a gtest filter (default all). FS_GPU_SKIP_BENCH=1: tests only.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu_report}}
 mkdir -p "$out"
-report=$out/gpu_report.md
 status=0
 
 if [[ -n "${FS_GPU_PREBUILT:-}" ]]; then
   bin=$FS_GPU_PREBUILT
+  cli=$bin/flashstream
   tests=$bin/cuda_tests
   bench=$bin/bench_cuda_matmul
-  build_note="prebuilt binaries from $bin"
-  export LD_LIBRARY_PATH="$bin/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+  decode=$bin/bench_cuda_decode
+  build_note="binaries built on the development machine (nvcc 13, sm_90), carried with FS_GPU_PREBUILT"
+  libs="$bin/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
 else
   if [[ -n "${FS_GPU_DEPS:-}" ]]; then
     export PKG_CONFIG_SYSROOT_DIR=$FS_GPU_DEPS
@@ -33,47 +42,64 @@ else
   fi
   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DFLASHSTREAM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DFLASHSTREAM_BENCH=ON -DFLASHSTREAM_TESTS=ON >"$out/build.log" 2>&1 &&
-    cmake --build build-gpu -j"$(nproc)" --target cuda_tests bench_cuda_matmul >>"$out/build.log" 2>&1 ||
+    cmake --build build-gpu -j"$(nproc)" --target flashstream_cli cuda_tests bench_cuda_matmul bench_cuda_decode \
+      >>"$out/build.log" 2>&1 ||
     { echo "build failed; see $out/build.log"; tail -30 "$out/build.log"; exit 1; }
+  cli=build-gpu/flashstream
   tests=build-gpu/tests/cuda_tests
   bench=build-gpu/bench/bench_cuda_matmul
+  decode=build-gpu/bench/bench_cuda_decode
   build_note="built here with CMake (sm_90)"
+  libs=${LD_LIBRARY_PATH:-}
 fi
+# Our binaries see the carried libraries; PyTorch below keeps its own.
+run() { LD_LIBRARY_PATH=$libs "$@"; }
 
 device=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
 echo "device: $device"
+printf '%s\n%s\n' "$device" "$build_note" >"$out/device.txt"
 
-FS_REQUIRE_CUDA=1 "$tests" --gtest_output="xml:$out/cuda_tests.xml" >"$out/cuda_tests.log" 2>&1 || status=1
+FS_REQUIRE_CUDA=1 run "$tests" --gtest_filter="${FS_GPU_TESTS:-*}" --gtest_output="xml:$out/cuda_tests.xml" \
+  >"$out/cuda_tests.log" 2>&1 || status=1
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran" "$out/cuda_tests.log"
 
-"$bench" >"$out/bench_cuda_matmul.json" 2>"$out/bench_cuda_matmul.err" || { status=1; cat "$out/bench_cuda_matmul.err"; }
-
-python3 - "$out" "$device" "$build_note" "$status" <<'PY' >"$report"
-import json, re, sys
-out, device, build_note, status = sys.argv[1:5]
-log = open(f"{out}/cuda_tests.log").read()
-print("# CUDA backend: GPU test and benchmark report\n")
-print(f"- device: {device}")
-print(f"- build: {build_note}")
-print("- command: `scripts/gpu_suite.sh` (tests: `FS_REQUIRE_CUDA=1 cuda_tests`; bench: `bench_cuda_matmul`)")
-print(f"- overall: {'PASS' if status == '0' else 'FAIL'}\n")
-print("## Tests (CUDA vs CPU backend)\n")
-for line in log.splitlines():
-    if re.match(r"^\[ +(OK|FAILED|SKIPPED) +\] \w", line) or "tests ran" in line or line.startswith("[  PASSED"):
-        print(f"    {line}")
-try:
-    b = json.load(open(f"{out}/bench_cuda_matmul.json"))
-except Exception as e:  # the bench failed; its stderr is in the log folder
-    print(f"\nbench_cuda_matmul produced no JSON: {e}")
-    sys.exit(0)
-print(f"\n## Decode GEMV bandwidth (one token)\n\n{b['device']}. Ceilings measured in the same run: "
-      f"device-to-device cudaMemcpy {b['d2d_copy_GBps']:.0f} GB/s, copy kernel {b['kernel_copy_GBps']:.0f} GB/s "
-      f"(1 GiB, bytes read + written).\n")
-print("| dtype | weight | MiB | us/call | GB/s | / cudaMemcpy D2D | / copy kernel |")
-print("|---|---|---|---|---|---|---|")
-for r in b["results"]:
-    print(f"| {r['dtype']} | {r['n_out']}x{r['n_in']} | {r['weight_bytes'] / 2**20:.1f} | "
-          f"{r['us_per_call']:.2f} | {r['GBps']:.0f} | {r['ratio_to_d2d']:.2f} | {r['ratio_to_kernel_copy']:.2f} |")
+if [[ "${FS_GPU_SKIP_BENCH:-0}" != 1 ]]; then
+  run "$bench" >"$out/bench_cuda_matmul.json" 2>"$out/bench_cuda_matmul.err" || { status=1; cat "$out/bench_cuda_matmul.err"; }
+  python3 - >"$out/torch_bf16.json" 2>/dev/null <<'PY' || echo '{}' >"$out/torch_bf16.json"
+import json, torch
+n = 8192
+a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
+for _ in range(3): a @ b
+s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+times = []
+for _ in range(10):
+    s.record(); a @ b; e.record(); torch.cuda.synchronize(); times.append(s.elapsed_time(e))
+times.sort()
+print(json.dumps({"torch": torch.__version__, "n": n, "median_ms": times[5], "tflops": 2 * n**3 / (times[5] * 1e9)}))
 PY
-cat "$report"
+  vocab=${FS_GPU_VOCAB:-$HOME/.cache/flashstream/vocab/llama2-spm-vocab-only.gguf}
+  models=${FS_GPU_MODELS:-/tmp/fs_gpu_models}
+  mkdir -p "$models"
+  for dtype in f16 bf16 q8_0 q4_0; do
+    m=$models/llama-7b-$dtype.gguf
+    if [[ ! -s $m ]]; then
+      run "$cli" synth --arch llama --shape 7b --dtype "$dtype" --vocab "$vocab" -o "$m" >"$out/synth_$dtype.log" 2>&1 ||
+        { status=1; tail -3 "$out/synth_$dtype.log"; continue; }
+    fi
+    run "$decode" "$m" --prefill 2048 --decode 64 --bf16-act 1 >"$out/decode_$dtype.json" 2>"$out/decode_$dtype.err" ||
+      { status=1; tail -3 "$out/decode_$dtype.err"; }
+    if [[ $dtype == bf16 ]]; then
+      run "$decode" "$m" --prefill 0 --decode 16 --vram 4 >"$out/stream_bf16_vram4.json" 2>"$out/stream_bf16_vram4.err" ||
+        { status=1; tail -3 "$out/stream_bf16_vram4.err"; }
+    fi
+    if [[ $dtype == q4_0 ]]; then
+      run "$decode" "$m" --prefill 2048 --decode 2 >"$out/prefill_f32_q4_0.json" 2>"$out/prefill_f32_q4_0.err" ||
+        { status=1; tail -3 "$out/prefill_f32_q4_0.err"; }
+    fi
+  done
+fi
+
+python3 scripts/gpu_report.py "$out" "$status" >"$out/gpu_report.md" || status=1
+cat "$out/gpu_report.md"
 exit $status

@@ -42,21 +42,32 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_flag("--kv-keys-per-token", o.kv_keys_per_token,
                "quantize keys per token and 64 channels instead of per channel (docs/KV_CACHE.md)");
   cmd.add_flag("--kv-f32", o.kv_f32, "keep unquantized K/V in f32 instead of FP16 (exact; twice the memory)");
+  cmd.add_option("--device", o.device, "where to compute: cpu, cuda or cuda:N (needs a CUDA build)");
+  cmd.add_option("--vram", o.vram_gib, "GPU weight budget in GiB (resident + ring); 0 = free GPU memory")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--bf16-act", o.bf16_activations,
+               "GPU: bf16/TF32 tensor cores for prompts (faster prefill; logits drift from f32)");
 }
 
 void AddGenerateFlags(CLI::App& cmd, GenerateOptions& o, bool& seed_given) {
   SamplingOptions& s = o.sampling;
   cmd.add_option("-n,--max-tokens", o.max_tokens, "new tokens at most")->check(CLI::PositiveNumber);
-  cmd.add_option("--temp,--temperature", s.temperature, "sampling temperature (0 = greedy)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--temp,--temperature", s.temperature, "sampling temperature (0 = greedy)")
+      ->check(CLI::NonNegativeNumber);
   cmd.add_option("--top-k", s.top_k, "keep the k most likely tokens (0 = all)");
   cmd.add_option("--top-p", s.top_p, "nucleus sampling threshold (1 = off)")->check(CLI::Range(0.0, 1.0));
-  cmd.add_option("--min-p", s.min_p, "drop tokens below min-p x the top probability (0 = off)")->check(CLI::Range(0.0, 1.0));
-  cmd.add_option("--repeat-penalty", s.repeat_penalty, "penalty for recent tokens (1 = off)")->check(CLI::PositiveNumber);
+  cmd.add_option("--min-p", s.min_p, "drop tokens below min-p x the top probability (0 = off)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--repeat-penalty", s.repeat_penalty, "penalty for recent tokens (1 = off)")
+      ->check(CLI::PositiveNumber);
   cmd.add_option("--repeat-last-n", s.repeat_last_n, "how many recent tokens are penalized (-1 = all)");
-  cmd.add_option_function<uint64_t>("--seed", [&o, &seed_given](uint64_t v) {
-    o.sampling.seed = v;
-    seed_given = true;
-  }, "random seed (same seed and prompt give the same output)");
+  cmd.add_option_function<uint64_t>(
+      "--seed",
+      [&o, &seed_given](uint64_t v) {
+        o.sampling.seed = v;
+        seed_given = true;
+      },
+      "random seed (same seed and prompt give the same output)");
   cmd.add_option("--stop", o.stop, "stop when this text is generated (repeatable)");
   cmd.add_flag("--ignore-eos", o.ignore_eos, "generate max-tokens tokens even past end-of-generation");
   cmd.add_option("--lookup", o.lookup_ngram,
@@ -125,8 +136,8 @@ std::unique_ptr<Session> LoadSession(const EngineOptions& given) {
   const ModelConfig& c = session.value()->index().config;
   if (options.verbose) {
     fmt::print(stderr, "model: {} ({}), {} layers, n_embd {}, {} heads ({} kv), vocab {}, loaded in {:.2f} s\n",
-               c.name.empty() ? options.model_path : c.name, c.arch, c.n_layers, c.n_embd, c.n_heads,
-               c.n_kv_heads, c.vocab_size, session.value()->load_seconds());
+               c.name.empty() ? options.model_path : c.name, c.arch, c.n_layers, c.n_embd, c.n_heads, c.n_kv_heads,
+               c.vocab_size, session.value()->load_seconds());
   }
   return std::move(session).value();
 }

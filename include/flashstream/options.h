@@ -11,40 +11,40 @@ namespace flashstream {
 // How the next token is chosen from the logits. temperature <= 0 means greedy (argmax).
 struct SamplingOptions {
   float temperature = 0.8f;
-  int top_k = 40;              // keep the k most likely tokens; <= 0 keeps all
-  float top_p = 0.95f;         // nucleus: smallest set with cumulative probability >= top_p; 1 = off
-  float min_p = 0.05f;         // drop tokens with p < min_p * p_max; 0 = off
-  float repeat_penalty = 1.0f; // divide positive (multiply negative) logits of recent tokens; 1 = off
-  int repeat_last_n = 64;      // how many recent tokens the penalty looks at
-  uint64_t seed = 0;           // same seed + same prompt = same output
+  int top_k = 40;               // keep the k most likely tokens; <= 0 keeps all
+  float top_p = 0.95f;          // nucleus: smallest set with cumulative probability >= top_p; 1 = off
+  float min_p = 0.05f;          // drop tokens with p < min_p * p_max; 0 = off
+  float repeat_penalty = 1.0f;  // divide positive (multiply negative) logits of recent tokens; 1 = off
+  int repeat_last_n = 64;       // how many recent tokens the penalty looks at
+  uint64_t seed = 0;            // same seed + same prompt = same output
 };
 
 struct GenerateOptions {
-  int max_tokens = 512;            // new tokens at most
+  int max_tokens = 512;  // new tokens at most
   SamplingOptions sampling;
-  std::vector<std::string> stop;   // stop strings (not printed)
-  bool ignore_eos = false;         // keep generating past end-of-generation tokens (benchmarks)
+  std::vector<std::string> stop;  // stop strings (not printed)
+  bool ignore_eos = false;        // keep generating past end-of-generation tokens (benchmarks)
   // Speculative decoding by prompt lookup: draft the tokens that followed the latest earlier
   // occurrence of the longest matching suffix of up to lookup_ngram tokens, and verify them in
   // one pass. 0 = off. Output is unchanged (greedy: token for token; sampling: in distribution).
   int lookup_ngram = 0;
-  int draft_max = 8;               // drafted tokens per pass at most, lookup or draft model (adapted below it)
+  int draft_max = 8;  // drafted tokens per pass at most, lookup or draft model (adapted below it)
 };
 
 struct EngineOptions {
-  std::string model_path;  // GGUF file, model folder, or hub id "org/name[:file]"
+  std::string model_path;         // GGUF file, model folder, or hub id "org/name[:file]"
   std::string revision = "main";  // hub branch, tag or commit for a model id
-  int threads = 0;         // compute threads; 0 = all cores
-  int ctx = 4096;          // context length in tokens; 0 = the model's trained context
-  bool use_mmap = false;   // map the file instead of reading it into memory (page-cache baseline)
+  int threads = 0;                // compute threads; 0 = all cores
+  int ctx = 4096;                 // context length in tokens; 0 = the model's trained context
+  bool use_mmap = false;          // map the file instead of reading it into memory (page-cache baseline)
   // Memory budget for weights in GiB (resident weights + staging ring). 0 = automatic: fully
   // resident when the model fits the memory available to the process, streaming otherwise.
   double ram_gib = 0;
-  int prefetch_slots = 4;      // staging slots at most (lookahead depth + 1), >= 2
-  int io_queue_depth = 16;     // O_DIRECT requests in flight while streaming
-  int io_chunk_kib = 1024;     // bytes per read request
-  bool pacer = false;          // pace streaming reads with the token-bucket controller
-  std::string trace_path;      // write a per-layer I/O and compute timeline (CSV) here
+  int prefetch_slots = 4;   // staging slots at most (lookahead depth + 1), >= 2
+  int io_queue_depth = 16;  // O_DIRECT requests in flight while streaming
+  int io_chunk_kib = 1024;  // bytes per read request
+  bool pacer = false;       // pace streaming reads with the token-bucket controller
+  std::string trace_path;   // write a per-layer I/O and compute timeline (CSV) here
   // Quantize activations to int8 for quantized matmuls (faster; logits drift ~1e-3 NMSE from
   // the f32 reference). Off: f32 activations against the native weight blocks.
   bool int8_activations = false;
@@ -65,6 +65,16 @@ struct EngineOptions {
   // 8-bit copy of the streamed layers is built at load, kept resident inside --ram, and drafts
   // (where prompt lookup and a draft model give none), sharing the resident layers and the KV cache.
   int self_draft_bits = 0;
+  // Where the model computes: "cpu", or "cuda" / "cuda:N" (GPU N; needs a CUDA build).
+  std::string device = "cpu";
+  // GPU memory budget for weights in GiB (resident layers + the ring of streamed layers, which
+  // has prefetch_slots buffers at most). 0 = automatic: the GPU's free memory less the KV cache
+  // and scratch. Layers beyond it stay in pinned host memory, or stream from disk under --ram.
+  double vram_gib = 0;
+  // GPU: batched matmuls (prefill) on bf16 tensor cores (x and non-bf16 weights rounded to
+  // bf16, f32 accumulation) and prompt attention products in TF32. Off: f32 products, logits
+  // within f32 rounding of the CPU's.
+  bool bf16_activations = false;
 };
 
 }  // namespace flashstream

@@ -1,8 +1,34 @@
+// The host-memory defaults of Backend's memory operations (the CPU backend uses them as they are).
 #include "backend/backend.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "core/check.h"
 
 namespace flashstream {
+
+Result<void*> Backend::Allocate(size_t bytes) {
+  const size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;  // aligned_alloc wants a multiple
+  void* p = std::aligned_alloc(64, rounded);
+  if (p == nullptr) return Errorf("{}: cannot allocate {} bytes of host memory", Name(), bytes);
+  return p;
+}
+
+void Backend::Free(void* p) { std::free(p); }
+
+void Backend::Upload(void* dst, const void* src, size_t bytes) {
+  if (bytes > 0) std::memcpy(dst, src, bytes);
+}
+
+void Backend::Download(void* dst, const void* src, size_t bytes) {
+  if (bytes > 0) std::memcpy(dst, src, bytes);
+}
+
+void Backend::Copy(void* dst, const void* src, size_t bytes) {
+  if (bytes > 0) std::memmove(dst, src, bytes);
+}
 
 void Backend::TieredAttention(const TieredAttentionArgs&) {
   FS_CHECK(false, "backend {} has no tiered attention over a host KV cache", Name());

@@ -7,12 +7,15 @@
 // Not thread-safe: one forward pass drives a backend at a time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "core/kv_quant.h"  // KvBlockLayout of the KV tiers
+#include "core/status.h"
 #include "core/tensor.h"
 
 namespace flashstream {
@@ -21,7 +24,7 @@ class ThreadPool;
 
 // RoPE parameters for one model (see ModelConfig for meaning).
 struct RopeParams {
-  int rope_dim = 0;          // rotated dims per head (<= head_dim, even)
+  int rope_dim = 0;  // rotated dims per head (<= head_dim, even)
   float theta = 10000.f;
   bool interleaved = true;   // adjacent pairs (GGUF llama) vs halves (HF)
   float scale_factor = 0.f;  // llama3 scaling; 0 = none
@@ -70,8 +73,8 @@ class Backend {
   // out[n_tok, n] = x / sqrt(mean(x^2) + eps) * (weight[n] + weight_offset); out may alias x.
   // weight is f32; weight_offset is 0, or 1 for Gemma checkpoints that store w - 1 (the sum
   // weight + weight_offset is rounded to f32 first, as transformers does).
-  virtual void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n,
-                       float eps, float weight_offset, float* out) = 0;
+  virtual void RmsNorm(const float* x, const TensorView& weight, int64_t n_tok, int64_t n, float eps,
+                       float weight_offset, float* out) = 0;
   // Rotates x[n_tok, n_heads, head_dim] in place; token i is at position pos[i].
   virtual void Rope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_t* pos,
                     const RopeParams& params) = 0;
@@ -81,9 +84,8 @@ class Backend {
   // out[n_tok, n_heads, head_dim]. scale multiplies q·k before the softmax.
   // window > 0 limits each query to its last `window` keys (itself included): query i at
   // position p = n_ctx-n_tok+i sees keys max(0, p-window+1)..p; window 0 = no limit.
-  virtual void Attention(const float* q, const float* k, const float* v, int64_t n_tok,
-                         int64_t n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
-                         int64_t window, float* out) = 0;
+  virtual void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
+                         int n_kv_heads, int head_dim, float scale, int64_t window, float* out) = 0;
   // Attention over the tiers of a host KV cache (see TieredAttentionArgs). Backends whose KV
   // cache lives elsewhere (the CUDA backend keeps its own on the device) do not implement it:
   // the default aborts with a message naming the backend.
@@ -99,6 +101,69 @@ class Backend {
   virtual void Scale(const float* x, float s, int64_t n, float* out) = 0;
   // x[n] = cap * tanh(x[n] / cap) in place (Gemma's logit soft-capping); cap > 0.
   virtual void SoftCap(float* x, int64_t n, float cap) = 0;
+
+  // Backend memory: what the operations above read and write. The defaults are host memory
+  // (the CPU backend); a GPU backend overrides all of them with device memory.
+  // True when backend memory is host memory (pointers may be read directly).
+  virtual bool host_memory() const { return true; }
+  // `bytes` of backend memory, 64-byte aligned (or more); an error when it cannot be had.
+  virtual Result<void*> Allocate(size_t bytes);
+  // Frees what Allocate returned, once the operations enqueued so far are done with it.
+  virtual void Free(void* p);
+  // Host -> backend memory, ordered after the operations enqueued so far; `src` may be reused
+  // when it returns.
+  virtual void Upload(void* dst, const void* src, size_t bytes);
+  // Backend -> host memory: waits for the operations enqueued so far, then copies.
+  virtual void Download(void* dst, const void* src, size_t bytes);
+  // Backend -> backend memory, ordered like an operation.
+  virtual void Copy(void* dst, const void* src, size_t bytes);
+};
+
+// Owns n values of T in a backend's memory. Borrows the backend, which must outlive it.
+// Move-only; not thread-safe.
+template <typename T>
+class BackendArray {
+ public:
+  BackendArray() = default;
+  BackendArray(BackendArray&& o) noexcept
+      : backend_(std::exchange(o.backend_, nullptr)),
+        data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)) {}
+  BackendArray& operator=(BackendArray&& o) noexcept {
+    std::swap(backend_, o.backend_);
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  BackendArray(const BackendArray&) = delete;
+  BackendArray& operator=(const BackendArray&) = delete;
+  ~BackendArray() { Reset(); }
+
+  // Holds at least n values of `backend`'s memory afterwards; contents are lost when it grows
+  // or the backend changes.
+  Status Reserve(Backend& backend, size_t n) {
+    if (backend_ == &backend && n <= size_) return Status::Ok();
+    Reset();
+    Result<void*> p = backend.Allocate(n * sizeof(T));
+    if (!p.ok()) return p.status();
+    backend_ = &backend;
+    data_ = static_cast<T*>(*p);
+    size_ = n;
+    return Status::Ok();
+  }
+  void Reset() {
+    if (data_ != nullptr) backend_->Free(data_);
+    data_ = nullptr;
+    size_ = 0;
+    backend_ = nullptr;
+  }
+  T* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  Backend* backend_ = nullptr;
+  T* data_ = nullptr;
+  size_t size_ = 0;
 };
 
 // The CPU backend (AVX-512/VNNI/AMX kernels chosen at run time, portable fallback).

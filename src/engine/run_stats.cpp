@@ -32,6 +32,22 @@ std::string FormatSummary(const RunStats& s) {
         s.store.staging_bytes / 1048576.0, s.store.bytes_read / 1048576.0 / passes,
         secs > 0 ? s.store.bytes_read / secs / 1e9 : 0, secs > 0 ? 100 * s.store.io_wait_seconds / secs : 0);
   }
+  if (s.experts.slots > 0) {
+    const int passes = 1 + s.decode_passes;
+    const uint64_t uses = s.experts.hits + s.experts.misses;
+    line += fmt::format(" | experts: {} slots, hit {:.0f}%, read {:.1f} MiB/pass at {:.2f} GB/s", s.experts.slots,
+                        uses > 0 ? 100.0 * s.experts.hits / uses : 0, s.experts.bytes_read / 1048576.0 / passes,
+                        s.experts.io_seconds > 0 ? s.experts.bytes_read / s.experts.io_seconds / 1e9 : 0);
+  }
+  if (s.store.gpu_memory_peak > 0) {
+    const int passes = 1 + s.decode_passes;
+    const double secs = s.prefill_seconds + s.decode_seconds;
+    line += fmt::format(" | GPU memory peak {:.0f} MiB", s.store.gpu_memory_peak / 1048576.0);
+    if (s.store.h2d_bytes > 0) {
+      line += fmt::format(", host->GPU {:.1f} MiB/pass at {:.2f} GB/s", s.store.h2d_bytes / 1048576.0 / passes,
+                          secs > 0 ? s.store.h2d_bytes / secs / 1e9 : 0);
+    }
+  }
   line += fmt::format(" | KV {:.1f} MiB (fp16 {:.1f}, quantized {:.1f}", s.kv_bytes / 1048576.0,
                       s.kv.hot_bytes / 1048576.0, s.kv.cold_bytes / 1048576.0);
   if (s.kv.disk_bytes > 0) {
@@ -115,6 +131,16 @@ std::string SummaryJson(const RunStats& s) {
       {"lookahead", s.store.lookahead},
       {"pacer_rate", s.store.pacer_rate},
       {"pacer_delay_seconds", s.store.pacer_delay_seconds},
+      {"expert_slots", s.experts.slots},
+      {"expert_hits", s.experts.hits},
+      {"expert_misses", s.experts.misses},
+      {"expert_bytes_read", s.experts.bytes_read},
+      {"expert_bytes_read_per_pass", s.experts.bytes_read / passes},
+      {"expert_io_seconds", s.experts.io_seconds},
+      {"h2d_bytes", s.store.h2d_bytes},
+      {"h2d_bytes_per_pass", s.store.h2d_bytes / passes},
+      {"h2d_gbps", secs > 0 ? s.store.h2d_bytes / secs / 1e9 : 0},
+      {"gpu_memory_peak_bytes", s.store.gpu_memory_peak},
   };
   return j.dump();
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kv/kv_cache.h"
+#include "store/expert_cache.h"
 #include "store/weight_store.h"
 
 namespace flashstream {
@@ -24,6 +25,7 @@ struct RunStats {
   KvStats kv;                     // KV tiers at the end; read/written counters of the decode passes
   uint64_t peak_rss_bytes = 0;    // process peak resident set
   StoreStats store;               // weight store counters at the end
+  ExpertCacheStats experts;       // MoE expert cache counters of this run (slots 0 = no cache)
 
   double prefill_tps() const;
   double decode_tps() const;

@@ -10,15 +10,19 @@
 #include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
 #include "core/progress.h"
+#include "engine/device_setup.h"
 #include "engine/model_drafter.h"
 #include "engine/ngram_drafter.h"
 #include "engine/sampler.h"
 #include "engine/self_draft.h"
 #include "engine/speculative.h"
 #include "engine/stop_matcher.h"
+#include "formats/expert_layout.h"  // MeasureExperts, WithoutRoutedExperts
 #include "formats/model_reader.h"
 #include "io/bandwidth_probe.h"
 #include "io/system_memory.h"
+#include "kv/backend_kv_cache.h"
+#include "kv/kv_cache.h"
 #include "store/streaming_store.h"
 #include "tokenizer/detokenizer.h"
 
@@ -33,6 +37,8 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Memory kept free for the KV cache, activations and the process itself when sizing an
 // automatic budget.
 constexpr uint64_t kAutoReserve = 512ull << 20;
+// Prompt tokens per forward chunk on a GPU: large GEMMs keep the tensor cores busy.
+constexpr int kGpuMaxChunk = 2048;
 
 // Takes the self-draft copy's bytes out of so.budget_bytes: the copy covers the layers that
 // stream, which grow as the budget shrinks, so plan, size the copy, and plan again until the
@@ -103,6 +109,50 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
   return store;
 }
 
+// An MoE model streams its routed experts through an expert cache when --ram is below its
+// weights (MLX-quantized experts stream whole layers: the cache does not read companions).
+bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
+  if (index.config.n_expert == 0 || options.ram_gib <= 0 || options.self_draft_bits > 0) return false;
+  for (const TensorInfo& t : index.tensors) {
+    if (IsMlx(t.dtype)) return false;
+  }
+  const LayerLayout layout = MeasureLayout(index);
+  uint64_t weights = layout.global_bytes;
+  for (uint64_t b : layout.layer_bytes) weights += b;
+  return static_cast<uint64_t>(options.ram_gib * kGiB) < weights;
+}
+
+// Everything but the routed experts resident; the experts in a cache of the rest of --ram.
+Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, const ProgressFn& progress,
+                       std::unique_ptr<WeightStore>& store, std::unique_ptr<ExpertCache>& cache,
+                       ResidencyPlan* plan) {
+  const ModelIndex resident = WithoutRoutedExperts(index);
+  const ExpertLayout x = MeasureExperts(index);
+  const uint64_t budget = static_cast<uint64_t>(options.ram_gib * kGiB);
+  const uint64_t slot = ExpertCache::SlotBytes(index);
+  const TensorInfo* embd = index.Find("token_embd.weight");
+  const uint64_t fixed = x.shared_bytes + (embd != nullptr ? embd->bytes : 0);
+  if (budget < fixed + slot) {
+    return Errorf("--ram {:.4f} GiB is below the minimum for the expert cache: {:.1f} MiB of non-expert weights "
+                  "resident + one expert slot of {:.2f} MiB",
+                  options.ram_gib, fixed / 1048576.0, slot / 1048576.0);
+  }
+  StreamingOptions so;  // budget 0: all resident
+  so.max_gap = 0;
+  so.io.queue_depth = std::max(1, options.io_queue_depth);
+  so.io.chunk_bytes = static_cast<uint64_t>(std::max(4, options.io_chunk_kib)) * 1024;
+  FS_ASSIGN_OR_RETURN(store, OpenStreamingStore(resident, so, progress, plan));
+  const uint64_t used = store->stats().resident_bytes;
+  FS_ASSIGN_OR_RETURN(cache, ExpertCache::Open(index, budget > used ? budget - used : 0, so.io));
+  const ExpertCacheStats& st = cache->stats();
+  std::fprintf(stderr,
+               "flashstream: expert cache: %.1f MiB non-expert weights resident, %d slots of %.2f MiB for %d x %d "
+               "routed experts (%.0f%%), least recently used replaced\n",
+               used / 1048576.0, st.slots, st.slot_bytes / 1048576.0, index.config.n_layers, index.config.n_expert,
+               100.0 * st.slots / (index.config.n_layers * index.config.n_expert));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, const ProgressFn& progress) {
@@ -114,25 +164,6 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   if (index.tokenizer.kind != TokenizerSpec::Kind::kNone) {
     FS_ASSIGN_OR_RETURN(s->tokenizer_, Tokenizer::Create(index.tokenizer));
   }
-  if (options.use_mmap) {
-    FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
-  } else {
-    FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
-  }
-  const int threads =
-      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  s->pool_ = std::make_unique<ThreadPool>(threads);
-  s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
-  if (options.self_draft_bits > 0) {
-    if (!s->plan_.streams()) {
-      std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
-    } else {
-      ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
-      FS_ASSIGN_OR_RETURN(s->self_draft_,
-                          SelfDraftStore::Build(*s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
-                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
-    }
-  }
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
   if (c.context_length > 0 && ctx > c.context_length) {
@@ -143,18 +174,54 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
     ctx = c.context_length;
   }
   if (ctx <= 0) ctx = 4096;  // a model that does not state its trained context
-  KvConfig kc;
-  kc.n_layers = c.n_layers;
-  kc.n_kv_heads = c.n_kv_heads;
-  kc.head_dim = c.head_dim;
-  kc.max_positions = ctx;
-  kc.quant_bits = options.kv_quant;
-  kc.window = options.kv_window;
-  kc.f32 = options.kv_f32;
-  kc.keys_per_token = options.kv_keys_per_token;
-  kc.ram_bytes = static_cast<uint64_t>(options.kv_ram_gib * kGiB);
-  kc.spill_dir = options.kv_spill_dir;
-  FS_ASSIGN_OR_RETURN(s->kv_, MakeHostKvCache(kc));
+  const int kv_width = c.n_kv_heads * c.head_dim;
+  FS_ASSIGN_OR_RETURN(const int gpu, ParseDevice(options.device));
+  if (gpu >= 0) {
+    if (options.self_draft_bits > 0) {
+      return Errorf(
+          "--self-draft drafts with a CPU copy of the streamed layers; it cannot be combined with --device "
+          "cuda");
+    }
+    const uint64_t kv_bytes = 2ull * c.n_layers * static_cast<uint64_t>(ctx) * kv_width * sizeof(float);
+    FS_RETURN_IF_ERROR(OpenGpuSession(index, options, gpu, kv_bytes, progress, &s->backend_, &s->store_, &s->plan_));
+    s->kv_ = std::make_unique<BackendKvCache>(*s->backend_, c.n_layers, kv_width, ctx);
+    s->model_->set_max_chunk(kGpuMaxChunk);
+  } else {
+    if (options.use_mmap) {
+      FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
+    } else if (UseExpertCache(index, options)) {
+      FS_RETURN_IF_ERROR(OpenExpertStore(index, options, progress, s->store_, s->experts_, &s->plan_));
+      s->model_->moe()->set_expert_source(s->experts_.get());
+    } else {
+      FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
+    }
+    const int threads =
+        options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    s->pool_ = std::make_unique<ThreadPool>(threads);
+    s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
+    if (options.self_draft_bits > 0) {
+      if (!s->plan_.streams()) {
+        std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
+      } else {
+        ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
+        FS_ASSIGN_OR_RETURN(s->self_draft_, SelfDraftStore::Build(
+                                                *s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
+                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
+      }
+    }
+    KvConfig kc;
+    kc.n_layers = c.n_layers;
+    kc.n_kv_heads = c.n_kv_heads;
+    kc.head_dim = c.head_dim;
+    kc.max_positions = ctx;
+    kc.quant_bits = options.kv_quant;
+    kc.window = options.kv_window;
+    kc.f32 = options.kv_f32;
+    kc.keys_per_token = options.kv_keys_per_token;
+    kc.ram_bytes = static_cast<uint64_t>(options.kv_ram_gib * kGiB);
+    kc.spill_dir = options.kv_spill_dir;
+    FS_ASSIGN_OR_RETURN(s->kv_, MakeHostKvCache(kc));
+  }
   if (options.verbose) std::fprintf(stderr, "flashstream: %s\n", s->kv_->Describe().c_str());
   if (!options.draft_model_path.empty()) {
     if (s->tokenizer_ == nullptr) return Errorf("{}: a draft model needs the model's tokenizer", options.model_path);
@@ -250,6 +317,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.reused_tokens = static_cast<int>(reuse);
 
   const StoreStats store_before = store_->stats();
+  const ExpertCacheStats experts_before = experts_ ? experts_->stats() : ExpertCacheStats{};
   auto t0 = std::chrono::steady_clock::now();
   FS_RETURN_IF_ERROR(Append(prompt.subspan(reuse), false, &logits_));
   stats.prefill_seconds = SecondsSince(t0);
@@ -340,6 +408,13 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.self_draft_bytes = self_draft_ != nullptr ? self_draft_->copy_bytes() : 0;
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats().Since(store_before);
+  if (experts_) {
+    stats.experts = experts_->stats();
+    stats.experts.hits -= experts_before.hits;
+    stats.experts.misses -= experts_before.misses;
+    stats.experts.bytes_read -= experts_before.bytes_read;
+    stats.experts.io_seconds -= experts_before.io_seconds;
+  }
   return stats;
 }
 

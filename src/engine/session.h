@@ -1,6 +1,7 @@
 // Session: one loaded model and its conversation state (KV cache, token history, statistics),
 // driven the same way by the CLI, the server and Python. Owns the thread pool, backend, weight
-// store, model and tokenizer. Not thread-safe: one Generate() at a time; `cancel` may be set
+// store, model and tokenizer; with --device cuda the backend, the store and the KV cache are
+// the GPU's. Not thread-safe: one Generate() at a time; `cancel` may be set
 // from another thread (or a signal handler) to stop the current generation.
 #pragma once
 
@@ -18,6 +19,7 @@
 #include "flashstream/options.h"
 #include "kv/kv_cache.h"
 #include "models/decoder.h"
+#include "store/expert_cache.h"
 #include "store/residency_planner.h"
 #include "store/weight_store.h"
 #include "tokenizer/tokenizer.h"
@@ -51,7 +53,11 @@ class Session {
   double load_seconds() const { return load_seconds_; }
   const ResidencyPlan& plan() const { return plan_; }
   const WeightStore& store() const { return *store_; }
-  std::string backend_name() const { return backend_->Name(); }  // "cpu-avx512", "cpu-avx512-int8", ...
+  // The forward pass (chunk size, activation and routing hooks); valid while the session lives.
+  DecoderModel& model() { return *model_; }
+  // The routed-expert cache of an MoE model streamed under --ram (docs/MOE.md); nullptr else.
+  const ExpertCache* expert_cache() const { return experts_.get(); }
+  std::string backend_name() const { return backend_->Name(); }  // "cpu-avx512", "cpu-avx512-int8", "cuda", ...
 
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
   // longest prefix shared with the previous call are reused. The sampled ids (end-of-generation
@@ -97,9 +103,10 @@ class Session {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<WeightStore> store_;
+  std::unique_ptr<ExpertCache> experts_;  // MoE under --ram: routed experts (the model borrows it)
   std::unique_ptr<DecoderModel> model_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<KvCache> kv_;                 // declared after backend_: a GPU cache frees through it
   std::unique_ptr<ModelDrafter> drafter_;       // --draft-model, or null
   std::unique_ptr<SelfDraftStore> self_draft_;  // --self-draft: low-bit copy of the streamed layers, or null
   std::vector<int32_t> history_;                // tokens whose K/V are in kv_

@@ -64,8 +64,8 @@ class KvCache {
   // out[n_tok, n_heads, head_dim] = causal attention of q[n_tok, n_heads, head_dim] (queries at
   // positions n_past()..) over the keys of `layer` up to each query, itself included (Write()
   // first). window > 0 limits each query to its last `window` keys. Errors: spill read failed.
-  virtual Status Attend(int layer, Backend& backend, const float* q, int n_tok, int n_heads, float scale,
-                        int64_t window, float* out) = 0;
+  virtual Status Attend(int layer, Backend& backend, const float* q, int n_tok, int n_heads, int n_kv_heads,
+                        int head_dim, float scale, int64_t window, float* out) = 0;
   // Ends the forward pass: positions n_past()..n_past()+n_tok-1 are now part of the history.
   virtual void Advance(int n_tok) = 0;
   // Forgets positions >= n (n <= n_past()). Returns how many positions are kept: n, or fewer

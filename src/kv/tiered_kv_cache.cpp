@@ -147,8 +147,10 @@ Status TieredKvCache::SpillOverBudget() {
   return Status::Ok();
 }
 
-Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_tok, int n_heads, float scale,
-                             int64_t window, float* out) {
+Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_tok, int n_heads, int n_kv_heads,
+                             int head_dim, float scale, int64_t window, float* out) {
+  FS_CHECK(n_kv_heads == config_.n_kv_heads && head_dim == config_.head_dim, "KV Attend: {} x {} for a {} x {} cache",
+           n_kv_heads, head_dim, config_.n_kv_heads, config_.head_dim);
   Layer& L = layers_[static_cast<size_t>(layer)];
   const int64_t pos0 = n_past_, last = n_past_ + n_tok - 1;
   FS_CHECK(L.written == last + 1, "KV Attend: layer {} holds {} rows, queries end at {}", layer, L.written, last);

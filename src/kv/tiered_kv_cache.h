@@ -31,8 +31,8 @@ class TieredKvCache final : public KvCache {
   int max_positions() const override { return config_.max_positions; }
   Status Reserve(int n_tok) override;
   Status Write(int layer, const float* k, const float* v, int n_tok) override;
-  Status Attend(int layer, Backend& backend, const float* q, int n_tok, int n_heads, float scale, int64_t window,
-                float* out) override;
+  Status Attend(int layer, Backend& backend, const float* q, int n_tok, int n_heads, int n_kv_heads, int head_dim,
+                float scale, int64_t window, float* out) override;
   void Advance(int n_tok) override;
   int Truncate(int n) override;
   KvStats stats() const override;

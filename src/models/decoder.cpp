@@ -11,14 +11,13 @@ namespace flashstream {
 namespace {
 
 // The one checked tensor getter used at load: presence, dtype class and shape.
-Status CheckTensor(const ModelIndex& index, const std::string& name, std::initializer_list<int64_t> dims,
-                   bool matrix) {
+Status CheckTensor(const ModelIndex& index, const std::string& name, std::initializer_list<int64_t> dims, bool matrix) {
   const TensorInfo* t = index.Find(name);
   if (t == nullptr) return Errorf("{}: required tensor {} is missing", index.files.at(0), name);
   const Shape want = MakeShape(dims);
   if (!(t->shape == want)) {
-    return Errorf("{}: tensor {} has shape {}, expected {}", index.files.at(0), name,
-                  t->shape.ToString(), want.ToString());
+    return Errorf("{}: tensor {} has shape {}, expected {}", index.files.at(0), name, t->shape.ToString(),
+                  want.ToString());
   }
   if (!matrix && t->dtype != DType::kF32 && t->dtype != DType::kF16 && t->dtype != DType::kBF16) {
     return Errorf("{}: tensor {} has dtype {}, expected f32, f16 or bf16", index.files.at(0), name, Name(t->dtype));
@@ -40,9 +39,13 @@ Status CheckLayer(const ModelIndex& index, const ArchFeatures& f, int l) {
   FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_v.weight"), {kv_width, c.n_embd}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_output.weight"), {c.n_embd, q_width}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_norm.weight"), {c.n_embd}, false));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
+  if (c.n_expert > 0) {
+    FS_RETURN_IF_ERROR(MoeBlock::CheckLayer(index, l));
+  } else {
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
+  }
   if (f.attn_bias) {
     FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_q.bias"), {q_width}, false));
     FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_k.bias"), {kv_width}, false));
@@ -61,8 +64,7 @@ Status CheckLayer(const ModelIndex& index, const ArchFeatures& f, int l) {
 
 }  // namespace
 
-DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features)
-    : config_(config), features_(features) {
+DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features) : config_(config), features_(features) {
   rope_.rope_dim = config.rope_dim > 0 ? config.rope_dim : config.head_dim;
   rope_.theta = config.rope_theta;
   rope_.interleaved = config.rope_interleaved;
@@ -79,6 +81,7 @@ DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features)
     rope_swa_.interleaved = rope_.interleaved;
   }
   attn_scale_ = config.attn_scale > 0.f ? config.attn_scale : 1.0f / std::sqrt(static_cast<float>(config.head_dim));
+  if (config.n_expert > 0) moe_ = std::make_unique<MoeBlock>(config);
 }
 
 Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& index) {
@@ -90,9 +93,10 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& ind
   }
   const ArchFeatures features = arch->features(c);
   if (index.Find("rope_freqs.weight") != nullptr) {  // llama.cpp's Llama 3.1 files: per-pair RoPE divisors
-    return Errorf("{}: tensor rope_freqs.weight (per-dimension RoPE frequency factors) is not supported; "
-                  "expected llama3 scaling as '{}.rope.scaling.*' keys",
-                  index.files.at(0), c.arch);
+    return Errorf(
+        "{}: tensor rope_freqs.weight (per-dimension RoPE frequency factors) is not supported; "
+        "expected llama3 scaling as '{}.rope.scaling.*' keys",
+        index.files.at(0), c.arch);
   }
   FS_RETURN_IF_ERROR(CheckTensor(index, "token_embd.weight", {c.vocab_size, c.n_embd}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, "output_norm.weight", {c.n_embd}, false));
@@ -103,8 +107,8 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& ind
   return std::unique_ptr<DecoderModel>(new DecoderModel(c, features));
 }
 
-Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
-                             Backend& backend, KvCache& kv, std::vector<float>* logits) {
+Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend,
+                             KvCache& kv, std::vector<float>* logits) {
   const size_t n = tokens.size();
   FS_CHECK(n > 0, "empty forward");
   for (int32_t id : tokens) {
@@ -131,6 +135,15 @@ Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, W
   return Status::Ok();
 }
 
+void DecoderModel::Emit(Backend& backend, std::string_view name, int layer, const float* data, int64_t n_tok,
+                        int64_t width) {
+  if (!hook_) return;
+  if (backend.host_memory()) return hook_(name, layer, data, n_tok, width);
+  hook_copy_.resize(static_cast<size_t>(n_tok * width));
+  backend.Download(hook_copy_.data(), data, hook_copy_.size() * sizeof(float));
+  hook_(name, layer, hook_copy_.data(), n_tok, width);
+}
+
 void DecoderModel::Norm(Backend& backend, const float* x, const TensorView& weight, int64_t n_tok, int64_t width,
                         float* out) const {
   backend.RmsNorm(x, weight, n_tok, width, config_.rms_eps, config_.norm_weight_offset, out);
@@ -140,16 +153,15 @@ void DecoderModel::AddBias(Backend& backend, float* x, const TensorView& bias, i
   for (int64_t t = 0; t < n; ++t) backend.Add(x + t * width, bias.f32(), width, x + t * width);
 }
 
-void DecoderModel::Embed(std::span<const int32_t> tokens, WeightStore& store, Backend& backend) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
+void DecoderModel::Embed(int64_t n, WeightStore& store, Backend& backend) {
   const TensorView* embd = store.Global("token_embd.weight");
   FS_CHECK(embd != nullptr, "token_embd.weight");
-  backend.GetRows(*embd, tokens.data(), n, x_.data());
+  backend.GetRows(*embd, ids_.data(), n, x_.data());
   if (features_.scale_embeddings) {  // sqrt(n_embd) rounded to f32, as transformers' f32 normalizer
     backend.Scale(x_.data(), static_cast<float>(std::sqrt(static_cast<double>(config_.n_embd))), n * config_.n_embd,
                   x_.data());
   }
-  Emit("inp_embd", -1, x_.data(), n, config_.n_embd);
+  Emit(backend, "inp_embd", -1, x_.data(), n, config_.n_embd);
 }
 
 Status DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv) {
@@ -157,7 +169,7 @@ Status DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Bac
   const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
   const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
   Norm(backend, x_.data(), w.Get("attn_norm.weight"), n, c.n_embd, xb_.data());
-  Emit("attn_norm", l, xb_.data(), n, c.n_embd);
+  Emit(backend, "attn_norm", l, xb_.data(), n, c.n_embd);
   backend.MatMul(w.Get("attn_q.weight"), xb_.data(), n, q_.data());
   backend.MatMul(w.Get("attn_k.weight"), xb_.data(), n, k_.data());
   backend.MatMul(w.Get("attn_v.weight"), xb_.data(), n, v_.data());
@@ -174,23 +186,32 @@ Status DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Bac
   const RopeParams& rope = sliding ? rope_swa_ : rope_;
   backend.Rope(q_.data(), n, c.n_heads, c.head_dim, pos_.data(), rope);
   backend.Rope(k_.data(), n, c.n_kv_heads, c.head_dim, pos_.data(), rope);
-  Emit("q", l, q_.data(), n, q_width);
-  Emit("k", l, k_.data(), n, kv_width);
+  Emit(backend, "q", l, q_.data(), n, q_width);
+  Emit(backend, "k", l, k_.data(), n, kv_width);
   FS_RETURN_IF_ERROR(kv.Write(l, k_.data(), v_.data(), static_cast<int>(n)));
-  FS_RETURN_IF_ERROR(kv.Attend(l, backend, q_.data(), static_cast<int>(n), c.n_heads, attn_scale_,
-                               sliding ? c.sliding_window : 0, att_.data()));
-  Emit("attn", l, att_.data(), n, q_width);
+  FS_RETURN_IF_ERROR(kv.Attend(l, backend, q_.data(), static_cast<int>(n), c.n_heads, c.n_kv_heads, c.head_dim,
+                               attn_scale_, sliding ? c.sliding_window : 0, att_.data()));
+  Emit(backend, "attn", l, att_.data(), n, q_width);
   backend.MatMul(w.Get("attn_output.weight"), att_.data(), n, xb_.data());
   if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_attention_norm.weight"), n, c.n_embd, xb_.data());
-  Emit("attn_out", l, xb_.data(), n, c.n_embd);
+  Emit(backend, "attn_out", l, xb_.data(), n, c.n_embd);
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
   return Status::Ok();
 }
 
-void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
+Status DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
   const ModelConfig& c = config_;
   Norm(backend, x_.data(), w.Get("ffn_norm.weight"), n, c.n_embd, xb_.data());
-  Emit("ffn_norm", l, xb_.data(), n, c.n_embd);
+  Emit(backend, "ffn_norm", l, xb_.data(), n, c.n_embd);
+  if (moe_) {
+    if (!backend.host_memory()) {  // the block routes and gathers on the host
+      return Errorf("mixture-of-experts layers run on the CPU backend only (use --device cpu)");
+    }
+    FS_RETURN_IF_ERROR(moe_->Forward(l, w, xb_.data(), n, backend, xb_.data()));
+    Emit(backend, "ffn_out", l, xb_.data(), n, c.n_embd);
+    backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+    return Status::Ok();
+  }
   backend.MatMul(w.Get("ffn_gate.weight"), xb_.data(), n, gate_.data());
   backend.MatMul(w.Get("ffn_up.weight"), xb_.data(), n, up_.data());
   if (features_.ffn_act == FfnActivation::kGeluTanh) {
@@ -200,8 +221,9 @@ void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Bac
   }
   backend.MatMul(w.Get("ffn_down.weight"), gate_.data(), n, xb_.data());
   if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_ffw_norm.weight"), n, c.n_embd, xb_.data());
-  Emit("ffn_out", l, xb_.data(), n, c.n_embd);
+  Emit(backend, "ffn_out", l, xb_.data(), n, c.n_embd);
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+  return Status::Ok();
 }
 
 void DecoderModel::OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits) {
@@ -211,42 +233,61 @@ void DecoderModel::OutputHead(int64_t n, int64_t rows, WeightStore& store, Backe
   const TensorView* head = store.Global(c.tied_embeddings ? "token_embd.weight" : "output.weight");
   FS_CHECK(norm != nullptr && head != nullptr, "output tensors");
   Norm(backend, head_in, *norm, rows, c.n_embd, xb_.data());
-  Emit("result_norm", -1, xb_.data(), rows, c.n_embd);
+  Emit(backend, "result_norm", -1, xb_.data(), rows, c.n_embd);
   backend.MatMul(*head, xb_.data(), rows, logits);
   if (c.final_logit_softcap > 0.f) backend.SoftCap(logits, rows * c.vocab_size, c.final_logit_softcap);
+}
+
+Status DecoderModel::ReserveScratch(Backend& backend, int64_t n, int64_t logit_rows) {
+  const ModelConfig& c = config_;
+  const auto sz = [n](int64_t width) { return static_cast<size_t>(n * width); };
+  FS_RETURN_IF_ERROR(x_.Reserve(backend, sz(c.n_embd)));
+  FS_RETURN_IF_ERROR(xb_.Reserve(backend, sz(c.n_embd)));
+  FS_RETURN_IF_ERROR(q_.Reserve(backend, sz(int64_t{c.n_heads} * c.head_dim)));
+  FS_RETURN_IF_ERROR(k_.Reserve(backend, sz(int64_t{c.n_kv_heads} * c.head_dim)));
+  FS_RETURN_IF_ERROR(v_.Reserve(backend, sz(int64_t{c.n_kv_heads} * c.head_dim)));
+  FS_RETURN_IF_ERROR(att_.Reserve(backend, sz(int64_t{c.n_heads} * c.head_dim)));
+  FS_RETURN_IF_ERROR(gate_.Reserve(backend, sz(c.n_ff)));
+  FS_RETURN_IF_ERROR(up_.Reserve(backend, sz(c.n_ff)));
+  FS_RETURN_IF_ERROR(ids_.Reserve(backend, sz(1)));
+  FS_RETURN_IF_ERROR(pos_.Reserve(backend, sz(1)));
+  if (logit_rows > 0 && !backend.host_memory()) {
+    FS_RETURN_IF_ERROR(logits_.Reserve(backend, static_cast<size_t>(logit_rows * c.vocab_size)));
+  }
+  return Status::Ok();
 }
 
 Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
                                   Backend& backend, KvCache& kv, float* logits) {
   const ModelConfig& c = config_;
   const int64_t n = static_cast<int64_t>(tokens.size());
-  const auto sz = [n](int64_t width) { return static_cast<size_t>(n * width); };
-  x_.resize(sz(c.n_embd));
-  xb_.resize(sz(c.n_embd));
-  q_.resize(sz(int64_t{c.n_heads} * c.head_dim));
-  k_.resize(sz(int64_t{c.n_kv_heads} * c.head_dim));
-  v_.resize(sz(int64_t{c.n_kv_heads} * c.head_dim));
-  att_.resize(sz(int64_t{c.n_heads} * c.head_dim));
-  gate_.resize(sz(c.n_ff));
-  up_.resize(sz(c.n_ff));
-  pos_.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) pos_[static_cast<size_t>(i)] = kv.n_past() + static_cast<int32_t>(i);
+  const int64_t rows = logits == nullptr ? 0 : all_logits ? n : 1;  // every row, or the last one only
+  FS_RETURN_IF_ERROR(ReserveScratch(backend, n, rows));
+  host_pos_.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) host_pos_[static_cast<size_t>(i)] = kv.n_past() + static_cast<int32_t>(i);
+  backend.Upload(pos_.data(), host_pos_.data(), static_cast<size_t>(n) * sizeof(int32_t));
+  backend.Upload(ids_.data(), tokens.data(), static_cast<size_t>(n) * sizeof(int32_t));
 
-  Embed(tokens, store, backend);
+  Embed(n, store, backend);
   for (int l = 0; l < c.n_layers; ++l) {
     FS_ASSIGN_OR_RETURN(const LayerWeights* w, store.Acquire(l));
-    const Status attended = AttentionBlock(l, *w, n, backend, kv);
-    if (!attended.ok()) {
+    Status block = AttentionBlock(l, *w, n, backend, kv);
+    if (block.ok()) block = FeedForwardBlock(l, *w, n, backend);
+    if (!block.ok()) {
       store.Release(l);
-      return attended;
+      return block;
     }
-    FeedForwardBlock(l, *w, n, backend);
-    Emit("l_out", l, x_.data(), n, c.n_embd);
+    Emit(backend, "l_out", l, x_.data(), n, c.n_embd);
     store.Release(l);
   }
   kv.Advance(static_cast<int>(n));
   if (logits == nullptr) return Status::Ok();
-  OutputHead(n, all_logits ? n : 1, store, backend, logits);  // every row, or the last one only
+  if (backend.host_memory()) {
+    OutputHead(n, rows, store, backend, logits);
+    return Status::Ok();
+  }
+  OutputHead(n, rows, store, backend, logits_.data());
+  backend.Download(logits, logits_.data(), static_cast<size_t>(rows * c.vocab_size) * sizeof(float));
   return Status::Ok();
 }
 

@@ -17,22 +17,25 @@
 namespace flashstream {
 
 struct PlanInput {
-  uint64_t budget_bytes = 0;              // weights + staging may use this much; 0 = unlimited
-  uint64_t global_bytes = 0;              // tensors outside the layers
-  std::vector<uint64_t> layer_bytes;      // bytes each layer occupies when streamed (aligned extents)
-  int min_slots = 2;                      // staging slots at least (double buffering)
-  int max_slots = 4;                      // staging slots at most (lookahead depth + 1)
-  double read_gbps = 0;                   // measured streaming bandwidth (GB/s); 0 = unknown
+  uint64_t budget_bytes = 0;          // weights + staging may use this much; 0 = unlimited
+  uint64_t global_bytes = 0;          // tensors outside the layers
+  std::vector<uint64_t> layer_bytes;  // bytes each layer occupies when streamed (aligned extents)
+  int min_slots = 2;                  // staging slots at least (double buffering)
+  int max_slots = 4;                  // staging slots at most (lookahead depth + 1)
+  double read_gbps = 0;               // measured streaming bandwidth (GB/s); 0 = unknown
+  std::string budget_flag = "--ram";  // how the budget is named in errors ("--vram" for the GPU)
+  std::string tier = "disk";          // where streamed layers come from, for Describe()
 };
 
 struct ResidencyPlan {
-  std::vector<bool> layer_resident;  // [n_layers]
-  int staging_slots = 0;             // 0 when nothing streams
-  uint64_t slot_bytes = 0;           // size of each staging slot
-  uint64_t resident_bytes = 0;       // globals + resident layers
-  uint64_t staging_bytes = 0;        // staging_slots * slot_bytes
+  std::vector<bool> layer_resident;      // [n_layers]
+  int staging_slots = 0;                 // 0 when nothing streams
+  uint64_t slot_bytes = 0;               // size of each staging slot
+  uint64_t resident_bytes = 0;           // globals + resident layers
+  uint64_t staging_bytes = 0;            // staging_slots * slot_bytes
   uint64_t streamed_bytes_per_pass = 0;  // bytes read for one forward pass
-  double limit_tps = 0;              // read_gbps / streamed bytes per pass; 0 when unknown or nothing streams
+  double limit_tps = 0;                  // read_gbps / streamed bytes per pass; 0 when unknown or nothing streams
+  std::string tier = "disk";             // PlanInput::tier
 
   bool streams() const { return staging_slots > 0; }
   int resident_layers() const;

@@ -52,17 +52,19 @@ struct LayerTiming {
 
 // Counters a store keeps for the end-of-run summary.
 struct StoreStats {
-  uint64_t resident_bytes = 0;  // weight bytes held in memory for the whole run
-  uint64_t staging_bytes = 0;   // staging ring for streamed layers
-  uint64_t bytes_read = 0;      // bytes read from files after load (streaming)
-  double io_busy_seconds = 0;   // time the prefetcher spent reading
-  double io_wait_seconds = 0;   // time Acquire() blocked on reads
-  int lookahead = 0;            // layers the prefetcher may run ahead (adaptive)
-  double pacer_rate = 0;        // pacer's read rate in bytes/s; 0 = unpaced
-  double pacer_delay_seconds = 0;   // time the pacer held reads back
-  double quiet_compute_seconds = 0; // pacer's EMA of a layer's compute with no reads in flight
-  double busy_compute_seconds = 0;  // ... and with reads in flight
-  std::vector<LayerTiming> layers;  // [n_layers]; empty for stores that keep no timings
+  uint64_t resident_bytes = 0;       // weight bytes held in memory for the whole run
+  uint64_t staging_bytes = 0;        // staging ring for streamed layers
+  uint64_t bytes_read = 0;           // bytes read from files after load (streaming)
+  double io_busy_seconds = 0;        // time the prefetcher spent reading
+  double io_wait_seconds = 0;        // time Acquire() blocked on reads
+  int lookahead = 0;                 // layers the prefetcher may run ahead (adaptive)
+  double pacer_rate = 0;             // pacer's read rate in bytes/s; 0 = unpaced
+  double pacer_delay_seconds = 0;    // time the pacer held reads back
+  double quiet_compute_seconds = 0;  // pacer's EMA of a layer's compute with no reads in flight
+  double busy_compute_seconds = 0;   // ... and with reads in flight
+  uint64_t h2d_bytes = 0;            // GPU stores: weight bytes copied host -> device after load
+  uint64_t gpu_memory_peak = 0;      // GPU stores: most device memory in use at once (whole device)
+  std::vector<LayerTiming> layers;   // [n_layers]; empty for stores that keep no timings
 
   // The counters accumulated after `before` was taken (gauges keep their current value).
   StoreStats Since(const StoreStats& before) const;

@@ -26,7 +26,7 @@ using testing::RelNorm;
 using testing::Weights;
 
 constexpr DType kAll[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0, DType::kQ4_0,
-                          DType::kQ4_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+                          DType::kQ4_1, DType::kQ5_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // Error bound, per output, the same for every dtype: both backends decode each weight to the
 // same f32 value (GetRowsBitwiseEqualToCpu checks the decoders), the GEMV then factors the

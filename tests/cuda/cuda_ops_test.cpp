@@ -100,17 +100,21 @@ TEST_F(CudaOpsTest, CausalGqaAttention) {
     int n_heads, n_kv_heads, head_dim;
     int64_t window;  // 0 = none
   };
-  for (const Case& c : {Case{1, 0, 4, 4, 64, 0}, Case{1, 1500, 8, 2, 128, 0}, Case{17, 0, 6, 2, 80, 0},
-                        Case{17, 50, 8, 1, 64, 0}, Case{5, 3, 2, 1, 256, 0}, Case{1, 1500, 8, 2, 128, 512},
-                        Case{17, 50, 8, 1, 64, 8}, Case{17, 0, 6, 2, 80, 1}}) {
+  for (const Case& c :
+       {Case{1, 0, 4, 4, 64, 0}, Case{1, 1500, 8, 2, 128, 0}, Case{17, 0, 6, 2, 80, 0}, Case{17, 50, 8, 1, 64, 0},
+        Case{5, 3, 2, 1, 256, 0}, Case{1, 1500, 8, 2, 128, 512}, Case{17, 50, 8, 1, 64, 8}, Case{17, 0, 6, 2, 80, 1},
+        // 32 tokens or more: the GEMM path (scores, causal softmax, products)
+        Case{100, 0, 8, 2, 128, 0}, Case{64, 30, 6, 2, 80, 0}, Case{100, 20, 8, 1, 64, 16}, Case{40, 0, 4, 4, 256, 0},
+        // 256 or more: in 4 blocks of queries, each against the keys it sees
+        Case{300, 20, 8, 2, 128, 0}, Case{257, 0, 4, 1, 64, 40}}) {
     const int64_t n_ctx = c.n_tok + c.past;
     const std::vector<float> q = RandomFloats(c.n_tok * c.n_heads * c.head_dim, rng_);
     const std::vector<float> k = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);
     const std::vector<float> v = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);
     const float scale = 1.f / std::sqrt(static_cast<float>(c.head_dim));
     std::vector<float> want(q.size(), NAN);
-    cpu_->Attention(q.data(), k.data(), v.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale,
-                    c.window, want.data());
+    cpu_->Attention(q.data(), k.data(), v.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale, c.window,
+                    want.data());
     DeviceVec<float> dq(q), dk(k), dv(v), dout(std::vector<float>(q.size(), NAN));
     gpu_->Attention(dq.data(), dk.data(), dv.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale,
                     c.window, dout.data());

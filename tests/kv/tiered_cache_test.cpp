@@ -146,7 +146,7 @@ std::vector<std::vector<float>> Feed(KvCache& cache, Backend& be, const Params& 
       EXPECT_TRUE(cache.Write(l, h.k[l].data() + pos * kWidth, h.v[l].data() + pos * kWidth, n).ok());
       std::vector<float> out(static_cast<size_t>(n) * kHeads * kHeadDim);
       const float* qp = q.data() + pos * kHeads * kHeadDim;
-      const Status st = cache.Attend(l, be, qp, n, kHeads, scale, p.sliding, out.data());
+      const Status st = cache.Attend(l, be, qp, n, kHeads, kKvHeads, kHeadDim, scale, p.sliding, out.data());
       EXPECT_TRUE(st.ok()) << st.message();
       const std::vector<float> want = Reference(p, tiers[static_cast<size_t>(l)], qp, pos, n, scale, hot_from);
       for (size_t i = 0; i < out.size(); ++i) {

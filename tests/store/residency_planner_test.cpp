@@ -95,5 +95,34 @@ TEST(ResidencyPlanner, SpareMemoryDeepensLookahead) {
   EXPECT_LE(plan->resident_bytes + plan->staging_bytes, 290u);
 }
 
+TEST(ResidencyPlanner, EmptyLayersAreResidentAndTakeNoPart) {
+  // A store over part of a model (the GPU store's host tier): layers 0..3 hold nothing here,
+  // 4..9 hold 100 each; budget = ring of 2 + 2 whole layers.
+  PlanInput in = Uniform(10, 100, 0, 400);
+  for (size_t l = 0; l < 4; ++l) in.layer_bytes[l] = 0;
+  Result<ResidencyPlan> plan = PlanResidency(in);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  for (size_t l = 0; l < 4; ++l) EXPECT_TRUE(plan->layer_resident[l]) << "empty layer " << l;
+  int real_resident = 0;
+  for (size_t l = 4; l < 10; ++l) real_resident += plan->layer_resident[l];
+  EXPECT_EQ(real_resident, 2);
+  EXPECT_EQ(plan->streamed_bytes_per_pass, 400u);
+  EXPECT_EQ(plan->resident_bytes, 200u);
+}
+
+TEST(ResidencyPlanner, GpuBudgetNamesItsFlagAndTier) {
+  PlanInput in = Uniform(8, 100'000'000, 50'000'000, 100'000'000);
+  in.budget_flag = "--vram";
+  in.tier = "PCIe";
+  Result<ResidencyPlan> low = PlanResidency(in);
+  ASSERT_FALSE(low.ok());
+  EXPECT_EQ(low.status().message().rfind("--vram 0.09 GiB is below", 0), 0u) << low.status().message();
+  in.budget_bytes = 450'000'000;
+  in.read_gbps = 50;  // 50 GB/s over 600 MB streamed per pass
+  Result<ResidencyPlan> plan = PlanResidency(in);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_NE(plan->Describe().find("PCIe limit 83.33 tok/s"), std::string::npos) << plan->Describe();
+}
+
 }  // namespace
 }  // namespace flashstream

@@ -4,7 +4,8 @@
 // are; several tokens dequantize the weight to f32 in panels of rows (scratch
 // <= kPanelFloats) and multiply with cuBLAS SGEMM (f32 inputs, f32
 // accumulation: no TF32), so the error stays at f32 accumulation-order level,
-// as with the CPU's exact kernels.
+// as with the CPU's exact kernels. Backend memory is device memory (cudaMalloc),
+// copies are enqueued on the same stream.
 #include "backend/cuda/cuda_backend.h"
 
 #include <cublas_v2.h>         // cublasSgemm
@@ -18,31 +19,15 @@
 #include "backend/cpu/reference_ops.h"  // ref::RopeInvFreq: the inverse frequencies the CPU uses
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/prompt_attention.h"
+#include "backend/cuda/scratch.h"
 
 namespace flashstream {
 namespace {
 
 constexpr int64_t kPanelFloats = int64_t{16} << 20;  // dequantized weight panel: 64 MiB
 constexpr int64_t kMaxAttnTokens = 65535;            // grid.y limit of the attention kernel
-
-// A device scratch buffer that only grows. Growing frees the old memory, which
-// cudaFree does only after the device finished using it.
-class Scratch {
- public:
-  void* Reserve(size_t bytes) {
-    if (bytes > buf_.size()) {
-      const size_t grown = std::max(bytes, 2 * buf_.size());
-      buf_ = cuda::DeviceBuffer();
-      auto r = cuda::DeviceBuffer::Allocate(grown);
-      FS_CHECK(r.ok(), "CUDA backend scratch: {}", r.status().message());
-      buf_ = std::move(r).value();
-    }
-    return buf_.data();
-  }
-
- private:
-  cuda::DeviceBuffer buf_;
-};
+constexpr int64_t kAttnGemmMinTokens = 32;           // prompts at least this long: attention as GEMMs
 
 bool IsDevicePointer(const void* p) {
   cudaPointerAttributes a{};
@@ -63,16 +48,25 @@ bool SameRope(const RopeParams& a, const RopeParams& b) {
 class CudaBackend final : public Backend {
  public:
   // Owns `own` when given; otherwise borrows `stream`.
-  CudaBackend(std::optional<cuda::Stream> own, const cuda::Stream* stream)
-      : own_(std::move(own)), stream_(own_ ? &*own_ : stream) {
+  CudaBackend(std::optional<cuda::Stream> own, const cuda::Stream* stream, const CudaBackendOptions& options)
+      : own_(std::move(own)), stream_(own_ ? &*own_ : stream), options_(options) {
     FS_CUDA_CHECK(cudaSetDevice(stream_->device()));
     FS_CUBLAS_CHECK(cublasCreate(&cublas_));
     FS_CUBLAS_CHECK(cublasSetStream(cublas_, s()));
     FS_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_PEDANTIC_MATH));  // true f32, never TF32
+    if (options_.bf16_activations) {  // a second handle free to use the tensor cores (TF32 for f32 products)
+      FS_CUBLAS_CHECK(cublasCreate(&cublas_bf16_));
+      FS_CUBLAS_CHECK(cublasSetStream(cublas_bf16_, s()));
+      FS_CUBLAS_CHECK(cublasSetMathMode(cublas_bf16_, CUBLAS_TF32_TENSOR_OP_MATH));
+    }
   }
-  ~CudaBackend() override { cublasDestroy(cublas_); }
+  ~CudaBackend() override {
+    cublasDestroy(cublas_);
+    if (cublas_bf16_ != nullptr) cublasDestroy(cublas_bf16_);
+  }
 
-  std::string Name() const override { return "cuda"; }
+  std::string Name() const override { return options_.bf16_activations ? "cuda-bf16" : "cuda"; }
+  const cuda::Stream& stream() const { return *stream_; }
 
   void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y) override {
     FS_CHECK(w.valid() && (w.shape.rank == 1 || w.shape.rank == 2), "MatMul weight rank {}", w.shape.rank);
@@ -80,6 +74,7 @@ class CudaBackend final : public Backend {
     FS_CHECK(w.cols() % Info(w.dtype).block_elems == 0, "MatMul: {} inputs is not a whole number of {} blocks",
              w.cols(), flashstream::Name(w.dtype));
     CheckElementAligned(w, "MatMul");
+    CheckMlx(w, "MatMul");
     if (n_tok <= 0) return;
     Use();
     const cuda::DeviceWeight dw = Weight(w);
@@ -95,6 +90,7 @@ class CudaBackend final : public Backend {
       return;
     }
     const int64_t n_in = dw.n_cols, n_out = dw.n_rows;
+    if (options_.bf16_activations) return MatMulBF16(w, dw, x, n_tok, y);
     if (w.dtype == DType::kF32) {
       Sgemm(reinterpret_cast<const float*>(w.data), n_out, n_in, x, n_tok, y, n_out);
       return;
@@ -106,14 +102,47 @@ class CudaBackend final : public Backend {
       cuda::DeviceWeight part = dw;
       part.data = dw.data + r0 * dw.row_bytes;
       part.n_rows = rows;
+      if (part.scales != nullptr) {
+        part.scales += r0 * dw.aux_row_bytes;
+        part.biases += r0 * dw.aux_row_bytes;
+      }
       cuda::LaunchDequantRows(part, nullptr, rows, panel, s());
       Sgemm(panel, rows, n_in, x, n_tok, y + r0, n_out);
+    }
+  }
+
+  // y[n_tok, n_out] = bf16(x) · bf16(w)^T with f32 accumulation (tensor cores): bf16 weights as
+  // they are, others dequantized to f32 panels and rounded to bf16.
+  void MatMulBF16(const TensorView& w, const cuda::DeviceWeight& dw, const float* x, int64_t n_tok, float* y) {
+    const int64_t n_in = dw.n_cols, n_out = dw.n_rows;
+    void* xb = x_bf16_.Reserve(static_cast<size_t>(n_tok * n_in) * 2);
+    cuda::LaunchToBF16(x, n_tok * n_in, xb, s());
+    if (w.dtype == DType::kBF16) {
+      GemmBF16(w.data, n_out, n_in, xb, n_tok, y, n_out);
+      return;
+    }
+    const int64_t panel_rows = std::max<int64_t>(1, std::min(n_out, kPanelFloats / n_in));
+    auto* panel = static_cast<float*>(panel_.Reserve(static_cast<size_t>(panel_rows * n_in) * sizeof(float)));
+    void* panel_bf16 = panel_bf16_.Reserve(static_cast<size_t>(panel_rows * n_in) * 2);
+    for (int64_t r0 = 0; r0 < n_out; r0 += panel_rows) {
+      const int64_t rows = std::min(panel_rows, n_out - r0);
+      cuda::DeviceWeight part = dw;
+      part.data = dw.data + r0 * dw.row_bytes;
+      part.n_rows = rows;
+      if (part.scales != nullptr) {
+        part.scales += r0 * dw.aux_row_bytes;
+        part.biases += r0 * dw.aux_row_bytes;
+      }
+      cuda::LaunchDequantRows(part, nullptr, rows, panel, s());
+      cuda::LaunchToBF16(panel, rows * n_in, panel_bf16, s());
+      GemmBF16(panel_bf16, rows, n_in, xb, n_tok, y + r0, n_out);
     }
   }
 
   void GetRows(const TensorView& table, const int32_t* ids, int64_t n, float* out) override {
     FS_CHECK(table.valid() && table.dtype != DType::kI32, "GetRows: table dtype {}", flashstream::Name(table.dtype));
     CheckElementAligned(table, "GetRows");
+    CheckMlx(table, "GetRows");
     if (n <= 0) return;
     Use();
     const int32_t* dev_ids = ids;
@@ -151,17 +180,8 @@ class CudaBackend final : public Backend {
              p.rope_dim, head_dim);
     if (n_tok <= 0) return;
     Use();
-    if (!rope_ || !SameRope(*rope_, p)) {
-      std::vector<float> inv(static_cast<size_t>(p.rope_dim / 2));
-      for (int i = 0; i < p.rope_dim / 2; ++i) inv[static_cast<size_t>(i)] = ref::RopeInvFreq(p, i);
-      void* dst = inv_freq_.Reserve(inv.size() * sizeof(float));
-      FS_CUDA_CHECK(cudaMemcpyAsync(dst, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice, s()));
-      FS_CUDA_CHECK(cudaStreamSynchronize(s()));  // `inv` is pageable and about to go away
-      rope_ = p;
-    }
     const int32_t* dev_pos = IsDevicePointer(pos) ? pos : UploadInts(pos, n_tok, pos_scratch_);
-    cuda::LaunchRope(x, n_tok, n_heads, head_dim, dev_pos, static_cast<const float*>(inv_freq_.Reserve(0)), p.rope_dim,
-                     p.interleaved, s());
+    cuda::LaunchRope(x, n_tok, n_heads, head_dim, dev_pos, InvFreq(p), p.rope_dim, p.interleaved, s());
   }
 
   void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
@@ -171,6 +191,11 @@ class CudaBackend final : public Backend {
     FS_CHECK(head_dim > 0 && head_dim <= 256, "Attention: head_dim {} outside (0, 256]", head_dim);
     FS_CHECK(n_tok <= kMaxAttnTokens, "Attention: {} query tokens in one call, at most {}", n_tok, kMaxAttnTokens);
     Use();
+    if (n_tok >= kAttnGemmMinTokens) {
+      cuda::PromptAttention(options_.bf16_activations ? cublas_bf16_ : cublas_, scores_, s(), q, k, v, n_tok, n_ctx,
+                            n_heads, n_kv_heads, head_dim, scale, window, out);
+      return;
+    }
     cuda::LaunchAttention(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out, s());
   }
 
@@ -200,6 +225,48 @@ class CudaBackend final : public Backend {
     cuda::LaunchSoftCap(x, n, cap, s());
   }
 
+  bool host_memory() const override { return false; }
+
+  Result<void*> Allocate(size_t bytes) override {
+    FS_RETURN_IF_ERROR(cuda::SetDevice(stream_->device()));
+    void* p = nullptr;
+    const cudaError_t err = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+    if (err != cudaSuccess) {
+      cudaGetLastError();  // out of memory is not sticky; clear it for the next call
+      return Errorf("cudaMalloc of {:.1f} MiB on device {}: {}", bytes / 1048576.0, stream_->device(),
+                    cudaGetErrorString(err));
+    }
+    return p;
+  }
+
+  void Free(void* p) override { FS_CUDA_CHECK(cudaFree(p)); }
+
+  void Upload(void* dst, const void* src, size_t bytes) override {
+    if (bytes == 0) return;
+    Use();
+    // From pageable memory the call returns once `src` has been read.
+    FS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s()));
+  }
+
+  void Download(void* dst, const void* src, size_t bytes) override {
+    if (bytes == 0) return;
+    Use();
+    FS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s()));
+    FS_CUDA_CHECK(cudaStreamSynchronize(s()));
+  }
+
+  void Copy(void* dst, const void* src, size_t bytes) override {
+    if (bytes == 0) return;
+    Use();
+    // A copy kernel starts sooner between kernels than a copy-engine transfer (the KV cache
+    // writes two small rows per layer and token).
+    if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) % 16 == 0) {
+      FS_CUDA_CHECK(cuda::LaunchCopy(dst, src, bytes, s()));
+      return;
+    }
+    FS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s()));
+  }
+
  private:
   cudaStream_t s() const { return static_cast<cudaStream_t>(stream_->handle()); }
   void Use() const { FS_CUDA_CHECK(cudaSetDevice(stream_->device())); }
@@ -212,6 +279,20 @@ class CudaBackend final : public Backend {
              flashstream::Name(w.dtype), align);
   }
 
+  // MLX weights need their companions, in groups of whole 32-value items, with each scale and
+  // bias at an address aligned to its size.
+  static void CheckMlx(const TensorView& w, const char* op) {
+    if (!IsMlx(w.dtype)) return;
+    FS_CHECK(w.scales != nullptr && w.biases != nullptr && w.group_size > 0 && w.group_size % 32 == 0 &&
+                 w.cols() % w.group_size == 0,
+             "{}: MLX weight {} without companions or with group size {} (CUDA needs a multiple of 32)", op,
+             w.shape.ToString(), w.group_size);
+    const uintptr_t align = w.aux_dtype == DType::kF32 ? 4 : 2;
+    FS_CHECK(
+        (reinterpret_cast<uintptr_t>(w.scales) | reinterpret_cast<uintptr_t>(w.biases) | w.AuxRowBytes()) % align == 0,
+        "{}: MLX scales/biases ({}) not {}-byte aligned", op, flashstream::Name(w.aux_dtype), align);
+  }
+
   static cuda::DeviceWeight Weight(const TensorView& w) {
     cuda::DeviceWeight d;
     d.data = reinterpret_cast<const uint8_t*>(w.data);
@@ -219,12 +300,35 @@ class CudaBackend final : public Backend {
     d.n_rows = w.rows();
     d.n_cols = w.cols();
     d.row_bytes = static_cast<int64_t>(w.row_bytes());
+    if (IsMlx(w.dtype)) {
+      d.scales = reinterpret_cast<const uint8_t*>(w.scales);
+      d.biases = reinterpret_cast<const uint8_t*>(w.biases);
+      d.aux_dtype = w.aux_dtype;
+      d.group_size = w.group_size;
+      d.aux_row_bytes = static_cast<int64_t>(w.AuxRowBytes());
+    }
     return d;
+  }
+
+  // The device table of inverse frequencies for `p`, made on first use (a model has one or
+  // two parameter sets: Gemma 3's local and global layers).
+  const float* InvFreq(const RopeParams& p) {
+    for (const RopeTable& t : rope_tables_) {
+      if (SameRope(t.params, p)) return t.inv_freq.as<float>();
+    }
+    std::vector<float> inv(static_cast<size_t>(p.rope_dim / 2));
+    for (int i = 0; i < p.rope_dim / 2; ++i) inv[static_cast<size_t>(i)] = ref::RopeInvFreq(p, i);
+    auto buf = cuda::DeviceBuffer::Allocate(inv.size() * sizeof(float));
+    FS_CHECK(buf.ok(), "CUDA backend RoPE table: {}", buf.status().message());
+    FS_CUDA_CHECK(cudaMemcpyAsync(buf->data(), inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice, s()));
+    FS_CUDA_CHECK(cudaStreamSynchronize(s()));  // `inv` is pageable and about to go away
+    rope_tables_.push_back({p, std::move(buf).value()});
+    return rope_tables_.back().inv_freq.as<float>();
   }
 
   // Copies host ints[n] to `scratch` on the stream; the copy from pageable
   // memory has read the source when it returns.
-  const int32_t* UploadInts(const int32_t* host, int64_t n, Scratch& scratch) {
+  const int32_t* UploadInts(const int32_t* host, int64_t n, cuda::Scratch& scratch) {
     void* dst = scratch.Reserve(static_cast<size_t>(n) * sizeof(int32_t));
     FS_CUDA_CHECK(cudaMemcpyAsync(dst, host, static_cast<size_t>(n) * sizeof(int32_t), cudaMemcpyHostToDevice, s()));
     return static_cast<const int32_t*>(dst);
@@ -240,28 +344,51 @@ class CudaBackend final : public Backend {
                                 &zero, y, static_cast<int>(ldy)));
   }
 
+  // As Sgemm, with bf16 w and x and f32 accumulation and output.
+  void GemmBF16(const void* w, int64_t rows, int64_t n_in, const void* x, int64_t n_tok, float* y, int64_t ldy) {
+    const float one = 1.f, zero = 0.f;
+    FS_CUBLAS_CHECK(cublasGemmEx(cublas_bf16_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
+                                 static_cast<int>(n_tok), static_cast<int>(n_in), &one, w, CUDA_R_16BF,
+                                 static_cast<int>(n_in), x, CUDA_R_16BF, static_cast<int>(n_in), &zero, y, CUDA_R_32F,
+                                 static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+
   std::optional<cuda::Stream> own_;
   const cuda::Stream* stream_;
+  CudaBackendOptions options_;
   cublasHandle_t cublas_ = nullptr;
-  Scratch x_scratch_;    // [n_in] 16-byte aligned copy of a GEMV input
-  Scratch panel_;        // [panel_rows, n_in] f32 dequantized weight rows
-  Scratch ids_scratch_;  // [n] GetRows ids copied from the host
-  Scratch pos_scratch_;  // [n_tok] Rope positions copied from the host
-  Scratch inv_freq_;     // [rope_dim / 2] for rope_
-  Scratch norm_weight_;  // [n] an f16/bf16 RmsNorm weight widened to f32
-  std::optional<RopeParams> rope_;
+  cublasHandle_t cublas_bf16_ = nullptr;  // only with bf16_activations
+  cuda::Scratch x_bf16_;                  // [n_tok, n_in] bf16 activations
+  cuda::Scratch panel_bf16_;              // [panel_rows, n_in] bf16 dequantized weight rows
+  cuda::Scratch x_scratch_;               // [n_in] 16-byte aligned copy of a GEMV input
+  cuda::Scratch panel_;                   // [panel_rows, n_in] f32 dequantized weight rows
+  cuda::Scratch ids_scratch_;             // [n] GetRows ids copied from the host
+  cuda::Scratch pos_scratch_;             // [n_tok] Rope positions copied from the host
+  cuda::Scratch norm_weight_;             // [n] an f16/bf16 RmsNorm weight widened to f32
+  cuda::Scratch scores_;                  // [heads of a pass, n_tok, n_ctx] attention scores, then probabilities
+  struct RopeTable {
+    RopeParams params;
+    cuda::DeviceBuffer inv_freq;  // [rope_dim / 2]
+  };
+  std::vector<RopeTable> rope_tables_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> MakeCudaBackend(int device) {
+std::unique_ptr<Backend> MakeCudaBackend(int device, const CudaBackendOptions& options) {
   auto stream = cuda::Stream::Create(device);
   FS_CHECK(stream.ok(), "CUDA backend on device {}: {}", device, stream.status().message());
-  return std::make_unique<CudaBackend>(std::move(stream).value(), nullptr);
+  return std::make_unique<CudaBackend>(std::move(stream).value(), nullptr, options);
 }
 
-std::unique_ptr<Backend> MakeCudaBackend(const cuda::Stream& stream) {
-  return std::make_unique<CudaBackend>(std::nullopt, &stream);
+std::unique_ptr<Backend> MakeCudaBackend(const cuda::Stream& stream, const CudaBackendOptions& options) {
+  return std::make_unique<CudaBackend>(std::nullopt, &stream, options);
+}
+
+const cuda::Stream& CudaBackendStream(const Backend& backend) {
+  const auto* b = dynamic_cast<const CudaBackend*>(&backend);
+  FS_CHECK(b != nullptr, "CudaBackendStream: backend {} is not a CUDA backend", backend.Name());
+  return b->stream();
 }
 
 }  // namespace flashstream

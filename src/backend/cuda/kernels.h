@@ -20,11 +20,22 @@ struct DeviceWeight {
   int64_t n_rows = 0;
   int64_t n_cols = 0;
   int64_t row_bytes = 0;
+  // MLX dtypes only: scales, biases [n_rows, n_cols / group_size] in aux_dtype (f32, f16 or
+  // bf16), aux_row_bytes per row; group_size a multiple of 32.
+  const uint8_t* scales = nullptr;
+  const uint8_t* biases = nullptr;
+  DType aux_dtype = DType::kF32;
+  int group_size = 0;
+  int64_t aux_row_bytes = 0;
 };
 
 // y[n_rows] = w[n_rows, n_cols] · x[n_cols]. Precondition: x is 16-byte
 // aligned.
 void LaunchGemv(const DeviceWeight& w, const float* x, float* y, cudaStream_t stream);
+
+// The MLX (kMlxQ4, kMlxQ8) cases of LaunchGemv and LaunchDequantRows (mlx_kernels.cu).
+void LaunchMlxGemv(const DeviceWeight& w, const float* x, float* y, cudaStream_t stream);
+void LaunchMlxRows(const DeviceWeight& w, const int32_t* ids, int64_t n, float* out, cudaStream_t stream);
 
 // out[n, n_cols] = f32 values of rows ids[0..n) of w (ids == nullptr: rows
 // 0..n), rounded exactly as DequantizeRow does. An id outside [0, n_rows) gives
@@ -54,6 +65,14 @@ void LaunchAdd(const float* a, const float* b, int64_t n, float* out, cudaStream
 void LaunchGeluTanhGlu(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
 void LaunchScale(const float* x, float s, int64_t n, float* out, cudaStream_t stream);
 void LaunchSoftCap(float* x, int64_t n, float cap, cudaStream_t stream);
+
+// s[rows, n_ctx]: rows are (head, query t) with t = row % n_tok at position n_ctx - n_tok + t;
+// each row becomes softmax(scale * s) over its causal (and window) keys, 0 elsewhere.
+void LaunchCausalSoftmax(float* s, int64_t rows, int64_t n_tok, int64_t n_ctx, float scale, int64_t window,
+                         cudaStream_t stream);
+
+// out[n] (bf16) = x[n] rounded to nearest even.
+void LaunchToBF16(const float* x, int64_t n, void* out, cudaStream_t stream);
 
 // dst[bytes] = src[bytes] by a grid-stride kernel; dst and src 16-byte aligned.
 cudaError_t LaunchCopy(void* dst, const void* src, size_t bytes, cudaStream_t stream);

@@ -60,9 +60,10 @@ constexpr int kXGroupFloats = 36;
 // that fit without spilling, 3 (80) for the K-quant GEMVs, 2 (128) for the register-staged
 // narrow loads (checked with -Xptxas -v).
 template <DType T, int kVec, bool kStore>
-constexpr int kMinBlocks = kVec < 4                                                                ? 2
-                           : kStore || T == DType::kQ8_0 || T == DType::kQ4_0 || T == DType::kQ4_1 ? 4
-                                                                                                   : 3;
+constexpr int kMinBlocks =
+    kVec < 4                                                                                     ? 2
+    : kStore || T == DType::kQ8_0 || T == DType::kQ4_0 || T == DType::kQ4_1 || T == DType::kQ5_0 ? 4
+                                                                                                 : 3;
 
 // Rows a warp works on at once: the GEMV decodes two rows per x load (halving the
 // shared-memory reads of x, the kernel's busiest resource); dequantization one.
@@ -370,16 +371,30 @@ void LaunchQuantVec(const DeviceWeight& w, const int32_t* ids, int64_t n, const 
   const bool x_shared = !kStore && x_bytes <= kMaxSharedX;
   const size_t smem = static_cast<size_t>(kWarps * tile_bytes + (x_shared ? x_bytes : 0));
   auto* kernel = &QuantRowsKernel<T, kVec, kStore>;
-  if (smem > (48 << 10)) {
-    CheckLaunchResult(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-                      __FILE__, __LINE__);
-  }
   // A persistent grid: as many blocks as fit on the device at once, each warp looping over rows.
+  // Setting the shared-memory limit and asking the occupancy cost microseconds of host time,
+  // more than a small GEMV runs: both are done once per device and shared-memory size.
   int device = 0, sms = 0, per_sm = 0;
   CheckLaunchResult(cudaGetDevice(&device), __FILE__, __LINE__);
   CheckLaunchResult(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), __FILE__, __LINE__);
-  CheckLaunchResult(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem), __FILE__,
-                    __LINE__);
+  struct Setup {
+    int device = -1;
+    size_t smem = 0;
+    int per_sm = 0;
+  };
+  static thread_local Setup cached;  // this kernel's last launch setup on this thread
+  if (cached.device == device && cached.smem == smem) {
+    per_sm = cached.per_sm;
+  } else {
+    if (smem > (48 << 10)) {
+      CheckLaunchResult(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)), __FILE__,
+          __LINE__);
+    }
+    CheckLaunchResult(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem), __FILE__,
+                      __LINE__);
+    cached = {device, smem, per_sm};
+  }
   const int64_t groups = (n + kRowsPerWarp<kStore, kVec> - 1) / kRowsPerWarp<kStore, kVec>;
   const int64_t blocks = std::min<int64_t>(Grid(groups), std::max(1, sms * per_sm));
   kernel<<<static_cast<unsigned>(blocks), kWarps * 32, smem, stream>>>(w.data, w.row_bytes, w.n_rows, n_blocks, ids, n,
@@ -438,15 +453,17 @@ void LaunchGemv(const DeviceWeight& w, const float* x, float* y, cudaStream_t st
       return LaunchQuant<DType::kQ4_0, false>(w, nullptr, w.n_rows, x, y, stream);
     case DType::kQ4_1:
       return LaunchQuant<DType::kQ4_1, false>(w, nullptr, w.n_rows, x, y, stream);
+    case DType::kQ5_0:
+      return LaunchQuant<DType::kQ5_0, false>(w, nullptr, w.n_rows, x, y, stream);
     case DType::kQ4_K:
       return LaunchQuant<DType::kQ4_K, false>(w, nullptr, w.n_rows, x, y, stream);
     case DType::kQ5_K:
       return LaunchQuant<DType::kQ5_K, false>(w, nullptr, w.n_rows, x, y, stream);
     case DType::kQ6_K:
       return LaunchQuant<DType::kQ6_K, false>(w, nullptr, w.n_rows, x, y, stream);
-    case DType::kQ5_0:  // no CUDA kernels yet: a clear error, never a silent CPU fallback
-    case DType::kMlxQ4:
+    case DType::kMlxQ4:  // mlx_kernels.cu
     case DType::kMlxQ8:
+      return LaunchMlxGemv(w, x, y, stream);
     case DType::kI32:
     case DType::kCount:
       break;
@@ -469,15 +486,17 @@ void LaunchDequantRows(const DeviceWeight& w, const int32_t* ids, int64_t n, flo
       return LaunchQuant<DType::kQ4_0, true>(w, ids, n, nullptr, out, stream);
     case DType::kQ4_1:
       return LaunchQuant<DType::kQ4_1, true>(w, ids, n, nullptr, out, stream);
+    case DType::kQ5_0:
+      return LaunchQuant<DType::kQ5_0, true>(w, ids, n, nullptr, out, stream);
     case DType::kQ4_K:
       return LaunchQuant<DType::kQ4_K, true>(w, ids, n, nullptr, out, stream);
     case DType::kQ5_K:
       return LaunchQuant<DType::kQ5_K, true>(w, ids, n, nullptr, out, stream);
     case DType::kQ6_K:
       return LaunchQuant<DType::kQ6_K, true>(w, ids, n, nullptr, out, stream);
-    case DType::kQ5_0:  // no CUDA kernels yet: a clear error, never a silent CPU fallback
-    case DType::kMlxQ4:
+    case DType::kMlxQ4:  // mlx_kernels.cu
     case DType::kMlxQ8:
+      return LaunchMlxRows(w, ids, n, out, stream);
     case DType::kI32:
     case DType::kCount:
       break;

@@ -1,10 +1,10 @@
 // The non-matmul operations: RMS norm, rotary embedding, causal GQA attention
-// (optionally windowed), SwiGLU, GELU-tanh gate, add, scale, soft-cap. Where the CPU's generic kernels have a fixed rounding sequence
-// (RMS norm's double sum of squares, RoPE's double cos/sin, the element-wise
-// ops) these kernels use the same one, with contraction into FMA disabled by
-// the __f*_rn intrinsics, so results match to the bit or within an ulp.
-// Attention is the straightforward kernel: one block per (token, head), warps
-// over keys with an online softmax each, merged at the end.
+// (optionally windowed), SwiGLU, GELU-tanh gate, add, scale, soft-cap. Where the CPU's generic kernels have a fixed
+// rounding sequence (RMS norm's double sum of squares, RoPE's double cos/sin, the element-wise ops) these kernels use
+// the same one, with contraction into FMA disabled by the __f*_rn intrinsics, so results match to the bit or within an
+// ulp. Attention is the straightforward kernel: one block per (token, head), warps over keys with an online softmax
+// each, merged at the end.
+#include <cuda_bf16.h>     // __float2bfloat16_rn
 #include <cuda_runtime.h>  // kernel launches
 
 #include <cmath>
@@ -155,6 +155,46 @@ __global__ void ScaleKernel(const float* x, float s, int64_t n, float* out) {
   if (i < n) out[i] = __fmul_rn(x[i], s);
 }
 
+// One block per row of scores [heads, n_tok, n_ctx] (row r is query t = r % n_tok at position
+// p = n_ctx - n_tok + t): s = scale * s over keys first..p, softmax in place, 0 elsewhere.
+__global__ void __launch_bounds__(kNormThreads)
+    CausalSoftmaxKernel(float* s, int64_t n_tok, int64_t n_ctx, float scale, int64_t window) {
+  float* row = s + static_cast<int64_t>(blockIdx.x) * n_ctx;
+  const int64_t t = static_cast<int64_t>(blockIdx.x) % n_tok;
+  const int64_t last = n_ctx - n_tok + t;
+  const int64_t first = window > 0 && last + 1 > window ? last + 1 - window : 0;
+  __shared__ float red[kNormThreads / 32];
+  auto block_reduce = [&](float v, bool is_max) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float other = __shfl_xor_sync(0xffffffffu, v, o);
+      v = is_max ? fmaxf(v, other) : v + other;
+    }
+    __syncthreads();  // red is free again
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float r = red[0];
+#pragma unroll
+    for (int k = 1; k < kNormThreads / 32; ++k) r = is_max ? fmaxf(r, red[k]) : r + red[k];
+    return r;
+  };
+  float m = -INFINITY;
+  for (int64_t j = first + threadIdx.x; j <= last; j += kNormThreads) m = fmaxf(m, row[j] * scale);
+  m = block_reduce(m, true);
+  float sum = 0.f;
+  for (int64_t j = first + threadIdx.x; j <= last; j += kNormThreads) sum += expf(row[j] * scale - m);
+  sum = block_reduce(sum, false);
+  const float inv = 1.f / sum;
+  for (int64_t j = threadIdx.x; j < n_ctx; j += kNormThreads) {
+    row[j] = j >= first && j <= last ? expf(row[j] * scale - m) * inv : 0.f;
+  }
+}
+
+__global__ void ToBF16Kernel(const float* __restrict__ x, int64_t n, __nv_bfloat16* __restrict__ out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = __float2bfloat16_rn(x[i]);
+}
+
 __global__ void SoftCapKernel(float* x, int64_t n, float cap) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) x[i] = cap * tanhf(x[i] / cap);
@@ -215,6 +255,19 @@ void LaunchGeluTanhGlu(const float* gate, const float* up, int64_t n, float* out
 void LaunchScale(const float* x, float s, int64_t n, float* out, cudaStream_t stream) {
   if (n == 0) return;
   ScaleKernel<<<Blocks(n, 256), 256, 0, stream>>>(x, s, n, out);
+  FS_CUDA_CHECK_LAUNCH();
+}
+
+void LaunchCausalSoftmax(float* s, int64_t rows, int64_t n_tok, int64_t n_ctx, float scale, int64_t window,
+                         cudaStream_t stream) {
+  if (rows == 0) return;
+  CausalSoftmaxKernel<<<static_cast<unsigned>(rows), kNormThreads, 0, stream>>>(s, n_tok, n_ctx, scale, window);
+  FS_CUDA_CHECK_LAUNCH();
+}
+
+void LaunchToBF16(const float* x, int64_t n, void* out, cudaStream_t stream) {
+  if (n == 0) return;
+  ToBF16Kernel<<<Blocks(n, 256), 256, 0, stream>>>(x, n, static_cast<__nv_bfloat16*>(out));
   FS_CUDA_CHECK_LAUNCH();
 }
 

@@ -80,6 +80,10 @@ struct QuantTraits<DType::kQ4_1> {  // blocks at 4-byte aligned offsets
   static constexpr int kBlockBytes = 20, kBlockElems = 32, kItems = 1, kTileBlocks = 64;
 };
 template <>
+struct QuantTraits<DType::kQ5_0> {  // blocks at even offsets
+  static constexpr int kBlockBytes = 22, kBlockElems = 32, kItems = 1, kTileBlocks = 48;
+};
+template <>
 struct QuantTraits<DType::kQ4_K> {  // blocks at 16-byte aligned offsets
   static constexpr int kBlockBytes = 144, kBlockElems = 256, kItems = 8, kTileBlocks = 8;
 };
@@ -170,6 +174,39 @@ __device__ __forceinline__ void DecodeItem<DType::kQ4_1>(const uint8_t* b, int, 
   for (int j = 0; j < 16; ++j) {
     v[j] = __fadd_rn(__fmul_rn(d, static_cast<float>(b[4 + j] & 0xF)), m);
     v[j + 16] = __fadd_rn(__fmul_rn(d, static_cast<float>(b[4 + j] >> 4)), m);
+  }
+}
+
+// Q5_0: d, 4 bytes qh (bit j of the little-endian word: 5th bit of value j), then 16 bytes
+// of nibbles as Q4_0; w = d * (q - 16).
+__device__ __forceinline__ uint32_t Q5_0High(const uint8_t* b) { return Ld16(b + 2) | (Ld16(b + 4) << 16); }
+template <>
+__device__ __forceinline__ float DotItem<DType::kQ5_0>(const uint8_t* b, int, const float (&xv)[32], float sx) {
+  const uint32_t qh = Q5_0High(b);
+  float sum[2] = {0.f, 0.f};  // two independent fma chains
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t u = Ld16(b + 6 + 2 * i);
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      const int j = 2 * i + k;
+      const uint32_t q = (u >> (8 * k)) & 0xFF;
+      sum[0] = fmaf(SmallToF32<16>((q & 0xF) | (((qh >> j) & 1) << 4)), xv[j], sum[0]);
+      sum[1] = fmaf(SmallToF32<16>((q >> 4) | (((qh >> (j + 16)) & 1) << 4)), xv[j + 16], sum[1]);
+    }
+  }
+  return F16ToF32(static_cast<uint16_t>(Ld16(b))) * (sum[0] + sum[1]);
+}
+template <>
+__device__ __forceinline__ void DecodeItem<DType::kQ5_0>(const uint8_t* b, int, float (&v)[32]) {
+  const float d = F16ToF32(static_cast<uint16_t>(Ld16(b)));
+  const uint32_t qh = Q5_0High(b);
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int lo = (b[6 + j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4);
+    const int hi = (b[6 + j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+    v[j] = __fmul_rn(d, static_cast<float>(lo - 16));
+    v[j + 16] = __fmul_rn(d, static_cast<float>(hi - 16));
   }
 }
 
