@@ -48,7 +48,7 @@ struct EngineOptions {
   // Quantize activations to int8 for quantized matmuls (faster; logits drift ~1e-3 NMSE from
   // the f32 reference). Off: f32 activations against the native weight blocks.
   bool int8_activations = false;
-  bool verbose = false;    // extra diagnostics on stderr
+  bool verbose = false;  // extra diagnostics on stderr
   // KV cache (docs/KV_CACHE.md): each query reads its last kv_window positions' K/V in FP16 and
   // older ones quantized to kv_quant bits (8 or 4; 0 = FP16 everywhere); quantized K/V beyond
   // kv_ram_gib of RAM (0 = no limit) spill to an unnamed file in kv_spill_dir.

@@ -124,8 +124,7 @@ bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
 
 // Everything but the routed experts resident; the experts in a cache of the rest of --ram.
 Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, const ProgressFn& progress,
-                       std::unique_ptr<WeightStore>& store, std::unique_ptr<ExpertCache>& cache,
-                       ResidencyPlan* plan) {
+                       std::unique_ptr<WeightStore>& store, std::unique_ptr<ExpertCache>& cache, ResidencyPlan* plan) {
   const ModelIndex resident = WithoutRoutedExperts(index);
   const ExpertLayout x = MeasureExperts(index);
   const uint64_t budget = static_cast<uint64_t>(options.ram_gib * kGiB);
@@ -133,9 +132,10 @@ Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, co
   const TensorInfo* embd = index.Find("token_embd.weight");
   const uint64_t fixed = x.shared_bytes + (embd != nullptr ? embd->bytes : 0);
   if (budget < fixed + slot) {
-    return Errorf("--ram {:.4f} GiB is below the minimum for the expert cache: {:.1f} MiB of non-expert weights "
-                  "resident + one expert slot of {:.2f} MiB",
-                  options.ram_gib, fixed / 1048576.0, slot / 1048576.0);
+    return Errorf(
+        "--ram {:.4f} GiB is below the minimum for the expert cache: {:.1f} MiB of non-expert weights "
+        "resident + one expert slot of {:.2f} MiB",
+        options.ram_gib, fixed / 1048576.0, slot / 1048576.0);
   }
   StreamingOptions so;  // budget 0: all resident
   so.max_gap = 0;
