@@ -111,7 +111,10 @@ int main(int argc, char** argv) {
         return 1;
       }
       cost[static_cast<size_t>(k)] = std::min(cost[static_cast<size_t>(k)], Seconds(t0));
-      s.Rewind(64);
+      if (Status st = s.Rewind(64); !st.ok()) {
+        fmt::print(stderr, "bench_spec: {}\n", st.message());
+        return 1;
+      }
     }
   }
   nlohmann::json passes = nlohmann::json::array();

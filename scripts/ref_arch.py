@@ -139,6 +139,25 @@ def permute_rope_rows(w, n_head):
 def write_gguf(path, model, arch, gemma, permute):
     cfg = model.config
     w = gguf.GGUFWriter(str(path), arch)
+    add_gguf_metadata(w, cfg, arch, gemma)
+    for name, p in model.state_dict().items():
+        if name == "lm_head.weight" and cfg.tie_word_embeddings:
+            continue
+        t = p.detach().numpy().astype(np.float32)
+        out = gguf_name(name, gemma)
+        if gemma and "norm" in out:
+            t = (1.0 + t).astype(np.float32)  # llama.cpp stores Gemma norms as 1 + w
+        if permute and (".attn_q." in out or ".attn_k." in out):
+            t = permute_rope_rows(t, cfg.num_attention_heads if ".attn_q." in out else cfg.num_key_value_heads)
+        w.add_tensor(out, np.ascontiguousarray(t))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def add_gguf_metadata(w, cfg, arch, gemma):
+    """Hyperparameters and a minimal SentencePiece vocabulary (also used by ref_moe.py)."""
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     w.add_name(f"flashstream-tiny-{arch}")
     w.add_block_count(cfg.num_hidden_layers)
@@ -187,20 +206,6 @@ def write_gguf(path, model, arch, gemma, permute):
     w.add_unk_token_id(0)
     w.add_bos_token_id(1)
     w.add_eos_token_id(2)
-    for name, p in model.state_dict().items():
-        if name == "lm_head.weight" and cfg.tie_word_embeddings:
-            continue
-        t = p.detach().numpy().astype(np.float32)
-        out = gguf_name(name, gemma)
-        if gemma and "norm" in out:
-            t = (1.0 + t).astype(np.float32)  # llama.cpp stores Gemma norms as 1 + w
-        if permute and (".attn_q." in out or ".attn_k." in out):
-            t = permute_rope_rows(t, cfg.num_attention_heads if ".attn_q." in out else cfg.num_key_value_heads)
-        w.add_tensor(out, np.ascontiguousarray(t))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
 
 
 def make(name, out_dir, seed):

@@ -32,6 +32,16 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
                  "speculative decoding: a 4- or 8-bit resident copy of the streamed layers drafts tokens")
       ->check(CLI::IsMember({4, 8}));
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
+  cmd.add_option("--kv-quant", o.kv_quant, "bits of K/V outside the FP16 window: 8, 4, or 0 (FP16 everywhere)")
+      ->check(CLI::IsMember({0, 4, 8}));
+  cmd.add_option("--kv-window", o.kv_window, "positions each query reads in FP16 (its most recent ones)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--kv-ram", o.kv_ram_gib, "GiB of quantized K/V kept in RAM; the rest spills to disk (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--kv-spill-dir", o.kv_spill_dir, "folder for the KV spill file (default $TMPDIR, else /var/tmp)");
+  cmd.add_flag("--kv-keys-per-token", o.kv_keys_per_token,
+               "quantize keys per token and 64 channels instead of per channel (docs/KV_CACHE.md)");
+  cmd.add_flag("--kv-f32", o.kv_f32, "keep unquantized K/V in f32 instead of FP16 (exact; twice the memory)");
   cmd.add_option("--device", o.device, "where to compute: cpu, cuda or cuda:N (needs a CUDA build)");
   cmd.add_option("--vram", o.vram_gib, "GPU weight budget in GiB (resident + ring); 0 = free GPU memory")
       ->check(CLI::NonNegativeNumber);
@@ -115,6 +125,14 @@ std::unique_ptr<Session> LoadSession(const EngineOptions& given) {
     PrintError(fmt::format("{}: no tokenizer: the model has none that flashstream can read", options.model_path));
     return nullptr;
   }
+  // Prompts longer than one chunk (DecoderModel::set_max_chunk) show a prefill bar.
+  auto prefill_bar = std::make_shared<std::unique_ptr<ProgressBar>>();
+  session.value()->set_prefill_progress([prefill_bar](uint64_t done, uint64_t total) {
+    if (!*prefill_bar && done < total) *prefill_bar = std::make_unique<ProgressBar>("prefill", "tokens");
+    if (!*prefill_bar) return;
+    (*prefill_bar)->Update(done, total);
+    if (done == total) prefill_bar->reset();
+  });
   const ModelConfig& c = session.value()->index().config;
   if (options.verbose) {
     fmt::print(stderr, "model: {} ({}), {} layers, n_embd {}, {} heads ({} kv), vocab {}, loaded in {:.2f} s\n",

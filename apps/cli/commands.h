@@ -21,5 +21,6 @@ CommandFn AddRmCommand(CLI::App& app);
 CommandFn AddConvertCommand(CLI::App& app);
 CommandFn AddServeCommand(CLI::App& app);
 CommandFn AddBenchCommand(CLI::App& app);
+CommandFn AddPasskeyCommand(CLI::App& app);
 
 }  // namespace flashstream::cli

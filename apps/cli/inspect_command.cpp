@@ -8,6 +8,7 @@
 
 #include "cli_options.h"
 #include "commands.h"
+#include "formats/expert_layout.h"  // MeasureExperts: expert sizes and active bytes
 #include "formats/model_reader.h"
 #include "models/arch.h"  // FindArch: the architecture's block features
 #include "store/weight_store.h"
@@ -25,9 +26,12 @@ std::string Mib(uint64_t bytes) { return fmt::format("{:.2f} MiB", bytes / 10485
 
 const char* TokenizerKind(TokenizerSpec::Kind k) {
   switch (k) {
-    case TokenizerSpec::Kind::kBpe: return "byte-level BPE (gpt2)";
-    case TokenizerSpec::Kind::kSpm: return "SentencePiece (llama)";
-    case TokenizerSpec::Kind::kNone: break;
+    case TokenizerSpec::Kind::kBpe:
+      return "byte-level BPE (gpt2)";
+    case TokenizerSpec::Kind::kSpm:
+      return "SentencePiece (llama)";
+    case TokenizerSpec::Kind::kNone:
+      break;
   }
   return "none";
 }
@@ -60,7 +64,8 @@ int Inspect(const InspectState& st) {
                                            : std::string("every layer"),
                c.rope_theta_swa > 0 ? fmt::format(", rope theta {:g} there", c.rope_theta_swa) : "");
   }
-  fmt::print("attention scale: {:g}{}\n", c.attn_scale > 0 ? c.attn_scale : 1.0 / std::sqrt(static_cast<double>(c.head_dim)),
+  fmt::print("attention scale: {:g}{}\n",
+             c.attn_scale > 0 ? c.attn_scale : 1.0 / std::sqrt(static_cast<double>(c.head_dim)),
              c.attn_scale > 0 ? "" : " (1/sqrt(head_dim))");
   if (c.norm_weight_offset != 0.f) fmt::print("norm weights:    used as {:g} + w\n", c.norm_weight_offset);
   if (c.final_logit_softcap > 0.f) fmt::print("logit softcap:   {:g}\n", c.final_logit_softcap);
@@ -70,11 +75,25 @@ int Inspect(const InspectState& st) {
                f.attn_bias ? ", qkv bias" : "", f.qk_norm ? ", qk-norm" : "", f.post_norms ? ", post-norms" : "",
                f.scale_embeddings ? ", embeddings x sqrt(n_embd)" : "");
   }
+  if (c.n_expert > 0) {
+    const ExpertLayout x = MeasureExperts(m);
+    fmt::print("experts:         {} per layer, {} used per token ({}), expert ff {}{}\n", c.n_expert, c.n_expert_used,
+               c.expert_weights_norm ? "top-k renormalized" : "softmax weights", c.n_ff_expert,
+               c.n_ff_shared > 0 ? fmt::format(", shared expert ff {}", c.n_ff_shared) : "");
+    fmt::print("expert bytes:    {} each, {} routed in all, {} outside the routed experts\n", Mib(x.expert_bytes),
+               Mib(x.routed_bytes), Mib(x.shared_bytes));
+    fmt::print("active/token:    {} (non-expert weights + {} experts x {} layers + one embedding row)\n",
+               Mib(x.active_bytes_per_token), c.n_expert_used, c.n_layers);
+    fmt::print("expert extents:  {}{}\n", x.max_extents,
+               x.max_extents <= 1 ? " (each expert is one contiguous read)"
+                                  : " contiguous file ranges per expert (its gate, up and down matrices lie apart)");
+  }
   fmt::print("output head:     {}\n", c.tied_embeddings ? "tied to token_embd" : "output.weight");
   const TokenizerSpec& t = m.tokenizer;
-  fmt::print("tokenizer:       {}, {} tokens, {} merges, pre '{}', bos {} eos {}, add_bos {}\n",
-             TokenizerKind(t.kind), t.tokens.size(), t.merges.size(), t.pre, t.bos_id, t.eos_id, t.add_bos);
-  fmt::print("chat template:   {}\n", t.chat_template.empty() ? "none (ChatML is used)" : fmt::format("{} chars", t.chat_template.size()));
+  fmt::print("tokenizer:       {}, {} tokens, {} merges, pre '{}', bos {} eos {}, add_bos {}\n", TokenizerKind(t.kind),
+             t.tokens.size(), t.merges.size(), t.pre, t.bos_id, t.eos_id, t.add_bos);
+  fmt::print("chat template:   {}\n",
+             t.chat_template.empty() ? "none (ChatML is used)" : fmt::format("{} chars", t.chat_template.size()));
   if (st.metadata) {
     fmt::print("\nmetadata:\n");
     for (const auto& [key, value] : m.metadata) fmt::print("  {:<48} {}\n", key, value);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   add("synth", "write a random-weight model of any shape and dtype", &cli::AddSynthCommand);
   add("convert", "rewrite a model as an HF, MLX-quantized or GGUF model", &cli::AddConvertCommand);
   add("eval", "perplexity of a text; optionally dump every logit", &cli::AddEvalCommand);
+  add("passkey", "long-context test: find a key hidden in filler text, accuracy per depth", &cli::AddPasskeyCommand);
   add("pull", "download a model from the Hugging Face hub into the shared cache", &cli::AddPullCommand);
   add("list", "models in the Hugging Face cache, with size, format and fit", &cli::AddListCommand);
   add("rm", "remove a model from the Hugging Face cache", &cli::AddRmCommand);

@@ -3,15 +3,16 @@
 #include <sys/stat.h>  // mkdir
 
 #include <cerrno>
+#include <charconv>  // std::from_chars for expert numbers
 #include <cstring>
 
 #include "backend/cpu/quant.h"  // DequantizeRow
 #include "core/half.h"          // FloatToHalfRow, FloatToBF16Row
 #include "core/mlx_quant.h"     // MlxQuantizeRow, MlxDequantizeRow
-#include "formats/hf_tokenizer.h"
 #include "formats/gguf.h"       // ReadGgufFile (tokenizer keys)
 #include "formats/gguf_writer.h"
 #include "formats/hf_names.h"
+#include "formats/hf_tokenizer.h"
 #include "formats/hf_writer.h"
 #include "formats/safetensors_writer.h"
 #include "io/file.h"
@@ -158,7 +159,7 @@ Status ConvertToFolder(const ModelIndex& in, const ConvertOptions& o, const Sour
   uint64_t total = 0;
   for (const TensorInfo& t : in.tensors) {
     if (IsCompanion(t.name)) continue;
-    std::optional<std::string> hf = HfFromCanonical(t.name, c.arch == "gemma3");
+    std::optional<std::string> hf = HfFromCanonical(t.name, c.arch == "gemma3", c.arch == "llama" && c.n_expert > 0);
     if (!hf) return Errorf("{}: tensor '{}' has no Hugging Face name", in.files.at(0), t.name);
     const bool q = mlx && t.shape.rank == 2 && hf->ends_with(".weight") && t.shape[1] % o.group_size == 0;
     total += t.bytes;
@@ -216,6 +217,52 @@ Status ConvertToFolder(const ModelIndex& in, const ConvertOptions& o, const Sour
                  });
 }
 
+// Writes one canonical tensor's bytes as GGUF stores them (MLX dequantized to o.dtype, Q/K rows
+// permuted for adjacent-pair RoPE).
+Status WriteGgufPart(const TensorInfo& t, const GgufTensorInfo& gt, const Source& src, const ConvertOptions& o,
+                     const ModelConfig& c, int dir, GgufTensorSink& sink) {
+  const int64_t cols = t.shape[t.shape.rank - 1];
+  std::vector<std::byte> bytes;
+  if (IsMlx(t.dtype)) {
+    FS_ASSIGN_OR_RETURN(std::vector<float> v, src.F32(t));
+    if (o.dtype == DType::kF32) {
+      bytes.resize(v.size() * 4);
+      std::memcpy(bytes.data(), v.data(), bytes.size());
+    } else {
+      std::vector<uint16_t> h(v.size());
+      if (o.dtype == DType::kF16)
+        FloatToHalfRow(v.data(), h.data(), static_cast<int64_t>(v.size()));
+      else
+        FloatToBF16Row(v.data(), h.data(), static_cast<int64_t>(v.size()));
+      bytes.resize(h.size() * 2);
+      std::memcpy(bytes.data(), h.data(), bytes.size());
+    }
+  } else {
+    FS_ASSIGN_OR_RETURN(bytes, src.Raw(t));
+  }
+  if (const int heads = QkHeads(t.name, c); heads > 0) {
+    PermuteRows(bytes.data(),
+                t.shape.rank == 1 ? bytes.size() / static_cast<uint64_t>(t.shape[0]) : RowBytes(gt.dtype, cols), heads,
+                c.head_dim, dir);
+  }
+  return sink.Write(bytes.data(), bytes.size());
+}
+
+// "blk.N.ffn_gate.E.weight" -> stem "blk.N.ffn_gate" and E; false for other names.
+bool ExpertStem(const std::string& name, std::string* stem, int* expert) {
+  constexpr std::string_view kWeight = ".weight";
+  if (name.rfind("blk.", 0) != 0 || !name.ends_with(kWeight)) return false;
+  const std::string_view body(name.data(), name.size() - kWeight.size());
+  const size_t dot = body.rfind('.');
+  if (dot == std::string_view::npos) return false;
+  const std::string_view digits = body.substr(dot + 1), kind = body.substr(0, dot);
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), *expert);
+  if (ec != std::errc() || ptr != digits.data() + digits.size() || digits.empty()) return false;
+  if (!kind.ends_with(".ffn_gate") && !kind.ends_with(".ffn_up") && !kind.ends_with(".ffn_down")) return false;
+  *stem = std::string(kind);
+  return true;
+}
+
 Status ConvertToGguf(const ModelIndex& in, const ConvertOptions& o, const Source& src,
                      const std::function<void(uint64_t, uint64_t)>& progress) {
   const ModelConfig& c = in.config;
@@ -244,52 +291,55 @@ Status ConvertToGguf(const ModelIndex& in, const ConvertOptions& o, const Source
     w.Set(a + "rope.scaling.high_freq_factor", GgufValue::F32(c.rope_high_freq_factor));
     w.Set(a + "rope.scaling.original_context_length", GgufValue::U32(static_cast<uint32_t>(c.rope_original_context)));
   }
+  if (c.n_expert > 0) {
+    w.Set(a + "expert_count", GgufValue::U32(static_cast<uint32_t>(c.n_expert)));
+    w.Set(a + "expert_used_count", GgufValue::U32(static_cast<uint32_t>(c.n_expert_used)));
+    w.Set(a + "expert_feed_forward_length", GgufValue::U32(static_cast<uint32_t>(c.n_ff_expert)));
+    w.Set(a + "expert_weights_norm", GgufValue::Bool(c.expert_weights_norm));
+  }
   if (in.format == "gguf") {  // the tokenizer travels as metadata
     FS_ASSIGN_OR_RETURN(GgufFile g, ReadGgufFile(o.source_path));
     for (const auto& [key, value] : g.kv) {
       if (key.rfind("tokenizer.", 0) == 0) w.Set(key, value);
     }
   }
-  std::vector<const TensorInfo*> order;
+  // One GGUF tensor per entry: a canonical tensor, or a layer's experts stacked as llama.cpp
+  // stores them ("blk.N.ffn_gate.{e}.weight" -> "blk.N.ffn_gate_exps.weight" [n_expert, ...]).
+  std::vector<std::vector<const TensorInfo*>> order;
   uint64_t total = 0;
   for (const TensorInfo& t : in.tensors) {
     if (IsCompanion(t.name)) continue;
     const DType out = IsMlx(t.dtype) ? o.dtype : t.dtype;
-    FS_RETURN_IF_ERROR(w.AddTensor(t.name, out, t.shape));
-    order.push_back(&t);
-    total += t.bytes;
+    std::string stem;
+    int expert = -1;
+    if (!ExpertStem(t.name, &stem, &expert)) {
+      FS_RETURN_IF_ERROR(w.AddTensor(t.name, out, t.shape));
+      order.push_back({&t});
+      total += t.bytes;
+      continue;
+    }
+    if (expert != 0) continue;  // added with expert 0
+    std::vector<const TensorInfo*> group;
+    for (int e = 0; e < c.n_expert; ++e) {
+      const TensorInfo* x = in.Find(stem + "." + std::to_string(e) + ".weight");
+      if (x == nullptr || !(x->shape == t.shape) || x->dtype != t.dtype) {
+        return Errorf("{}: expert {} of '{}' is missing or differs from expert 0", in.files.at(0), e, stem);
+      }
+      group.push_back(x);
+      total += x->bytes;
+    }
+    FS_RETURN_IF_ERROR(w.AddTensor(stem + "_exps.weight", out, MakeShape({c.n_expert, t.shape[0], t.shape[1]})));
+    order.push_back(std::move(group));
   }
   uint64_t done = 0;
   size_t next = 0;
   return w.Write(o.output, [&](const GgufTensorInfo& gt, GgufTensorSink& sink) -> Status {
-    const TensorInfo& t = *order[next++];
-    const int64_t cols = t.shape[t.shape.rank - 1];
-    std::vector<std::byte> bytes;
-    if (IsMlx(t.dtype)) {
-      FS_ASSIGN_OR_RETURN(std::vector<float> v, src.F32(t));
-      if (o.dtype == DType::kF32) {
-        bytes.resize(v.size() * 4);
-        std::memcpy(bytes.data(), v.data(), bytes.size());
-      } else {
-        std::vector<uint16_t> h(v.size());
-        if (o.dtype == DType::kF16)
-          FloatToHalfRow(v.data(), h.data(), static_cast<int64_t>(v.size()));
-        else
-          FloatToBF16Row(v.data(), h.data(), static_cast<int64_t>(v.size()));
-        bytes.resize(h.size() * 2);
-        std::memcpy(bytes.data(), h.data(), bytes.size());
-      }
-    } else {
-      FS_ASSIGN_OR_RETURN(bytes, src.Raw(t));
+    for (const TensorInfo* t : order[next++]) {
+      FS_RETURN_IF_ERROR(WriteGgufPart(*t, gt, src, o, c, dir, sink));
+      done += t->bytes;
+      if (progress) progress(done, total);
     }
-    if (const int heads = QkHeads(t.name, c); heads > 0) {
-      PermuteRows(bytes.data(),
-                  t.shape.rank == 1 ? bytes.size() / static_cast<uint64_t>(t.shape[0]) : RowBytes(gt.dtype, cols),
-                  heads, c.head_dim, dir);
-    }
-    done += t.bytes;
-    if (progress) progress(done, total);
-    return sink.Write(bytes.data(), bytes.size());
+    return Status::Ok();
   });
 }
 

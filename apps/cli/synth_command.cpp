@@ -88,7 +88,7 @@ int Synth(const SynthState& st) {
 CommandFn AddSynthCommand(CLI::App& cmd) {
   auto st = std::make_shared<SynthState>();
   cmd.add_option("--arch", st->arch, fmt::format("architecture ({})", SynthArchNames()));
-  cmd.add_option("--shape", st->shape, "tiny, 7b, 13b, 70b (then override with the flags below)");
+  cmd.add_option("--shape", st->shape, "tiny, 7b, 13b, 70b, tiny-moe, mixtral-8x7b, qwen3-30b-a3b (then override with the flags below)");
   cmd.add_option("--format", st->format, "gguf, hf (safetensors folder), mlx-q4 or mlx-q8 (MLX-quantized folder)");
   cmd.add_option("--dtype", st->dtype,
                  "gguf: f32, f16, bf16, q8_0 (default), q4_0, q4_1; folders: f32, f16, bf16 (default; MLX scales)");

@@ -50,6 +50,15 @@ struct EngineOptions {
   // the f32 reference). Off: f32 activations against the native weight blocks.
   bool int8_activations = false;
   bool verbose = false;  // extra diagnostics on stderr
+  // KV cache (docs/KV_CACHE.md): each query reads its last kv_window positions' K/V in FP16 and
+  // older ones quantized to kv_quant bits (8 or 4; 0 = FP16 everywhere); quantized K/V beyond
+  // kv_ram_gib of RAM (0 = no limit) spill to an unnamed file in kv_spill_dir.
+  int kv_quant = 8;
+  int kv_window = 128;
+  double kv_ram_gib = 0;
+  std::string kv_spill_dir;        // "" = $TMPDIR, else /var/tmp
+  bool kv_keys_per_token = false;  // key scales per token and 64 channels instead of per channel
+  bool kv_f32 = false;             // unquantized K/V in f32 instead of FP16 (exact reference, 2x memory)
   // Speculative decoding with a small resident model sharing the tokenizer: it drafts
   // GenerateOptions::draft_max tokens at most per pass (where prompt lookup finds none).
   std::string draft_model_path;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/check.h"
+
 namespace flashstream {
 
 Result<void*> Backend::Allocate(size_t bytes) {
@@ -26,6 +28,10 @@ void Backend::Download(void* dst, const void* src, size_t bytes) {
 
 void Backend::Copy(void* dst, const void* src, size_t bytes) {
   if (bytes > 0) std::memmove(dst, src, bytes);
+}
+
+void Backend::TieredAttention(const TieredAttentionArgs&) {
+  FS_CHECK(false, "backend {} has no tiered attention over a host KV cache", Name());
 }
 
 }  // namespace flashstream

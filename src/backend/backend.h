@@ -10,9 +10,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 
+#include "core/kv_quant.h"  // KvBlockLayout of the KV tiers
 #include "core/status.h"
 #include "core/tensor.h"
 
@@ -30,6 +32,33 @@ struct RopeParams {
   float high_freq_factor = 4.f;
   int original_context = 0;
   float linear_factor = 1.f;  // linear scaling: inverse frequencies divided by it; 1 = none
+};
+
+// One block of a KV cache tier as TieredAttention reads it: the keys and values of positions
+// first..first+n-1 are rows 0..n-1 of the blocks at k and v (layouts in core/kv_quant.h, width
+// n_kv_heads * head_dim). Borrowed memory, valid for the call.
+struct KvBlockView {
+  int64_t first = 0;
+  int64_t n = 0;
+  KvBlockLayout k_layout, v_layout;
+  const std::byte* k = nullptr;
+  const std::byte* v = nullptr;
+};
+
+// Causal grouped-query attention over a KV cache kept in two tiers (src/kv): query i, at
+// position pos0 + i, sees keys max(0, p - window + 1)..p (window 0 = from 0); it reads key j
+// from the cold tier when j < split[i] and from the hot tier otherwise. Each tier's blocks are
+// in ascending position order and must cover every position some query reads from it.
+struct TieredAttentionArgs {
+  const float* q = nullptr;  // [n_tok, n_heads, head_dim]
+  int64_t n_tok = 0;
+  int64_t pos0 = 0;
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 1.f;  // multiplies q.k before the softmax
+  int64_t window = 0;
+  std::span<const KvBlockView> cold, hot;
+  const int64_t* split = nullptr;  // [n_tok]
+  float* out = nullptr;            // [n_tok, n_heads, head_dim]
 };
 
 class Backend {
@@ -57,6 +86,10 @@ class Backend {
   // position p = n_ctx-n_tok+i sees keys max(0, p-window+1)..p; window 0 = no limit.
   virtual void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
                          int n_kv_heads, int head_dim, float scale, int64_t window, float* out) = 0;
+  // Attention over the tiers of a host KV cache (see TieredAttentionArgs). Backends whose KV
+  // cache lives elsewhere (the CUDA backend keeps its own on the device) do not implement it:
+  // the default aborts with a message naming the backend.
+  virtual void TieredAttention(const TieredAttentionArgs& args);
   // out[n] = silu(gate[n]) * up[n]; out may alias gate.
   virtual void SwiGlu(const float* gate, const float* up, int64_t n, float* out) = 0;
   // out[n] = gelu_tanh(gate[n]) * up[n] in f32, gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi)

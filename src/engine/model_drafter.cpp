@@ -34,7 +34,7 @@ Status ModelDrafter::Draft(std::span<const int32_t> context, int k, std::vector<
   const std::vector<int32_t>& seen = s.history();
   size_t shared = std::mismatch(seen.begin(), seen.end(), context.begin(), context.end()).first - seen.begin();
   shared = std::min(shared, context.size() - 1);  // at least one token runs, for logits
-  s.Rewind(static_cast<int>(shared));
+  FS_RETURN_IF_ERROR(s.Rewind(static_cast<int>(shared)));
   FS_RETURN_IF_ERROR(s.Append(context.subspan(shared), false, &logits_));
   for (int i = 0; i < k; ++i) {
     const int32_t token[1] = {static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin())};

@@ -32,6 +32,13 @@ std::string FormatSummary(const RunStats& s) {
         s.store.staging_bytes / 1048576.0, s.store.bytes_read / 1048576.0 / passes,
         secs > 0 ? s.store.bytes_read / secs / 1e9 : 0, secs > 0 ? 100 * s.store.io_wait_seconds / secs : 0);
   }
+  if (s.experts.slots > 0) {
+    const int passes = 1 + s.decode_passes;
+    const uint64_t uses = s.experts.hits + s.experts.misses;
+    line += fmt::format(" | experts: {} slots, hit {:.0f}%, read {:.1f} MiB/pass at {:.2f} GB/s", s.experts.slots,
+                        uses > 0 ? 100.0 * s.experts.hits / uses : 0, s.experts.bytes_read / 1048576.0 / passes,
+                        s.experts.io_seconds > 0 ? s.experts.bytes_read / s.experts.io_seconds / 1e9 : 0);
+  }
   if (s.store.gpu_memory_peak > 0) {
     const int passes = 1 + s.decode_passes;
     const double secs = s.prefill_seconds + s.decode_seconds;
@@ -41,7 +48,20 @@ std::string FormatSummary(const RunStats& s) {
                           secs > 0 ? s.store.h2d_bytes / secs / 1e9 : 0);
     }
   }
-  line += fmt::format(" | KV {:.1f} MiB", s.kv_bytes / 1048576.0);
+  line += fmt::format(" | KV {:.1f} MiB (fp16 {:.1f}, quantized {:.1f}", s.kv_bytes / 1048576.0,
+                      s.kv.hot_bytes / 1048576.0, s.kv.cold_bytes / 1048576.0);
+  if (s.kv.disk_bytes > 0) {
+    line +=
+        fmt::format(", staging {:.1f}; disk {:.1f} MiB", s.kv.staging_bytes / 1048576.0, s.kv.disk_bytes / 1048576.0);
+  }
+  line += ")";
+  const int decoded = std::max(s.generated_tokens - 1, 0);  // tokens after the prefill's
+  if (decoded > 0) {
+    line += fmt::format(", read {:.2f} MiB/token", s.kv.read_ram_bytes / 1048576.0 / decoded);
+    if (s.kv.read_disk_bytes > 0) {
+      line += fmt::format(" + {:.2f} MiB/token from disk", s.kv.read_disk_bytes / 1048576.0 / decoded);
+    }
+  }
   if (s.drafted_tokens > 0) {
     line += fmt::format(" | drafts: {} drafted, {} accepted ({:.0f}%), {:.2f} tok/pass", s.drafted_tokens,
                         s.accepted_tokens, 100.0 * s.accepted_tokens / s.drafted_tokens, s.tokens_per_pass());
@@ -91,6 +111,14 @@ std::string SummaryJson(const RunStats& s) {
       {"self_draft_bytes", s.self_draft_bytes},
       {"stop_reason", s.stop_reason},
       {"kv_bytes", s.kv_bytes},
+      {"kv_fp16_bytes", s.kv.hot_bytes},
+      {"kv_quantized_bytes", s.kv.cold_bytes},
+      {"kv_disk_bytes", s.kv.disk_bytes},
+      {"kv_staging_bytes", s.kv.staging_bytes},
+      {"kv_read_per_token",
+       s.generated_tokens > 1 ? s.kv.read_ram_bytes / static_cast<uint64_t>(s.generated_tokens - 1) : 0},
+      {"kv_disk_read_per_token",
+       s.generated_tokens > 1 ? s.kv.read_disk_bytes / static_cast<uint64_t>(s.generated_tokens - 1) : 0},
       {"peak_rss_bytes", s.peak_rss_bytes},
       {"resident_bytes", s.store.resident_bytes},
       {"staging_bytes", s.store.staging_bytes},
@@ -103,6 +131,12 @@ std::string SummaryJson(const RunStats& s) {
       {"lookahead", s.store.lookahead},
       {"pacer_rate", s.store.pacer_rate},
       {"pacer_delay_seconds", s.store.pacer_delay_seconds},
+      {"expert_slots", s.experts.slots},
+      {"expert_hits", s.experts.hits},
+      {"expert_misses", s.experts.misses},
+      {"expert_bytes_read", s.experts.bytes_read},
+      {"expert_bytes_read_per_pass", s.experts.bytes_read / passes},
+      {"expert_io_seconds", s.experts.io_seconds},
       {"h2d_bytes", s.store.h2d_bytes},
       {"h2d_bytes_per_pass", s.store.h2d_bytes / passes},
       {"h2d_gbps", secs > 0 ? s.store.h2d_bytes / secs / 1e9 : 0},

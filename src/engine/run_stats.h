@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "kv/kv_cache.h"
+#include "store/expert_cache.h"
 #include "store/weight_store.h"
 
 namespace flashstream {
@@ -19,9 +21,11 @@ struct RunStats {
   int accepted_tokens = 0;        // ... and accepted
   uint64_t self_draft_bytes = 0;  // --self-draft: the low-bit copy's memory
   std::string stop_reason;        // "eos", "length", "stop", "cancelled"
-  uint64_t kv_bytes = 0;          // KV cache memory at the end
+  uint64_t kv_bytes = 0;          // KV cache RAM at the end (kv.ram_bytes())
+  KvStats kv;                     // KV tiers at the end; read/written counters of the decode passes
   uint64_t peak_rss_bytes = 0;    // process peak resident set
   StoreStats store;               // weight store counters at the end
+  ExpertCacheStats experts;       // MoE expert cache counters of this run (slots 0 = no cache)
 
   double prefill_tps() const;
   double decode_tps() const;

@@ -17,6 +17,7 @@
 #include "engine/self_draft.h"
 #include "engine/speculative.h"
 #include "engine/stop_matcher.h"
+#include "formats/expert_layout.h"  // MeasureExperts, WithoutRoutedExperts
 #include "formats/model_reader.h"
 #include "io/bandwidth_probe.h"
 #include "io/system_memory.h"
@@ -108,6 +109,50 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
   return store;
 }
 
+// An MoE model streams its routed experts through an expert cache when --ram is below its
+// weights (MLX-quantized experts stream whole layers: the cache does not read companions).
+bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
+  if (index.config.n_expert == 0 || options.ram_gib <= 0 || options.self_draft_bits > 0) return false;
+  for (const TensorInfo& t : index.tensors) {
+    if (IsMlx(t.dtype)) return false;
+  }
+  const LayerLayout layout = MeasureLayout(index);
+  uint64_t weights = layout.global_bytes;
+  for (uint64_t b : layout.layer_bytes) weights += b;
+  return static_cast<uint64_t>(options.ram_gib * kGiB) < weights;
+}
+
+// Everything but the routed experts resident; the experts in a cache of the rest of --ram.
+Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, const ProgressFn& progress,
+                       std::unique_ptr<WeightStore>& store, std::unique_ptr<ExpertCache>& cache, ResidencyPlan* plan) {
+  const ModelIndex resident = WithoutRoutedExperts(index);
+  const ExpertLayout x = MeasureExperts(index);
+  const uint64_t budget = static_cast<uint64_t>(options.ram_gib * kGiB);
+  const uint64_t slot = ExpertCache::SlotBytes(index);
+  const TensorInfo* embd = index.Find("token_embd.weight");
+  const uint64_t fixed = x.shared_bytes + (embd != nullptr ? embd->bytes : 0);
+  if (budget < fixed + slot) {
+    return Errorf(
+        "--ram {:.4f} GiB is below the minimum for the expert cache: {:.1f} MiB of non-expert weights "
+        "resident + one expert slot of {:.2f} MiB",
+        options.ram_gib, fixed / 1048576.0, slot / 1048576.0);
+  }
+  StreamingOptions so;  // budget 0: all resident
+  so.max_gap = 0;
+  so.io.queue_depth = std::max(1, options.io_queue_depth);
+  so.io.chunk_bytes = static_cast<uint64_t>(std::max(4, options.io_chunk_kib)) * 1024;
+  FS_ASSIGN_OR_RETURN(store, OpenStreamingStore(resident, so, progress, plan));
+  const uint64_t used = store->stats().resident_bytes;
+  FS_ASSIGN_OR_RETURN(cache, ExpertCache::Open(index, budget > used ? budget - used : 0, so.io));
+  const ExpertCacheStats& st = cache->stats();
+  std::fprintf(stderr,
+               "flashstream: expert cache: %.1f MiB non-expert weights resident, %d slots of %.2f MiB for %d x %d "
+               "routed experts (%.0f%%), least recently used replaced\n",
+               used / 1048576.0, st.slots, st.slot_bytes / 1048576.0, index.config.n_layers, index.config.n_expert,
+               100.0 * st.slots / (index.config.n_layers * index.config.n_expert));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, const ProgressFn& progress) {
@@ -122,7 +167,14 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   }
   const ModelConfig& c = s->model_->config();
   int ctx = options.ctx > 0 ? options.ctx : c.context_length;
-  if (c.context_length > 0) ctx = std::min(ctx, c.context_length);
+  if (c.context_length > 0 && ctx > c.context_length) {
+    if (options.ctx > 0 && options.verbose) {
+      std::fprintf(stderr, "flashstream: --ctx %d is beyond the model's trained context of %d tokens: using %d\n",
+                   options.ctx, c.context_length, c.context_length);
+    }
+    ctx = c.context_length;
+  }
+  if (ctx <= 0) ctx = 4096;  // a model that does not state its trained context
   const int kv_width = c.n_kv_heads * c.head_dim;
   FS_ASSIGN_OR_RETURN(const int gpu, ParseDevice(options.device));
   if (gpu >= 0) {
@@ -138,6 +190,9 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   } else {
     if (options.use_mmap) {
       FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
+    } else if (UseExpertCache(index, options)) {
+      FS_RETURN_IF_ERROR(OpenExpertStore(index, options, progress, s->store_, s->experts_, &s->plan_));
+      s->model_->moe()->set_expert_source(s->experts_.get());
     } else {
       FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
     }
@@ -155,8 +210,20 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
                                                 [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
       }
     }
-    s->kv_ = std::make_unique<KvCache>(c.n_layers, kv_width, ctx);
+    KvConfig kc;
+    kc.n_layers = c.n_layers;
+    kc.n_kv_heads = c.n_kv_heads;
+    kc.head_dim = c.head_dim;
+    kc.max_positions = ctx;
+    kc.quant_bits = options.kv_quant;
+    kc.window = options.kv_window;
+    kc.f32 = options.kv_f32;
+    kc.keys_per_token = options.kv_keys_per_token;
+    kc.ram_bytes = static_cast<uint64_t>(options.kv_ram_gib * kGiB);
+    kc.spill_dir = options.kv_spill_dir;
+    FS_ASSIGN_OR_RETURN(s->kv_, MakeHostKvCache(kc));
   }
+  if (options.verbose) std::fprintf(stderr, "flashstream: %s\n", s->kv_->Describe().c_str());
   if (!options.draft_model_path.empty()) {
     if (s->tokenizer_ == nullptr) return Errorf("{}: a draft model needs the model's tokenizer", options.model_path);
     EngineOptions d = options;
@@ -171,16 +238,58 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
 
 Session::~Session() = default;
 
-void Session::Reset() { Rewind(0); }
+void Session::Reset() {
+  history_.clear();
+  kv_->Truncate(0);  // always exact
+}
 
-void Session::Rewind(int n_keep) {
+Status Session::CutKv(int n) {
+  const int kept = kv_->Truncate(n);
+  if (kept == n) return Status::Ok();
+  // The cache could not cut there exactly (docs/KV_CACHE.md): recompute the rest from history_.
+  const std::vector<int32_t> redo(history_.begin() + kept, history_.begin() + n);
+  std::vector<float> logits;
+  const Status status = model_->Forward(redo, false, *store_, *backend_, *kv_, &logits);
+  if (!status.ok()) Reset();
+  return status;
+}
+
+Status Session::Rewind(int n_keep) {
   FS_CHECK(n_keep >= 0 && n_keep <= n_past(), "rewind");
+  FS_RETURN_IF_ERROR(CutKv(n_keep));
   history_.resize(static_cast<size_t>(n_keep));
-  kv_->Truncate(n_keep);
+  return Status::Ok();
+}
+
+void Session::set_prefill_progress(const ProgressFn& fn) {
+  if (!fn) {
+    model_->set_progress(nullptr);
+    return;
+  }
+  model_->set_progress(
+      [fn](int64_t done, int64_t total) { fn(static_cast<uint64_t>(done), static_cast<uint64_t>(total)); });
+}
+
+Result<std::unique_ptr<SessionCheckpoint>> Session::Save() const {
+  auto c = std::make_unique<SessionCheckpoint>();
+  c->history = history_;
+  FS_ASSIGN_OR_RETURN(c->kv, kv_->Clone());
+  return c;
+}
+
+void Session::Restore(const SessionCheckpoint& checkpoint) {
+  Result<std::unique_ptr<KvCache>> copy = checkpoint.kv->Clone();
+  FS_CHECK(copy.ok(), "restoring a checkpoint: {}", copy.status().message());
+  kv_ = std::move(copy).value();
+  history_ = checkpoint.history;
 }
 
 Status Session::Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
-  FS_RETURN_IF_ERROR(model_->Forward(tokens, all_logits, *store_, *backend_, *kv_, logits));
+  const Status status = model_->Forward(tokens, all_logits, *store_, *backend_, *kv_, logits);
+  if (!status.ok()) {  // a failed pass may have written some layers: start over
+    Reset();
+    return status;
+  }
   history_.insert(history_.end(), tokens.begin(), tokens.end());
   return Status::Ok();
 }
@@ -205,14 +314,16 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   // Reuse the cached prefix; at least one prompt token must run to produce logits.
   size_t reuse = std::mismatch(history_.begin(), history_.end(), prompt.begin(), prompt.end()).first - history_.begin();
   reuse = std::min(reuse, prompt.size() - 1);
-  Rewind(static_cast<int>(reuse));
+  FS_RETURN_IF_ERROR(Rewind(static_cast<int>(reuse)));
   stats.reused_tokens = static_cast<int>(reuse);
 
   const StoreStats store_before = store_->stats();
+  const ExpertCacheStats experts_before = experts_ ? experts_->stats() : ExpertCacheStats{};
   auto t0 = std::chrono::steady_clock::now();
   FS_RETURN_IF_ERROR(Append(prompt.subspan(reuse), false, &logits_));
   stats.prefill_seconds = SecondsSince(t0);
 
+  const KvStats kv_before_decode = kv_->stats();
   t0 = std::chrono::steady_clock::now();
   Sampler sampler(options.sampling);
   StopMatcher stops(options.stop);
@@ -283,7 +394,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
       stats.drafted_tokens += k;
       stats.accepted_tokens += accepted;
       policy.RecordDraft(k, accepted);
-      Rewind(n_before + 1 + accepted);  // keep `next` and the accepted drafts
+      FS_RETURN_IF_ERROR(Rewind(n_before + 1 + accepted));  // keep `next` and the accepted drafts
     }
     if (!more) break;
     if (accepted == k) next = sampler.Sample(row(k), history_);
@@ -293,10 +404,18 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   const std::string held = stops.Flush();
   if (!held.empty() && on_piece) on_piece(held);
   stats.decode_seconds = SecondsSince(t0);
-  stats.kv_bytes = kv_->bytes();
+  stats.kv = kv_->stats().Since(kv_before_decode);
+  stats.kv_bytes = stats.kv.ram_bytes();
   stats.self_draft_bytes = self_draft_ != nullptr ? self_draft_->copy_bytes() : 0;
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats().Since(store_before);
+  if (experts_) {
+    stats.experts = experts_->stats();
+    stats.experts.hits -= experts_before.hits;
+    stats.experts.misses -= experts_before.misses;
+    stats.experts.bytes_read -= experts_before.bytes_read;
+    stats.experts.io_seconds -= experts_before.io_seconds;
+  }
   return stats;
 }
 
@@ -340,8 +459,8 @@ Status Session::SelfDraft(int32_t next, int k, std::vector<int32_t>* draft) {
         static_cast<int32_t>(std::max_element(draft_logits_.begin(), draft_logits_.end()) - draft_logits_.begin());
     draft->push_back(token[0]);
   }
-  kv_->Truncate(n_past);
-  return status;
+  const Status cut = CutKv(n_past);
+  return status.ok() ? cut : status;
 }
 
 Status Session::WriteTrace(const std::string& path) const {

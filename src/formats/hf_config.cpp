@@ -14,13 +14,16 @@ struct ModelType {
   std::string_view arch;  // ModelConfig::arch
   bool tied_default;      // tie_word_embeddings when absent
 };
-constexpr std::array<ModelType, 6> kTypes = {{
+constexpr std::array<ModelType, 9> kTypes = {{
     {"llama", "llama", false},
     {"mistral", "mistral", false},
     {"qwen2", "qwen2", false},
     {"qwen3", "qwen3", false},
     {"gemma3", "gemma3", true},
     {"gemma3_text", "gemma3", true},
+    {"mixtral", "llama", false},  // llama.cpp's convention: Mixtral is llama with experts
+    {"qwen2_moe", "qwen2moe", false},
+    {"qwen3_moe", "qwen3moe", false},
 }};
 
 // Reads integer key `key` of `obj` into *out, range [lo, hi]. Absent: error
@@ -48,6 +51,39 @@ Status GetFloat(const Json& obj, const char* key, const std::string& path, doubl
   const double v = it->get<double>();
   if (!std::isfinite(v) || v < lo || v > hi) return Errorf("{}: key '{}' is {}, expected {}..{}", path, key, v, lo, hi);
   *out = static_cast<float>(v);
+  return Status::Ok();
+}
+
+// Mixture-of-experts keys of the mixtral / qwen2_moe / qwen3_moe configs.
+Status ParseExperts(const Json& cfg, const std::string& path, bool mixtral, ModelConfig* c) {
+  // Released Qwen configs say num_experts; Mixtral's and transformers 5's say num_local_experts.
+  const bool local = mixtral || cfg.contains("num_local_experts");
+  FS_RETURN_IF_ERROR(GetInt(cfg, local ? "num_local_experts" : "num_experts", path, 1, 1024, true, &c->n_expert));
+  FS_RETURN_IF_ERROR(GetInt(cfg, "num_experts_per_tok", path, 1, c->n_expert, true, &c->n_expert_used));
+  c->n_ff_expert = c->n_ff;
+  if (!mixtral) FS_RETURN_IF_ERROR(GetInt(cfg, "moe_intermediate_size", path, 1, 1 << 22, true, &c->n_ff_expert));
+  FS_RETURN_IF_ERROR(GetInt(cfg, "shared_expert_intermediate_size", path, 0, 1 << 22, false, &c->n_ff_shared));
+  c->expert_weights_norm = true;  // Mixtral always renormalizes
+  if (!mixtral) {
+    auto norm = cfg.find("norm_topk_prob");
+    c->expert_weights_norm = false;  // transformers' Qwen2-MoE default
+    if (norm != cfg.end() && !norm->is_null()) {
+      if (!norm->is_boolean())
+        return Errorf("{}: key 'norm_topk_prob' is {}, expected true or false", path, norm->dump());
+      c->expert_weights_norm = norm->get<bool>();
+    }
+  }
+  int sparse_step = 1;
+  FS_RETURN_IF_ERROR(GetInt(cfg, "decoder_sparse_step", path, 0, 4096, false, &sparse_step));
+  if (sparse_step != 1) {
+    return Errorf("{}: key 'decoder_sparse_step' is {}, expected 1 (every layer a mixture of experts)", path,
+                  sparse_step);
+  }
+  auto dense = cfg.find("mlp_only_layers");
+  if (dense != cfg.end() && !dense->is_null() && !(dense->is_array() && dense->empty())) {
+    return Errorf("{}: key 'mlp_only_layers' is {}, expected [] (every layer a mixture of experts)", path,
+                  dense->dump());
+  }
   return Status::Ok();
 }
 
@@ -136,7 +172,7 @@ Result<HfConfig> ParseHfConfig(std::string_view json, const std::string& path) {
   if (type == nullptr) {
     return Errorf(
         "{}: model_type '{}' is not supported (llama, mistral, "
-        "qwen2, qwen3, gemma3, gemma3_text)",
+        "qwen2, qwen3, gemma3, gemma3_text, mixtral, qwen2_moe, qwen3_moe)",
         path, out.model_type);
   }
   // Multimodal Gemma 3 checkpoints keep the language model's settings in
@@ -176,6 +212,13 @@ Result<HfConfig> ParseHfConfig(std::string_view json, const std::string& path) {
   if (c.head_dim % 2 != 0) return Errorf("{}: head_dim {} is odd, expected even (RoPE pairs)", path, c.head_dim);
   FS_RETURN_IF_ERROR(GetFloat(*cfg, "rms_norm_eps", path, 0.0, 1.0, &c.rms_eps));
   FS_RETURN_IF_ERROR(GetFloat(*cfg, "rope_theta", path, 1.0, 1e12, &c.rope_theta));
+  auto rope_params = cfg->find("rope_parameters");  // transformers 5 nests the base here
+  if (rope_params != cfg->end() && rope_params->is_object() && cfg->find("rope_theta") == cfg->end()) {
+    FS_RETURN_IF_ERROR(GetFloat(*rope_params, "rope_theta", path, 1.0, 1e12, &c.rope_theta));
+  }
+  if (out.model_type == "mixtral" || out.model_type == "qwen2_moe" || out.model_type == "qwen3_moe") {
+    FS_RETURN_IF_ERROR(ParseExperts(*cfg, path, out.model_type == "mixtral", &c));
+  }
   auto rs = cfg->find("rope_scaling");
   if (rs != cfg->end()) FS_RETURN_IF_ERROR(ParseRopeScaling(*rs, path, &c));
   for (const Json* obj : {static_cast<const Json*>(&root), cfg}) {

@@ -181,13 +181,17 @@ Status CheckShapes(const ModelIndex& index, const std::string& folder) {
     want.push_back({p + "attn_v.weight", MakeShape({kv, e})});
     want.push_back({p + "attn_output.weight", MakeShape({e, q})});
     want.push_back({p + "ffn_norm.weight", MakeShape({e})});
+    if (c.n_expert > 0) {  // experts: checked with the model (models/moe_block.h)
+      want.push_back({p + "ffn_gate_inp.weight", MakeShape({c.n_expert, e})});
+      continue;
+    }
     want.push_back({p + "ffn_gate.weight", MakeShape({c.n_ff, e})});
     want.push_back({p + "ffn_up.weight", MakeShape({c.n_ff, e})});
     want.push_back({p + "ffn_down.weight", MakeShape({e, c.n_ff})});
   }
   for (const auto& [name, shape] : want) {
     const TensorInfo* t = index.Find(name);
-    const std::string hf = HfFromCanonical(name, c.arch == "gemma3").value_or(name);
+    const std::string hf = HfFromCanonical(name, c.arch == "gemma3", c.arch == "llama" && c.n_expert > 0).value_or(name);
     if (t == nullptr) return Errorf("{}: required tensor '{}' ({}) is missing", folder, hf, name);
     if (!(t->shape == shape)) {
       return Errorf("{}: tensor '{}' has shape {}, expected {} from config.json",

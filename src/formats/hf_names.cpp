@@ -22,6 +22,20 @@ constexpr std::array<Pair, 10> kLayer = {{{"self_attn.q_proj", "attn_q"},
                                           {"mlp.up_proj", "ffn_up"},
                                           {"mlp.down_proj", "ffn_down"},
                                           {"input_layernorm", "attn_norm"}}};
+// Mixture of experts: router and shared expert (Qwen2-MoE), Mixtral's router.
+constexpr std::array<Pair, 5> kMoe = {{{"mlp.gate", "ffn_gate_inp"},
+                                       {"mlp.shared_expert.gate_proj", "ffn_gate_shexp"},
+                                       {"mlp.shared_expert.up_proj", "ffn_up_shexp"},
+                                       {"mlp.shared_expert.down_proj", "ffn_down_shexp"},
+                                       {"mlp.shared_expert_gate", "ffn_gate_inp_shexp"}}};
+constexpr std::array<Pair, 1> kMixtralRouter = {{{"block_sparse_moe.gate", "ffn_gate_inp"}}};
+// Expert matrices after "<prefix>.experts.E.": Qwen's and Mixtral's names -> canonical stem.
+constexpr std::array<Pair, 3> kQwenExpert = {
+    {{"gate_proj", "ffn_gate"}, {"up_proj", "ffn_up"}, {"down_proj", "ffn_down"}}};
+constexpr std::array<Pair, 3> kMixtralExpert = {{{"w1", "ffn_gate"}, {"w3", "ffn_up"}, {"w2", "ffn_down"}}};
+constexpr std::string_view kQwenExperts = "mlp.experts.";
+constexpr std::string_view kMixtralExperts = "block_sparse_moe.experts.";
+
 constexpr std::array<Pair, 1> kLlamaNorms = {{{"post_attention_layernorm", "ffn_norm"}}};
 constexpr std::array<Pair, 3> kGemmaNorms = {{{"post_attention_layernorm", "post_attention_norm"},
                                               {"pre_feedforward_layernorm", "ffn_norm"},
@@ -63,6 +77,33 @@ std::optional<std::string_view> MapLayerModule(std::string_view m, bool gemma3, 
   return gemma3 ? Lookup(kGemmaNorms, m, to_canonical) : Lookup(kLlamaNorms, m, to_canonical);
 }
 
+// "experts.E.w1" style module (after the layer) -> "ffn_gate.E", else nullopt.
+std::optional<std::string> ExpertToCanonical(std::string_view m) {
+  for (auto [prefix, mixtral] : {std::pair{kQwenExperts, false}, std::pair{kMixtralExperts, true}}) {
+    if (m.substr(0, prefix.size()) != prefix) continue;
+    int e = 0;
+    std::string_view kind;
+    if (!SplitLayer(m.substr(prefix.size()), &e, &kind)) return std::nullopt;
+    auto stem = mixtral ? Lookup(kMixtralExpert, kind, true) : Lookup(kQwenExpert, kind, true);
+    if (!stem) return std::nullopt;
+    return std::string(*stem) + "." + std::to_string(e);
+  }
+  return std::nullopt;
+}
+
+// "ffn_gate.E" -> the HF expert module, else nullopt.
+std::optional<std::string> ExpertFromCanonical(std::string_view m, bool mixtral) {
+  const size_t dot = m.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  int e = 0;
+  const std::string_view digits = m.substr(dot + 1);
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), e);
+  if (ec != std::errc() || ptr != digits.data() + digits.size() || digits.empty()) return std::nullopt;
+  auto kind = mixtral ? Lookup(kMixtralExpert, m.substr(0, dot), false) : Lookup(kQwenExpert, m.substr(0, dot), false);
+  if (!kind) return std::nullopt;
+  return std::string(mixtral ? kMixtralExperts : kQwenExperts) + std::to_string(e) + "." + std::string(*kind);
+}
+
 }  // namespace
 
 std::optional<std::string> CanonicalFromHf(std::string_view hf, bool gemma3) {
@@ -76,12 +117,18 @@ std::optional<std::string> CanonicalFromHf(std::string_view hf, bool gemma3) {
   int layer = 0;
   std::string_view rest;
   if (!SplitLayer(module.substr(kLayers.size()), &layer, &rest)) return std::nullopt;
-  auto m = MapLayerModule(rest, gemma3, true);
+  std::optional<std::string> m;
+  if (auto v = MapLayerModule(rest, gemma3, true)) m = std::string(*v);
+  if (!m) m = ExpertToCanonical(rest);
+  if (!m) {
+    if (auto v = Lookup(kMoe, rest, true)) m = std::string(*v);
+    if (auto v = Lookup(kMixtralRouter, rest, true)) m = std::string(*v);
+  }
   if (!m) return std::nullopt;
-  return "blk." + std::to_string(layer) + "." + std::string(*m) + "." + std::string(suffix);
+  return "blk." + std::to_string(layer) + "." + *m + "." + std::string(suffix);
 }
 
-std::optional<std::string> HfFromCanonical(std::string_view canonical, bool gemma3) {
+std::optional<std::string> HfFromCanonical(std::string_view canonical, bool gemma3, bool mixtral) {
   std::string_view module, suffix;
   if (!SplitSuffix(canonical, &module, &suffix)) return std::nullopt;
   if (auto g = Lookup(kGlobal, module, false)) return std::string(*g) + "." + std::string(suffix);
@@ -90,9 +137,15 @@ std::optional<std::string> HfFromCanonical(std::string_view canonical, bool gemm
   int layer = 0;
   std::string_view rest;
   if (!SplitLayer(module.substr(kBlk.size()), &layer, &rest)) return std::nullopt;
-  auto m = MapLayerModule(rest, gemma3, false);
+  std::optional<std::string> m;
+  if (auto v = MapLayerModule(rest, gemma3, false)) m = std::string(*v);
+  if (!m) m = ExpertFromCanonical(rest, mixtral);
+  if (!m) {
+    auto v = mixtral ? Lookup(kMixtralRouter, rest, false) : Lookup(kMoe, rest, false);
+    if (v) m = std::string(*v);
+  }
   if (!m) return std::nullopt;
-  return "model.layers." + std::to_string(layer) + "." + std::string(*m) + "." + std::string(suffix);
+  return "model.layers." + std::to_string(layer) + "." + *m + "." + std::string(suffix);
 }
 
 }  // namespace flashstream

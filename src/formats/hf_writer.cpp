@@ -13,14 +13,36 @@ Status WriteHfConfig(const ModelConfig& c, const std::string& torch_dtype, const
                                                             {"qwen2", "Qwen2ForCausalLM"},
                                                             {"qwen3", "Qwen3ForCausalLM"},
                                                             {"gemma3", "Gemma3ForCausalLM"}};
+  // Mixture-of-experts model types (Mixtral is "llama" with experts, see hf_config.cpp).
+  static const std::map<std::string, std::pair<std::string, std::string>> kMoeType = {
+      {"llama", {"mixtral", "MixtralForCausalLM"}},
+      {"qwen2moe", {"qwen2_moe", "Qwen2MoeForCausalLM"}},
+      {"qwen3moe", {"qwen3_moe", "Qwen3MoeForCausalLM"}}};
   auto cls = kClass.find(c.arch);
-  if (cls == kClass.end()) return Errorf("{}: architecture '{}' has no Hugging Face config mapping", path, c.arch);
+  auto moe = kMoeType.find(c.arch);
+  const bool is_moe = c.n_expert > 0 && moe != kMoeType.end();
+  if (cls == kClass.end() && !is_moe) {
+    return Errorf("{}: architecture '{}' has no Hugging Face config mapping", path, c.arch);
+  }
   nlohmann::ordered_json j;
-  j["architectures"] = {cls->second};
-  j["model_type"] = c.arch == "gemma3" ? "gemma3_text" : c.arch;
+  j["architectures"] = {is_moe ? moe->second.second : cls->second};
+  j["model_type"] = is_moe ? moe->second.first : c.arch == "gemma3" ? "gemma3_text" : c.arch;
+  if (is_moe) {
+    const bool mixtral = c.arch == "llama";
+    j[mixtral ? "num_local_experts" : "num_experts"] = c.n_expert;
+    j["num_experts_per_tok"] = c.n_expert_used;
+    if (!mixtral) {
+      j["moe_intermediate_size"] = c.n_ff_expert;
+      j["norm_topk_prob"] = c.expert_weights_norm;
+      j["decoder_sparse_step"] = 1;
+      j["mlp_only_layers"] = nlohmann::ordered_json::array();
+    }
+    if (c.n_ff_shared > 0) j["shared_expert_intermediate_size"] = c.n_ff_shared;
+    if (c.arch == "qwen2moe") j["qkv_bias"] = true;
+  }
   if (!c.name.empty()) j["_name_or_path"] = c.name;
   j["hidden_size"] = c.n_embd;
-  j["intermediate_size"] = c.n_ff;
+  j["intermediate_size"] = c.n_expert > 0 && c.arch == "llama" ? c.n_ff_expert : c.n_ff;
   j["num_hidden_layers"] = c.n_layers;
   j["num_attention_heads"] = c.n_heads;
   j["num_key_value_heads"] = c.n_kv_heads;

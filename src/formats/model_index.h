@@ -26,7 +26,8 @@ namespace flashstream {
 
 // Architecture hyperparameters. Counts are exact; 0 means "absent" where noted.
 struct ModelConfig {
-  std::string arch;            // registry key: "llama", "mistral", "qwen2", "qwen3", "gemma3"
+  std::string arch;            // registry key: "llama" (also Mixtral), "mistral", "qwen2", "qwen3",
+                               // "gemma3", "qwen2moe", "qwen3moe"
   std::string name;            // human-readable model name ("" if unknown)
   int n_layers = 0;            // transformer blocks
   int n_embd = 0;              // model width
@@ -73,6 +74,19 @@ struct ModelConfig {
   // Final logits = cap * tanh(logits / cap); 0 = none. HF "final_logit_softcapping";
   // GGUF "{arch}.final_logit_softcapping".
   float final_logit_softcap = 0.f;
+  // Mixture of experts (docs/MOE.md); n_expert 0 = dense feed-forward. Every layer is MoE
+  // when n_expert > 0. HF num_local_experts / num_experts; GGUF "{arch}.expert_count".
+  int n_expert = 0;
+  int n_expert_used = 0;  // experts per token (top-k); HF num_experts_per_tok, GGUF "{arch}.expert_used_count"
+  // Hidden width of each routed expert. HF intermediate_size (Mixtral) or moe_intermediate_size;
+  // GGUF "{arch}.expert_feed_forward_length", else "{arch}.feed_forward_length".
+  int n_ff_expert = 0;
+  // Hidden width of the shared expert run on every token (Qwen2-MoE); 0 = none. HF
+  // shared_expert_intermediate_size; GGUF "{arch}.expert_shared_feed_forward_length".
+  int n_ff_shared = 0;
+  // true: the top-k probabilities are renormalized to sum 1 (Mixtral; Qwen norm_topk_prob);
+  // false: used as the softmax over all experts gave them.
+  bool expert_weights_norm = false;
 
   // Whether layer l uses the sliding window.
   bool IsSlidingLayer(int l) const {

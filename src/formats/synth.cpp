@@ -43,14 +43,15 @@ struct Plan {
 // What an architecture adds to the llama tensor set, and its GGUF facts.
 struct SynthArch {
   std::string_view name;
-  bool bias;            // attn_{q,k,v}.bias
-  bool qk_norm;         // attn_{q,k}_norm.weight
-  bool post_norms;      // post_attention_norm, post_ffw_norm
-  int sliding_window;   // "{arch}.attention.sliding_window"; 0 = none
+  bool bias;           // attn_{q,k,v}.bias
+  bool qk_norm;        // attn_{q,k}_norm.weight
+  bool post_norms;     // post_attention_norm, post_ffw_norm
+  int sliding_window;  // "{arch}.attention.sliding_window"; 0 = none
 };
 constexpr SynthArch kSynthArchs[] = {
-    {"llama", false, false, false, 0},  {"mistral", false, false, false, 4096}, {"qwen2", true, false, false, 0},
-    {"qwen3", false, true, false, 0},   {"gemma3", false, true, true, 512},
+    {"llama", false, false, false, 0},   {"mistral", false, false, false, 4096}, {"qwen2", true, false, false, 0},
+    {"qwen3", false, true, false, 0},    {"gemma3", false, true, true, 512},     {"qwen2moe", true, false, false, 0},
+    {"qwen3moe", false, true, false, 0},
 };
 
 const SynthArch* FindSynthArch(std::string_view name) {
@@ -61,6 +62,21 @@ const SynthArch* FindSynthArch(std::string_view name) {
 }
 
 int64_t HeadDim(const SynthShape& s) { return s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_heads; }
+
+// Router, stacked experts [n_expert, rows, cols] and the shared expert of one layer.
+void AddExperts(const SynthShape& s, const std::string& p, DType dtype, Plan* plan) {
+  const int64_t e = s.n_expert, ff = s.n_ff_expert, d = s.n_embd;
+  plan->tensors.push_back({p + "ffn_gate_inp.weight", DType::kF32, MakeShape({e, d}), Fill::kWeight});
+  plan->tensors.push_back({p + "ffn_gate_exps.weight", dtype, MakeShape({e, ff, d}), Fill::kWeight});
+  plan->tensors.push_back({p + "ffn_up_exps.weight", dtype, MakeShape({e, ff, d}), Fill::kWeight});
+  plan->tensors.push_back({p + "ffn_down_exps.weight", dtype, MakeShape({e, d, ff}), Fill::kWeight});
+  if (s.n_ff_shared == 0) return;
+  const int64_t sh = s.n_ff_shared;
+  plan->tensors.push_back({p + "ffn_gate_inp_shexp.weight", DType::kF32, MakeShape({d}), Fill::kWeight});
+  plan->tensors.push_back({p + "ffn_gate_shexp.weight", dtype, MakeShape({sh, d}), Fill::kWeight});
+  plan->tensors.push_back({p + "ffn_up_shexp.weight", dtype, MakeShape({sh, d}), Fill::kWeight});
+  plan->tensors.push_back({p + "ffn_down_shexp.weight", dtype, MakeShape({d, sh}), Fill::kWeight});
+}
 
 Plan MakePlan(const SynthArch& arch, const SynthShape& s, int vocab, DType dtype, bool tied) {
   const int64_t head_dim = HeadDim(s);
@@ -89,6 +105,10 @@ Plan MakePlan(const SynthArch& arch, const SynthShape& s, int vocab, DType dtype
       plan.tensors.push_back({p + "post_ffw_norm.weight", DType::kF32, MakeShape({s.n_embd}), Fill::kNorm});
     }
     plan.tensors.push_back({p + "ffn_norm.weight", DType::kF32, MakeShape({s.n_embd}), Fill::kNorm});
+    if (s.n_expert > 0) {
+      AddExperts(s, p, dtype, &plan);
+      continue;
+    }
     plan.tensors.push_back({p + "ffn_gate.weight", dtype, MakeShape({s.n_ff, s.n_embd}), Fill::kWeight});
     plan.tensors.push_back({p + "ffn_up.weight", dtype, MakeShape({s.n_ff, s.n_embd}), Fill::kWeight});
     plan.tensors.push_back({p + "ffn_down.weight", dtype, MakeShape({s.n_embd, s.n_ff}), Fill::kWeight});
@@ -190,11 +210,13 @@ Status Validate(const SynthOptions& o) {
   }
   if ((s.head_dim == 0 && s.n_embd % s.n_heads != 0) || s.n_heads % s.n_kv_heads != 0 || s.head_dim < 0 ||
       HeadDim(s) % 2 != 0) {
-    return Errorf("synth: heads {} must divide embd {} (or head_dim {} be given) and be a multiple of kv_heads {}; "
-                  "head_dim must be even",
-                  s.n_heads, s.n_embd, s.head_dim, s.n_kv_heads);
+    return Errorf(
+        "synth: heads {} must divide embd {} (or head_dim {} be given) and be a multiple of kv_heads {}; "
+        "head_dim must be even",
+        s.n_heads, s.n_embd, s.head_dim, s.n_kv_heads);
   }
-  static constexpr DType kAllowed[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1};
+  static constexpr DType kAllowed[] = {DType::kF32,  DType::kF16,  DType::kBF16,
+                                       DType::kQ8_0, DType::kQ4_0, DType::kQ4_1};
   if (std::find(std::begin(kAllowed), std::end(kAllowed), o.dtype) == std::end(kAllowed)) {
     return Errorf("synth: dtype {} is not supported (supported: f32, f16, bf16, q8_0, q4_0, q4_1)", Name(o.dtype));
   }
@@ -202,6 +224,14 @@ Status Validate(const SynthOptions& o) {
   if (s.n_embd % block != 0 || s.n_ff % block != 0 || (s.n_heads * HeadDim(s)) % block != 0) {
     return Errorf("synth: embd {}, ff {} and heads x head_dim {} must be multiples of the {} block size {}", s.n_embd,
                   s.n_ff, s.n_heads * HeadDim(s), Name(o.dtype), block);
+  }
+  if (s.n_expert < 0 || s.n_expert > 1024 ||
+      (s.n_expert > 0 && (s.n_expert_used < 1 || s.n_expert_used > s.n_expert || s.n_ff_expert <= 0 ||
+                          s.n_ff_expert % block != 0 || s.n_ff_shared < 0 || s.n_ff_shared % block != 0))) {
+    return Errorf(
+        "synth: experts {} (used {}, ff {}, shared ff {}): expected 0..1024 experts, 1..experts used, "
+        "expert and shared widths positive multiples of the {} block size {}",
+        s.n_expert, s.n_expert_used, s.n_ff_expert, s.n_ff_shared, Name(o.dtype), block);
   }
   if (o.generator_threads < 1 || o.generator_threads > 64) {
     return Errorf("synth: generator_threads is {}, expected 1..64", o.generator_threads);
@@ -212,13 +242,20 @@ Status Validate(const SynthOptions& o) {
 
 uint32_t LlamaFileType(DType d) {
   switch (d) {
-    case DType::kF32: return 0;
-    case DType::kF16: return 1;
-    case DType::kQ4_0: return 2;
-    case DType::kQ4_1: return 3;
-    case DType::kQ8_0: return 7;
-    case DType::kBF16: return 32;
-    default: return 0;
+    case DType::kF32:
+      return 0;
+    case DType::kF16:
+      return 1;
+    case DType::kQ4_0:
+      return 2;
+    case DType::kQ4_1:
+      return 3;
+    case DType::kQ8_0:
+      return 7;
+    case DType::kBF16:
+      return 32;
+    default:
+      return 0;
   }
 }
 
@@ -247,6 +284,12 @@ Status SetMetadata(const SynthOptions& o, const GgufFile& vocab, GgufWriter& w, 
   w.Set(a + ".attention.value_length", u32(HeadDim(s)));
   w.Set(a + ".attention.layer_norm_rms_epsilon", GgufValue::F32(1e-5f));
   if (arch.sliding_window > 0) w.Set(a + ".attention.sliding_window", u32(arch.sliding_window));
+  if (s.n_expert > 0) {
+    w.Set(a + ".expert_count", u32(s.n_expert));
+    w.Set(a + ".expert_used_count", u32(s.n_expert_used));
+    w.Set(a + ".expert_feed_forward_length", u32(s.n_ff_expert));
+    if (s.n_ff_shared > 0) w.Set(a + ".expert_shared_feed_forward_length", u32(s.n_ff_shared));
+  }
   w.Set(a + ".rope.freq_base", GgufValue::F32(10000.f));
   w.Set(a + ".rope.dimension_count", u32(HeadDim(s)));
   w.Set(a + ".vocab_size", u32(*vocab_size));
@@ -263,10 +306,14 @@ Result<SynthShape> SynthPreset(std::string_view name) {
   if (name == "7b") return SynthShape{32, 4096, 32, 32, 11008, 4096};
   if (name == "13b") return SynthShape{40, 5120, 40, 40, 13824, 4096};
   if (name == "70b") return SynthShape{80, 8192, 64, 8, 28672, 4096};
-  return Errorf("synth: unknown shape preset '{}' (known: tiny, 7b, 13b, 70b)", name);
+  if (name == "tiny-moe") return SynthShape{4, 64, 4, 2, 64, 512, 0, 8, 2, 64, 0};
+  if (name == "mixtral-8x7b") return SynthShape{32, 4096, 32, 8, 14336, 32768, 0, 8, 2, 14336, 0};
+  if (name == "qwen3-30b-a3b") return SynthShape{48, 2048, 32, 4, 6144, 32768, 128, 128, 8, 768, 0};
+  return Errorf("synth: unknown shape preset '{}' (known: tiny, 7b, 13b, 70b, tiny-moe, mixtral-8x7b, qwen3-30b-a3b)",
+                name);
 }
 
-std::string_view SynthArchNames() { return "llama, mistral, qwen2, qwen3, gemma3"; }
+std::string_view SynthArchNames() { return "llama, mistral, qwen2, qwen3, gemma3, qwen2moe, qwen3moe"; }
 
 Status SynthesizeGguf(const SynthOptions& o, const SynthProgress& progress) {
   FS_RETURN_IF_ERROR(Validate(o));

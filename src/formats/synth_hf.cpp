@@ -60,6 +60,9 @@ Status WriteAs(FileWriter& out, const std::vector<float>& v, DType dtype) {
 }  // namespace
 
 Status SynthesizeLlamaFolder(const SynthOptions& o, SynthFolder format, const SynthProgress& progress) {
+  if (o.shape.n_expert > 0) {
+    return Errorf("synth: mixture-of-experts shapes are written as GGUF only (convert the GGUF to a folder)");
+  }
   if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16) {
     return Errorf("synth: dtype {} for a folder, expected f32, f16 or bf16", Name(o.dtype));
   }

@@ -59,6 +59,25 @@ Result<std::unique_ptr<DirectReader>> DirectReader::Open(const std::string& path
   return r;
 }
 
+Result<std::unique_ptr<DirectReader>> DirectReader::OpenDescriptor(int fd, const std::string& name,
+                                                                   const DirectReaderOptions& options) {
+  std::unique_ptr<DirectReader> r(new DirectReader());
+  r->path_ = name;
+  r->options_ = options;
+  r->growing_ = true;
+  r->fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (r->fd_ < 0) return Errorf("{}: cannot duplicate the descriptor: {}", name, std::strerror(errno));
+  r->direct_ = (fcntl(r->fd_, F_GETFL) & O_DIRECT) != 0;
+  struct stat st {};
+  if (fstat(r->fd_, &st) != 0) return Errorf("{}: fstat failed: {}", name, std::strerror(errno));
+  r->size_ = static_cast<uint64_t>(st.st_size);
+  r->ring_ = std::make_unique<Ring>();
+  const int err = io_uring_queue_init(static_cast<unsigned>(options.queue_depth), &r->ring_->ring, 0);
+  if (err < 0) return Errorf("{}: io_uring setup failed: {}", name, std::strerror(-err));
+  r->ring_->ready = true;
+  return r;
+}
+
 DirectReader::~DirectReader() {
   if (fd_ >= 0) close(fd_);
 }
@@ -77,6 +96,11 @@ Status DirectReader::CheckUnchanged() const {
 Status DirectReader::Read(const AlignedRange& range, std::byte* dst) {
   FS_CHECK(range.begin % kDirectAlign == 0 && range.length % kDirectAlign == 0, "unaligned range");
   FS_CHECK(reinterpret_cast<uintptr_t>(dst) % kDirectAlign == 0, "unaligned buffer");
+  if (growing_) {
+    struct stat st {};
+    if (fstat(fd_, &st) != 0) return Errorf("{}: fstat failed: {}", path_, std::strerror(errno));
+    size_ = static_cast<uint64_t>(st.st_size);
+  }
   if (range.begin >= size_) return Errorf("{}: read at offset {} is past the end ({} bytes)", path_, range.begin, size_);
   const uint64_t readable = std::min(range.length, size_ - range.begin);
   // Only the last aligned block may extend past EOF; those bytes read as zero.

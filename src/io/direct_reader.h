@@ -34,6 +34,11 @@ struct DirectReaderOptions {
 class DirectReader {
  public:
   static Result<std::unique_ptr<DirectReader>> Open(const std::string& path, const DirectReaderOptions& options);
+  // Reads through a duplicate of an open descriptor (an unlinked scratch file that its owner
+  // keeps writing, such as the KV spill file): O_DIRECT when the descriptor has it; the size is
+  // re-read before each read; `name` labels errors.
+  static Result<std::unique_ptr<DirectReader>> OpenDescriptor(int fd, const std::string& name,
+                                                              const DirectReaderOptions& options);
   ~DirectReader();
   DirectReader(const DirectReader&) = delete;
   DirectReader& operator=(const DirectReader&) = delete;
@@ -56,6 +61,7 @@ class DirectReader {
   bool direct_ = false;
   uint64_t size_ = 0;
   int64_t mtime_ns_ = 0;
+  bool growing_ = false;  // OpenDescriptor: the owner may extend the file between reads
   DirectReaderOptions options_;
   struct Ring;
   std::unique_ptr<Ring> ring_;

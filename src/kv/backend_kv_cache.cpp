@@ -39,17 +39,39 @@ Status BackendKvCache::Reserve(int n_tok) {
   return Status::Ok();
 }
 
-void BackendKvCache::Write(int layer, const float* k, const float* v, int n_tok) {
+Status BackendKvCache::Write(int layer, const float* k, const float* v, int n_tok) {
   FS_CHECK(n_past_ + n_tok <= capacity_, "Reserve() first: {} + {} > {}", n_past_, n_tok, capacity_);
   const size_t off = static_cast<size_t>(n_past_) * static_cast<size_t>(kv_width_);
   const size_t bytes = static_cast<size_t>(n_tok) * static_cast<size_t>(kv_width_) * sizeof(float);
   backend_->Copy(keys_[static_cast<size_t>(layer)].data() + off, k, bytes);
   backend_->Copy(values_[static_cast<size_t>(layer)].data() + off, v, bytes);
+  return Status::Ok();
 }
 
-void BackendKvCache::Truncate(int n) {
+Status BackendKvCache::Attend(int layer, Backend& backend, const float* q, int n_tok, int n_heads, int n_kv_heads,
+                              int head_dim, float scale, int64_t window, float* out) {
+  FS_CHECK(n_kv_heads * head_dim == kv_width_, "KV Attend: {} x {} for rows of {}", n_kv_heads, head_dim, kv_width_);
+  backend.Attention(q, Keys(layer), Values(layer), n_tok, int64_t{n_past_} + n_tok, n_heads, n_kv_heads, head_dim,
+                    scale, window, out);
+  return Status::Ok();
+}
+
+int BackendKvCache::Truncate(int n) {
   FS_CHECK(n >= 0 && n <= n_past_, "truncate to {} of {}", n, n_past_);
   n_past_ = n;
+  return n;
+}
+
+KvStats BackendKvCache::stats() const {
+  KvStats s;
+  s.hot_bytes = bytes();
+  return s;
+}
+
+std::string BackendKvCache::Describe() const { return "KV cache: f32 in the backend's memory"; }
+
+Result<std::unique_ptr<KvCache>> BackendKvCache::Clone() const {
+  return Errorf("KV cache: checkpoints of a cache in device memory are not supported");
 }
 
 uint64_t BackendKvCache::bytes() const {

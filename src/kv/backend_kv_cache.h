@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "backend/backend.h"
-#include "kv/kv_store.h"
+#include "kv/kv_cache.h"
 
 namespace flashstream {
 
-class BackendKvCache final : public KvStore {
+class BackendKvCache final : public KvCache {
  public:
   BackendKvCache(Backend& backend, int n_layers, int kv_width, int max_positions);
 
@@ -20,12 +20,20 @@ class BackendKvCache final : public KvStore {
   int max_positions() const override { return max_positions_; }
   // Fails when the context would exceed max_positions or the backend is out of memory.
   Status Reserve(int n_tok) override;
-  void Write(int layer, const float* k, const float* v, int n_tok) override;
-  const float* Keys(int layer) const override { return keys_[static_cast<size_t>(layer)].data(); }
-  const float* Values(int layer) const override { return values_[static_cast<size_t>(layer)].data(); }
+  Status Write(int layer, const float* k, const float* v, int n_tok) override;
+  // The backend's plain Attention over this layer's f32 keys and values.
+  Status Attend(int layer, Backend& backend, const float* q, int n_tok, int n_heads, int n_kv_heads, int head_dim,
+                float scale, int64_t window, float* out) override;
+  // k or v [capacity, kv_width] of `layer` in the backend's memory.
+  const float* Keys(int layer) const { return keys_[static_cast<size_t>(layer)].data(); }
+  const float* Values(int layer) const { return values_[static_cast<size_t>(layer)].data(); }
   void Advance(int n_tok) override { n_past_ += n_tok; }
-  void Truncate(int n) override;
-  uint64_t bytes() const override;
+  // Always exact: returns n.
+  int Truncate(int n) override;
+  uint64_t bytes() const;
+  KvStats stats() const override;  // the f32 arrays count as the unquantized tier
+  std::string Describe() const override;
+  Result<std::unique_ptr<KvCache>> Clone() const override;  // not supported: an error
 
  private:
   Backend* backend_;

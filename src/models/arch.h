@@ -45,5 +45,7 @@ ArchFeatures MistralFeatures(const ModelConfig& config);
 ArchFeatures Qwen2Features(const ModelConfig& config);
 ArchFeatures Qwen3Features(const ModelConfig& config);
 ArchFeatures Gemma3Features(const ModelConfig& config);
+ArchFeatures Qwen2MoeFeatures(const ModelConfig& config);
+ArchFeatures Qwen3MoeFeatures(const ModelConfig& config);
 
 }  // namespace flashstream

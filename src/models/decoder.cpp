@@ -39,9 +39,13 @@ Status CheckLayer(const ModelIndex& index, const ArchFeatures& f, int l) {
   FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_v.weight"), {kv_width, c.n_embd}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_output.weight"), {c.n_embd, q_width}, true));
   FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_norm.weight"), {c.n_embd}, false));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
-  FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
+  if (c.n_expert > 0) {
+    FS_RETURN_IF_ERROR(MoeBlock::CheckLayer(index, l));
+  } else {
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_gate.weight"), {c.n_ff, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_up.weight"), {c.n_ff, c.n_embd}, true));
+    FS_RETURN_IF_ERROR(CheckTensor(index, name("ffn_down.weight"), {c.n_embd, c.n_ff}, true));
+  }
   if (f.attn_bias) {
     FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_q.bias"), {q_width}, false));
     FS_RETURN_IF_ERROR(CheckTensor(index, name("attn_k.bias"), {kv_width}, false));
@@ -77,6 +81,7 @@ DecoderModel::DecoderModel(const ModelConfig& config, ArchFeatures features) : c
     rope_swa_.interleaved = rope_.interleaved;
   }
   attn_scale_ = config.attn_scale > 0.f ? config.attn_scale : 1.0f / std::sqrt(static_cast<float>(config.head_dim));
+  if (config.n_expert > 0) moe_ = std::make_unique<MoeBlock>(config);
 }
 
 Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& index) {
@@ -103,7 +108,7 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const ModelIndex& ind
 }
 
 Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend,
-                             KvStore& kv, std::vector<float>* logits) {
+                             KvCache& kv, std::vector<float>* logits) {
   const size_t n = tokens.size();
   FS_CHECK(n > 0, "empty forward");
   for (int32_t id : tokens) {
@@ -114,15 +119,18 @@ Status DecoderModel::Forward(std::span<const int32_t> tokens, bool all_logits, W
   FS_RETURN_IF_ERROR(kv.Reserve(static_cast<int>(n)));
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
   logits->resize((all_logits ? n : 1) * vocab);
+  if (progress_ && n > static_cast<size_t>(max_chunk_)) progress_(0, static_cast<int64_t>(n));
   for (size_t begin = 0; begin < n; begin += static_cast<size_t>(max_chunk_)) {
     const size_t len = std::min(n - begin, static_cast<size_t>(max_chunk_));
     const bool last_chunk = begin + len == n;
     if (!all_logits && !last_chunk) {
       FS_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(begin, len), false, store, backend, kv, nullptr));
+      if (progress_) progress_(static_cast<int64_t>(begin + len), static_cast<int64_t>(n));
       continue;
     }
     float* out = all_logits ? logits->data() + begin * vocab : logits->data();
     FS_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(begin, len), all_logits, store, backend, kv, out));
+    if (progress_) progress_(static_cast<int64_t>(begin + len), static_cast<int64_t>(n));
   }
   return Status::Ok();
 }
@@ -156,7 +164,7 @@ void DecoderModel::Embed(int64_t n, WeightStore& store, Backend& backend) {
   Emit(backend, "inp_embd", -1, x_.data(), n, config_.n_embd);
 }
 
-void DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvStore& kv) {
+Status DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv) {
   const ModelConfig& c = config_;
   const int64_t q_width = int64_t{c.n_heads} * c.head_dim;
   const int64_t kv_width = int64_t{c.n_kv_heads} * c.head_dim;
@@ -180,21 +188,30 @@ void DecoderModel::AttentionBlock(int l, const LayerWeights& w, int64_t n, Backe
   backend.Rope(k_.data(), n, c.n_kv_heads, c.head_dim, pos_.data(), rope);
   Emit(backend, "q", l, q_.data(), n, q_width);
   Emit(backend, "k", l, k_.data(), n, kv_width);
-  kv.Write(l, k_.data(), v_.data(), static_cast<int>(n));
-  const int64_t n_ctx = kv.n_past() + n;
-  backend.Attention(q_.data(), kv.Keys(l), kv.Values(l), n, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, attn_scale_,
-                    sliding ? c.sliding_window : 0, att_.data());
+  FS_RETURN_IF_ERROR(kv.Write(l, k_.data(), v_.data(), static_cast<int>(n)));
+  FS_RETURN_IF_ERROR(kv.Attend(l, backend, q_.data(), static_cast<int>(n), c.n_heads, c.n_kv_heads, c.head_dim,
+                               attn_scale_, sliding ? c.sliding_window : 0, att_.data()));
   Emit(backend, "attn", l, att_.data(), n, q_width);
   backend.MatMul(w.Get("attn_output.weight"), att_.data(), n, xb_.data());
   if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_attention_norm.weight"), n, c.n_embd, xb_.data());
   Emit(backend, "attn_out", l, xb_.data(), n, c.n_embd);
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+  return Status::Ok();
 }
 
-void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
+Status DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend) {
   const ModelConfig& c = config_;
   Norm(backend, x_.data(), w.Get("ffn_norm.weight"), n, c.n_embd, xb_.data());
   Emit(backend, "ffn_norm", l, xb_.data(), n, c.n_embd);
+  if (moe_) {
+    if (!backend.host_memory()) {  // the block routes and gathers on the host
+      return Errorf("mixture-of-experts layers run on the CPU backend only (use --device cpu)");
+    }
+    FS_RETURN_IF_ERROR(moe_->Forward(l, w, xb_.data(), n, backend, xb_.data()));
+    Emit(backend, "ffn_out", l, xb_.data(), n, c.n_embd);
+    backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+    return Status::Ok();
+  }
   backend.MatMul(w.Get("ffn_gate.weight"), xb_.data(), n, gate_.data());
   backend.MatMul(w.Get("ffn_up.weight"), xb_.data(), n, up_.data());
   if (features_.ffn_act == FfnActivation::kGeluTanh) {
@@ -206,6 +223,7 @@ void DecoderModel::FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Bac
   if (features_.post_norms) Norm(backend, xb_.data(), w.Get("post_ffw_norm.weight"), n, c.n_embd, xb_.data());
   Emit(backend, "ffn_out", l, xb_.data(), n, c.n_embd);
   backend.Add(x_.data(), xb_.data(), n * c.n_embd, x_.data());
+  return Status::Ok();
 }
 
 void DecoderModel::OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits) {
@@ -240,7 +258,7 @@ Status DecoderModel::ReserveScratch(Backend& backend, int64_t n, int64_t logit_r
 }
 
 Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store,
-                                  Backend& backend, KvStore& kv, float* logits) {
+                                  Backend& backend, KvCache& kv, float* logits) {
   const ModelConfig& c = config_;
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t rows = logits == nullptr ? 0 : all_logits ? n : 1;  // every row, or the last one only
@@ -253,8 +271,12 @@ Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logi
   Embed(n, store, backend);
   for (int l = 0; l < c.n_layers; ++l) {
     FS_ASSIGN_OR_RETURN(const LayerWeights* w, store.Acquire(l));
-    AttentionBlock(l, *w, n, backend, kv);
-    FeedForwardBlock(l, *w, n, backend);
+    Status block = AttentionBlock(l, *w, n, backend, kv);
+    if (block.ok()) block = FeedForwardBlock(l, *w, n, backend);
+    if (!block.ok()) {
+      store.Release(l);
+      return block;
+    }
     Emit(backend, "l_out", l, x_.data(), n, c.n_embd);
     store.Release(l);
   }

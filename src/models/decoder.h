@@ -16,8 +16,9 @@
 
 #include "backend/backend.h"
 #include "core/status.h"
-#include "kv/kv_store.h"
+#include "kv/kv_cache.h"
 #include "models/arch.h"
+#include "models/moe_block.h"
 #include "store/weight_store.h"
 
 namespace flashstream {
@@ -41,22 +42,27 @@ class DecoderModel {
   // them in `backend`'s memory. logits (host memory): [n_tok, vocab] when all_logits, else
   // [1, vocab] for the last token. Processes long inputs in chunks of at most max_chunk tokens
   // (each streamed layer is read once per chunk). Fails when the backend is out of memory.
-  Status Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend, KvStore& kv,
+  Status Forward(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend, KvCache& kv,
                  std::vector<float>* logits);
 
   void set_hook(ActivationHook hook) { hook_ = std::move(hook); }
   void set_max_chunk(int n) { max_chunk_ = n; }
+  // Called with (tokens done, tokens in the call) before the first chunk of a Forward() longer
+  // than one chunk and after each chunk, for progress.
+  void set_progress(std::function<void(int64_t done, int64_t total)> fn) { progress_ = std::move(fn); }
+  // The mixture-of-experts block (nullptr for dense models).
+  MoeBlock* moe() { return moe_.get(); }
 
  private:
   DecoderModel(const ModelConfig& config, ArchFeatures features);
   Status ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend,
-                      KvStore& kv, float* logits);
+                      KvCache& kv, float* logits);
   // Sizes the scratch for chunks of n tokens in the backend's memory.
   Status ReserveScratch(Backend& backend, int64_t n, int64_t logit_rows);
   // The blocks of one chunk of n tokens; each reads x_ and leaves its result in x_.
   void Embed(int64_t n, WeightStore& store, Backend& backend);
-  void AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvStore& kv);
-  void FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend);
+  Status AttentionBlock(int l, const LayerWeights& w, int64_t n, Backend& backend, KvCache& kv);
+  Status FeedForwardBlock(int l, const LayerWeights& w, int64_t n, Backend& backend);
   // logits [rows, vocab] in the backend's memory.
   void OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits);
   // out[n_tok, width] = RmsNorm(x) with the model's eps and weight offset.
@@ -72,6 +78,8 @@ class DecoderModel {
   RopeParams rope_swa_;  // sliding-window layers (== rope_ unless config.rope_theta_swa > 0)
   float attn_scale_ = 1.f;
   ActivationHook hook_;
+  std::function<void(int64_t, int64_t)> progress_;
+  std::unique_ptr<MoeBlock> moe_;  // set when config.n_expert > 0
   int max_chunk_ = 512;
   // Scratch in the backend's memory, grown to the largest chunk of n tokens seen.
   BackendArray<float> x_;          // [n, n_embd] residual stream

@@ -122,7 +122,7 @@ Status StreamingStore::Open(const StreamingOptions& options, const ProgressFn& p
   }
   std::vector<const TensorInfo*> global_tensors;
   const auto groups = GroupByLayer(index_, &global_tensors);
-  const ExtentMap global_map = BuildExtentMap(global_tensors);
+  const ExtentMap global_map = BuildExtentMap(global_tensors, options.max_gap);
   PlanInput in;
   in.budget_bytes = options.budget_bytes;
   in.global_bytes = global_map.bytes;
@@ -130,7 +130,7 @@ Status StreamingStore::Open(const StreamingOptions& options, const ProgressFn& p
   in.max_slots = options.max_slots;
   in.read_gbps = options.read_gbps;
   for (const auto& group : groups) {
-    layer_maps_.push_back(BuildExtentMap(group));
+    layer_maps_.push_back(BuildExtentMap(group, options.max_gap));
     in.layer_bytes.push_back(layer_maps_.back().bytes);
   }
   FS_ASSIGN_OR_RETURN(ResidencyPlan plan, PlanResidency(in));

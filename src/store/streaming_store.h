@@ -22,6 +22,9 @@ struct StreamingOptions {
   DirectReaderOptions io;
   bool pacer = false;         // pace reads with the token-bucket controller
   bool trace = false;         // record a per-layer I/O and compute timeline
+  // Tensors less than this many bytes apart are read as one extent (gap included). The
+  // expert cache sets 0 so the resident part holds none of the experts between tensors.
+  uint64_t max_gap = 1 << 20;
 };
 
 // One layer's passage through the pipeline, in seconds since the store opened.

@@ -50,6 +50,8 @@ Result<ModelRun> RunModel(const std::string& path, const std::string& device, do
   o.threads = 2;
   o.ctx = 256;
   o.device = device;
+  o.kv_quant = 0;  // the CPU side keeps f32 K/V like the GPU's cache (docs/KV_CACHE.md)
+  o.kv_f32 = true;
   o.vram_gib = vram_gib;
   o.ram_gib = ram_gib;
   o.prefetch_slots = 3;
@@ -179,6 +181,8 @@ std::unique_ptr<Session> OpenSmolLm2(const std::string& device) {
   o.threads = 4;
   o.ctx = 512;
   o.device = device;
+  o.kv_quant = 0;  // the CPU side keeps f32 K/V like the GPU's cache (docs/KV_CACHE.md)
+  o.kv_f32 = true;
   Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
   EXPECT_TRUE(s.ok()) << s.status().message();
   return s.ok() ? std::move(s).value() : nullptr;

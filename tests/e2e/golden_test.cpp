@@ -35,6 +35,8 @@ std::unique_ptr<Session> OpenSmolLm2(bool int8_activations = false) {
   o.model_path = SmolLm2Path();
   o.threads = 2;
   o.ctx = 512;
+  o.kv_quant = 0;  // f32 K/V: these bounds measure the model path, not the KV cache (docs/KV_CACHE.md)
+  o.kv_f32 = true;
   o.int8_activations = int8_activations;
   Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
   EXPECT_TRUE(s.ok()) << s.status().message();

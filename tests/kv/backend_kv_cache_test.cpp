@@ -25,7 +25,7 @@ TEST(BackendKvCache, GrowthKeepsWrittenPositions) {
         k[static_cast<size_t>(i)] = static_cast<float>(l * 100000 + step * 1000 + i);
         v[static_cast<size_t>(i)] = -k[static_cast<size_t>(i)];
       }
-      kv.Write(l, k.data(), v.data(), 100);
+      ASSERT_TRUE(kv.Write(l, k.data(), v.data(), 100).ok());
     }
     kv.Advance(100);
   }
@@ -47,7 +47,7 @@ TEST(BackendKvCache, TruncateAndContextLimit) {
   BackendKvCache kv(*backend, 1, 4, 10);
   ASSERT_TRUE(kv.Reserve(8).ok());
   kv.Advance(8);
-  kv.Truncate(3);
+  EXPECT_EQ(kv.Truncate(3), 3);
   EXPECT_EQ(kv.n_past(), 3);
   EXPECT_TRUE(kv.Reserve(7).ok());
   const Status full = kv.Reserve(8);

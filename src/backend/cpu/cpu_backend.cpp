@@ -14,6 +14,7 @@
 #include "backend/cpu/matmul_mlx.h"    // MLX affine matmul
 #include "backend/cpu/quant.h"
 #include "backend/cpu/reference_ops.h"
+#include "backend/cpu/tiered_attention.h"
 #include "core/check.h"
 #include "core/cpu_features.h"
 #include "core/mlx_quant.h"  // MlxDequantizeRow
@@ -24,9 +25,6 @@ namespace {
 
 // Element-wise work below this many values runs on the calling thread (fork/join costs more).
 constexpr int64_t kMinParallelElems = 1 << 16;
-// Attention calls with fewer query tokens than this split each token's keys into ranges.
-constexpr int64_t kAttnSplitTokens = 4;
-constexpr int64_t kAttnSplitKeys = 1024;
 
 // A growable 64-byte-aligned byte buffer. Move-only.
 class AlignedBuffer {
@@ -68,7 +66,11 @@ CpuIsa ResolveIsa(CpuIsa isa) {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels, bool int8_activations)
-      : pool_(pool), k_(kernels), int8_acts_(int8_activations), matmul_scratch_(static_cast<size_t>(pool.size())) {}
+      : pool_(pool),
+        k_(kernels),
+        int8_acts_(int8_activations),
+        matmul_scratch_(static_cast<size_t>(pool.size())),
+        attention_(pool, kernels) {}
 
   std::string Name() const override { return std::string("cpu-") + k_.name + (int8_acts_ ? "-int8" : ""); }
 
@@ -180,87 +182,36 @@ class CpuBackend final : public Backend {
     });
   }
 
-  // A task is a block of up to AttnTask::kMaxQueries query tokens over their keys, all heads
-  // (each key row is then read once per block). With fewer queries than kAttnSplitTokens a
-  // token's keys are instead split into fixed ranges of kAttnSplitKeys (so every thread
-  // streams keys) and the partial softmaxes are combined in order. Blocks and splits depend
-  // only on the shapes, never on the thread count. A sliding window gives every token its own
-  // first key, so windowed calls use blocks of one token.
+  // The plain op is tiered attention over one f32 hot block holding every key.
   void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
                  int n_kv_heads, int head_dim, float scale, int64_t window, float* out) override {
     FS_CHECK(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "Attention: {} heads over {} kv heads", n_heads, n_kv_heads);
     FS_CHECK(n_tok <= n_ctx, "Attention: {} queries but {} keys", n_tok, n_ctx);
     FS_CHECK(window >= 0, "Attention: window {}", window);
-    const bool windowed = window > 0 && window < n_ctx;
-    const bool split = n_tok < kAttnSplitTokens;
-    const int64_t split_keys = split ? kAttnSplitKeys : n_ctx;
-    const int64_t block = split || windowed ? 1 : cpu::AttnTask::kMaxQueries;
-    // Tasks of token block b: [first_[b], first_[b + 1]); its keys start at key_begin_[b].
-    const int64_t n_blocks = (n_tok + block - 1) / block;
-    attn_first_task_.assign(static_cast<size_t>(n_blocks + 1), 0);
-    attn_key_begin_.assign(static_cast<size_t>(n_blocks), 0);
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const int64_t n_keys = n_ctx - n_tok + std::min(n_tok, (b + 1) * block);  // of the block's last token
-      const int64_t begin = windowed ? std::max<int64_t>(0, n_keys - window) : 0;  // block == 1 when windowed
-      attn_key_begin_[static_cast<size_t>(b)] = begin;
-      attn_first_task_[static_cast<size_t>(b + 1)] =
-          attn_first_task_[static_cast<size_t>(b)] + (n_keys - begin + split_keys - 1) / split_keys;
-    }
-    const int64_t n_tasks = attn_first_task_.back();
-    const int64_t hhd = static_cast<int64_t>(n_heads) * head_dim;
-    attn_stats_.resize(static_cast<size_t>(n_tasks * 2 * block * n_heads));
-    if (n_tasks > n_blocks) attn_partial_.resize(static_cast<size_t>(n_tasks * hhd));
-    scratch_.resize(static_cast<size_t>(pool_.size()));
-    for (auto& s : scratch_) s.resize(static_cast<size_t>(cpu::AttnScratchFloats(n_heads, std::min(split_keys, n_ctx))));
-    pool_.Run(n_tasks, [&](int64_t task, int thread) {
-      const auto it = std::upper_bound(attn_first_task_.begin(), attn_first_task_.end(), task) - 1;
-      const int64_t b = it - attn_first_task_.begin();
-      const int64_t part = task - *it;
-      const bool whole = attn_first_task_[static_cast<size_t>(b + 1)] - *it == 1;
-      const int64_t t0 = b * block;
-      cpu::AttnTask a;
-      a.n_q = static_cast<int>(std::min(block, n_tok - t0));
-      a.q = q + t0 * hhd;
-      a.k = k;
-      a.v = v;
-      a.kv_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
-      a.j0 = attn_key_begin_[static_cast<size_t>(b)] + part * split_keys;
-      a.j1 = std::min(a.j0 + split_keys, n_ctx - n_tok + t0 + a.n_q);
-      a.n_heads = n_heads;
-      a.n_kv_heads = n_kv_heads;
-      a.head_dim = head_dim;
-      a.scale = scale;
-      a.max = attn_stats_.data() + task * 2 * block * n_heads;
-      a.sum = a.max + block * n_heads;
-      a.out = whole ? out + t0 * hhd : attn_partial_.data() + task * hhd;
-      a.normalize = whole;
-      a.scratch = scratch_[static_cast<size_t>(thread)].data();
-      k_.attend(a);
-    });
-    for (int64_t b = 0; b < n_blocks; ++b) {  // split tokens (block == 1)
-      const int64_t first = attn_first_task_[static_cast<size_t>(b)], last = attn_first_task_[static_cast<size_t>(b + 1)];
-      if (last - first > 1) CombineAttention(first, last, n_heads, head_dim, out + b * hhd);
-    }
+    KvBlockView all;
+    all.n = n_ctx;
+    all.k_layout =
+        KvBlockLayout{KvFormat::kF32, KvGrouping::kPerToken, n_kv_heads * head_dim, 0, static_cast<int>(n_ctx)};
+    all.v_layout = all.k_layout;
+    all.k = reinterpret_cast<const std::byte*>(k);
+    all.v = reinterpret_cast<const std::byte*>(v);
+    attn_split_.assign(static_cast<size_t>(n_tok), 0);
+    TieredAttentionArgs a;
+    a.q = q;
+    a.n_tok = n_tok;
+    a.pos0 = n_ctx - n_tok;
+    a.n_heads = n_heads;
+    a.n_kv_heads = n_kv_heads;
+    a.head_dim = head_dim;
+    a.scale = scale;
+    a.window = window;
+    a.hot = std::span<const KvBlockView>(&all, 1);
+    a.split = attn_split_.data();
+    a.out = out;
+    attention_.Run(a);
   }
 
-  // out[h] = sum_s e^(m_s - M) out_s[h] / sum_s e^(m_s - M) sum_s over tasks [first, last).
-  void CombineAttention(int64_t first, int64_t last, int n_heads, int head_dim, float* out) {
-    for (int h = 0; h < n_heads; ++h) {
-      float m = -INFINITY;
-      for (int64_t s = first; s < last; ++s) m = std::fmax(m, attn_stats_[static_cast<size_t>(s * 2 * n_heads + h)]);
-      float* o = out + static_cast<int64_t>(h) * head_dim;
-      for (int d = 0; d < head_dim; ++d) o[d] = 0.f;
-      float total = 0.f;
-      for (int64_t s = first; s < last; ++s) {
-        const float w = std::exp(attn_stats_[static_cast<size_t>(s * 2 * n_heads + h)] - m);
-        total += w * attn_stats_[static_cast<size_t>(s * 2 * n_heads + n_heads + h)];
-        const float* po = attn_partial_.data() + (s * n_heads + h) * head_dim;
-        for (int d = 0; d < head_dim; ++d) o[d] += w * po[d];
-      }
-      const float inv = 1.f / total;
-      for (int d = 0; d < head_dim; ++d) o[d] *= inv;
-    }
-  }
+  void TieredAttention(const TieredAttentionArgs& args) override { attention_.Run(args); }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
     ElementWise(n, [&](int64_t b, int64_t e) { k_.swiglu(gate + b, up + b, e - b, out + b); });
@@ -348,12 +299,9 @@ class CpuBackend final : public Backend {
   AlignedBuffer acts_;
   std::vector<AlignedBuffer> matmul_scratch_;  // per task: matmul partial sums
   AlignedBuffer exact_scratch_;                // per task: ExactScratchFloats(n_in, n_tok) floats
-  std::vector<std::vector<float>> scratch_;  // per thread: attention scores
-  std::vector<int64_t> attn_first_task_;     // [n_blocks + 1]: first attention task of each block
-  std::vector<int64_t> attn_key_begin_;      // [n_blocks]: first key of each block (sliding window)
-  std::vector<float> norm_weight_;           // [n]: RmsNorm weight widened to f32, plus its offset
-  std::vector<float> attn_stats_;            // per task: max[n_heads], sum[n_heads]
-  std::vector<float> attn_partial_;          // per task of a split token: out[n_heads, head_dim]
+  cpu::TieredAttentionRunner attention_;
+  std::vector<int64_t> attn_split_;  // [n_tok]: all zero for the plain Attention op
+  std::vector<float> norm_weight_;   // [n]: RmsNorm weight widened to f32, plus its offset
   std::vector<float> inv_freq_;
   std::vector<float> mlx_xsum_;     // [n_tok, n_in / G, 16] MLX group sums
   std::vector<float> cos_sin_;

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/kv_quant.h"  // KvBlockLayout for decode_kv
 
 namespace flashstream::cpu {
 
@@ -65,32 +66,34 @@ struct MatMulArgs {
 // Scratch floats a MatMulArgs needs per thread (the backend allocates this much).
 constexpr int64_t kMatMulScratchFloats = 64 * 64 * 16;
 
-// Attention of all heads of n_q consecutive query tokens over keys [j0, j1): token i sees
-// keys [j0, j1 - (n_q - 1 - i)). Produces softmax partials that the backend combines when
-// a token's keys are split over several tasks.
+// Attention of all heads of n_q query tokens over n_keys keys, continuing an online softmax:
+// token i sees keys j with lo[i] <= j < hi[i] (bounds may lie outside [0, n_keys)). Called once
+// per run of keys of a task (a tier block, or 64 decoded rows); the backend combines tasks.
 struct AttnTask {
   static constexpr int kMaxQueries = 4;
   const float* q = nullptr;   // [n_q, n_heads, head_dim]
   const float* k = nullptr;   // key j at k + j * kv_stride: [n_kv_heads, head_dim]
   const float* v = nullptr;   // value j at v + j * kv_stride
   int64_t kv_stride = 0;
-  int64_t j0 = 0, j1 = 0;     // j1 - j0 >= n_q
-  int n_q = 1;                // 1..kMaxQueries
+  int64_t n_keys = 0;
+  const int64_t* lo = nullptr;                    // [n_q]
+  const int64_t* hi = nullptr;                    // [n_q]
+  int n_q = 1;                                    // 1..kMaxQueries
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;  // head h reads kv head h / (n_heads / n_kv_heads)
   float scale = 1.f;
-  // Per token i and head h, with s_j = scale * q_ih . k_j over its keys: max = max_j s_j,
-  // sum = sum_j e^(s_j - max), out = sum_j e^(s_j - max) v_j, divided by sum when normalize.
+  // Per token i and head h, with s_j = scale * q_ih . k_j over the keys it saw so far:
+  // max = max_j s_j, sum = sum_j e^(s_j - max), out = sum_j e^(s_j - max) v_j (not normalized).
+  // resume: continue from the values these hold; else start from no keys (max -inf, sum 0).
+  bool resume = false;
   float* max = nullptr;       // [n_q, n_heads]
   float* sum = nullptr;       // [n_q, n_heads]
   float* out = nullptr;       // [n_q, n_heads, head_dim]
-  bool normalize = false;
-  float* scratch = nullptr;   // AttnScratchFloats(n_heads, j1 - j0) floats
+  float* scratch = nullptr;   // AttnScratchFloats(n_heads) floats
 };
 
 // Scratch floats one AttnTask needs (both kernel sets).
-inline int64_t AttnScratchFloats(int n_heads, int64_t n_keys) {
-  const int64_t block = (static_cast<int64_t>(n_heads) * AttnTask::kMaxQueries + 12) * 64;
-  return n_keys > block ? n_keys : block;
+inline int64_t AttnScratchFloats(int n_heads) {
+  return (static_cast<int64_t>(n_heads) * AttnTask::kMaxQueries + 12) * 64;
 }
 
 struct MlxMatMulArgs;  // matmul_mlx.h
@@ -103,6 +106,9 @@ struct CpuKernels {
   void (*quantize_acts)(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end);
   void (*matmul)(const MatMulArgs& args);
   void (*attend)(const AttnTask& task);
+  // Rows row0..row0+n-1 of a KV block into out[n, width] as f32, bitwise equal to
+  // DequantizeKvRows (core/kv_quant.h).
+  void (*decode_kv)(const KvBlockLayout& layout, const std::byte* block, int row0, int n, float* out);
   // out[n] = x[n] / sqrt(mean(x^2) + eps) * w[n]; out may alias x.
   void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* out);
   void (*swiglu)(const float* gate, const float* up, int64_t n, float* out);
@@ -123,6 +129,8 @@ namespace avx512 {
 bool SplitActs(DType dtype);
 void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end);
 void MatMul(const MatMulArgs& args);
+// KV block decoding (kv_decode_avx512.cpp).
+void DecodeKv(const KvBlockLayout& layout, const std::byte* block, int row0, int n, float* out);
 }  // namespace avx512
 
 }  // namespace flashstream::cpu

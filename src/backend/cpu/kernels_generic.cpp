@@ -1,13 +1,14 @@
 // Portable kernels: plain C++ for any CPU. Same arithmetic scheme as the AVX-512 kernels
 // (int8 activations with integer block dot products for quantized weights, f32 for float
 // weights), written for clarity; used when AVX-512 VNNI is absent or FS_CPU_ISA=generic.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "backend/cpu/kernels.h"
-#include "backend/cpu/matmul_mlx.h"  // MatMulMlx
 #include "backend/cpu/matmul_exact.h"  // generic::MatMulExact
+#include "backend/cpu/matmul_mlx.h"    // MatMulMlx
 #include "backend/cpu/quant.h"
 #include "core/half.h"
 
@@ -198,40 +199,42 @@ void MatMul(const MatMulArgs& a) {
 
 // ---- attention and element-wise ops ----
 
+// Online softmax, one key at a time per (token, head): a larger score rescales what was
+// accumulated. The portable path and the reference order for nothing else.
 void Attend(const AttnTask& t) {
   const int group = t.n_heads / t.n_kv_heads;
-  float* p = t.scratch;
   for (int i = 0; i < t.n_q; ++i) {
-    const int64_t n = t.j1 - (t.n_q - 1 - i) - t.j0;
+    const int64_t j0 = std::max<int64_t>(0, t.lo[i]);
+    const int64_t j1 = std::min(t.n_keys, t.hi[i]);
     for (int h = 0; h < t.n_heads; ++h) {
       const int64_t th = static_cast<int64_t>(i) * t.n_heads + h;
       const float* q = t.q + th * t.head_dim;
       const int64_t kv_off = static_cast<int64_t>(h / group) * t.head_dim;
-      float max = -INFINITY;
-      for (int64_t j = 0; j < n; ++j) {
-        const float* k = t.k + (t.j0 + j) * t.kv_stride + kv_off;
+      float* out = t.out + th * t.head_dim;
+      if (!t.resume) {
+        t.max[th] = -INFINITY;
+        t.sum[th] = 0.f;
+        for (int d = 0; d < t.head_dim; ++d) out[d] = 0.f;
+      }
+      float max = t.max[th], sum = t.sum[th];
+      for (int64_t j = j0; j < j1; ++j) {
+        const float* k = t.k + j * t.kv_stride + kv_off;
         float dot = 0.f;
         for (int d = 0; d < t.head_dim; ++d) dot += q[d] * k[d];
-        p[j] = dot * t.scale;
-        max = std::fmax(max, p[j]);
-      }
-      float sum = 0.f;
-      for (int64_t j = 0; j < n; ++j) {
-        p[j] = std::exp(p[j] - max);
-        sum += p[j];
-      }
-      float* out = t.out + th * t.head_dim;
-      for (int d = 0; d < t.head_dim; ++d) out[d] = 0.f;
-      for (int64_t j = 0; j < n; ++j) {
-        const float* v = t.v + (t.j0 + j) * t.kv_stride + kv_off;
-        for (int d = 0; d < t.head_dim; ++d) out[d] += p[j] * v[d];
+        const float s = dot * t.scale;
+        if (s > max) {
+          const float corr = max == -INFINITY ? 0.f : std::exp(max - s);
+          sum *= corr;
+          for (int d = 0; d < t.head_dim; ++d) out[d] *= corr;
+          max = s;
+        }
+        const float w = std::exp(s - max);
+        sum += w;
+        const float* v = t.v + j * t.kv_stride + kv_off;
+        for (int d = 0; d < t.head_dim; ++d) out[d] += w * v[d];
       }
       t.max[th] = max;
       t.sum[th] = sum;
-      if (t.normalize) {
-        const float inv = 1.f / sum;
-        for (int d = 0; d < t.head_dim; ++d) out[d] *= inv;
-      }
     }
   }
 }
@@ -254,8 +257,9 @@ void Add(const float* a, const float* b, int64_t n, float* out) {
 }  // namespace
 
 const CpuKernels& GenericKernels() {
-  static const CpuKernels kernels{"generic", [](DType) { return false; }, QuantizeActs, MatMul, Attend, RmsNorm, SwiGlu, Add,
-                                  generic::MatMulExact, generic::MatMulMlx};
+  static const CpuKernels kernels{
+      "generic", [](DType) { return false; }, QuantizeActs,      MatMul, Attend, DequantizeKvRows, RmsNorm, SwiGlu,
+      Add,       generic::MatMulExact,        generic::MatMulMlx};
   return kernels;
 }
 

@@ -95,20 +95,22 @@ constexpr AccumulateFn kAccumulate[kMaxAccumulators + 1] = {
 // Online softmax over key blocks: per block, the scores of every token and head (each key
 // row, all kv heads contiguous, is read once for all n_q tokens), then each (token, head)'s
 // running max/sum/out is rescaled and the block's values accumulated; the (token, head)
-// pairs of one kv head share each value load. Keys past a token's limit score -inf and
+// pairs of one kv head share each value load. Keys outside a token's range score -inf and
 // weigh exactly 0, so a token's result equals that of a task holding it alone.
 void Attend(const AttnTask& a) {
   const int heads = a.n_heads, group = a.n_heads / a.n_kv_heads, hd = a.head_dim, nq = a.n_q;
   const int64_t th_count = static_cast<int64_t>(nq) * heads;
   float* s = a.scratch;                                                    // [nq, heads, kAttnBlock]
   float* pt = a.scratch + static_cast<int64_t>(nq) * heads * kAttnBlock;  // [kAttnBlock, <= 12]
-  for (int64_t th = 0; th < th_count; ++th) {
-    a.max[th] = -INFINITY;
-    a.sum[th] = 0.f;
+  if (!a.resume) {
+    for (int64_t th = 0; th < th_count; ++th) {
+      a.max[th] = -INFINITY;
+      a.sum[th] = 0.f;
+    }
+    for (int64_t i = 0; i < th_count * hd; ++i) a.out[i] = 0.f;
   }
-  for (int64_t i = 0; i < th_count * hd; ++i) a.out[i] = 0.f;
-  for (int64_t jb = a.j0; jb < a.j1; jb += kAttnBlock) {
-    const int nb = static_cast<int>(a.j1 - jb < kAttnBlock ? a.j1 - jb : kAttnBlock);
+  for (int64_t jb = 0; jb < a.n_keys; jb += kAttnBlock) {
+    const int nb = static_cast<int>(a.n_keys - jb < kAttnBlock ? a.n_keys - jb : kAttnBlock);
     for (int b = 0; b < nb; ++b) {
       const float* krow = a.k + (jb + b) * a.kv_stride;
       // The value rows are read column-wise below; stream this one into L2 meanwhile.
@@ -116,7 +118,7 @@ void Attend(const AttnTask& a) {
       for (int64_t off = 0; off < a.kv_stride * 4; off += 64) _mm_prefetch(vrow + off, _MM_HINT_T1);
       for (int i = 0; i < nq; ++i) {
         float* si = s + static_cast<int64_t>(i) * heads * kAttnBlock;
-        if (jb + b >= a.j1 - (nq - 1 - i)) {  // past token i's keys
+        if (jb + b < a.lo[i] || jb + b >= a.hi[i]) {  // outside token i's keys
           for (int h = 0; h < heads; ++h) si[h * kAttnBlock + b] = -INFINITY;
           continue;
         }
@@ -178,16 +180,6 @@ void Attend(const AttnTask& a) {
       }
     }
   }
-  if (a.normalize) {
-    for (int64_t th = 0; th < th_count; ++th) {
-      const __m512 inv = _mm512_set1_ps(1.f / a.sum[th]);
-      float* o = a.out + th * hd;
-      for (int c = 0; c < hd; c += 16) {
-        const __mmask16 m = TailMask16(hd - c);
-        _mm512_mask_storeu_ps(o + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + c), inv));
-      }
-    }
-  }
 }
 
 void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out) {
@@ -239,8 +231,9 @@ void Add(const float* a, const float* b, int64_t n, float* out) {
 }  // namespace
 
 const CpuKernels& Avx512Kernels() {
-  static const CpuKernels kernels{"avx512", avx512::SplitActs, avx512::QuantizeActs, avx512::MatMul, Attend, RmsNorm, SwiGlu, Add,
-                                  avx512::MatMulExact, avx512::MatMulMlx};
+  static const CpuKernels kernels{
+      "avx512", avx512::SplitActs,   avx512::QuantizeActs, avx512::MatMul, Attend, avx512::DecodeKv, RmsNorm, SwiGlu,
+      Add,      avx512::MatMulExact, avx512::MatMulMlx};
   return kernels;
 }
 
