@@ -1,7 +1,7 @@
 """flashstream: run language models whose weights do not fit in memory, streamed from disk.
 
     from flashstream import FlashConfig, FlashManager
-    manager = FlashManager(FlashConfig(ram_budget_gb=2.0))
+    manager = FlashManager(FlashConfig(ram_budget_gb=2.0, kv_quant=8))
     model, tokenizer = manager.load("path/to/model.gguf")   # GGUF file, HF/MLX folder or hub id
     for piece in model.stream_generate("Tell me a story", max_tokens=100):
         print(piece, end="", flush=True)
@@ -29,8 +29,9 @@ class FlashConfig:
     """Engine options (None = the engine's default). Checked when a model is loaded."""
 
     ram_budget_gb: Optional[float] = None  # weight memory budget in GiB; None = automatic
-    kv_quant: Optional[int] = None  # bits of the older KV tier (when the build has it)
-    kv_window: Optional[int] = None  # tokens kept at full precision in the KV cache
+    kv_quant: Optional[int] = None  # bits of K/V outside the FP16 window: 8, 4 or 0 (FP16 everywhere)
+    kv_window: Optional[int] = None  # positions each query reads in FP16 (its most recent ones)
+    kv_ram_gb: Optional[float] = None  # GiB of quantized K/V kept in RAM; the rest spills to disk
     vram_budget_gb: Optional[float] = None  # GPU weight budget in GiB (CUDA builds); None = free GPU memory
     device: Optional[str] = None  # "cpu", "cuda" or "cuda:N" (CUDA builds)
     bf16_activations: Optional[bool] = None  # GPU: bf16 tensor cores for prompts
@@ -47,7 +48,8 @@ class FlashConfig:
     _NAMES = {"ram_budget_gb": "ram", "kv_quant": "kv_quant", "kv_window": "kv_window", "vram_budget_gb": "vram",
               "device": "device", "threads": "num_thread", "context_length": "num_ctx", "prefetch": "prefetch",
               "io_depth": "io_depth", "mmap": "mmap", "int8_activations": "int8_act", "pacer": "pacer",
-              "draft_model": "draft_model", "self_draft": "self_draft", "bf16_activations": "bf16_act"}
+              "draft_model": "draft_model", "self_draft": "self_draft", "bf16_activations": "bf16_act",
+              "kv_ram_gb": "kv_ram"}
 
     def named_options(self) -> dict:
         """The set fields as the engine's named options (text values)."""

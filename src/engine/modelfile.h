@@ -9,7 +9,7 @@
 //   SYSTEM """You are terse."""                   default system message
 //   TEMPLATE """{% for m in messages %}..."""     a Jinja chat template (not Ollama's Go templates)
 //   MESSAGE user Hello                            preset turns (system, user, assistant)
-//   RAM 2.0 | VRAM 8 | KV_QUANT 8 | KV_WINDOW 128 | DEVICE cpu | PREFETCH 4   flashstream's own,
+//   RAM 2.0 | VRAM 8 | KV_QUANT 8 | KV_WINDOW 128 | KV_RAM 1 | DEVICE cpu | PREFETCH 4   flashstream's own,
 //   DRAFT_MODEL small.gguf | SELF_DRAFT 4                                     and speculative decoding
 //   LICENSE """..."""                             kept as text, no effect
 //

@@ -19,7 +19,7 @@ constexpr std::string_view kPage = R"HTML(<!doctype html>
   .assistant[data-state="error"] { background: #fde8e8; }
   form { display: flex; gap: 8px; padding: 10px 16px; border-top: 1px solid #ddd; }
   textarea { flex: 1; font: inherit; resize: vertical; min-height: 2.5em; }
-  aside { width: 270px; border-left: 1px solid #ddd; padding: 12px; background: #fafafa; font-size: 13px; }
+  aside { width: 300px; border-left: 1px solid #ddd; padding: 12px; background: #fafafa; font-size: 13px; }
   aside h2 { font-size: 14px; margin: 4px 0 8px; }
   dl { display: grid; grid-template-columns: auto auto; gap: 3px 10px; margin: 0 0 12px; }
   dt { color: #666; } dd { margin: 0; text-align: right; font-variant-numeric: tabular-nums; }
@@ -47,6 +47,7 @@ constexpr std::string_view kPage = R"HTML(<!doctype html>
     <dt>prompt tokens</dt><dd id="f-prompt">–</dd>
     <dt>prompt cache hit</dt><dd id="f-reuse">–</dd>
     <dt>KV cache</dt><dd id="f-kv">–</dd>
+    <dt>KV tiers</dt><dd id="f-kvtiers">–</dd>
   </dl>
   <h2>Server</h2>
   <dl id="server">
@@ -97,6 +98,8 @@ function showFinal(f) {
   $("f-prompt").textContent = f.prompt_tokens;
   $("f-reuse").textContent = f.prompt_tokens ? (100 * f.reused_tokens / f.prompt_tokens).toFixed(0) + " %" : "–";
   $("f-kv").textContent = mib(f.kv_bytes);
+  $("f-kvtiers").textContent = "fp16 " + (f.kv_fp16_bytes / 1048576).toFixed(1) + " · quant " +
+      (f.kv_quantized_bytes / 1048576).toFixed(1) + " · disk " + (f.kv_disk_bytes / 1048576).toFixed(1);
 }
 function metric(text, name) {
   const m = text.match(new RegExp("^" + name + "(?:\\{[^}]*\\})? ([0-9.e+-]+)$", "m"));

@@ -50,6 +50,7 @@ void ServerMetrics::CountGeneration(const RunStats& s, double queued_seconds) {
   last_decode_tps_ = s.decode_tps();
   last_prefill_tps_ = s.prefill_tps();
   kv_bytes_ = s.kv_bytes;
+  kv_ = s.kv;
   peak_rss_bytes_ = s.peak_rss_bytes;
 }
 
@@ -99,6 +100,10 @@ std::string ServerMetrics::Render(int queue_depth) const {
   Sample(&out, "flashstream_weight_staging_bytes", static_cast<double>(facts_.staging_bytes));
   Family(&out, "flashstream_kv_bytes", "gauge", "KV cache memory after the last generation.");
   Sample(&out, "flashstream_kv_bytes", static_cast<double>(kv_bytes_));
+  Family(&out, "flashstream_kv_tier_bytes", "gauge", "KV cache by tier after the last generation.");
+  out += fmt::format("flashstream_kv_tier_bytes{{tier=\"fp16\"}} {}\n", kv_.hot_bytes);
+  out += fmt::format("flashstream_kv_tier_bytes{{tier=\"quantized\"}} {}\n", kv_.cold_bytes);
+  out += fmt::format("flashstream_kv_tier_bytes{{tier=\"disk\"}} {}\n", kv_.disk_bytes);
   Family(&out, "flashstream_peak_rss_bytes", "gauge", "Peak resident set of the process.");
   Sample(&out, "flashstream_peak_rss_bytes", static_cast<double>(peak_rss_bytes_));
   Family(&out, "flashstream_context_length", "gauge", "Context length in tokens.");

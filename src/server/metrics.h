@@ -45,6 +45,7 @@ class ServerMetrics {
   double prefill_seconds_ = 0, decode_seconds_ = 0, io_wait_seconds_ = 0, queued_seconds_ = 0;
   double last_decode_tps_ = 0, last_prefill_tps_ = 0;
   uint64_t kv_bytes_ = 0, peak_rss_bytes_ = 0;
+  KvStats kv_;  // tiers after the last generation
 };
 
 }  // namespace flashstream::server

@@ -156,15 +156,22 @@ TEST(Modelfile, ErrorsNameTheLine) {
   }
 }
 
-// KV_QUANT and KV_WINDOW map to options the KV work adds; until a build has them, each says so
-// (never silently ignored).
-TEST(Modelfile, DirectivesOfFeaturesStillToComeAreErrors) {
-  for (const char* line : {"KV_QUANT 8", "KV_WINDOW 128"}) {
-    ModelfileOptions m;
-    Status s = Parse(std::string("FROM a\n") + line + "\n", &m);
-    EXPECT_FALSE(s.ok()) << line;
-    EXPECT_NE(s.message().find("Modelfile:2: "), std::string::npos) << s.message();
-    EXPECT_NE(s.message().find("not supported yet"), std::string::npos) << s.message();
+TEST(Modelfile, KvCacheDirectives) {
+  ModelfileOptions m;
+  Status s = Parse("FROM a\nKV_QUANT 4\nKV_WINDOW 64\nKV_RAM 0.5\n", &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(m.engine.kv_quant, 4);
+  EXPECT_EQ(m.engine.kv_window, 64);
+  EXPECT_DOUBLE_EQ(m.engine.kv_ram_gib, 0.5);
+  ASSERT_TRUE(Parse("FROM a\nKV_QUANT 0\n", &m).ok());
+  EXPECT_EQ(m.engine.kv_quant, 0);
+  for (const auto& [line, error] : std::vector<std::pair<std::string, std::string>>{
+           {"KV_QUANT 16", "Modelfile:2: kv_quant: expected 8, 4 or 0, got '16'"},
+           {"KV_WINDOW -1", "Modelfile:2: kv_window: expected an integer in [0, "},
+           {"KV_RAM x", "Modelfile:2: kv_ram: expected a number >= 0, got 'x'"}}) {
+    ModelfileOptions bad;
+    Status e = Parse("FROM a\n" + line + "\n", &bad);
+    EXPECT_NE(e.message().find(error), std::string::npos) << line << " -> " << e.message();
   }
 }
 

@@ -40,6 +40,7 @@ def test_reply_streams_into_the_page_with_figures(browser, open_server):
     assert figures["f-bpt"].endswith("MiB")
     assert int(figures["f-prompt"]) > 10
     assert figures["f-kv"].endswith("MiB") and float(figures["f-kv"].split()[0]) > 0
+    assert figures["f-kvtiers"].startswith("fp16 ") and "quant" in figures["f-kvtiers"]
     assert model() == "SmolLM2-135M-Instruct.Q4_1"
 
     # A second turn reuses the conversation's cached prefix.

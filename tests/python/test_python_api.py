@@ -21,6 +21,15 @@ def model(loaded):
     return loaded[0]
 
 
+def test_the_issue_example(model_path):
+    manager = FlashManager(FlashConfig(ram_budget_gb=2.0, kv_quant=8, threads=2))
+    model, tokenizer = manager.load(model_path)
+    pieces = list(model.stream_generate("Tell me a story", max_tokens=8))
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    assert model.last_stats["generated_tokens"] <= 8
+    assert tokenizer.decode(tokenizer.encode("a story", add_special=False)) == "a story"
+
+
 def test_stream_and_generate_agree_and_answer(model):
     pieces = list(model.stream_generate("What is the capital of France?", max_tokens=12, temperature=0))
     assert len(pieces) > 1 and all(isinstance(p, str) and p for p in pieces)
@@ -72,6 +81,8 @@ def test_errors_are_exceptions_with_the_engine_message(model, model_path):
         FlashManager(FlashConfig(ram_budget_gb=-1)).load(model_path)
     with pytest.raises(ValueError, match="prefetch"):
         FlashManager(FlashConfig(prefetch=1)).load(model_path)
+    with pytest.raises(ValueError, match=r"kv_quant: expected 8, 4 or 0, got '5'"):
+        FlashManager(FlashConfig(kv_quant=5)).load(model_path)
     with pytest.raises(ValueError, match="temperature"):
         model.generate("Hi", temperature=-0.5)
     with pytest.raises(ValueError, match="num_predict"):

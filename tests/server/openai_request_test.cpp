@@ -248,15 +248,20 @@ TEST(ServerMetrics, PrometheusText) {
   s.decode_passes = 4;  // + the prompt's pass = 5 passes = 5000 weight bytes used
   s.stop_reason = "length";
   s.store.bytes_read = 2000;
+  s.kv.hot_bytes = 300;
+  s.kv.cold_bytes = 70;
   m.CountGeneration(s, 0.25);
   const std::string t = m.Render(3);
-  for (const char* line : {"flashstream_http_requests_total{route=\"/v1/completions\",code=\"200\"} 2\n",
-                           "flashstream_http_requests_total{route=\"/v1/completions\",code=\"400\"} 1\n",
-                           "flashstream_generations_total{reason=\"length\"} 1\n", "flashstream_queue_depth 3\n",
-                           "flashstream_prompt_tokens_total 8\n", "flashstream_generated_tokens_total 5\n",
-                           "flashstream_streamed_bytes_total 2000\n", "flashstream_prompt_cache_hit_ratio 0.25\n",
-                           "flashstream_weight_cache_hit_ratio 0.6\n", "flashstream_queue_seconds_total 0.25\n",
-                           "flashstream_model_info{model=\"m\\\"1\"} 1\n", "# TYPE flashstream_queue_depth gauge\n"}) {
+  for (const char* line :
+       {"flashstream_http_requests_total{route=\"/v1/completions\",code=\"200\"} 2\n",
+        "flashstream_http_requests_total{route=\"/v1/completions\",code=\"400\"} 1\n",
+        "flashstream_generations_total{reason=\"length\"} 1\n", "flashstream_queue_depth 3\n",
+        "flashstream_prompt_tokens_total 8\n", "flashstream_generated_tokens_total 5\n",
+        "flashstream_streamed_bytes_total 2000\n", "flashstream_prompt_cache_hit_ratio 0.25\n",
+        "flashstream_weight_cache_hit_ratio 0.6\n", "flashstream_queue_seconds_total 0.25\n",
+        "flashstream_model_info{model=\"m\\\"1\"} 1\n", "flashstream_kv_tier_bytes{tier=\"fp16\"} 300\n",
+        "flashstream_kv_tier_bytes{tier=\"quantized\"} 70\n", "flashstream_kv_tier_bytes{tier=\"disk\"} 0\n",
+        "# TYPE flashstream_queue_depth gauge\n"}) {
     EXPECT_NE(t.find(line), std::string::npos) << line << "\n" << t;
   }
 }
