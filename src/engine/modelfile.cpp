@@ -19,17 +19,18 @@ constexpr std::array<std::string_view, 13> kParameters = {
     "num_predict", "stop",  "seed",  "num_thread", "lookup",         "draft_max"};
 
 // flashstream directive -> named option.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kDirectives = {{{"RAM", "ram"},
+constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kDirectives = {{{"RAM", "ram"},
                                                                                        {"VRAM", "vram"},
                                                                                        {"KV_QUANT", "kv_quant"},
                                                                                        {"KV_WINDOW", "kv_window"},
+                                                                                       {"KV_RAM", "kv_ram"},
                                                                                        {"DEVICE", "device"},
                                                                                        {"PREFETCH", "prefetch"},
                                                                                        {"DRAFT_MODEL", "draft_model"},
                                                                                        {"SELF_DRAFT", "self_draft"}}};
 
 constexpr std::string_view kKnown =
-    "FROM, PARAMETER, SYSTEM, TEMPLATE, MESSAGE, LICENSE, RAM, VRAM, KV_QUANT, KV_WINDOW, DEVICE, PREFETCH, "
+    "FROM, PARAMETER, SYSTEM, TEMPLATE, MESSAGE, LICENSE, RAM, VRAM, KV_QUANT, KV_WINDOW, KV_RAM, DEVICE, PREFETCH, "
     "DRAFT_MODEL, SELF_DRAFT";
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r'; }

@@ -47,12 +47,6 @@ Status ParseBool(std::string_view name, std::string_view text, bool* out) {
   return Status::Ok();
 }
 
-// Options another part of the engine has yet to add to EngineOptions: named, so that a
-// Modelfile or script using them gets a clear error rather than "unknown option".
-Status NotSupportedYet(std::string_view name, std::string_view what) {
-  return Errorf("{}: not supported yet by this build ({})", name, what);
-}
-
 struct Entry {
   std::string_view name;
   std::function<Status(std::string_view name, std::string_view value, const OptionTarget& t)> set;
@@ -141,11 +135,14 @@ const std::vector<Entry>& Table() {
       EngineBool("int8_act", &EngineOptions::int8_activations),
       EngineBool("pacer", &EngineOptions::pacer),
       {"kv_quant",
-       [](std::string_view n, std::string_view, const OptionTarget&) {
-         return NotSupportedYet(n, "the quantized KV cache tier is still to come");
+       [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
+         FS_RETURN_IF_ERROR(NeedEngine(n, t));
+         if (v != "0" && v != "4" && v != "8") return Errorf("{}: expected 0, 4 or 8, got '{}'", n, v);
+         t.engine->kv_quant = v[0] - '0';
+         return Status::Ok();
        }},
-      {"kv_window", [](std::string_view n, std::string_view,
-                       const OptionTarget&) { return NotSupportedYet(n, "the FP16 KV window is still to come"); }},
+      EngineNumber("kv_window", &EngineOptions::kv_window, 0, INT_MAX),
+      EngineNumber("kv_ram", &EngineOptions::kv_ram_gib, 0, kNoLimit),
       {"device",
        [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
          FS_RETURN_IF_ERROR(NeedEngine(n, t));

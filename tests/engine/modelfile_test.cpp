@@ -156,16 +156,17 @@ TEST(Modelfile, ErrorsNameTheLine) {
   }
 }
 
-// KV_QUANT and KV_WINDOW map to options the KV work adds; until a build has them, each says so
-// (never silently ignored).
-TEST(Modelfile, DirectivesOfFeaturesStillToComeAreErrors) {
-  for (const char* line : {"KV_QUANT 8", "KV_WINDOW 128"}) {
-    ModelfileOptions m;
-    Status s = Parse(std::string("FROM a\n") + line + "\n", &m);
-    EXPECT_FALSE(s.ok()) << line;
-    EXPECT_NE(s.message().find("Modelfile:2: "), std::string::npos) << s.message();
-    EXPECT_NE(s.message().find("not supported yet"), std::string::npos) << s.message();
-  }
+// The KV directives set the engine's KV options; a bad value names the line.
+TEST(Modelfile, KvDirectivesSetTheKvOptions) {
+  ModelfileOptions m;
+  ASSERT_TRUE(Parse("FROM a\nKV_QUANT 4\nKV_WINDOW 64\nKV_RAM 1.5\n", &m).ok());
+  EXPECT_EQ(m.engine.kv_quant, 4);
+  EXPECT_EQ(m.engine.kv_window, 64);
+  EXPECT_DOUBLE_EQ(m.engine.kv_ram_gib, 1.5);
+  ModelfileOptions bad;
+  Status s = Parse("FROM a\nKV_QUANT 3\n", &bad);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("Modelfile:2: "), std::string::npos) << s.message();
 }
 
 TEST(Modelfile, LoadResolvesFromNextToTheModelfile) {
