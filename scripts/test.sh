@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command: set up, then run the whole test suite: unit, golden and
-# end-to-end tests (release build), the same tests under AddressSanitizer + UBSan, and every
-# fuzz target for a short fixed time.
+# end-to-end tests (release build), the Python tests (pytest), the same C++ tests under
+# AddressSanitizer + UBSan, and every fuzz target for a short fixed time.
 #   FS_FUZZ_SECONDS  seconds per fuzz target (default 20)
 #   FS_SKIP_SANITIZE=1 / FS_SKIP_FUZZ=1 skip those stages (local iteration only)
 set -euo pipefail
@@ -18,6 +18,11 @@ jobs="$(nproc)"
 
 echo "== release tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+# The Python API, the openai client against `flashstream serve`, the chat page in headless
+# Chromium (loopback only).
+echo "== Python tests"
+FS_CLI="$PWD/build/flashstream" FS_PYTHON_PATH="$PWD/build/python" python3 -m pytest -q tests/python
 
 if [ "${FS_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== ASan/UBSan tests"

@@ -19,6 +19,8 @@ CommandFn AddPullCommand(CLI::App& app);
 CommandFn AddListCommand(CLI::App& app);
 CommandFn AddRmCommand(CLI::App& app);
 CommandFn AddConvertCommand(CLI::App& app);
+CommandFn AddServeCommand(CLI::App& app);
+CommandFn AddBenchCommand(CLI::App& app);
 CommandFn AddPasskeyCommand(CLI::App& app);
 
 }  // namespace flashstream::cli

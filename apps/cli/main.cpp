@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   };
   add("run", "generate a reply to one prompt", &cli::AddRunCommand);
   add("chat", "multi-turn chat through the model's chat template", &cli::AddChatCommand);
+  add("serve", "OpenAI-compatible HTTP server with a chat page", &cli::AddServeCommand);
+  add("bench", "measure a model: JSON and a Markdown report with plots", &cli::AddBenchCommand);
   add("inspect", "print a model's architecture, tokenizer and tensors", &cli::AddInspectCommand);
   add("synth", "write a random-weight model of any shape and dtype", &cli::AddSynthCommand);
   add("convert", "rewrite a model as an HF, MLX-quantized or GGUF model", &cli::AddConvertCommand);

@@ -7,6 +7,7 @@
 #include "cli_options.h"
 #include "commands.h"
 #include "engine/chat.h"
+#include "modelfile_flag.h"
 
 namespace flashstream::cli {
 namespace {
@@ -14,14 +15,16 @@ namespace {
 struct RunState {
   EngineOptions engine;
   GenerateOptions generate;
+  ChatOptions chat;  // --system, Modelfile SYSTEM and MESSAGE
   bool seed_given = false;
   std::string prompt;
-  std::string system;
   bool raw = false;
   std::string stats_json;
+  std::string modelfile;
 };
 
-int Run(RunState& st) {
+int Run(CLI::App& cmd, RunState& st) {
+  if (!ApplyModelfile(cmd, st.modelfile, st.engine, st.generate, st.chat, st.seed_given)) return 2;
   ResolveSeed(st.generate, st.seed_given, st.engine.verbose);
   std::unique_ptr<Session> session = LoadSession(st.engine);
   if (!session) return 1;
@@ -35,7 +38,8 @@ int Run(RunState& st) {
       return 1;
     }
     std::vector<ChatMessage> messages;
-    if (!st.system.empty()) messages.push_back({"system", st.system});
+    if (!st.chat.system.empty()) messages.push_back({"system", st.chat.system});
+    for (const PresetMessage& m : st.chat.messages) messages.push_back({m.role, m.content});
     messages.push_back({"user", st.prompt});
     Result<std::string> rendered = chat->Render(messages, true);
     if (!rendered.ok()) {
@@ -43,7 +47,8 @@ int Run(RunState& st) {
       return 1;
     }
     if (st.engine.verbose) {
-      fmt::print(stderr, "chat template: {}\nprompt:\n{}\n", chat->uses_fallback() ? "ChatML (the model has none)" : "the model's own", *rendered);
+      fmt::print(stderr, "chat template: {}\nprompt:\n{}\n",
+                 chat->uses_fallback() ? "ChatML (the model has none)" : "the model's own", *rendered);
     }
     ids = chat->Tokenize(*rendered);
   }
@@ -82,10 +87,12 @@ CommandFn AddRunCommand(CLI::App& cmd) {
   AddEngineFlags(cmd, st->engine);
   AddGenerateFlags(cmd, st->generate, st->seed_given);
   cmd.add_option("-p,--prompt", st->prompt, "the prompt")->required();
-  cmd.add_option("--system", st->system, "system message");
+  AddModelfileFlag(cmd, st->modelfile);
+  cmd.add_option("--system", st->chat.system, "system message");
   cmd.add_flag("--raw", st->raw, "feed the prompt as plain text, without the chat template");
   cmd.add_option("--stats-json", st->stats_json, "write the run statistics as JSON to this file");
-  return [st] { return Run(*st); };
+  CLI::App* self = &cmd;
+  return [self, st] { return Run(*self, *st); };
 }
 
 }  // namespace flashstream::cli

@@ -2,6 +2,7 @@
 // the Modelfile and Python) lands here. Plain data; thread-compatible.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -75,6 +76,34 @@ struct EngineOptions {
   // bf16, f32 accumulation) and prompt attention products in TF32. Off: f32 products, logits
   // within f32 rounding of the CPU's.
   bool bf16_activations = false;
+  // Jinja chat template replacing the model's own (Modelfile TEMPLATE); "" = the model's.
+  std::string chat_template;
+};
+
+// One turn of a preset conversation: role "system", "user" or "assistant".
+struct PresetMessage {
+  std::string role;
+  std::string content;
+};
+
+// What a conversation starts from (CLI --system, Modelfile SYSTEM and MESSAGE): used by chat,
+// run and the server when the request brings no system message of its own.
+struct ChatOptions {
+  std::string system;                   // system message; "" = none
+  std::vector<PresetMessage> messages;  // turns put before the user's first message
+};
+
+// `flashstream serve`: where it listens and what it accepts.
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // loopback by default; "0.0.0.0" listens on every interface
+  int port = 8080;                 // 0 = any free port (the chosen one is printed)
+  std::string api_key;             // "" = no authentication; else "Authorization: Bearer KEY" is required
+  size_t max_body_bytes = 4u << 20;  // larger request bodies get 413
+  int max_queue = 64;              // requests waiting for the engine at most; more get 503
+  std::string model_id;            // name in /v1/models; "" = the model's name or file stem
+  // Requests without a seed use GenerateOptions' seed when true (--seed / PARAMETER seed given),
+  // a fresh random seed each when false.
+  bool fixed_seed = false;
 };
 
 }  // namespace flashstream

@@ -160,6 +160,7 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   std::unique_ptr<Session> s(new Session());
   s->options_ = options;
   FS_ASSIGN_OR_RETURN(ModelIndex index, ReadModel(options.model_path));
+  if (!options.chat_template.empty()) index.tokenizer.chat_template = options.chat_template;
   FS_ASSIGN_OR_RETURN(s->model_, DecoderModel::Create(index));
   if (index.tokenizer.kind != TokenizerSpec::Kind::kNone) {
     FS_ASSIGN_OR_RETURN(s->tokenizer_, Tokenizer::Create(index.tokenizer));

@@ -78,6 +78,8 @@ class Session {
   Result<std::unique_ptr<SessionCheckpoint>> Save() const;
   void Restore(const SessionCheckpoint& checkpoint);
   const std::vector<int32_t>& history() const { return history_; }  // tokens whose K/V are cached
+  // Context length in tokens: the prompt and the generated tokens together stay below it.
+  int context_length() const { return kv_->max_positions(); }
   // Forgets the conversation.
   void Reset();
   // Forgets all but the first n_keep tokens of the conversation (n_keep <= n_past()). Errors:
