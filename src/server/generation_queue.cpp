@@ -109,9 +109,8 @@ void GenerationQueue::Work() {
       current_ = job;
     }
     job->Start(SecondsSince(queued_at));
-    if (job->cancelled()) {
-      job->Finish(Status::Error("cancelled before it started"));
-    } else {
+    Result<RunStats> result = Status::Error("cancelled before it started");
+    if (!job->cancelled()) {
       const auto t0 = std::chrono::steady_clock::now();
       const StoreStats before = session_.store().stats();
       std::vector<int32_t> generated;
@@ -126,11 +125,15 @@ void GenerationQueue::Work() {
         live.io_wait_seconds = now.io_wait_seconds - before.io_wait_seconds;
         job->Push(piece, live);
       };
-      job->Finish(session_.Generate(job->prompt(), job->options(), on_piece, &job->cancel_, &generated));
-      if (on_finished_) on_finished_(*job);
+      result = session_.Generate(job->prompt(), job->options(), on_piece, &job->cancel_, &generated);
+      if (on_finished_) on_finished_(result, job->queued_seconds());
     }
-    std::lock_guard lock(mu_);
-    current_.reset();
+    // Counted and off the queue before its client hears that it ended.
+    {
+      std::lock_guard lock(mu_);
+      current_.reset();
+    }
+    job->Finish(std::move(result));
   }
 }
 

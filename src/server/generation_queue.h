@@ -80,8 +80,9 @@ class Job {
 
 class GenerationQueue {
  public:
-  // Called on the worker thread after each job that ran (with its result), for metrics.
-  using FinishedFn = std::function<void(const Job& job)>;
+  // Called on the worker thread after each job that ran, before its client is told, with its
+  // result and the time it waited (for metrics).
+  using FinishedFn = std::function<void(const Result<RunStats>& result, double queued_seconds)>;
 
   // Borrows `session`, which must outlive the queue and not be used by anyone else meanwhile.
   GenerationQueue(Session& session, int max_waiting, FinishedFn on_finished);

@@ -145,9 +145,11 @@ Result<std::unique_ptr<Server>> Server::Create(Session& session, const ServerOpt
   facts.context_length = session.context_length();
   auto impl = std::make_unique<Impl>(session, options, defaults, chat, std::move(formatter).value(), facts);
   Impl* p = impl.get();
-  impl->queue = std::make_unique<GenerationQueue>(session, options.max_queue, [p](const Job& job) {
-    if (job.result().ok()) p->metrics.CountGeneration(job.result().value(), job.queued_seconds());
-  });
+  impl->queue = std::make_unique<GenerationQueue>(session, options.max_queue,
+                                                  [p](const Result<RunStats>& result, double queued_seconds) {
+                                                    if (result.ok())
+                                                      p->metrics.CountGeneration(result.value(), queued_seconds);
+                                                  });
   impl->Routes();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -91,7 +91,7 @@ TEST_F(ServerApiTest, CompletionContinuesTheRawPrompt) {
 
 TEST_F(ServerApiTest, StopStringsAndLengthFinishReasons) {
   Start();
-  json req = ChatBody("Count from 1 to 20, separated by commas.", 40);
+  json req = ChatBody("Count from 1 to 9, separated by commas.", 24);
   auto [s1, b1] = Post("/v1/chat/completions", req.dump());
   ASSERT_EQ(s1, 200) << b1;
   const std::string full = json::parse(b1)["choices"][0]["message"]["content"];

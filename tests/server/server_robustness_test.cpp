@@ -126,7 +126,7 @@ TEST_F(ServerRobustnessTest, SixteenConcurrentClientsGetTheirOwnAnswers) {
   Start();
   constexpr int kClients = 16;
   auto body = [](int i) {
-    return ChatBody("Add " + std::to_string(i) + " and " + std::to_string(i) + ".", 10, i % 2 == 1);
+    return ChatBody("Add " + std::to_string(i) + " and " + std::to_string(i) + ".", 5, i % 2 == 1);
   };
   auto answer = [](int status, const std::string& b, bool stream) -> std::string {
     if (status != 200) return "HTTP " + std::to_string(status) + ": " + b;
@@ -208,7 +208,11 @@ TEST_F(ServerRobustnessTest, FullQueueAnswers503AndCancelledWaitersFreeTheirPlac
   waiting.join();  // its client gave up after 1 s: the waiting job is cancelled and dropped
   hang_up.store(true);
   running.join();
+  // The running generation was cancelled by its client hanging up (not run to its 400 tokens);
+  // the waiting one never ran, so it is no generation at all.
+  EXPECT_TRUE(WaitMetric("flashstream_generations_total{reason=\"cancelled\"}", 1));
   ASSERT_TRUE(WaitMetric("flashstream_queue_depth", 0));
+  EXPECT_EQ(Metric("flashstream_generations_total{reason=\"length\"}"), -1);
   auto [s2, b2] = Post("/v1/chat/completions", ChatBody("Hi", 2).dump());
   EXPECT_EQ(s2, 200) << b2;
 }
