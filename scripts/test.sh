@@ -15,17 +15,19 @@ export FS_TOKENIZER_LLAMA3="${FS_TOKENIZER_LLAMA3:-$cache/tokenizers/llama3}"
 export FS_TOKENIZER_QWEN3="${FS_TOKENIZER_QWEN3:-$cache/tokenizers/qwen3}"
 export FS_MODEL_GEMMA3="${FS_MODEL_GEMMA3:-$cache/models/gemma-3-270m-q4_k_m.gguf}"
 jobs="$(nproc)"
+# Prints how long the previous stage took, then the next stage's name.
+stage() { echo "== $1 (setup and earlier stages took ${SECONDS}s so far)"; }
 
-echo "== release tests"
+stage "release tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 # The Python API, the openai client against `flashstream serve`, the chat page in headless
 # Chromium (loopback only).
-echo "== Python tests"
+stage "Python tests"
 FS_CLI="$PWD/build/flashstream" FS_PYTHON_PATH="$PWD/build/python" python3 -m pytest -q tests/python
 
 if [ "${FS_SKIP_SANITIZE:-0}" != 1 ]; then
-  echo "== ASan/UBSan tests"
+  stage "ASan/UBSan tests"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLASHSTREAM_SANITIZE=ON -DFLASHSTREAM_BENCH=OFF >/dev/null
   cmake --build build-asan -j"$jobs" >/dev/null
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -33,7 +35,7 @@ if [ "${FS_SKIP_SANITIZE:-0}" != 1 ]; then
 fi
 
 if [ "${FS_SKIP_FUZZ:-0}" != 1 ]; then
-  echo "== fuzz targets"
+  stage "fuzz targets"
   scripts/fuzz.sh "${FS_FUZZ_SECONDS:-20}"
 fi
-echo "== all tests passed"
+echo "== all tests passed in ${SECONDS}s"

@@ -11,6 +11,11 @@
 
 namespace flashstream {
 
+// Returns `message` with every control character (newline, carriage return, escape, ...)
+// written as \n, \r, \t or \xNN, so that text quoted from a file cannot break an error
+// onto several lines or send terminal escapes.
+std::string OneLineMessage(std::string message);
+
 class [[nodiscard]] Status {
  public:
   Status() = default;  // ok
@@ -18,7 +23,7 @@ class [[nodiscard]] Status {
   static Status Error(std::string message) {
     Status s;
     s.ok_ = false;
-    s.message_ = std::move(message);
+    s.message_ = OneLineMessage(std::move(message));
     return s;
   }
   bool ok() const { return ok_; }

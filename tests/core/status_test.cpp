@@ -39,6 +39,12 @@ TEST(DType, BlockLayouts) {
   EXPECT_FALSE(DTypeFromName("q3_x").has_value());
 }
 
+TEST(Status, ErrorTextQuotedFromAFileStaysOnOneLine) {
+  const Status s = Errorf("{}: token '{}' is not in the vocabulary", "t.json", "a\nb\r\x1b[31m\x7f");
+  EXPECT_EQ(s.message(), "t.json: token 'a\\nb\\r\\x1b[31m\\x7f' is not in the vocabulary");
+  EXPECT_EQ(Status::Error("plain").message(), "plain");
+}
+
 TEST(Tensor, ShapeAndRows) {
   TensorView v;
   v.dtype = DType::kQ8_0;

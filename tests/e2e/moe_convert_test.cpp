@@ -39,7 +39,9 @@ std::vector<float> Logits(const std::string& path, const Reference& ref) {
   Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
   EXPECT_TRUE(s.ok()) << path << ": " << s.status().message();
   std::vector<float> logits;
-  if (s.ok()) EXPECT_TRUE((*s)->Evaluate(ref.ids, &logits).ok());
+  if (s.ok()) {
+    EXPECT_TRUE((*s)->Evaluate(ref.ids, &logits).ok());
+  }
   return logits;
 }
 

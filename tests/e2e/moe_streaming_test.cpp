@@ -80,8 +80,12 @@ void ExpectStreamedEqualsResident(const std::string& path) {
     EXPECT_GT(streamed->experts.misses, 0u);
     EXPECT_GT(streamed->experts.bytes_read, 0u);
     EXPECT_EQ(streamed->stats.bytes_read, 0u);              // everything else is resident
-    if (slots == 1) EXPECT_EQ(streamed->experts.hits, 0u);  // ... and then only the current expert fits
-    if (slots > 1) EXPECT_GT(streamed->experts.hits, 0u);
+    if (slots == 1) {
+      EXPECT_EQ(streamed->experts.hits, 0u);  // ... and then only the current expert fits
+    }
+    if (slots > 1) {
+      EXPECT_GT(streamed->experts.hits, 0u);
+    }
     EXPECT_TRUE(BitwiseEqual(resident->prefill, streamed->prefill));
     ASSERT_EQ(resident->steps.size(), streamed->steps.size());
     for (size_t i = 0; i < resident->steps.size(); ++i) {
