@@ -276,7 +276,9 @@ Result<ModelIndex> ReadHfModel(const std::string& folder) {
       const std::string_view suffix = std::string_view(t.name).substr(t.name.rfind('.') + 1);
       if (suffix == "scales" || suffix == "biases") continue;  // added with their weight
       const std::string module = t.name.substr(0, t.name.rfind('.'));
-      auto scales = by_name.find(module + ".scales");
+      // Only a module's weight is quantized; its linear bias (Qwen2's q_proj.bias) sits beside
+      // the weight's scales and biases as a plain float tensor.
+      auto scales = suffix == "weight" ? by_name.find(module + ".scales") : by_name.end();
       const MlxQuantSetting q = suffix == "weight" ? hf.quant.For(module) : MlxQuantSetting{};
       const bool packed = t.dtype == StDType::kU32;
       if (q.bits != 0 && (packed || scales != by_name.end())) {

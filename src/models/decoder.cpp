@@ -150,7 +150,15 @@ void DecoderModel::Norm(Backend& backend, const float* x, const TensorView& weig
 }
 
 void DecoderModel::AddBias(Backend& backend, float* x, const TensorView& bias, int64_t n, int64_t width) {
-  for (int64_t t = 0; t < n; ++t) backend.Add(x + t * width, bias.f32(), width, x + t * width);
+  const float* b = bias.f32();
+  if (bias.dtype != DType::kF32) {  // f16/bf16 (as MLX and HF write them): widened by the backend
+    TensorView row = bias;
+    row.shape = MakeShape({1, width});
+    static constexpr int32_t kRow0 = 0;
+    backend.GetRows(row, &kRow0, 1, bias_.data());
+    b = bias_.data();
+  }
+  for (int64_t t = 0; t < n; ++t) backend.Add(x + t * width, b, width, x + t * width);
 }
 
 void DecoderModel::Embed(int64_t n, WeightStore& store, Backend& backend) {
@@ -251,6 +259,7 @@ Status DecoderModel::ReserveScratch(Backend& backend, int64_t n, int64_t logit_r
   FS_RETURN_IF_ERROR(up_.Reserve(backend, sz(c.n_ff)));
   FS_RETURN_IF_ERROR(ids_.Reserve(backend, sz(1)));
   FS_RETURN_IF_ERROR(pos_.Reserve(backend, sz(1)));
+  if (features_.attn_bias) FS_RETURN_IF_ERROR(bias_.Reserve(backend, static_cast<size_t>(int64_t{c.n_heads} * c.head_dim)));
   if (logit_rows > 0 && !backend.host_memory()) {
     FS_RETURN_IF_ERROR(logits_.Reserve(backend, static_cast<size_t>(logit_rows * c.vocab_size)));
   }

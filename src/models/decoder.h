@@ -67,8 +67,8 @@ class DecoderModel {
   void OutputHead(int64_t n, int64_t rows, WeightStore& store, Backend& backend, float* logits);
   // out[n_tok, width] = RmsNorm(x) with the model's eps and weight offset.
   void Norm(Backend& backend, const float* x, const TensorView& weight, int64_t n_tok, int64_t width, float* out) const;
-  // x[n, width] += bias[width] on every row.
-  static void AddBias(Backend& backend, float* x, const TensorView& bias, int64_t n, int64_t width);
+  // x[n, width] += bias[width] on every row; a bias not in f32 is widened into bias_ first.
+  void AddBias(Backend& backend, float* x, const TensorView& bias, int64_t n, int64_t width);
   // Calls the hook (if any) with `data` [n_tok, width] of backend memory.
   void Emit(Backend& backend, std::string_view name, int layer, const float* data, int64_t n_tok, int64_t width);
 
@@ -90,6 +90,7 @@ class DecoderModel {
   BackendArray<float> att_;        // [n, n_heads * head_dim]
   BackendArray<float> gate_;       // [n, n_ff]
   BackendArray<float> up_;         // [n, n_ff]
+  BackendArray<float> bias_;       // [n_heads * head_dim] an f16/bf16 attention bias widened to f32
   BackendArray<float> logits_;     // [rows, vocab] when the backend's memory is not the host's
   BackendArray<int32_t> ids_;      // [n] token ids
   BackendArray<int32_t> pos_;      // [n] positions
