@@ -2,6 +2,7 @@
 streaming and whole replies, chat messages, sampling options, statistics, errors as
 exceptions, the GIL released while generating, and generations interrupted from Python."""
 import _thread
+import signal
 import sys
 import threading
 
@@ -133,11 +134,17 @@ def test_cancel_from_another_thread_and_gil_released(model):
 
 
 def test_keyboard_interrupt_cancels_and_raises(model):
-    timer = threading.Timer(0.5, _thread.interrupt_main)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        for _ in model.stream_generate("Tell me a long story.", max_tokens=4000, ignore_eos=True, temperature=0):
-            pass
-    timer.join()
+    # A runner started in the background inherits SIGINT ignored, and then interrupt_main does
+    # nothing: install Python's own handler for the duration of the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            for _ in model.stream_generate("Tell me a long story.", max_tokens=4000, ignore_eos=True, temperature=0):
+                pass
+        timer.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert model.last_stats["stop_reason"] == "cancelled"
     assert model.generate("Hi", max_tokens=3, temperature=0, ignore_eos=True)  # the engine is free again

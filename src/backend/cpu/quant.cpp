@@ -254,6 +254,8 @@ void DequantizeRow(DType dtype, const void* src, float* dst, int64_t n) {
     case DType::kQ5_K: return DequantizeQ5_K(p, dst, nb);
     case DType::kQ6_K: return DequantizeQ6_K(p, dst, nb);
     case DType::kQ5_0: return DequantizeQ5_0(p, dst, nb);
+    case DType::kMlxQ4:  // scales and biases live in other tensors: MlxDequantizeRow
+    case DType::kMlxQ8:
     case DType::kI32:
     case DType::kCount: break;
   }
