@@ -4,7 +4,7 @@
 # the build directory, never into the seeds. Exits non-zero if any target crashes.
 #
 # Usage: scripts/fuzz.sh [seconds-per-target (default 20)] [target ...]
-#   FS_FUZZ_BUILD_DIR  build directory (default <repo>/build-fuzz)
+#   FS_FUZZ_BUILD_DIR  build directory (default <repo>/build-fuzz; reused if configured for fuzzing)
 #   CXX                compiler (default clang++)
 set -euo pipefail
 
@@ -20,8 +20,11 @@ if [ ${#targets[@]} -eq 0 ]; then
   done
 fi
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
-  -DFLASHSTREAM_FUZZ=ON -DFLASHSTREAM_TESTS=OFF -DFLASHSTREAM_BENCH=OFF >/dev/null
+# A build directory already configured for fuzzing (scripts/test.sh's build-asan) is reused as is.
+if ! grep -q '^FLASHSTREAM_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="${CXX:-clang++}" \
+    -DFLASHSTREAM_FUZZ=ON -DFLASHSTREAM_TESTS=OFF -DFLASHSTREAM_BENCH=OFF >/dev/null
+fi
 cmake --build "$build" -j2 --target "${targets[@]}"
 
 failed=()

@@ -31,6 +31,8 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--self-draft", o.self_draft_bits,
                  "speculative decoding: a 4- or 8-bit resident copy of the streamed layers drafts tokens")
       ->check(CLI::IsMember({4, 8}));
+  cmd.add_option("--self-draft-cache", o.self_draft_cache,
+                 "folder caching self-draft copies (default ~/.cache/flashstream/self-draft; none = off)");
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");
   cmd.add_option("--kv-quant", o.kv_quant, "bits of K/V outside the FP16 window: 8, 4, or 0 (FP16 everywhere)")
       ->check(CLI::IsMember({0, 4, 8}));

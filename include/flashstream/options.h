@@ -66,6 +66,9 @@ struct EngineOptions {
   // 8-bit copy of the streamed layers is built at load, kept resident inside --ram, and drafts
   // (where prompt lookup and a draft model give none), sharing the resident layers and the KV cache.
   int self_draft_bits = 0;
+  // Folder where self-draft copies are cached and read back on later loads; "" = the default
+  // ($FLASHSTREAM_CACHE/self-draft, else ~/.cache/flashstream/self-draft), "none" = no cache.
+  std::string self_draft_cache;
   // Where the model computes: "cpu", or "cuda" / "cuda:N" (GPU N; needs a CUDA build).
   std::string device = "cpu";
   // GPU memory budget for weights in GiB (resident layers + the ring of streamed layers, which

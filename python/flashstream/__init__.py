@@ -44,12 +44,14 @@ class FlashConfig:
     pacer: Optional[bool] = None  # token-bucket pacing of streaming reads
     draft_model: Optional[str] = None  # speculative decoding: a small model sharing the tokenizer
     self_draft: Optional[int] = None  # speculative decoding: 4- or 8-bit copy of the streamed layers
+    self_draft_cache: Optional[str] = None  # folder caching that copy ("none" = off)
+    kv_spill_dir: Optional[str] = None  # folder of the KV spill file
 
     _NAMES = {"ram_budget_gb": "ram", "kv_quant": "kv_quant", "kv_window": "kv_window", "vram_budget_gb": "vram",
               "device": "device", "threads": "num_thread", "context_length": "num_ctx", "prefetch": "prefetch",
               "io_depth": "io_depth", "mmap": "mmap", "int8_activations": "int8_act", "pacer": "pacer",
               "draft_model": "draft_model", "self_draft": "self_draft", "bf16_activations": "bf16_act",
-              "kv_ram_gb": "kv_ram"}
+              "kv_ram_gb": "kv_ram", "self_draft_cache": "self_draft_cache", "kv_spill_dir": "kv_spill_dir"}
 
     def named_options(self) -> dict:
         """The set fields as the engine's named options (text values)."""

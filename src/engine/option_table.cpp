@@ -85,6 +85,15 @@ Entry EngineBool(std::string_view name, bool EngineOptions::*field) {
           }};
 }
 
+// Binds an engine field holding a folder or path ("" = its default).
+Entry EngineString(std::string_view name, std::string EngineOptions::*field) {
+  return {name, [field](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
+            FS_RETURN_IF_ERROR(NeedEngine(n, t));
+            t.engine->*field = std::string(v);
+            return Status::Ok();
+          }};
+}
+
 template <typename Field>
 Entry SamplingNumber(std::string_view name, Field SamplingOptions::*field, double lo, double hi) {
   return {name, [field, lo, hi](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
@@ -143,12 +152,7 @@ const std::vector<Entry>& Table() {
        }},
       EngineNumber("kv_window", &EngineOptions::kv_window, 0, INT_MAX),
       EngineNumber("kv_ram", &EngineOptions::kv_ram_gib, 0, kNoLimit),
-      {"kv_spill_dir",
-       [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
-         FS_RETURN_IF_ERROR(NeedEngine(n, t));
-         t.engine->kv_spill_dir = std::string(v);
-         return Status::Ok();
-       }},
+      EngineString("kv_spill_dir", &EngineOptions::kv_spill_dir),
       {"device",
        [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
          FS_RETURN_IF_ERROR(NeedEngine(n, t));
@@ -173,6 +177,7 @@ const std::vector<Entry>& Table() {
          t.engine->self_draft_bits = v[0] - '0';
          return Status::Ok();
        }},
+      EngineString("self_draft_cache", &EngineOptions::self_draft_cache),
       SamplingNumber("temperature", &SamplingOptions::temperature, 0, kNoLimit),
       SamplingNumber("top_k", &SamplingOptions::top_k, 0, INT_MAX),
       SamplingNumber("top_p", &SamplingOptions::top_p, 0, 1),

@@ -2,12 +2,14 @@
 // base store streams it holds a resident copy whose matrices are requantized to Q4_0 (4 bits)
 // or Q8_0 (8 bits), other tensors copied as they are; resident layers and globals are the base
 // store's own views, shared rather than copied. A forward pass through it approximates the
-// model with no I/O, which is what drafting needs. Borrows `base`, which must outlive it; not
-// thread-safe (like every store).
+// model with no I/O, which is what drafting needs. The copy is cached on disk
+// (engine/self_draft_cache.h) and read back on later loads instead of being rebuilt. Borrows
+// `base`, which must outlive it; not thread-safe (like every store).
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -19,9 +21,12 @@ class SelfDraftStore : public WeightStore {
  public:
   // Bytes the copy of the layers not resident in `layer_resident` takes at `bits` (4 or 8).
   static uint64_t CopyBytes(const ModelIndex& index, const std::vector<bool>& layer_resident, int bits);
-  // Reads each streamed layer once through `base` and requantizes it on `pool`.
+  // Reads the copy from the cache folder `cache_dir` when it holds this model's copy; else reads
+  // each streamed layer once through `base`, requantizes it on `pool`, and writes the copy to
+  // `cache_dir` (a failed write is reported on stderr and the run goes on). "" = no cache.
   static Result<std::unique_ptr<SelfDraftStore>> Build(WeightStore& base, const std::vector<bool>& layer_resident,
-                                                       int bits, ThreadPool& pool, const ProgressFn& progress);
+                                                       int bits, ThreadPool& pool, const ProgressFn& progress,
+                                                       const std::string& cache_dir);
 
   const ModelIndex& index() const override { return base_.index(); }
   const TensorView* Global(std::string_view name) const override { return base_.Global(name); }
@@ -29,15 +34,21 @@ class SelfDraftStore : public WeightStore {
   void Release(int layer) override;
   StoreStats stats() const override { return {}; }
   uint64_t copy_bytes() const { return copy_bytes_; }
+  bool from_cache() const { return from_cache_; }  // read from the disk cache, not built
 
  private:
   explicit SelfDraftStore(WeightStore& base) : base_(base) {}
+  // Requantizes streamed layer l into buffers_[l] (sized by the caller).
+  Status Requantize(int layer, int bits, ThreadPool& pool);
+  // Sets copies_[l]'s views over buffers_[l].
+  void MapViews(int layer, int bits);
 
   WeightStore& base_;
   std::vector<bool> copied_;                     // [n_layers]: the layer is in copies_
   std::vector<LayerWeights> copies_;             // [n_layers]; empty where not copied
   std::vector<std::vector<std::byte>> buffers_;  // [n_layers] bytes behind copies_
   uint64_t copy_bytes_ = 0;
+  bool from_cache_ = false;
 };
 
 }  // namespace flashstream

@@ -15,6 +15,7 @@
 #include "engine/ngram_drafter.h"
 #include "engine/sampler.h"
 #include "engine/self_draft.h"
+#include "engine/self_draft_cache.h"
 #include "engine/speculative.h"
 #include "engine/stop_matcher.h"
 #include "formats/expert_layout.h"  // MeasureExperts, WithoutRoutedExperts
@@ -207,7 +208,14 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
         ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
         FS_ASSIGN_OR_RETURN(s->self_draft_, SelfDraftStore::Build(
                                                 *s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
-                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); }));
+                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); },
+                                                options.self_draft_cache == "none"
+                                                    ? std::string()
+                                                    : SelfDraftCacheDir(options.self_draft_cache)));
+        if (options.verbose) {
+          std::fprintf(stderr, "flashstream: self-draft copy %s\n",
+                       s->self_draft_->from_cache() ? "read from the cache" : "built");
+        }
       }
     }
     KvConfig kc;
@@ -237,6 +245,8 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
 }
 
 Session::~Session() = default;
+
+bool Session::self_draft_from_cache() const { return self_draft_ != nullptr && self_draft_->from_cache(); }
 
 void Session::Reset() {
   history_.clear();

@@ -57,7 +57,9 @@ class Session {
   DecoderModel& model() { return *model_; }
   // The routed-expert cache of an MoE model streamed under --ram (docs/MOE.md); nullptr else.
   const ExpertCache* expert_cache() const { return experts_.get(); }
-  std::string backend_name() const { return backend_->Name(); }  // "cpu-avx512", "cpu-avx512-int8", "cuda", ...
+  std::string backend_name() const { return backend_->Name(); }
+  // --self-draft: whether the low-bit copy was read from the disk cache (false: built, or none).
+  bool self_draft_from_cache() const;  // "cpu-avx512", "cpu-avx512-int8", "cuda", ...
 
   // Generates a continuation of `prompt` (the whole conversation so far as tokens). K/V of the
   // longest prefix shared with the previous call are reused. The sampled ids (end-of-generation

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,8 @@ namespace flashstream {
 namespace {
 
 const char* const kPrompts[] = {
-    "Copy this list of names, one per line: Alice Johnson, Bob Smith, Carol White, David Brown, Eve Black, Frank "
-    "Green.",
+    ("Copy this list of names, one per line: Alice Johnson, Bob Smith, Carol White, David Brown, Eve Black, Frank "
+     "Green."),
     "Repeat this sentence exactly: The quick brown fox jumps over the lazy dog near the quiet river bank.",
     "Fix the typo in this code and print it again:\ndef add(a, b):\n    retrun a + b\n",
     "What is the capital of France?",
@@ -38,15 +39,16 @@ EngineOptions SmolLm2(double ram_gib) {
   return o;
 }
 
-std::vector<Reply> Generate(const EngineOptions& o, int lookup, float temperature = 0) {
+std::vector<Reply> Generate(const EngineOptions& o, int lookup, float temperature = 0,
+                            size_t n_prompts = std::size(kPrompts)) {
   Result<std::unique_ptr<Session>> session = Session::Open(o, nullptr);
   EXPECT_TRUE(session.ok()) << session.status().message();
   if (!session.ok()) return {};
   Result<ChatFormatter> chat = ChatFormatter::Create((*session)->index().tokenizer, (*session)->tokenizer());
   EXPECT_TRUE(chat.ok());
   std::vector<Reply> runs;
-  for (const char* prompt : kPrompts) {
-    Result<std::string> text = chat->Render({{"user", prompt}}, true);
+  for (size_t p = 0; p < n_prompts; ++p) {
+    Result<std::string> text = chat->Render({{"user", kPrompts[p]}}, true);
     EXPECT_TRUE(text.ok());
     GenerateOptions go;
     go.sampling.temperature = temperature;
@@ -136,14 +138,23 @@ TEST(DraftModel, ADifferentVocabularyIsRefusedByName) {
 // A BF16 copy of SmolLM2 streamed under a budget drafts for itself from a 4-bit copy of its
 // streamed layers: the output is plain decoding's and most drafts are accepted. A budget that
 // cannot hold the copy is refused with a message saying so.
+// SmolLM2 as a bf16 HF folder (259 MiB), converted once per process.
+const std::string& Bf16Folder() {
+  static const std::string folder = [] {
+    const std::string f = testing::TempPath("self_draft_bf16");
+    const std::string cmd =
+        fmt::format("{} convert {} --to hf --dtype bf16 -o {} 2>/dev/null", FS_CLI_PATH, testing::SmolLm2Path(), f);
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    return f;
+  }();
+  return folder;
+}
+
 TEST(SelfDraft, LowBitCopyDraftsAndOutputIsUnchanged) {
   FS_REQUIRE_SMOLLM2();
-  const std::string folder = testing::TempPath("self_draft_bf16");
-  const std::string cmd =
-      fmt::format("{} convert {} --to hf --dtype bf16 -o {} 2>/dev/null", FS_CLI_PATH, testing::SmolLm2Path(), folder);
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   EngineOptions o = SmolLm2(0.2);  // of 259 MiB: about half the layers stream
-  o.model_path = folder;
+  o.model_path = Bf16Folder();
+  o.self_draft_cache = "none";
   const std::vector<Reply> plain = Generate(o, 0);
   o.self_draft_bits = 4;
   const std::vector<Reply> drafted = Generate(o, 0);
@@ -160,6 +171,29 @@ TEST(SelfDraft, LowBitCopyDraftsAndOutputIsUnchanged) {
   Result<std::unique_ptr<Session>> small = Session::Open(o, nullptr);
   ASSERT_FALSE(small.ok());
   EXPECT_NE(small.status().message().find("self-draft copy"), std::string::npos) << small.status().message();
+}
+
+// Through the engine: the copy is written at the first load and read back at the next, with
+// the same output (the copy's bytes are compared in self_draft_cache_test.cpp).
+TEST(SelfDraft, SessionWritesTheCopyOnceAndReadsItBack) {
+  FS_REQUIRE_SMOLLM2();
+  EngineOptions o = SmolLm2(0.2);
+  o.model_path = Bf16Folder();
+  o.self_draft_bits = 4;
+  o.self_draft_cache = testing::TempPath("self_draft_cache");
+  std::filesystem::remove_all(o.self_draft_cache);
+  const std::vector<Reply> built = Generate(o, 0, 0, 1);  // an empty cache: built, then written
+  ASSERT_TRUE(std::filesystem::is_directory(o.self_draft_cache));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(o.self_draft_cache), {}), 1);
+  Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_TRUE((*s)->self_draft_from_cache());
+  const std::vector<Reply> cached = Generate(o, 0, 0, 1);
+  ASSERT_EQ(built.size(), 1u);
+  ASSERT_EQ(cached.size(), 1u);
+  EXPECT_EQ(cached[0].tokens, built[0].tokens);
+  EXPECT_GT(cached[0].stats.drafted_tokens, 0);
+  std::filesystem::remove_all(o.self_draft_cache);
 }
 
 }  // namespace
