@@ -2,7 +2,9 @@
 // machine's memory read bandwidth in the same run, then times prefill of a P-token prompt and
 // greedy decode of N tokens. Prints one JSON object: tok/s, weight bytes read per token, the
 // achieved GB/s and its ratio to the measured bandwidth, and prefill GFLOP/s against the f32
-// FMA peak measured in the same run (the default kernels compute in f32).
+// FMA peak measured in the same run (the default kernels compute in f32), and against the int8
+// VNNI peak (the --int8-act kernels' instruction, the highest arithmetic rate of these CPUs
+// without AMX).
 // MODEL is anything Session::Open reads (GGUF file, HF or MLX folder); a model without a
 // tokenizer is driven by ids with greedy argmax.
 //   bench_decode MODEL [--threads 2] [--decode 32] [--prefill 512] [--int8-act 1]
@@ -44,7 +46,7 @@ Result<RunStats> Run(Session& s, std::span<const int32_t> prompt, const Generate
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr, "usage: bench_decode MODEL.gguf [--threads N] [--decode N] [--prefill N]\n");
+    fmt::print(stderr, "usage: bench_decode MODEL [--threads N] [--decode N] [--prefill N] [--int8-act 0/1]\n");
     return 2;
   }
   EngineOptions eo;
@@ -64,11 +66,12 @@ int main(int argc, char** argv) {
       eo.int8_activations = v != 0;
   }
   eo.ctx = n_prefill + n_decode + 8;
-  double membw = 0, peak_gflops = 0;
+  double membw = 0, peak_gflops = 0, peak_int8_gops = 0;
   {
     ThreadPool pool(eo.threads);
     membw = MeasureReadBandwidthGBps(pool, size_t{1} << 30);
     peak_gflops = MeasurePeakF32Gflops(pool);
+    peak_int8_gops = MeasurePeakInt8Gops(pool);
   }
   Result<std::unique_ptr<Session>> opened = Session::Open(eo, nullptr);
   if (!opened.ok()) {
@@ -129,6 +132,8 @@ int main(int argc, char** argv) {
       {"prefill_gflops", prefill_gflops},
       {"peak_f32_gflops", peak_gflops},
       {"prefill_ratio_to_f32_peak", peak_gflops > 0 ? prefill_gflops / peak_gflops : 0},
+      {"peak_int8_gops", peak_int8_gops},  // vpdpbusd: the --int8-act kernels' instruction
+      {"prefill_ratio_to_int8_peak", peak_int8_gops > 0 ? prefill_gflops / peak_int8_gops : 0},
       {"peak_rss_bytes", PeakRssBytes()},
   };
   fmt::print("{}\n", out.dump());

@@ -6,7 +6,7 @@
 //      model and the self-draft copy: tok/s, acceptance, tokens per pass, the speed-up over plain
 //      and whether the output is plain decoding's.
 // Prints one JSON object.
-//   bench_spec MODEL [--threads 2] [--ram GiB] [--kmax 16] [--reps 3] [--max-tokens 96] [--lookup 3]
+//   bench_spec MODEL [--threads 2] [--ram GiB] [--kmax 16] [--reps 3] [--max-tokens 96 (0: (a) only)] [--lookup 3]
 //              [--draft-model PATH] [--self-draft 4|8]
 #include <fmt/format.h>  // fmt::print
 
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     fmt::print(stderr,
                "usage: bench_spec MODEL [--threads N] [--ram GiB] [--kmax N] [--reps N] [--max-tokens N] "
-               "[--lookup N]\n");
+               "[--lookup N] [--draft-model PATH] [--self-draft 4|8]\n");
     return 2;
   }
   EngineOptions eo;
@@ -124,8 +124,8 @@ int main(int argc, char** argv) {
   }
   out["pass_cost"] = passes;
 
-  // (b) drafting modes on tasks.
-  if (s.has_tokenizer()) {
+  // (b) drafting modes on tasks (--max-tokens 0: pass costs only).
+  if (s.has_tokenizer() && max_tokens > 0) {
     // Each extra mode is a session of its own, opened now, after (a).
     std::unique_ptr<Session> extra[2];
     for (int i = 0; i < 2; ++i) {

@@ -51,7 +51,13 @@ int RunCli(const std::vector<std::string>& args, const std::string& cgroup) {
   return status;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+// GCC defines __SANITIZE_ADDRESS__; clang answers __has_feature(address_sanitizer).
+#if defined(__has_feature)
+#define FS_HAS_ASAN_FEATURE __has_feature(address_sanitizer)
+#else
+#define FS_HAS_ASAN_FEATURE 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || FS_HAS_ASAN_FEATURE
 constexpr bool kAddressSanitizer = true;  // shadow memory and quarantine inflate RSS several-fold
 #else
 constexpr bool kAddressSanitizer = false;
