@@ -9,7 +9,8 @@
 //   (the prefill path with --bf16-act), in TFLOP/s.
 // Prefill and decode are each run once untimed first (module loading, allocations), and the
 // time of one layer's prefill attention (the model's shape, P tokens) is reported apart.
-//   bench_cuda_decode MODEL [--decode 64] [--prefill 2048] [--vram GB] [--ram GB] [--bf16-act 1]
+// Decode steps replay as CUDA graphs (decode_graph_replays counts them) unless --graphs 0.
+//   bench_cuda_decode MODEL [--decode 64] [--prefill 2048] [--vram GB] [--ram GB] [--bf16-act 1] [--graphs 0]
 #include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
@@ -152,6 +153,8 @@ int main(int argc, char** argv) {
       eo.ram_gib = std::atof(v.c_str());
     else if (flag == "--bf16-act")
       eo.bf16_activations = v != "0";
+    else if (flag == "--graphs" && v == "0")
+      setenv("FS_CUDA_GRAPHS", "0", 1);  // decode steps launched kernel by kernel
   }
   eo.ctx = std::max(n_prefill, 8) + n_decode + 8;
   if (cuda::DeviceCount() == 0) {
@@ -193,7 +196,9 @@ int main(int argc, char** argv) {
   Check(s.Generate(std::span<const int32_t>(prompt.data(), 8), go, nullptr), "decode warm-up");
   s.Reset();
   go.max_tokens = n_decode;
+  const uint64_t replays_before = CudaStepReplays();
   const RunStats dec = Check(s.Generate(std::span<const int32_t>(prompt.data(), 8), go, nullptr), "decode");
+  const uint64_t step_replays = CudaStepReplays() - replays_before;
   const double attention_ms = n_prefill > 0 ? AttentionMs(stream, c, n_prefill) : 0;
   const double decode_tps = dec.decode_tps();
   // Passes after the first sampled token: the decode steps; each copies the streamed layers in.
@@ -215,6 +220,7 @@ int main(int argc, char** argv) {
       {"bf16_gemm_tflops", bf16_tflops},
       {"decode_tokens", dec.generated_tokens},
       {"decode_tps", decode_tps},
+      {"decode_graph_replays", step_replays},
       {"decode_gbps", hbm_gbps_achieved},
       {"decode_ratio_to_hbm", hbm > 0 ? hbm_gbps_achieved / hbm : 0},
       {"h2d_bytes_per_token", h2d_per_token},
