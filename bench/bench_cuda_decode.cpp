@@ -8,7 +8,8 @@
 // - bf16 tensor cores: the backend's own bf16 MatMul of 8192 x 8192 weights with 8192 tokens
 //   (the prefill path with --bf16-act), in TFLOP/s.
 // Prefill and decode are each run once untimed first (module loading, allocations), and the
-// time of one layer's prefill attention (the model's shape, P tokens) is reported apart.
+// time of one layer's prefill attention (the model's shape, P tokens) is reported apart, through the
+// path the run uses (with --bf16-act: the bf16 tensor-core kernel) and through the exact f32 one.
 // Decode steps replay as CUDA graphs (decode_graph_replays counts them) unless --graphs 0.
 //   bench_cuda_decode MODEL [--decode 64] [--prefill 2048] [--vram GB] [--ram GB] [--bf16-act 1] [--graphs 0]
 #include <fmt/format.h>  // fmt::print
@@ -100,8 +101,8 @@ double Bf16GemmTflops(const cuda::Stream& stream) {
 }
 
 // Milliseconds of one causal attention over n tokens with the model's head shape.
-double AttentionMs(const cuda::Stream& stream, const ModelConfig& c, int64_t n) {
-  auto backend = MakeCudaBackend(stream);
+double AttentionMs(const cuda::Stream& stream, const ModelConfig& c, int64_t n, bool bf16) {
+  auto backend = MakeCudaBackend(stream, CudaBackendOptions{bf16});
   const size_t q = static_cast<size_t>(n) * c.n_heads * c.head_dim,
                kv = static_cast<size_t>(n) * c.n_kv_heads * c.head_dim;
   std::vector<float> host(std::max(q, kv));
@@ -199,7 +200,8 @@ int main(int argc, char** argv) {
   const uint64_t replays_before = CudaStepReplays();
   const RunStats dec = Check(s.Generate(std::span<const int32_t>(prompt.data(), 8), go, nullptr), "decode");
   const uint64_t step_replays = CudaStepReplays() - replays_before;
-  const double attention_ms = n_prefill > 0 ? AttentionMs(stream, c, n_prefill) : 0;
+  const double attention_ms = n_prefill > 0 ? AttentionMs(stream, c, n_prefill, eo.bf16_activations) : 0;
+  const double attention_exact_ms = n_prefill > 0 ? AttentionMs(stream, c, n_prefill, false) : 0;
   const double decode_tps = dec.decode_tps();
   // Passes after the first sampled token: the decode steps; each copies the streamed layers in.
   const int steps = std::max(dec.generated_tokens - 1, 1);
@@ -231,6 +233,7 @@ int main(int argc, char** argv) {
       {"prefill_tflops", prefill_tflops},
       {"prefill_ratio_to_bf16_gemm", bf16_tflops > 0 ? prefill_tflops / bf16_tflops : 0},
       {"prefill_attention_ms_per_layer", attention_ms},
+      {"prefill_attention_exact_ms_per_layer", attention_exact_ms},
       {"prefill_attention_share", pre.prefill_seconds > 0 ? attention_ms * c.n_layers / 1e3 / pre.prefill_seconds : 0},
       {"gpu_memory_peak_bytes", dec.store.gpu_memory_peak},
       {"summary", FormatSummary(dec)},

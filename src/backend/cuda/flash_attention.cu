@@ -2,8 +2,10 @@
 // bf16 tensor cores (WMMA 16x16x16, f32 accumulation). A block takes 64 queries of one head (4 warps of
 // 16 rows) and walks the keys they see in tiles of 64: each warp forms its scores S = q k^T, updates
 // its rows' running max and sum (online softmax, f32), rounds the probabilities to bf16 and adds P v
-// into an f32 output tile kept in shared memory. q, k and v are read as f32 and rounded to bf16 in
-// shared memory; nothing of size n_tok x n_ctx reaches device memory.
+// into f32 output fragments held in registers (rescaled per row: which row each fragment element
+// holds is read off a fragment loaded from a matrix of row numbers, so no layout is assumed). q, k
+// and v are read as f32 and rounded to bf16 in shared memory; nothing of size n_tok x n_ctx
+// reaches device memory.
 #include <cuda_bf16.h>     // __nv_bfloat16
 #include <cuda_runtime.h>  // kernel launch
 #include <mma.h>           // nvcuda::wmma
@@ -35,9 +37,10 @@ struct Smem {
   static constexpr size_t v = k + sizeof(__nv_bfloat16) * kKeys * ldh;
   static constexpr size_t s = v + sizeof(__nv_bfloat16) * kKeys * ldh;
   static constexpr size_t p = s + sizeof(float) * kRows * lds;
-  static constexpr size_t o = p + sizeof(__nv_bfloat16) * kRows * ldp;
-  static constexpr size_t corr = o + sizeof(float) * kRows * ldo;
+  static constexpr size_t corr = p + sizeof(__nv_bfloat16) * kRows * ldp;
   static constexpr size_t bytes = corr + sizeof(float) * kRows;
+  static constexpr size_t o = k;  // the output tile, at the end, over the k and v tiles
+  static_assert(sizeof(float) * kRows * ldo <= s - k, "output tile fits over k and v");
 };
 
 // rows [n, HD] of f32 at src (row stride ld; rows >= valid are zero) -> bf16 tile dst [n, ldh].
@@ -48,11 +51,9 @@ __device__ void LoadTile(__nv_bfloat16* dst, const float* src, int64_t ld, int n
     const int r = i / per_row, c = (i % per_row) * 4;
     float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
     if (r < valid) x = *reinterpret_cast<const float4*>(src + r * ld + c);
-    __nv_bfloat16* d = dst + r * Smem<HD>::ldh + c;
-    d[0] = __float2bfloat16_rn(x.x);
-    d[1] = __float2bfloat16_rn(x.y);
-    d[2] = __float2bfloat16_rn(x.z);
-    d[3] = __float2bfloat16_rn(x.w);
+    __nv_bfloat162* d = reinterpret_cast<__nv_bfloat162*>(dst + r * Smem<HD>::ldh + c);
+    d[0] = __floats2bfloat162_rn(x.x, x.y);
+    d[1] = __floats2bfloat162_rn(x.z, x.w);
   }
 }
 
@@ -84,7 +85,23 @@ __global__ void __launch_bounds__(kWarps * 32)
   if (window > 0) first_key = past + q0 - window + 1 > 0 ? past + q0 - window + 1 : 0;
 
   LoadTile<HD>(sq, q + q0 * qw + static_cast<int64_t>(h) * HD, qw, kRows, q_valid);
-  for (int i = threadIdx.x; i < kRows * S::ldo; i += kWarps * 32) so[i] = 0.f;
+
+  // frag_row[i]: the row (0..15) of element i of an accumulator fragment, from a matrix of row numbers.
+  using Acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+  int frag_row[Acc::num_elements];
+  {
+    float* rows = ss + warp * 16 * S::lds;
+    for (int i = lane; i < 16 * 16; i += 32) rows[(i / 16) * S::lds + i % 16] = static_cast<float>(i / 16);
+    __syncwarp();
+    Acc f;
+    wmma::load_matrix_sync(f, rows, S::lds, wmma::mem_row_major);
+#pragma unroll
+    for (int i = 0; i < Acc::num_elements; ++i) frag_row[i] = static_cast<int>(f.x[i]);
+    __syncwarp();
+  }
+  Acc o_acc[HD / 16];
+#pragma unroll
+  for (int nt = 0; nt < HD / 16; ++nt) wmma::fill_fragment(o_acc[nt], 0.f);
 
   // This lane's row of the warp's 16 and half of the tile's columns.
   const int r = lane >> 1, half = lane & 1;
@@ -148,26 +165,32 @@ __global__ void __launch_bounds__(kWarps * 32)
     __syncwarp();
 
     // o = o * corr + P v for the warp's 16 rows.
-    float* ow = so + warp * 16 * S::ldo;
-    for (int i = lane; i < 16 * HD; i += 32) ow[(i / HD) * S::ldo + i % HD] *= scorr[warp * 16 + i / HD];
-    __syncwarp();
+    float c_row[Acc::num_elements];
 #pragma unroll
-    for (int nt = 0; nt < HD / 16; ++nt) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, ow + nt * 16, S::ldo, wmma::mem_row_major);
+    for (int i = 0; i < Acc::num_elements; ++i) c_row[i] = scorr[warp * 16 + frag_row[i]];
 #pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
+      wmma::load_matrix_sync(a, sp + warp * 16 * S::ldp + kk * 16, S::ldp);
+#pragma unroll
+      for (int nt = 0; nt < HD / 16; ++nt) {
+        if (kk == 0) {
+#pragma unroll
+          for (int i = 0; i < Acc::num_elements; ++i) o_acc[nt].x[i] *= c_row[i];
+        }
         wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b;
-        wmma::load_matrix_sync(a, sp + warp * 16 * S::ldp + kk * 16, S::ldp);
         wmma::load_matrix_sync(b, sv + kk * 16 * S::ldh + nt * 16, S::ldh);
-        wmma::mma_sync(acc, a, b, acc);
+        wmma::mma_sync(o_acc[nt], a, b, o_acc[nt]);
       }
-      wmma::store_matrix_sync(ow + nt * 16, acc, S::ldo, wmma::mem_row_major);
     }
     __syncwarp();
   }
 
+  __syncthreads();  // every warp is done with the k and v tiles, which the output tile reuses
+  float* ow = so + warp * 16 * S::ldo;
+#pragma unroll
+  for (int nt = 0; nt < HD / 16; ++nt) wmma::store_matrix_sync(ow + nt * 16, o_acc[nt], S::ldo, wmma::mem_row_major);
+  __syncwarp();
   if (!row_valid) return;
   const float inv = 1.f / l;
   float* orow = out + (q0 + row) * qw + static_cast<int64_t>(h) * HD;
