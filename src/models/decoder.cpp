@@ -291,13 +291,21 @@ bool DecoderModel::RecordedStep(int64_t n, int64_t rows, WeightStore& store, Bac
   if (n != 1 || rows != 1 || backend.host_memory() || hook_ || moe_ || device_kv == nullptr) return false;
   const StoreStats stats = store.stats();
   if (stats.staging_bytes != 0 || stats.resident_bytes == 0) return false;  // streamed weights move
-  // Everything the recording bakes in: the store, the KV arrays (they move when the cache
-  // grows) and this model's scratch.
+  // Everything the recording bakes in: the store, this model's scratch and the KV arrays (they
+  // move when the cache grows).
   uint64_t key = 1469598103934665603ull;
-  for (const void* p : {static_cast<const void*>(&store), static_cast<const void*>(device_kv->Keys(0)),
-                        static_cast<const void*>(x_.data()), static_cast<const void*>(logits_.data()),
-                        static_cast<const void*>(gate_.data()), static_cast<const void*>(ids_.data())}) {
+  for (const void* p :
+       {static_cast<const void*>(&store), static_cast<const void*>(x_.data()), static_cast<const void*>(xb_.data()),
+        static_cast<const void*>(q_.data()), static_cast<const void*>(k_.data()), static_cast<const void*>(v_.data()),
+        static_cast<const void*>(att_.data()), static_cast<const void*>(gate_.data()),
+        static_cast<const void*>(up_.data()), static_cast<const void*>(bias_.data()),
+        static_cast<const void*>(logits_.data()), static_cast<const void*>(ids_.data()),
+        static_cast<const void*>(pos_.data())}) {
     key = (key ^ reinterpret_cast<uintptr_t>(p)) * 1099511628211ull;
+  }
+  for (int l = 0; l < config_.n_layers; ++l) {
+    key = (key ^ reinterpret_cast<uintptr_t>(device_kv->Keys(l))) * 1099511628211ull;
+    key = (key ^ reinterpret_cast<uintptr_t>(device_kv->Values(l))) * 1099511628211ull;
   }
   key = (key ^ device_kv->bytes()) * 1099511628211ull;
   if (key != step_key_) {

@@ -149,9 +149,9 @@ TEST_F(CudaOpsTest, PromptAttentionOnBf16TensorCores) {
     int n_heads, n_kv_heads, head_dim;
     int64_t window;
   };
-  for (const Case& c : {Case{100, 0, 8, 2, 128, 0}, Case{64, 30, 6, 2, 64, 0}, Case{100, 20, 8, 1, 64, 16},
-                        Case{300, 20, 8, 2, 128, 0}, Case{257, 0, 4, 1, 64, 40}, Case{33, 200, 4, 4, 128, 70},
-                        Case{40, 0, 4, 4, 80, 0}}) {
+  for (const Case& c :
+       {Case{100, 0, 8, 2, 128, 0}, Case{64, 30, 6, 2, 64, 0}, Case{100, 20, 8, 1, 64, 16}, Case{300, 20, 8, 2, 128, 0},
+        Case{257, 0, 4, 1, 64, 40}, Case{33, 200, 4, 4, 128, 70}, Case{40, 0, 4, 4, 80, 0}}) {
     const int64_t n_ctx = c.n_tok + c.past;
     const std::vector<float> q = RandomFloats(c.n_tok * c.n_heads * c.head_dim, rng_);
     const std::vector<float> k = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);

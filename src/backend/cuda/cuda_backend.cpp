@@ -29,7 +29,7 @@ namespace {
 constexpr int64_t kPanelFloats = int64_t{16} << 20;  // dequantized weight panel: 64 MiB
 constexpr int64_t kMaxAttnTokens = 65535;            // grid.y limit of the attention kernel
 constexpr int64_t kAttnGemmMinTokens = 32;           // prompts at least this long: attention as GEMMs
-constexpr size_t kMaxStepRecordings = 4;              // recorded decode steps kept (one per decoder in use)
+constexpr size_t kMaxStepRecordings = 4;             // recorded decode steps kept (one per decoder in use)
 
 std::atomic<uint64_t> g_step_replays{0};  // CudaStepReplays()
 
@@ -202,7 +202,7 @@ class CudaBackend final : public Backend {
     if (n_tok >= kAttnGemmMinTokens) {
       if (Unrecordable()) return;
       if (options_.bf16_activations && cuda::LaunchFlashAttentionBF16(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads,
-                                                                       head_dim, scale, window, out, s())) {
+                                                                      head_dim, scale, window, out, s())) {
         return;
       }
       cuda::PromptAttention(options_.bf16_activations ? cublas_bf16_ : cublas_, scores_, s(), q, k, v, n_tok, n_ctx,
@@ -340,8 +340,8 @@ class CudaBackend final : public Backend {
 
   uint64_t ScratchGrows() const {
     uint64_t n = 0;
-    for (const cuda::Scratch* sc : {&x_bf16_, &panel_bf16_, &x_scratch_, &panel_, &ids_scratch_, &pos_scratch_,
-                                    &norm_weight_, &scores_}) {
+    for (const cuda::Scratch* sc :
+         {&x_bf16_, &panel_bf16_, &x_scratch_, &panel_, &ids_scratch_, &pos_scratch_, &norm_weight_, &scores_}) {
       n += sc->grows();
     }
     return n;

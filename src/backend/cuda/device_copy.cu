@@ -43,7 +43,7 @@ void LaunchShiftedCopy(void* dst, const void* src, size_t bytes, const int32_t* 
   const size_t items = wide ? bytes / 16 : bytes;
   const unsigned blocks = static_cast<unsigned>(std::min<size_t>(1024, (items + 255) / 256));
   ShiftedCopyKernel<<<blocks, 256, 0, stream>>>(static_cast<uint8_t*>(dst), static_cast<const uint8_t*>(src), bytes,
-                                                 pos, pos0, wide);
+                                                pos, pos0, wide);
   FS_CUDA_CHECK_LAUNCH();
 }
 

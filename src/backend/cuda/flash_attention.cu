@@ -20,18 +20,18 @@ namespace {
 
 namespace wmma = nvcuda::wmma;
 
-constexpr int kRows = 64;   // queries per block
-constexpr int kKeys = 64;   // keys per tile
-constexpr int kWarps = 4;   // 16 query rows each
-constexpr int kPadH = 8;    // bf16 row padding (keeps rows 16-byte aligned, spreads banks)
-constexpr int kPadF = 4;    // f32 row padding
+constexpr int kRows = 64;  // queries per block
+constexpr int kKeys = 64;  // keys per tile
+constexpr int kWarps = 4;  // 16 query rows each
+constexpr int kPadH = 8;   // bf16 row padding (keeps rows 16-byte aligned, spreads banks)
+constexpr int kPadF = 4;   // f32 row padding
 
 template <int HD>
 struct Smem {
-  static constexpr int ldh = HD + kPadH;       // q, k, v tiles (bf16)
-  static constexpr int lds = kKeys + kPadF;    // scores (f32)
-  static constexpr int ldp = kKeys + kPadH;    // probabilities (bf16)
-  static constexpr int ldo = HD + kPadF;       // output (f32)
+  static constexpr int ldh = HD + kPadH;     // q, k, v tiles (bf16)
+  static constexpr int lds = kKeys + kPadF;  // scores (f32)
+  static constexpr int ldp = kKeys + kPadH;  // probabilities (bf16)
+  static constexpr int ldo = HD + kPadF;     // output (f32)
   static constexpr size_t q = 0;
   static constexpr size_t k = q + sizeof(__nv_bfloat16) * kRows * ldh;
   static constexpr size_t v = k + sizeof(__nv_bfloat16) * kKeys * ldh;
@@ -199,8 +199,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 }
 
 template <int HD>
-void Launch(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-            int n_kv_heads, float scale, int64_t window, float* out, cudaStream_t stream) {
+void Launch(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads, int n_kv_heads,
+            float scale, int64_t window, float* out, cudaStream_t stream) {
   static bool configured = false;
   if (!configured) {
     CheckLaunchResult(cudaFuncSetAttribute(FlashAttentionKernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -209,18 +209,18 @@ void Launch(const float* q, const float* k, const float* v, int64_t n_tok, int64
     configured = true;
   }
   const dim3 grid(static_cast<unsigned>((n_tok + kRows - 1) / kRows), static_cast<unsigned>(n_heads));
-  FlashAttentionKernel<HD><<<grid, kWarps * 32, Smem<HD>::bytes, stream>>>(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads,
-                                                                          scale, window, out);
+  FlashAttentionKernel<HD>
+      <<<grid, kWarps * 32, Smem<HD>::bytes, stream>>>(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, scale, window, out);
   FS_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-bool LaunchFlashAttentionBF16(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx,
-                              int n_heads, int n_kv_heads, int head_dim, float scale, int64_t window, float* out,
+bool LaunchFlashAttentionBF16(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
+                              int n_kv_heads, int head_dim, float scale, int64_t window, float* out,
                               cudaStream_t stream) {
-  const uintptr_t addr = reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) |
-                         reinterpret_cast<uintptr_t>(v);
+  const uintptr_t addr =
+      reinterpret_cast<uintptr_t>(q) | reinterpret_cast<uintptr_t>(k) | reinterpret_cast<uintptr_t>(v);
   if (addr % 16 != 0 || n_tok <= 0) return false;
   switch (head_dim) {
     case 64:
