@@ -8,8 +8,10 @@
 // - bf16 tensor cores: the backend's own bf16 MatMul of 8192 x 8192 weights with 8192 tokens
 //   (the prefill path with --bf16-act), in TFLOP/s.
 // Prefill and decode are each run once untimed first (module loading, allocations), and the
-// time of one layer's prefill attention (the model's shape, P tokens) is reported apart.
-//   bench_cuda_decode MODEL [--decode 64] [--prefill 2048] [--vram GB] [--ram GB] [--bf16-act 1]
+// time of one layer's prefill attention (the model's shape, P tokens) is reported apart, through the
+// path the run uses (with --bf16-act: the bf16 tensor-core kernel) and through the exact f32 one.
+// Decode steps replay as CUDA graphs (decode_graph_replays counts them) unless --graphs 0.
+//   bench_cuda_decode MODEL [--decode 64] [--prefill 2048] [--vram GB] [--ram GB] [--bf16-act 1] [--graphs 0]
 #include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
@@ -99,8 +101,8 @@ double Bf16GemmTflops(const cuda::Stream& stream) {
 }
 
 // Milliseconds of one causal attention over n tokens with the model's head shape.
-double AttentionMs(const cuda::Stream& stream, const ModelConfig& c, int64_t n) {
-  auto backend = MakeCudaBackend(stream);
+double AttentionMs(const cuda::Stream& stream, const ModelConfig& c, int64_t n, bool bf16) {
+  auto backend = MakeCudaBackend(stream, CudaBackendOptions{bf16});
   const size_t q = static_cast<size_t>(n) * c.n_heads * c.head_dim,
                kv = static_cast<size_t>(n) * c.n_kv_heads * c.head_dim;
   std::vector<float> host(std::max(q, kv));
@@ -152,6 +154,8 @@ int main(int argc, char** argv) {
       eo.ram_gib = std::atof(v.c_str());
     else if (flag == "--bf16-act")
       eo.bf16_activations = v != "0";
+    else if (flag == "--graphs" && v == "0")
+      setenv("FS_CUDA_GRAPHS", "0", 1);  // decode steps launched kernel by kernel
   }
   eo.ctx = std::max(n_prefill, 8) + n_decode + 8;
   if (cuda::DeviceCount() == 0) {
@@ -193,8 +197,11 @@ int main(int argc, char** argv) {
   Check(s.Generate(std::span<const int32_t>(prompt.data(), 8), go, nullptr), "decode warm-up");
   s.Reset();
   go.max_tokens = n_decode;
+  const uint64_t replays_before = CudaStepReplays();
   const RunStats dec = Check(s.Generate(std::span<const int32_t>(prompt.data(), 8), go, nullptr), "decode");
-  const double attention_ms = n_prefill > 0 ? AttentionMs(stream, c, n_prefill) : 0;
+  const uint64_t step_replays = CudaStepReplays() - replays_before;
+  const double attention_ms = n_prefill > 0 ? AttentionMs(stream, c, n_prefill, eo.bf16_activations) : 0;
+  const double attention_exact_ms = n_prefill > 0 ? AttentionMs(stream, c, n_prefill, false) : 0;
   const double decode_tps = dec.decode_tps();
   // Passes after the first sampled token: the decode steps; each copies the streamed layers in.
   const int steps = std::max(dec.generated_tokens - 1, 1);
@@ -215,6 +222,7 @@ int main(int argc, char** argv) {
       {"bf16_gemm_tflops", bf16_tflops},
       {"decode_tokens", dec.generated_tokens},
       {"decode_tps", decode_tps},
+      {"decode_graph_replays", step_replays},
       {"decode_gbps", hbm_gbps_achieved},
       {"decode_ratio_to_hbm", hbm > 0 ? hbm_gbps_achieved / hbm : 0},
       {"h2d_bytes_per_token", h2d_per_token},
@@ -225,6 +233,7 @@ int main(int argc, char** argv) {
       {"prefill_tflops", prefill_tflops},
       {"prefill_ratio_to_bf16_gemm", bf16_tflops > 0 ? prefill_tflops / bf16_tflops : 0},
       {"prefill_attention_ms_per_layer", attention_ms},
+      {"prefill_attention_exact_ms_per_layer", attention_exact_ms},
       {"prefill_attention_share", pre.prefill_seconds > 0 ? attention_ms * c.n_layers / 1e3 / pre.prefill_seconds : 0},
       {"gpu_memory_peak_bytes", dec.store.gpu_memory_peak},
       {"summary", FormatSummary(dec)},

@@ -79,6 +79,18 @@ def main():
             print(f"| {dtype} | {r['bytes_per_token'] / 2**30:.2f} | {r['decode_tps']:.1f} | {r['decode_gbps']:.0f} | "
                   f"{r['decode_ratio_to_hbm']:.2f} | {r['prefill_tps']:.0f} | {r['prefill_tflops']:.0f} | "
                   f"{r['prefill_tflops'] / peak:.2f} | {r['gpu_memory_peak_bytes'] / 2**30:.1f} |")
+    ng = load(f"{out}/decode_f16_nographs.json")
+    f16 = dict(rows).get("f16")
+    if ng and f16:
+        print(f"\nf16 decode, each step replayed as one CUDA graph ({f16.get('decode_graph_replays', 0)} replays): "
+              f"{f16['decode_tps']:.1f} tok/s; kernel by kernel (`FS_CUDA_GRAPHS=0`, same call): "
+              f"{ng['decode_tps']:.1f} tok/s. llama.cpp: 145 tok/s on an H100 (the issue's figure; llama.cpp is not "
+              f"installed on the device): {f16['decode_tps'] / 145:.2f}x.")
+    bf = dict(rows).get("bf16")
+    if bf and bf.get("prefill_attention_ms_per_layer"):
+        print(f"\nPrompt attention of one layer, {bf['prefill_tokens']} tokens: {bf['prefill_attention_ms_per_layer']:.2f} ms "
+              f"through the bf16 tensor-core kernel (`--bf16-act`), "
+              f"{bf.get('prefill_attention_exact_ms_per_layer', 0):.2f} ms through the exact f32 products.")
     f32 = load(f"{out}/prefill_f32_q4_0.json")
     if f32:
         print(f"\nExact f32 GEMMs (default, no `--bf16-act`), q4_0, {f32['prefill_tokens']} tokens: "

@@ -8,6 +8,7 @@
 #   bench_cuda_matmul.json  decode GEMV bandwidth per dtype against the HBM copy ceilings
 #   decode_<dtype>.json     7B-shaped synthetic models (flashstream synth, llama2 shape) for
 #                           f16 bf16 q8_0 q4_0: resident decode vs HBM, 2k prefill (bf16 GEMMs)
+#   decode_f16_nographs.json  the f16 decode with FS_CUDA_GRAPHS=0 (kernel by kernel), for comparison
 #   stream_bf16_vram4.json  the bf16 model with --vram 4: streamed decode vs pinned PCIe
 #   prefill_f32_q4_0.json   2k prefill through the exact f32 GEMMs, for comparison
 #   torch_bf16.json         PyTorch's bf16 matmul rate (8192^3), the peak the prefill is held to
@@ -19,8 +20,10 @@
 # with them unpacked, see scripts/gpu_deps.sh). FS_GPU_VOCAB: the vocabulary GGUF of the
 # synthetic models (default ~/.cache/flashstream/vocab/llama2-spm-vocab-only.gguf).
 # FS_GPU_MODELS: where they are written (default /tmp/fs_gpu_models; reused when present).
-# FS_GPU_TESTS: a gtest filter (default all). FS_GPU_SKIP_BENCH=1: tests only.
+# FS_GPU_TESTS: a gtest filter (default all). FS_GPU_SKIP_BENCH=1: tests only. FS_GPU_DTYPES: the
+# synthetic models' dtypes (default "f16 bf16 q8_0 q4_0").
 set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)  # gpu_report.py sits beside this script
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu_report}}
 mkdir -p "$out"
@@ -81,7 +84,7 @@ PY
   vocab=${FS_GPU_VOCAB:-$HOME/.cache/flashstream/vocab/llama2-spm-vocab-only.gguf}
   models=${FS_GPU_MODELS:-/tmp/fs_gpu_models}
   mkdir -p "$models"
-  for dtype in f16 bf16 q8_0 q4_0; do
+  for dtype in ${FS_GPU_DTYPES:-f16 bf16 q8_0 q4_0}; do
     m=$models/llama-7b-$dtype.gguf
     if [[ ! -s $m ]]; then
       run "$cli" synth --arch llama --shape 7b --dtype "$dtype" --vocab "$vocab" -o "$m" >"$out/synth_$dtype.log" 2>&1 ||
@@ -89,6 +92,10 @@ PY
     fi
     run "$decode" "$m" --prefill 2048 --decode 64 --bf16-act 1 >"$out/decode_$dtype.json" 2>"$out/decode_$dtype.err" ||
       { status=1; tail -3 "$out/decode_$dtype.err"; }
+    if [[ $dtype == f16 ]]; then
+      run "$decode" "$m" --prefill 0 --decode 64 --graphs 0 >"$out/decode_f16_nographs.json" \
+        2>"$out/decode_f16_nographs.err" || { status=1; tail -3 "$out/decode_f16_nographs.err"; }
+    fi
     if [[ $dtype == bf16 ]]; then
       run "$decode" "$m" --prefill 0 --decode 16 --vram 4 >"$out/stream_bf16_vram4.json" 2>"$out/stream_bf16_vram4.err" ||
         { status=1; tail -3 "$out/stream_bf16_vram4.err"; }
@@ -100,6 +107,6 @@ PY
   done
 fi
 
-python3 scripts/gpu_report.py "$out" "$status" >"$out/gpu_report.md" || status=1
+python3 "$here/gpu_report.py" "$out" "$status" >"$out/gpu_report.md" || status=1
 cat "$out/gpu_report.md"
 exit $status

@@ -30,6 +30,10 @@ void Backend::Copy(void* dst, const void* src, size_t bytes) {
   if (bytes > 0) std::memmove(dst, src, bytes);
 }
 
+bool Backend::BeginStepRecording(uint64_t, const int32_t*, int32_t) { return false; }
+bool Backend::EndStepRecording() { return false; }
+bool Backend::ReplayStep(uint64_t) { return false; }
+
 void Backend::TieredAttention(const TieredAttentionArgs&) {
   FS_CHECK(false, "backend {} has no tiered attention over a host KV cache", Name());
 }

@@ -117,6 +117,20 @@ class Backend {
   virtual void Download(void* dst, const void* src, size_t bytes);
   // Backend -> backend memory, ordered like an operation.
   virtual void Copy(void* dst, const void* src, size_t bytes);
+
+  // Recorded decode steps (CUDA graphs); the defaults record nothing. Between
+  // BeginStepRecording and EndStepRecording the operations are recorded under `key`, not run,
+  // as a step taken at position pos0; ReplayStep(key) then runs them at the position p held in
+  // device memory pos[0] at replay time, with every Copy destination moved by (p - pos0) * bytes
+  // and every Attention's n_ctx by p - pos0 (a KV cache's writes and reads for one token). The
+  // caller keys a recording by everything whose address it bakes in, and records only a step
+  // whose operations ran once before with the same shapes (so scratch memory is sized).
+  // Begin returns false when nothing is being recorded; End returns false when the recording
+  // failed (the step must then run directly); Replay returns false when `key` has no usable
+  // recording, having run nothing.
+  virtual bool BeginStepRecording(uint64_t key, const int32_t* pos, int32_t pos0);
+  virtual bool EndStepRecording();
+  virtual bool ReplayStep(uint64_t key);
 };
 
 // Owns n values of T in a backend's memory. Borrows the backend, which must outlive it.

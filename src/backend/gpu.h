@@ -22,7 +22,8 @@ struct GpuInfo {
 // Errors when the build has no CUDA, there is no such device or the driver fails.
 Result<GpuInfo> QueryCudaDevice(int device);
 // The CUDA backend (its own stream) on `device`; bf16_activations: batched matmuls through
-// bf16 tensor-core GEMMs (CudaBackendOptions).
+// bf16 tensor-core GEMMs (CudaBackendOptions). Decode steps are recorded as CUDA graphs unless
+// the environment has FS_CUDA_GRAPHS=0 (for comparisons).
 Result<std::unique_ptr<Backend>> OpenCudaBackend(int device, bool bf16_activations);
 // Pinned host -> device copy bandwidth in GB/s (1e9 bytes/s): the best of a few copies of
 // `bytes` bytes.

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "kv/backend_kv_cache.h"
 
 namespace flashstream {
 namespace {
@@ -277,6 +278,64 @@ Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logi
   backend.Upload(pos_.data(), host_pos_.data(), static_cast<size_t>(n) * sizeof(int32_t));
   backend.Upload(ids_.data(), tokens.data(), static_cast<size_t>(n) * sizeof(int32_t));
 
+  float* out = logits == nullptr ? nullptr : backend.host_memory() ? logits : logits_.data();
+  FS_RETURN_IF_ERROR(RecordedStep(n, rows, store, backend, kv) ? Status::Ok() : Pass(n, rows, store, backend, kv, out));
+  kv.Advance(static_cast<int>(n));
+  if (logits == nullptr || backend.host_memory()) return Status::Ok();
+  backend.Download(logits, logits_.data(), static_cast<size_t>(rows * c.vocab_size) * sizeof(float));
+  return Status::Ok();
+}
+
+bool DecoderModel::RecordedStep(int64_t n, int64_t rows, WeightStore& store, Backend& backend, KvCache& kv) {
+  const auto* device_kv = dynamic_cast<const BackendKvCache*>(&kv);
+  if (n != 1 || rows != 1 || backend.host_memory() || hook_ || moe_ || device_kv == nullptr) return false;
+  const StoreStats stats = store.stats();
+  if (stats.staging_bytes != 0 || stats.resident_bytes == 0) return false;  // streamed weights move
+  // Everything the recording bakes in: the store, this model's scratch and the KV arrays (they
+  // move when the cache grows).
+  uint64_t key = 1469598103934665603ull;
+  for (const void* p :
+       {static_cast<const void*>(&store), static_cast<const void*>(x_.data()), static_cast<const void*>(xb_.data()),
+        static_cast<const void*>(q_.data()), static_cast<const void*>(k_.data()), static_cast<const void*>(v_.data()),
+        static_cast<const void*>(att_.data()), static_cast<const void*>(gate_.data()),
+        static_cast<const void*>(up_.data()), static_cast<const void*>(bias_.data()),
+        static_cast<const void*>(logits_.data()), static_cast<const void*>(ids_.data()),
+        static_cast<const void*>(pos_.data())}) {
+    key = (key ^ reinterpret_cast<uintptr_t>(p)) * 1099511628211ull;
+  }
+  for (int l = 0; l < config_.n_layers; ++l) {
+    key = (key ^ reinterpret_cast<uintptr_t>(device_kv->Keys(l))) * 1099511628211ull;
+    key = (key ^ reinterpret_cast<uintptr_t>(device_kv->Values(l))) * 1099511628211ull;
+  }
+  key = (key ^ device_kv->bytes()) * 1099511628211ull;
+  if (key != step_key_) {
+    step_key_ = key;
+    step_state_ = StepState::kFirst;
+  }
+  switch (step_state_) {
+    case StepState::kFirst:  // runs directly once, sizing the backend's scratch
+      step_state_ = StepState::kWarm;
+      return false;
+    case StepState::kWarm: {
+      step_state_ = StepState::kFailed;
+      if (!backend.BeginStepRecording(key, pos_.data(), static_cast<int32_t>(kv.n_past()))) return false;
+      const Status pass = Pass(n, rows, store, backend, kv, logits_.data());
+      if (!backend.EndStepRecording() || !pass.ok()) return false;  // run directly (an error shows again)
+      step_state_ = StepState::kRecorded;
+      return backend.ReplayStep(key);
+    }
+    case StepState::kRecorded:
+      if (backend.ReplayStep(key)) return true;
+      step_state_ = StepState::kWarm;  // the backend dropped it: record again next time
+      return false;
+    case StepState::kFailed:
+      return false;
+  }
+  return false;
+}
+
+Status DecoderModel::Pass(int64_t n, int64_t rows, WeightStore& store, Backend& backend, KvCache& kv, float* out) {
+  const ModelConfig& c = config_;
   Embed(n, store, backend);
   for (int l = 0; l < c.n_layers; ++l) {
     FS_ASSIGN_OR_RETURN(const LayerWeights* w, store.Acquire(l));
@@ -289,14 +348,7 @@ Status DecoderModel::ForwardChunk(std::span<const int32_t> tokens, bool all_logi
     Emit(backend, "l_out", l, x_.data(), n, c.n_embd);
     store.Release(l);
   }
-  kv.Advance(static_cast<int>(n));
-  if (logits == nullptr) return Status::Ok();
-  if (backend.host_memory()) {
-    OutputHead(n, rows, store, backend, logits);
-    return Status::Ok();
-  }
-  OutputHead(n, rows, store, backend, logits_.data());
-  backend.Download(logits, logits_.data(), static_cast<size_t>(rows * c.vocab_size) * sizeof(float));
+  if (out != nullptr) OutputHead(n, rows, store, backend, out);
   return Status::Ok();
 }
 

@@ -57,6 +57,13 @@ class DecoderModel {
   DecoderModel(const ModelConfig& config, ArchFeatures features);
   Status ForwardChunk(std::span<const int32_t> tokens, bool all_logits, WeightStore& store, Backend& backend,
                       KvCache& kv, float* logits);
+  // Embedding, layers and (out != nullptr) the output head of one chunk, without advancing kv;
+  // out [rows, vocab] in the backend's memory.
+  Status Pass(int64_t n, int64_t rows, WeightStore& store, Backend& backend, KvCache& kv, float* out);
+  // A one-token decode step as a replayed recording (Backend::BeginStepRecording) when the
+  // backend records, the weights are resident and the KV cache is a BackendKvCache: true when
+  // the step ran that way (logits in logits_), false when the caller must run Pass.
+  bool RecordedStep(int64_t n, int64_t rows, WeightStore& store, Backend& backend, KvCache& kv);
   // Sizes the scratch for chunks of n tokens in the backend's memory.
   Status ReserveScratch(Backend& backend, int64_t n, int64_t logit_rows);
   // The blocks of one chunk of n tokens; each reads x_ and leaves its result in x_.
@@ -96,6 +103,10 @@ class DecoderModel {
   BackendArray<int32_t> pos_;      // [n] positions
   std::vector<int32_t> host_pos_;  // [n] positions before upload
   std::vector<float> hook_copy_;   // [n_tok, width] an intermediate copied for the hook
+  // Recorded decode steps: the key of what the last one-token step baked in, and how far it got.
+  enum class StepState { kFirst, kWarm, kRecorded, kFailed };
+  uint64_t step_key_ = 0;
+  StepState step_state_ = StepState::kFirst;
 };
 
 }  // namespace flashstream

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -164,6 +165,29 @@ TEST_F(CudaModelTest, StreamedEqualsResidentBitwise) {
       for (size_t i = 0; i < resident->steps.size(); ++i) {
         EXPECT_TRUE(BitwiseEqual(resident->steps[i], streamed->steps[i])) << "decode step " << i;
       }
+    }
+  }
+}
+
+TEST_F(CudaModelTest, RecordedDecodeStepsEqualDirectLaunchesBitwise) {
+  for (DType dtype : {DType::kF16, DType::kQ4_0}) {
+    SCOPED_TRACE(std::string(Name(dtype)));
+    const std::string model = Model(dtype, 4);
+    ::setenv("FS_CUDA_GRAPHS", "0", 1);
+    const uint64_t before_direct = CudaStepReplays();
+    Result<ModelRun> direct = RunModel(model, "cuda", 0, 0);
+    const uint64_t after_direct = CudaStepReplays();
+    ::unsetenv("FS_CUDA_GRAPHS");
+    Result<ModelRun> replayed = RunModel(model, "cuda", 0, 0);
+    ASSERT_TRUE(direct.ok()) << direct.status().message();
+    ASSERT_TRUE(replayed.ok()) << replayed.status().message();
+    EXPECT_EQ(after_direct, before_direct);
+    // 6 steps: the first runs directly, the second is recorded and replayed, the rest replay.
+    EXPECT_EQ(CudaStepReplays() - after_direct, 5u);
+    EXPECT_TRUE(BitwiseEqual(direct->prefill, replayed->prefill)) << "prefill";
+    ASSERT_EQ(direct->steps.size(), replayed->steps.size());
+    for (size_t i = 0; i < direct->steps.size(); ++i) {
+      EXPECT_TRUE(BitwiseEqual(direct->steps[i], replayed->steps[i])) << "decode step " << i;
     }
   }
 }

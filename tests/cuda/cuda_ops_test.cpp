@@ -139,6 +139,36 @@ TEST_F(CudaOpsTest, CausalGqaAttention) {
   }
 }
 
+// With bf16 activations, prompts of 32 or more tokens run the one-kernel bf16 attention (head_dim 64 and
+// 128; others keep the TF32 products): q, k, v and the probabilities rounded to bf16 (relative error
+// 2^-9 each), so the output stays within a few 1e-3 of the f32 result in relative norm.
+TEST_F(CudaOpsTest, PromptAttentionOnBf16TensorCores) {
+  std::unique_ptr<Backend> bf16 = MakeCudaBackend(0, CudaBackendOptions{true});
+  struct Case {
+    int64_t n_tok, past;
+    int n_heads, n_kv_heads, head_dim;
+    int64_t window;
+  };
+  for (const Case& c :
+       {Case{100, 0, 8, 2, 128, 0}, Case{64, 30, 6, 2, 64, 0}, Case{100, 20, 8, 1, 64, 16}, Case{300, 20, 8, 2, 128, 0},
+        Case{257, 0, 4, 1, 64, 40}, Case{33, 200, 4, 4, 128, 70}, Case{40, 0, 4, 4, 80, 0}}) {
+    const int64_t n_ctx = c.n_tok + c.past;
+    const std::vector<float> q = RandomFloats(c.n_tok * c.n_heads * c.head_dim, rng_);
+    const std::vector<float> k = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);
+    const std::vector<float> v = RandomFloats(n_ctx * c.n_kv_heads * c.head_dim, rng_);
+    const float scale = 1.f / std::sqrt(static_cast<float>(c.head_dim));
+    std::vector<float> want(q.size(), NAN);
+    cpu_->Attention(q.data(), k.data(), v.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale, c.window,
+                    want.data());
+    DeviceVec<float> dq(q), dk(k), dv(v), dout(std::vector<float>(q.size(), NAN));
+    bf16->Attention(dq.data(), dk.data(), dv.data(), c.n_tok, n_ctx, c.n_heads, c.n_kv_heads, c.head_dim, scale,
+                    c.window, dout.data());
+    const std::vector<float> got = dout.Download();
+    for (float f : got) ASSERT_FALSE(std::isnan(f)) << "n_tok " << c.n_tok << " head_dim " << c.head_dim;
+    EXPECT_LT(RelNorm(got, want), 1e-2) << "n_tok " << c.n_tok << " n_ctx " << n_ctx << " head_dim " << c.head_dim;
+  }
+}
+
 TEST_F(CudaOpsTest, SwiGluAndAdd) {
   for (int64_t n : {1, 1000, 11008 * 17}) {
     const std::vector<float> g = RandomFloats(n, rng_, 3.f), u = RandomFloats(n, rng_);

@@ -12,6 +12,7 @@
 #include <cuda_runtime_api.h>  // cudaMemcpyAsync, cudaPointerGetAttributes
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -28,6 +29,9 @@ namespace {
 constexpr int64_t kPanelFloats = int64_t{16} << 20;  // dequantized weight panel: 64 MiB
 constexpr int64_t kMaxAttnTokens = 65535;            // grid.y limit of the attention kernel
 constexpr int64_t kAttnGemmMinTokens = 32;           // prompts at least this long: attention as GEMMs
+constexpr size_t kMaxStepRecordings = 4;             // recorded decode steps kept (one per decoder in use)
+
+std::atomic<uint64_t> g_step_replays{0};  // CudaStepReplays()
 
 bool IsDevicePointer(const void* p) {
   cudaPointerAttributes a{};
@@ -89,6 +93,7 @@ class CudaBackend final : public Backend {
       cuda::LaunchGemv(dw, xa, y, s());
       return;
     }
+    if (Unrecordable()) return;
     const int64_t n_in = dw.n_cols, n_out = dw.n_rows;
     if (options_.bf16_activations) return MatMulBF16(w, dw, x, n_tok, y);
     if (w.dtype == DType::kF32) {
@@ -147,6 +152,7 @@ class CudaBackend final : public Backend {
     Use();
     const int32_t* dev_ids = ids;
     if (!IsDevicePointer(ids)) {
+      if (Unrecordable()) return;
       for (int64_t i = 0; i < n; ++i) {
         FS_CHECK(ids[i] >= 0 && ids[i] < table.rows(), "GetRows: id {} outside [0, {})", ids[i], table.rows());
       }
@@ -180,7 +186,9 @@ class CudaBackend final : public Backend {
              p.rope_dim, head_dim);
     if (n_tok <= 0) return;
     Use();
-    const int32_t* dev_pos = IsDevicePointer(pos) ? pos : UploadInts(pos, n_tok, pos_scratch_);
+    const bool device_pos = (recording_ && pos == record_pos_) || IsDevicePointer(pos);
+    if (!device_pos && Unrecordable()) return;
+    const int32_t* dev_pos = device_pos ? pos : UploadInts(pos, n_tok, pos_scratch_);
     cuda::LaunchRope(x, n_tok, n_heads, head_dim, dev_pos, InvFreq(p), p.rope_dim, p.interleaved, s());
   }
 
@@ -192,11 +200,17 @@ class CudaBackend final : public Backend {
     FS_CHECK(n_tok <= kMaxAttnTokens, "Attention: {} query tokens in one call, at most {}", n_tok, kMaxAttnTokens);
     Use();
     if (n_tok >= kAttnGemmMinTokens) {
+      if (Unrecordable()) return;
+      if (options_.bf16_activations && cuda::LaunchFlashAttentionBF16(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads,
+                                                                      head_dim, scale, window, out, s())) {
+        return;
+      }
       cuda::PromptAttention(options_.bf16_activations ? cublas_bf16_ : cublas_, scores_, s(), q, k, v, n_tok, n_ctx,
                             n_heads, n_kv_heads, head_dim, scale, window, out);
       return;
     }
-    cuda::LaunchAttention(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out, s());
+    cuda::LaunchAttention(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out, s(),
+                          recording_ ? record_pos_ : nullptr, record_pos0_);
   }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
@@ -242,14 +256,14 @@ class CudaBackend final : public Backend {
   void Free(void* p) override { FS_CUDA_CHECK(cudaFree(p)); }
 
   void Upload(void* dst, const void* src, size_t bytes) override {
-    if (bytes == 0) return;
+    if (bytes == 0 || Unrecordable()) return;
     Use();
     // From pageable memory the call returns once `src` has been read.
     FS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s()));
   }
 
   void Download(void* dst, const void* src, size_t bytes) override {
-    if (bytes == 0) return;
+    if (bytes == 0 || Unrecordable()) return;
     Use();
     FS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s()));
     FS_CUDA_CHECK(cudaStreamSynchronize(s()));
@@ -258,6 +272,7 @@ class CudaBackend final : public Backend {
   void Copy(void* dst, const void* src, size_t bytes) override {
     if (bytes == 0) return;
     Use();
+    if (recording_) return cuda::LaunchShiftedCopy(dst, src, bytes, record_pos_, record_pos0_, s());
     // A copy kernel starts sooner between kernels than a copy-engine transfer (the KV cache
     // writes two small rows per layer and token).
     if ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) % 16 == 0) {
@@ -267,7 +282,71 @@ class CudaBackend final : public Backend {
     FS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s()));
   }
 
+  bool BeginStepRecording(uint64_t key, const int32_t* pos, int32_t pos0) override {
+    if (!options_.step_graphs || recording_ || !IsDevicePointer(pos)) return false;
+    Use();
+    cuda::Graph graph;
+    if (!graph.BeginCapture(*stream_).ok()) {
+      cudaGetLastError();
+      return false;
+    }
+    recording_ = true;
+    record_failed_ = false;
+    record_key_ = key;
+    record_pos_ = pos;
+    record_pos0_ = pos0;
+    record_graph_ = std::move(graph);
+    return true;
+  }
+
+  bool EndStepRecording() override {
+    if (!recording_) return false;
+    recording_ = false;
+    const bool captured = record_graph_.EndCapture(*stream_).ok();
+    if (!captured) cudaGetLastError();  // an invalidated capture is not sticky
+    cuda::Graph graph = std::move(record_graph_);
+    record_graph_ = cuda::Graph();
+    if (!captured || record_failed_) return false;
+    std::erase_if(steps_, [&](const StepRecording& r) { return r.key == record_key_; });
+    if (steps_.size() == kMaxStepRecordings) steps_.erase(steps_.begin());
+    steps_.push_back({record_key_, std::move(graph), ScratchGrows()});
+    return true;
+  }
+
+  bool ReplayStep(uint64_t key) override {
+    if (recording_) return false;
+    auto it = std::find_if(steps_.begin(), steps_.end(), [&](const StepRecording& r) { return r.key == key; });
+    if (it == steps_.end()) return false;
+    if (it->scratch_grows != ScratchGrows()) {  // a scratch buffer it writes has moved
+      steps_.erase(it);
+      return false;
+    }
+    Use();
+    FS_CUDA_CHECK(cudaGetLastError());
+    const Status launched = it->graph.Launch(*stream_);
+    FS_CHECK(launched.ok(), "CUDA backend: {}", launched.message());
+    g_step_replays.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
  private:
+  // While recording, an operation that cannot be recorded (host memory involved, or a
+  // cuBLAS path that sizes scratch) spoils the recording and is skipped: true then.
+  bool Unrecordable() {
+    if (!recording_) return false;
+    record_failed_ = true;
+    return true;
+  }
+
+  uint64_t ScratchGrows() const {
+    uint64_t n = 0;
+    for (const cuda::Scratch* sc :
+         {&x_bf16_, &panel_bf16_, &x_scratch_, &panel_, &ids_scratch_, &pos_scratch_, &norm_weight_, &scores_}) {
+      n += sc->grows();
+    }
+    return n;
+  }
+
   cudaStream_t s() const { return static_cast<cudaStream_t>(stream_->handle()); }
   void Use() const { FS_CUDA_CHECK(cudaSetDevice(stream_->device())); }
 
@@ -371,6 +450,18 @@ class CudaBackend final : public Backend {
     cuda::DeviceBuffer inv_freq;  // [rope_dim / 2]
   };
   std::vector<RopeTable> rope_tables_;
+  struct StepRecording {
+    uint64_t key;
+    cuda::Graph graph;
+    uint64_t scratch_grows;  // ScratchGrows() when recorded
+  };
+  std::vector<StepRecording> steps_;  // oldest first
+  bool recording_ = false;            // between BeginStepRecording and EndStepRecording
+  bool record_failed_ = false;        // an operation could not be recorded
+  uint64_t record_key_ = 0;
+  const int32_t* record_pos_ = nullptr;  // [1] device position of the replayed step
+  int32_t record_pos0_ = 0;              // the position the step was recorded at
+  cuda::Graph record_graph_;
 };
 
 }  // namespace
@@ -384,6 +475,8 @@ std::unique_ptr<Backend> MakeCudaBackend(int device, const CudaBackendOptions& o
 std::unique_ptr<Backend> MakeCudaBackend(const cuda::Stream& stream, const CudaBackendOptions& options) {
   return std::make_unique<CudaBackend>(std::nullopt, &stream, options);
 }
+
+uint64_t CudaStepReplays() { return g_step_replays.load(std::memory_order_relaxed); }
 
 const cuda::Stream& CudaBackendStream(const Backend& backend) {
   const auto* b = dynamic_cast<const CudaBackend*>(&backend);

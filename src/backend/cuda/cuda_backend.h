@@ -18,9 +18,15 @@
 // has finished; synchronize the stream (or the device) before reading results on the host.
 // Graph capture: capture only calls whose ids/pos are device memory, and only after one
 // uncaptured call of the same shapes and RoPE parameters (scratch and RoPE tables are made
-// on first use). Not thread-safe, like every Backend.
+// on first use). Recorded decode steps (Backend::BeginStepRecording) are CUDA graphs of such
+// calls: Copy becomes a kernel that reads its destination row from the device position, and
+// single-query Attention reads its key count from it; host ids/pos, Upload/Download and
+// several-token MatMul/Attention spoil a recording (EndStepRecording then returns false). A
+// recording is dropped when a scratch buffer it uses has moved. Not thread-safe, like every
+// Backend.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "backend/backend.h"
@@ -30,6 +36,7 @@ namespace flashstream {
 
 struct CudaBackendOptions {
   bool bf16_activations = false;  // batched MatMul through bf16 tensor-core GEMMs (see above)
+  bool step_graphs = true;         // record decode steps as CUDA graphs (Backend::BeginStepRecording)
 };
 
 // A backend on `device` with a stream of its own. Aborts with a message when the device
@@ -39,6 +46,9 @@ std::unique_ptr<Backend> MakeCudaBackend(int device, const CudaBackendOptions& o
 // A backend that enqueues on `stream` (borrowed; must outlive the backend), so a caller can
 // order its own copies with the backend's work or capture both into a cuda::Graph.
 std::unique_ptr<Backend> MakeCudaBackend(const cuda::Stream& stream, const CudaBackendOptions& options = {});
+
+// Recorded decode steps replayed so far by every CUDA backend of the process (thread-safe).
+uint64_t CudaStepReplays();
 
 // The stream `backend` enqueues on; precondition: `backend` came from MakeCudaBackend.
 const cuda::Stream& CudaBackendStream(const Backend& backend);

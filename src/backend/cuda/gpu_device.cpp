@@ -2,6 +2,8 @@
 #include <cuda_runtime_api.h>  // cudaMemGetInfo, events
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_check.h"
@@ -33,7 +35,11 @@ Result<GpuInfo> QueryCudaDevice(int device) {
 
 Result<std::unique_ptr<Backend>> OpenCudaBackend(int device, bool bf16_activations) {
   FS_RETURN_IF_ERROR(CheckDevice(device));
-  return MakeCudaBackend(device, CudaBackendOptions{bf16_activations});
+  CudaBackendOptions options;
+  options.bf16_activations = bf16_activations;
+  const char* graphs = std::getenv("FS_CUDA_GRAPHS");  // "0": no recorded decode steps (comparisons)
+  options.step_graphs = graphs == nullptr || std::string_view(graphs) != "0";
+  return MakeCudaBackend(device, options);
 }
 
 Result<double> ProbeHostToDeviceGBps(int device, uint64_t bytes) {

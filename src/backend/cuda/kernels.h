@@ -53,9 +53,11 @@ void LaunchRope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_
                 int rope_dim, bool interleaved, cudaStream_t stream);
 
 // Causal GQA attention with Backend::Attention's semantics (window 0 = no limit).
-// Precondition: head_dim <= 256.
+// Precondition: head_dim <= 256. With shift_pos (device memory), the kernel attends over
+// n_ctx + shift_pos[0] - pos0 keys (a recorded decode step replayed at a later position).
 void LaunchAttention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-                     int n_kv_heads, int head_dim, float scale, int64_t window, float* out, cudaStream_t stream);
+                     int n_kv_heads, int head_dim, float scale, int64_t window, float* out, cudaStream_t stream,
+                     const int32_t* shift_pos = nullptr, int32_t pos0 = 0);
 
 // out[n] = silu(gate[n]) * up[n]; out[n] = a[n] + b[n]. out may alias the first
 // input.
@@ -66,6 +68,14 @@ void LaunchGeluTanhGlu(const float* gate, const float* up, int64_t n, float* out
 void LaunchScale(const float* x, float s, int64_t n, float* out, cudaStream_t stream);
 void LaunchSoftCap(float* x, int64_t n, float cap, cudaStream_t stream);
 
+// Attention of a prompt (Backend::Attention's semantics) in one kernel on the bf16 tensor cores:
+// q, k, v rounded to bf16, scores and the softmax in f32, probabilities rounded to bf16 for the
+// product with v, f32 accumulation. Returns false, launching nothing, unless head_dim is 64 or
+// 128 and q, k, v are 16-byte aligned.
+bool LaunchFlashAttentionBF16(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx,
+                              int n_heads, int n_kv_heads, int head_dim, float scale, int64_t window, float* out,
+                              cudaStream_t stream);
+
 // s[rows, n_ctx]: rows are (head, query t) with t = row % n_tok at position n_ctx - n_tok + t;
 // each row becomes softmax(scale * s) over its causal (and window) keys, 0 elsewhere.
 void LaunchCausalSoftmax(float* s, int64_t rows, int64_t n_tok, int64_t n_ctx, float scale, int64_t window,
@@ -73,6 +83,11 @@ void LaunchCausalSoftmax(float* s, int64_t rows, int64_t n_tok, int64_t n_ctx, f
 
 // out[n] (bf16) = x[n] rounded to nearest even.
 void LaunchToBF16(const float* x, int64_t n, void* out, cudaStream_t stream);
+
+// (dst + (pos[0] - pos0) * bytes)[bytes] = src[bytes], pos in device memory: a recorded KV write
+// replayed at a later position. Any alignment.
+void LaunchShiftedCopy(void* dst, const void* src, size_t bytes, const int32_t* pos, int32_t pos0,
+                       cudaStream_t stream);
 
 // dst[bytes] = src[bytes] by a grid-stride kernel; dst and src 16-byte aligned.
 cudaError_t LaunchCopy(void* dst, const void* src, size_t bytes, cudaStream_t stream);

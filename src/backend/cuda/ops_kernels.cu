@@ -65,7 +65,8 @@ __global__ void RopeKernel(float* x, int64_t n_tok, int n_heads, int head_dim, c
 __global__ void __launch_bounds__(kAttnWarps * 32)
     AttentionKernel(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                     int64_t n_tok, int64_t n_ctx, int n_heads, int n_kv_heads, int head_dim, float scale,
-                    int64_t window, float* __restrict__ out) {
+                    int64_t window, float* __restrict__ out, const int32_t* __restrict__ shift_pos, int32_t pos0) {
+  if (shift_pos != nullptr) n_ctx += shift_pos[0] - pos0;
   const int h = blockIdx.x;
   const int64_t t = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -226,11 +227,12 @@ void LaunchRope(float* x, int64_t n_tok, int n_heads, int head_dim, const int32_
 }
 
 void LaunchAttention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
-                     int n_kv_heads, int head_dim, float scale, int64_t window, float* out, cudaStream_t stream) {
+                     int n_kv_heads, int head_dim, float scale, int64_t window, float* out, cudaStream_t stream,
+                     const int32_t* shift_pos, int32_t pos0) {
   if (n_tok == 0 || n_heads == 0) return;
   const dim3 grid(static_cast<unsigned>(n_heads), static_cast<unsigned>(n_tok));
   AttentionKernel<<<grid, kAttnWarps * 32, 0, stream>>>(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale,
-                                                        window, out);
+                                                        window, out, shift_pos, pos0);
   FS_CUDA_CHECK_LAUNCH();
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 #include "backend/cuda/device_memory.h"
@@ -23,12 +24,16 @@ class Scratch {
       auto r = DeviceBuffer::Allocate(grown);
       FS_CHECK(r.ok(), "CUDA backend scratch: {}", r.status().message());
       buf_ = std::move(r).value();
+      ++grows_;
     }
     return buf_.data();
   }
+  // How many times the buffer moved (work recorded with its old address is then stale).
+  uint64_t grows() const { return grows_; }
 
  private:
   DeviceBuffer buf_;
+  uint64_t grows_ = 0;
 };
 
 }  // namespace flashstream::cuda
