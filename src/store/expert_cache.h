@@ -76,7 +76,7 @@ struct ExpertCacheStats {
 
 struct ExpertCacheOptions {
   ExpertPolicy policy = kDefaultExpertPolicy;
-  int io_threads = 4;       // experts read concurrently
+  int io_threads = 8;       // experts read concurrently (threads, each one expert at a time)
   double half_life = 0;     // kDecay: uses for a count to halve; 0 = 8 tokens' worth of uses
 };
 
