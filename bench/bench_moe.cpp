@@ -3,6 +3,8 @@
 // bandwidth in the same run and reports decode tok/s against the disk's limit for the bytes
 // actually read per decoded token, the cache's hit rate, the lookahead's precision/recall, and
 // writes the routing trace (for bench_moe_replay) when --trace is given. Prints one JSON object.
+// The decoded tokens are forced from a fixed pseudo-random sequence (greedy decoding of a random
+// model repeats one token, which routes the same experts every pass and hits 100%).
 // Synthetic routers route almost uniformly: predictability figures from them are a floor.
 //   bench_moe MODEL --ram GIB [--decode 16] [--prompt 8] [--threads 2] [--policy lfu]
 //             [--lookahead 1] [--layers 0] [--trace FILE] [--probe-gib 1]
@@ -96,7 +98,8 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < n_decode; ++i) {
     ++pass;
-    const int32_t next[1] = {static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin())};
+    const int32_t next[1] = {100 + static_cast<int32_t>((7919ull * (n_prompt + i) + 104729ull * i * i) %
+                                                        static_cast<uint64_t>(c.vocab_size - 200))};
     st = s.Append(next, false, &logits);
     if (!st.ok()) return Fail(st);
   }
