@@ -8,13 +8,13 @@
 // Synthetic routers route almost uniformly: predictability figures from them are a floor.
 //   bench_moe MODEL --ram GIB [--decode 16] [--prompt 8] [--threads 2] [--policy lfu]
 //             [--lookahead 1] [--layers 0] [--trace FILE] [--probe-gib 1]
-#include <fmt/format.h>       // fmt::print
-#include <nlohmann/json.hpp>  // JSON output
+#include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>  // JSON output
 #include <string>
 
 #include "engine/session.h"
@@ -54,15 +54,24 @@ int main(int argc, char** argv) {
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* v = argv[i + 1];
-    if (flag == "--ram") eo.ram_gib = std::atof(v);
-    else if (flag == "--decode") n_decode = std::atoi(v);
-    else if (flag == "--prompt") n_prompt = std::atoi(v);
-    else if (flag == "--threads") eo.threads = std::atoi(v);
-    else if (flag == "--policy") eo.expert_policy = v;
-    else if (flag == "--lookahead") eo.expert_lookahead = std::atoi(v) != 0;
-    else if (flag == "--layers") eo.expert_cache = std::atoi(v) == 0;
-    else if (flag == "--trace") trace_path = v;
-    else if (flag == "--probe-gib") probe_gib = std::atof(v);
+    if (flag == "--ram")
+      eo.ram_gib = std::atof(v);
+    else if (flag == "--decode")
+      n_decode = std::atoi(v);
+    else if (flag == "--prompt")
+      n_prompt = std::atoi(v);
+    else if (flag == "--threads")
+      eo.threads = std::atoi(v);
+    else if (flag == "--policy")
+      eo.expert_policy = v;
+    else if (flag == "--lookahead")
+      eo.expert_lookahead = std::atoi(v) != 0;
+    else if (flag == "--layers")
+      eo.expert_cache = std::atoi(v) == 0;
+    else if (flag == "--trace")
+      trace_path = v;
+    else if (flag == "--probe-gib")
+      probe_gib = std::atof(v);
   }
   // The disk's limit, measured now: reads of 16 MiB, as the engine's expert reads are a few MiB
   // to 100 MiB and its layer reads larger.

@@ -6,13 +6,13 @@
 // expert bytes read per decoded token. Also replays Belady's optimal choice (evict the expert
 // used furthest in the future) as the bound no policy can beat.
 //   bench_moe_replay TRACE --slot-mib M --slots 100,200,400 [--half-lives 2,8,32]
-#include <fmt/format.h>       // fmt::print
-#include <nlohmann/json.hpp>  // JSON output
+#include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>  // JSON output
 #include <sstream>
 #include <string>
 #include <vector>
@@ -122,9 +122,12 @@ int main(int argc, char** argv) {
   std::vector<double> sizes, half_lives = {2, 8, 32};
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--slot-mib") slot_mib = std::atof(argv[i + 1]);
-    else if (flag == "--slots") sizes = ParseList(argv[i + 1]);
-    else if (flag == "--half-lives") half_lives = ParseList(argv[i + 1]);
+    if (flag == "--slot-mib")
+      slot_mib = std::atof(argv[i + 1]);
+    else if (flag == "--slots")
+      sizes = ParseList(argv[i + 1]);
+    else if (flag == "--half-lives")
+      half_lives = ParseList(argv[i + 1]);
   }
   std::ifstream in(argv[1]);
   if (!in) {
@@ -172,7 +175,7 @@ int main(int argc, char** argv) {
     }
     add("belady", slots, RunBelady(trace, n_keys, slots));
   }
-  nlohmann::json out = {{"trace", argv[1]},     {"n_layers", n_layers}, {"n_expert", n_expert},
+  nlohmann::json out = {{"trace", argv[1]},        {"n_layers", n_layers},    {"n_expert", n_expert},
                         {"n_expert_used", n_used}, {"decode_passes", passes}, {"slot_mib", slot_mib},
                         {"results", rows}};
   fmt::print("{}\n", out.dump());

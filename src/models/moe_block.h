@@ -73,19 +73,19 @@ class MoeBlock {
   ModelConfig config_;
   RoutingHook routing_hook_;
   ExpertSource* source_ = nullptr;
-  std::vector<float> in_;          // [n, n_embd] copy of the input (out may alias it)
-  std::vector<float> logits_;      // [n, n_expert] router logits, then probabilities
-  std::vector<int32_t> selected_;  // [n, n_expert_used] chosen expert ids
-  std::vector<float> weights_;     // [n, n_expert_used] their mixing weights
-  std::vector<int32_t> rows_;      // [m] token rows routed to the current expert
-  std::vector<float> row_w_;       // [m] their weights
-  std::vector<float> xe_;          // [m, n_embd] gathered inputs
-  std::vector<float> ge_;          // [m, ff] gate projection, then the activation
-  std::vector<float> ue_;          // [m, ff] up projection
-  std::vector<float> ye_;          // [m, n_embd] expert output
-  std::vector<float> sg_;          // [n] shared-expert gate logits
-  std::vector<int32_t> used_;      // [<= n_expert] distinct routed experts, ascending
-  std::vector<float> next_logits_;     // [n, n_expert] lookahead: layer l+1's router on layer l's input
+  std::vector<float> in_;               // [n, n_embd] copy of the input (out may alias it)
+  std::vector<float> logits_;           // [n, n_expert] router logits, then probabilities
+  std::vector<int32_t> selected_;       // [n, n_expert_used] chosen expert ids
+  std::vector<float> weights_;          // [n, n_expert_used] their mixing weights
+  std::vector<int32_t> rows_;           // [m] token rows routed to the current expert
+  std::vector<float> row_w_;            // [m] their weights
+  std::vector<float> xe_;               // [m, n_embd] gathered inputs
+  std::vector<float> ge_;               // [m, ff] gate projection, then the activation
+  std::vector<float> ue_;               // [m, ff] up projection
+  std::vector<float> ye_;               // [m, n_embd] expert output
+  std::vector<float> sg_;               // [n] shared-expert gate logits
+  std::vector<int32_t> used_;           // [<= n_expert] distinct routed experts, ascending
+  std::vector<float> next_logits_;      // [n, n_expert] lookahead: layer l+1's router on layer l's input
   std::vector<int32_t> next_selected_;  // [n, n_expert_used] its top-k
   std::vector<float> next_weights_;     // [n, n_expert_used] (unused weights of the prediction)
   std::vector<int32_t> next_used_;      // predicted distinct experts, ascending

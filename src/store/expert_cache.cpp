@@ -94,8 +94,7 @@ Result<std::unique_ptr<ExpertCache>> ExpertCache::Open(const ModelIndex& index, 
   const uint64_t slot = SlotBytes(index);
   const int slots = static_cast<int>(std::max<uint64_t>(1, cache_bytes / std::max<uint64_t>(1, slot)));
   FS_ASSIGN_OR_RETURN(cache->buffer_, AlignedBuffer::Allocate(slot * static_cast<uint64_t>(slots)));
-  const double half_life =
-      options.half_life > 0 ? options.half_life : 8.0 * c.n_layers * std::max(1, c.n_expert_used);
+  const double half_life = options.half_life > 0 ? options.half_life : 8.0 * c.n_layers * std::max(1, c.n_expert_used);
   cache->table_ = std::make_unique<ExpertSlots>(options.policy, n_keys, slots, half_life);
   cache->state_.assign(static_cast<size_t>(slots), SlotState::kEmpty);
   cache->prefetched_.assign(static_cast<size_t>(slots), 0);
@@ -254,8 +253,7 @@ Result<ExpertViews> ExpertCache::Expert(int layer, int expert) {
       const int s = table_->Find(key);
       ++(s < 0 ? stats_.misses : stats_.hits);
     }
-    needed_[static_cast<size_t>(key)] = 0;
-    StartNeeded();
+    StartNeeded();  // the slot released above may take a waiting read (this key stays protected)
     const auto t0 = std::chrono::steady_clock::now();
     bool waited = false;
     for (;;) {
@@ -278,6 +276,8 @@ Result<ExpertViews> ExpertCache::Expert(int layer, int expert) {
     table_->Touch(key);
     in_use_ = slot;
     prefetched_[static_cast<size_t>(slot)] = 0;
+    needed_[static_cast<size_t>(key)] = 0;
+    StartNeeded();
   }
   const std::byte* base = buffer_.data() + stats_.slot_bytes * static_cast<uint64_t>(slot);
   ExpertViews v;

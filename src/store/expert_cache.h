@@ -76,8 +76,8 @@ struct ExpertCacheStats {
 
 struct ExpertCacheOptions {
   ExpertPolicy policy = kDefaultExpertPolicy;
-  int io_threads = 8;       // experts read concurrently (threads, each one expert at a time)
-  double half_life = 0;     // kDecay: uses for a count to halve; 0 = 8 tokens' worth of uses
+  int io_threads = 8;    // experts read concurrently (threads, each one expert at a time)
+  double half_life = 0;  // kDecay: uses for a count to halve; 0 = 8 tokens' worth of uses
 };
 
 class ExpertCache : public ExpertSource {
@@ -131,16 +131,16 @@ class ExpertCache : public ExpertSource {
   std::condition_variable work_cv_;  // jobs queued or stopping
   std::condition_variable done_cv_;  // a read finished
   std::unique_ptr<ExpertSlots> table_;
-  std::vector<SlotState> state_;            // [slots]
-  std::vector<uint8_t> prefetched_;         // [slots] filled by a prefetch its layer has not yet resolved
-  std::vector<uint8_t> needed_;             // [n_keys] routed in the current layer and not yet handed out
-  std::vector<int> pending_;                // needed keys not yet in a slot, ascending
-  std::vector<int32_t> predicted_;          // the last Prefetch's experts
+  std::vector<SlotState> state_;     // [slots]
+  std::vector<uint8_t> prefetched_;  // [slots] filled by a prefetch its layer has not yet resolved
+  std::vector<uint8_t> needed_;      // [n_keys] routed in the current layer and not yet handed out
+  std::vector<int> pending_;         // needed keys not yet in a slot, ascending
+  std::vector<int32_t> predicted_;   // the last Prefetch's experts
   int predicted_layer_ = -1;
-  int in_use_ = -1;                         // slot of the last view handed out
-  std::deque<Job> urgent_;                  // reads of routed experts, in the order they are asked
-  std::deque<Job> prefetches_;              // lookahead reads, after every urgent one
-  Status error_;                            // the first failed read
+  int in_use_ = -1;             // slot of the last view handed out
+  std::deque<Job> urgent_;      // reads of routed experts, in the order they are asked
+  std::deque<Job> prefetches_;  // lookahead reads, after every urgent one
+  Status error_;                // the first failed read
   bool stop_ = false;
   ExpertCacheStats stats_;
   std::vector<std::thread> threads_;

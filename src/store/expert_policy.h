@@ -47,12 +47,12 @@ class ExpertSlots {
   bool Lower(int a, int b) const;  // key a is evicted before key b
 
   ExpertPolicy policy_;
-  double decay_per_use_;           // ln 2 / half_life
-  uint64_t clock_ = 0;             // uses so far
-  std::vector<double> score_;      // [n_keys] LRU: last use; LFU: count; decay: log count + clock * decay
-  std::vector<uint64_t> last_;     // [n_keys] clock of the last use (tie break: the most recent goes)
-  std::vector<int> key_slot_;      // [n_keys] slot or -1
-  std::vector<int> slot_key_;      // [slots] key or -1
+  double decay_per_use_;        // ln 2 / half_life
+  uint64_t clock_ = 0;          // uses so far
+  std::vector<double> score_;   // [n_keys] LRU: last use; LFU: count; decay: log count + clock * decay
+  std::vector<uint64_t> last_;  // [n_keys] clock of the last use (tie break: the most recent goes)
+  std::vector<int> key_slot_;   // [n_keys] slot or -1
+  std::vector<int> slot_key_;   // [slots] key or -1
 };
 
 }  // namespace flashstream
