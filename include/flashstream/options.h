@@ -42,6 +42,12 @@ struct EngineOptions {
   // resident when the model fits the memory available to the process, streaming otherwise.
   double ram_gib = 0;
   int prefetch_slots = 4;   // staging slots at most (lookahead depth + 1), >= 2
+  // MoE under --ram (docs/MOE.md): routed experts in an expert cache (false: stream whole layers,
+  // the baseline), its replacement policy ("lru", "lfu", "decay"; "" = the measured default),
+  // and lookahead routing (predict and prefetch the next layer's experts).
+  bool expert_cache = true;
+  std::string expert_policy;
+  bool expert_lookahead = true;
   int io_queue_depth = 16;  // O_DIRECT requests in flight while streaming
   int io_chunk_kib = 1024;  // bytes per read request
   bool pacer = false;       // pace streaming reads with the token-bucket controller

@@ -34,10 +34,16 @@ std::string FormatSummary(const RunStats& s) {
   }
   if (s.experts.slots > 0) {
     const int passes = 1 + s.decode_passes;
-    const uint64_t uses = s.experts.hits + s.experts.misses;
-    line += fmt::format(" | experts: {} slots, hit {:.0f}%, read {:.1f} MiB/pass at {:.2f} GB/s", s.experts.slots,
-                        uses > 0 ? 100.0 * s.experts.hits / uses : 0, s.experts.bytes_read / 1048576.0 / passes,
-                        s.experts.io_seconds > 0 ? s.experts.bytes_read / s.experts.io_seconds / 1e9 : 0);
+    const ExpertCacheStats& x = s.experts;
+    const uint64_t uses = x.hits + x.prefetch_hits + x.misses;
+    line += fmt::format(
+        " | experts: {} slots ({}), hit {:.0f}% ({:.0f}% cached, {:.0f}% prefetched), read {:.1f} MiB/pass, waited "
+        "{:.2f} s",
+        x.slots, Name(x.policy), 100 * x.hit_rate(), uses > 0 ? 100.0 * x.hits / uses : 0,
+        uses > 0 ? 100.0 * x.prefetch_hits / uses : 0, x.bytes_read / 1048576.0 / passes, x.wait_seconds);
+    if (x.predicted > 0) {
+      line += fmt::format(", lookahead precision {:.0f}% recall {:.0f}%", 100 * x.precision(), 100 * x.recall());
+    }
   }
   if (s.store.gpu_memory_peak > 0) {
     const int passes = 1 + s.decode_passes;
@@ -137,6 +143,16 @@ std::string SummaryJson(const RunStats& s) {
       {"expert_bytes_read", s.experts.bytes_read},
       {"expert_bytes_read_per_pass", s.experts.bytes_read / passes},
       {"expert_io_seconds", s.experts.io_seconds},
+      {"expert_policy", Name(s.experts.policy)},
+      {"expert_prefetch_hits", s.experts.prefetch_hits},
+      {"expert_hit_rate", s.experts.hit_rate()},
+      {"expert_prefetch_reads", s.experts.prefetch_reads},
+      {"expert_wait_seconds", s.experts.wait_seconds},
+      {"expert_predicted", s.experts.predicted},
+      {"expert_predicted_used", s.experts.predicted_used},
+      {"expert_routed", s.experts.routed},
+      {"lookahead_precision", s.experts.precision()},
+      {"lookahead_recall", s.experts.recall()},
       {"h2d_bytes", s.store.h2d_bytes},
       {"h2d_bytes_per_pass", s.store.h2d_bytes / passes},
       {"h2d_gbps", secs > 0 ? s.store.h2d_bytes / secs / 1e9 : 0},

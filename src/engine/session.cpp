@@ -113,7 +113,8 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
 // An MoE model streams its routed experts through an expert cache when --ram is below its
 // weights (MLX-quantized experts stream whole layers: the cache does not read companions).
 bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
-  if (index.config.n_expert == 0 || options.ram_gib <= 0 || options.self_draft_bits > 0) return false;
+  if (index.config.n_expert == 0 || options.ram_gib <= 0 || options.self_draft_bits > 0 || !options.expert_cache)
+    return false;
   for (const TensorInfo& t : index.tensors) {
     if (IsMlx(t.dtype)) return false;
   }
@@ -126,6 +127,10 @@ bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
 // Everything but the routed experts resident; the experts in a cache of the rest of --ram.
 Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, const ProgressFn& progress,
                        std::unique_ptr<WeightStore>& store, std::unique_ptr<ExpertCache>& cache, ResidencyPlan* plan) {
+  ExpertCacheOptions xo;
+  if (!options.expert_policy.empty()) {
+    FS_ASSIGN_OR_RETURN(xo.policy, ParseExpertPolicy(options.expert_policy));
+  }
   const ModelIndex resident = WithoutRoutedExperts(index);
   const ExpertLayout x = MeasureExperts(index);
   const uint64_t budget = static_cast<uint64_t>(options.ram_gib * kGiB);
@@ -144,13 +149,23 @@ Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, co
   so.io.chunk_bytes = static_cast<uint64_t>(std::max(4, options.io_chunk_kib)) * 1024;
   FS_ASSIGN_OR_RETURN(store, OpenStreamingStore(resident, so, progress, plan));
   const uint64_t used = store->stats().resident_bytes;
-  FS_ASSIGN_OR_RETURN(cache, ExpertCache::Open(index, budget > used ? budget - used : 0, so.io));
-  const ExpertCacheStats& st = cache->stats();
+  FS_ASSIGN_OR_RETURN(cache, ExpertCache::Open(index, budget > used ? budget - used : 0, so.io, xo));
+  if (options.expert_lookahead) {
+    std::vector<TensorView> routers;  // resident for the whole run
+    for (int l = 0; l < index.config.n_layers; ++l) {
+      FS_ASSIGN_OR_RETURN(const LayerWeights* w, store->Acquire(l));
+      routers.push_back(w->Get("ffn_gate_inp.weight"));
+      store->Release(l);
+    }
+    cache->set_routers(std::move(routers));
+  }
+  const ExpertCacheStats st = cache->stats();
   std::fprintf(stderr,
                "flashstream: expert cache: %.1f MiB non-expert weights resident, %d slots of %.2f MiB for %d x %d "
-               "routed experts (%.0f%%), least recently used replaced\n",
+               "routed experts (%.0f%%), policy %s, lookahead routing %s, %d reads in flight\n",
                used / 1048576.0, st.slots, st.slot_bytes / 1048576.0, index.config.n_layers, index.config.n_expert,
-               100.0 * st.slots / (index.config.n_layers * index.config.n_expert));
+               100.0 * st.slots / (index.config.n_layers * index.config.n_expert), Name(st.policy),
+               options.expert_lookahead ? "on" : "off", st.io_threads);
   return Status::Ok();
 }
 
@@ -420,11 +435,7 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
   stats.peak_rss_bytes = PeakRssBytes();
   stats.store = store_->stats().Since(store_before);
   if (experts_) {
-    stats.experts = experts_->stats();
-    stats.experts.hits -= experts_before.hits;
-    stats.experts.misses -= experts_before.misses;
-    stats.experts.bytes_read -= experts_before.bytes_read;
-    stats.experts.io_seconds -= experts_before.io_seconds;
+    stats.experts = experts_->stats().Since(experts_before);
   }
   return stats;
 }

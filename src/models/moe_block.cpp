@@ -55,14 +55,14 @@ MoeBlock::MoeBlock(const ModelConfig& config) : config_(config) {
   FS_CHECK(config.n_expert > 0 && config.n_expert_used > 0 && config.n_expert_used <= config.n_expert, "MoE config");
 }
 
-void MoeBlock::Route(int64_t n) {
+void MoeBlock::Route(int64_t n, float* logits, std::vector<int32_t>& selected, std::vector<float>& weights) const {
   const int n_exp = config_.n_expert;
   const int k = config_.n_expert_used;
-  selected_.resize(static_cast<size_t>(n * k));
-  weights_.resize(static_cast<size_t>(n * k));
+  selected.resize(static_cast<size_t>(n * k));
+  weights.resize(static_cast<size_t>(n * k));
   std::vector<int32_t> order(static_cast<size_t>(n_exp));
   for (int64_t t = 0; t < n; ++t) {
-    float* p = logits_.data() + t * n_exp;
+    float* p = logits + t * n_exp;
     const float max = *std::max_element(p, p + n_exp);
     float sum = 0.f;
     for (int e = 0; e < n_exp; ++e) {
@@ -77,9 +77,18 @@ void MoeBlock::Route(int64_t n) {
     for (int j = 0; j < k; ++j) top_sum += p[order[static_cast<size_t>(j)]];
     for (int j = 0; j < k; ++j) {
       const int32_t e = order[static_cast<size_t>(j)];
-      selected_[static_cast<size_t>(t * k + j)] = e;
-      weights_[static_cast<size_t>(t * k + j)] = config_.expert_weights_norm ? p[e] / top_sum : p[e];
+      selected[static_cast<size_t>(t * k + j)] = e;
+      weights[static_cast<size_t>(t * k + j)] = config_.expert_weights_norm ? p[e] / top_sum : p[e];
     }
+  }
+}
+
+void MoeBlock::Distinct(const std::vector<int32_t>& selected, std::vector<int32_t>& experts) const {
+  std::vector<uint8_t> seen(static_cast<size_t>(config_.n_expert), 0);
+  for (int32_t e : selected) seen[static_cast<size_t>(e)] = 1;
+  experts.clear();
+  for (int e = 0; e < config_.n_expert; ++e) {
+    if (seen[static_cast<size_t>(e)] != 0) experts.push_back(e);
   }
 }
 
@@ -101,8 +110,19 @@ Status MoeBlock::Forward(int l, const LayerWeights& w, const float* x, int64_t n
   const int k = config_.n_expert_used;
   logits_.resize(static_cast<size_t>(n * config_.n_expert));
   backend.MatMul(w.Get("ffn_gate_inp.weight"), in, n, logits_.data());
-  Route(n);
+  Route(n, logits_.data(), selected_, weights_);
   if (routing_hook_) routing_hook_(l, selected_, n);
+  if (source_ != nullptr) {
+    Distinct(selected_, used_);
+    source_->Need(l, used_);
+    if (const TensorView* next = source_->Router(l + 1); next != nullptr) {
+      next_logits_.resize(static_cast<size_t>(n * config_.n_expert));
+      backend.MatMul(*next, in, n, next_logits_.data());
+      Route(n, next_logits_.data(), next_selected_, next_weights_);
+      Distinct(next_selected_, next_used_);
+      source_->Prefetch(l + 1, next_used_);
+    }
+  }
   std::fill(out, out + n * d, 0.f);
   for (int e = 0; e < config_.n_expert; ++e) {
     rows_.clear();

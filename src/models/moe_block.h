@@ -15,6 +15,11 @@
 // "ffn_down.{e}.weight" [n_embd, n_ff_expert], and for the shared expert
 // "ffn_{gate,up}_shexp.weight" [n_ff_shared, n_embd], "ffn_down_shexp.weight"
 // [n_embd, n_ff_shared], "ffn_gate_inp_shexp.weight" [n_embd] (or [1, n_embd]).
+// With an expert source (an expert cache under --ram), after routing layer l the block tells the
+// source the routed experts (Need), then, when the source has layer l+1's router, applies it to
+// layer l's input to predict l+1's experts (lookahead routing) and hands the prediction to the
+// source (Prefetch) so their reads overlap this layer's compute. The prediction never decides:
+// layer l+1 is routed on its own input, so outputs stay bitwise those of a resident run.
 // Owns its scratch; not thread-safe (one forward pass at a time).
 #pragma once
 
@@ -56,8 +61,11 @@ class MoeBlock {
   void set_expert_source(ExpertSource* source) { source_ = source; }
 
  private:
-  // Fills selected_[n, k] and weights_[n, k] from router logits_[n, n_expert].
-  void Route(int64_t n);
+  // Fills selected[n, k] and weights[n, k] from router logits[n, n_expert] (turned into
+  // probabilities in place).
+  void Route(int64_t n, float* logits, std::vector<int32_t>& selected, std::vector<float>& weights) const;
+  // The distinct experts in selected (ascending) into experts.
+  void Distinct(const std::vector<int32_t>& selected, std::vector<int32_t>& experts) const;
   // Runs the SwiGLU expert (gate, up, down) on rows xe_[m, n_embd] into ye_[m, n_embd].
   void RunExpert(const TensorView& gate, const TensorView& up, const TensorView& down, int64_t m, int64_t ff,
                  Backend& backend);
@@ -65,17 +73,22 @@ class MoeBlock {
   ModelConfig config_;
   RoutingHook routing_hook_;
   ExpertSource* source_ = nullptr;
-  std::vector<float> in_;          // [n, n_embd] copy of the input (out may alias it)
-  std::vector<float> logits_;      // [n, n_expert] router logits, then probabilities
-  std::vector<int32_t> selected_;  // [n, n_expert_used] chosen expert ids
-  std::vector<float> weights_;     // [n, n_expert_used] their mixing weights
-  std::vector<int32_t> rows_;      // [m] token rows routed to the current expert
-  std::vector<float> row_w_;       // [m] their weights
-  std::vector<float> xe_;          // [m, n_embd] gathered inputs
-  std::vector<float> ge_;          // [m, ff] gate projection, then the activation
-  std::vector<float> ue_;          // [m, ff] up projection
-  std::vector<float> ye_;          // [m, n_embd] expert output
-  std::vector<float> sg_;          // [n] shared-expert gate logits
+  std::vector<float> in_;               // [n, n_embd] copy of the input (out may alias it)
+  std::vector<float> logits_;           // [n, n_expert] router logits, then probabilities
+  std::vector<int32_t> selected_;       // [n, n_expert_used] chosen expert ids
+  std::vector<float> weights_;          // [n, n_expert_used] their mixing weights
+  std::vector<int32_t> rows_;           // [m] token rows routed to the current expert
+  std::vector<float> row_w_;            // [m] their weights
+  std::vector<float> xe_;               // [m, n_embd] gathered inputs
+  std::vector<float> ge_;               // [m, ff] gate projection, then the activation
+  std::vector<float> ue_;               // [m, ff] up projection
+  std::vector<float> ye_;               // [m, n_embd] expert output
+  std::vector<float> sg_;               // [n] shared-expert gate logits
+  std::vector<int32_t> used_;           // [<= n_expert] distinct routed experts, ascending
+  std::vector<float> next_logits_;      // [n, n_expert] lookahead: layer l+1's router on layer l's input
+  std::vector<int32_t> next_selected_;  // [n, n_expert_used] its top-k
+  std::vector<float> next_weights_;     // [n, n_expert_used] (unused weights of the prediction)
+  std::vector<int32_t> next_used_;      // predicted distinct experts, ascending
 };
 
 }  // namespace flashstream

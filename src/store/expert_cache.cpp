@@ -1,5 +1,6 @@
 #include "store/expert_cache.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -8,7 +9,37 @@ namespace {
 
 uint64_t AlignedLength(const TensorInfo& t) { return AlignRange(t.offset, t.bytes).length; }
 
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
+
+ExpertCacheStats ExpertCacheStats::Since(const ExpertCacheStats& b) const {
+  ExpertCacheStats d = *this;
+  d.hits -= b.hits;
+  d.prefetch_hits -= b.prefetch_hits;
+  d.misses -= b.misses;
+  d.bytes_read -= b.bytes_read;
+  d.prefetch_reads -= b.prefetch_reads;
+  d.predicted -= b.predicted;
+  d.predicted_used -= b.predicted_used;
+  d.routed -= b.routed;
+  d.io_seconds -= b.io_seconds;
+  d.wait_seconds -= b.wait_seconds;
+  return d;
+}
+
+double ExpertCacheStats::hit_rate() const {
+  const uint64_t uses = hits + prefetch_hits + misses;
+  return uses > 0 ? static_cast<double>(hits + prefetch_hits) / static_cast<double>(uses) : 0;
+}
+double ExpertCacheStats::precision() const {
+  return predicted > 0 ? static_cast<double>(predicted_used) / static_cast<double>(predicted) : 0;
+}
+double ExpertCacheStats::recall() const {
+  return routed > 0 ? static_cast<double>(predicted_used) / static_cast<double>(routed) : 0;
+}
 
 uint64_t ExpertCache::SlotBytes(const ModelIndex& index) {
   const ModelConfig& c = index.config;
@@ -28,12 +59,15 @@ uint64_t ExpertCache::SlotBytes(const ModelIndex& index) {
 }
 
 Result<std::unique_ptr<ExpertCache>> ExpertCache::Open(const ModelIndex& index, uint64_t cache_bytes,
-                                                       const DirectReaderOptions& io) {
+                                                       const DirectReaderOptions& io,
+                                                       const ExpertCacheOptions& options) {
+  if (!IsValid(options.policy)) return Errorf("{}: invalid expert cache policy", index.files.at(0));
   std::unique_ptr<ExpertCache> cache(new ExpertCache());
   cache->index_ = index;
   const ModelConfig& c = cache->index_.config;
   cache->n_expert_ = c.n_expert;
-  cache->parts_.resize(static_cast<size_t>(c.n_layers) * static_cast<size_t>(c.n_expert));
+  const int n_keys = c.n_layers * c.n_expert;
+  cache->parts_.resize(static_cast<size_t>(n_keys));
   for (int l = 0; l < c.n_layers; ++l) {
     for (int e = 0; e < c.n_expert; ++e) {
       auto& parts = cache->parts_[static_cast<size_t>(l * c.n_expert + e)];
@@ -49,48 +83,201 @@ Result<std::unique_ptr<ExpertCache>> ExpertCache::Open(const ModelIndex& index, 
       }
     }
   }
-  for (const std::string& path : index.files) {
-    FS_ASSIGN_OR_RETURN(std::unique_ptr<DirectReader> r, DirectReader::Open(path, io));
-    cache->readers_.push_back(std::move(r));
+  const int threads = std::max(1, options.io_threads);
+  cache->readers_.resize(static_cast<size_t>(threads));
+  for (auto& readers : cache->readers_) {
+    for (const std::string& path : index.files) {
+      FS_ASSIGN_OR_RETURN(std::unique_ptr<DirectReader> r, DirectReader::Open(path, io));
+      readers.push_back(std::move(r));
+    }
   }
   const uint64_t slot = SlotBytes(index);
   const int slots = static_cast<int>(std::max<uint64_t>(1, cache_bytes / std::max<uint64_t>(1, slot)));
   FS_ASSIGN_OR_RETURN(cache->buffer_, AlignedBuffer::Allocate(slot * static_cast<uint64_t>(slots)));
-  cache->slot_key_.assign(static_cast<size_t>(slots), -1);
-  for (int s = slots - 1; s >= 0; --s) cache->lru_.push_back(s);  // empty slots, used first from the back
+  const double half_life = options.half_life > 0 ? options.half_life : 8.0 * c.n_layers * std::max(1, c.n_expert_used);
+  cache->table_ = std::make_unique<ExpertSlots>(options.policy, n_keys, slots, half_life);
+  cache->state_.assign(static_cast<size_t>(slots), SlotState::kEmpty);
+  cache->prefetched_.assign(static_cast<size_t>(slots), 0);
+  cache->needed_.assign(static_cast<size_t>(n_keys), 0);
   cache->stats_.slots = slots;
   cache->stats_.slot_bytes = slot;
+  cache->stats_.policy = options.policy;
+  cache->stats_.io_threads = threads;
+  ExpertCache* self = cache.get();
+  for (int w = 0; w < threads; ++w) cache->threads_.emplace_back([self, w] { self->IoThread(w); });
   return cache;
 }
 
-Status ExpertCache::Load(int key, int slot) {
-  const auto t0 = std::chrono::steady_clock::now();
-  std::byte* dst = buffer_.data() + stats_.slot_bytes * static_cast<uint64_t>(slot);
-  for (const Part& p : parts_[static_cast<size_t>(key)]) {
-    FS_RETURN_IF_ERROR(readers_[static_cast<size_t>(p.info->file)]->Read(p.range, dst));
-    dst += p.range.length;
-    stats_.bytes_read += p.range.length;
+ExpertCache::~ExpertCache() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
   }
-  stats_.io_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return Status::Ok();
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+const TensorView* ExpertCache::Router(int layer) const {
+  if (layer < 0 || static_cast<size_t>(layer) >= routers_.size()) return nullptr;
+  return &routers_[static_cast<size_t>(layer)];
+}
+
+void ExpertCache::IoThread(int worker) {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [this] { return stop_ || !urgent_.empty() || !prefetches_.empty(); });
+    if (stop_) return;
+    std::deque<Job>& q = urgent_.empty() ? prefetches_ : urgent_;
+    const Job job = q.front();
+    q.pop_front();
+    lock.unlock();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::byte* dst = buffer_.data() + stats_.slot_bytes * static_cast<uint64_t>(job.slot);
+    uint64_t bytes = 0;
+    Status st;
+    for (const Part& p : parts_[static_cast<size_t>(job.key)]) {
+      st = readers_[static_cast<size_t>(worker)][static_cast<size_t>(p.info->file)]->Read(p.range, dst);
+      if (!st.ok()) break;
+      dst += p.range.length;
+      bytes += p.range.length;
+    }
+    const double secs = SecondsSince(t0);
+    lock.lock();
+    stats_.io_seconds += secs;
+    stats_.bytes_read += bytes;
+    if (job.prefetch) ++stats_.prefetch_reads;
+    if (st.ok()) {
+      state_[static_cast<size_t>(job.slot)] = SlotState::kReady;
+    } else {
+      if (error_.ok()) error_ = st;
+      state_[static_cast<size_t>(job.slot)] = SlotState::kEmpty;
+      prefetched_[static_cast<size_t>(job.slot)] = 0;
+      table_->Assign(job.slot, -1);
+    }
+    done_cv_.notify_all();
+  }
+}
+
+bool ExpertCache::Evictable(int s) const {
+  const size_t i = static_cast<size_t>(s);
+  if (state_[i] == SlotState::kLoading || s == in_use_ || prefetched_[i] != 0) return false;
+  const int key = table_->key(s);
+  return key < 0 || needed_[static_cast<size_t>(key)] == 0;
+}
+
+bool ExpertCache::StartRead(int key, bool prefetch, bool urgent) {
+  const int s = table_->Victim([this](int slot) { return Evictable(slot); });
+  if (s < 0) return false;
+  table_->Assign(s, key);
+  state_[static_cast<size_t>(s)] = SlotState::kLoading;
+  prefetched_[static_cast<size_t>(s)] = prefetch ? 1 : 0;
+  (urgent ? urgent_ : prefetches_).push_back({key, s, prefetch});
+  work_cv_.notify_one();
+  return true;
+}
+
+void ExpertCache::StartNeeded() {
+  size_t done = 0;
+  while (done < pending_.size()) {
+    const int key = pending_[done];
+    if (table_->Find(key) < 0 && !StartRead(key, false, true)) break;
+    ++done;
+  }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+void ExpertCache::Need(int layer, std::span<const int32_t> experts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto chosen = [&](int key) {
+    const int l = key / n_expert_;
+    return l == layer && std::binary_search(experts.begin(), experts.end(), key % n_expert_);
+  };
+  if (predicted_layer_ == layer) {
+    stats_.predicted += predicted_.size();
+    stats_.routed += experts.size();
+    for (int32_t e : predicted_) {
+      if (std::binary_search(experts.begin(), experts.end(), e)) ++stats_.predicted_used;
+    }
+  }
+  predicted_layer_ = -1;
+  // Queued prefetches the routing did not choose are dropped before they read.
+  for (auto it = prefetches_.begin(); it != prefetches_.end();) {
+    if (chosen(it->key)) {
+      ++it;
+      continue;
+    }
+    state_[static_cast<size_t>(it->slot)] = SlotState::kEmpty;
+    prefetched_[static_cast<size_t>(it->slot)] = 0;
+    table_->Assign(it->slot, -1);
+    it = prefetches_.erase(it);
+  }
+  // Prefetched experts the routing chose move ahead of the ones it did not.
+  std::stable_partition(prefetches_.begin(), prefetches_.end(), [&](const Job& j) { return chosen(j.key); });
+  pending_.clear();
+  for (int32_t e : experts) {
+    const int key = layer * n_expert_ + e;
+    needed_[static_cast<size_t>(key)] = 1;
+    const int s = table_->Find(key);
+    if (s < 0) {
+      ++stats_.misses;
+      pending_.push_back(key);
+    } else if (prefetched_[static_cast<size_t>(s)] != 0) {
+      ++stats_.prefetch_hits;
+    } else {
+      ++stats_.hits;
+    }
+  }
+  std::fill(prefetched_.begin(), prefetched_.end(), 0);
+  StartNeeded();
+}
+
+void ExpertCache::Prefetch(int layer, std::span<const int32_t> experts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  predicted_.assign(experts.begin(), experts.end());
+  predicted_layer_ = layer;
+  if (!pending_.empty()) return;  // routed experts of this layer still wait for slots
+  for (int32_t e : experts) {
+    const int key = layer * n_expert_ + e;
+    if (table_->Find(key) >= 0) continue;
+    if (!StartRead(key, true, false)) break;
+  }
 }
 
 Result<ExpertViews> ExpertCache::Expert(int layer, int expert) {
   const int key = layer * n_expert_ + expert;
   int slot = -1;
-  if (auto it = where_.find(key); it != where_.end()) {
-    slot = *it->second;
-    lru_.splice(lru_.begin(), lru_, it->second);  // now most recently used
-    ++stats_.hits;
-  } else {
-    slot = lru_.back();  // least recently used (or empty)
-    if (const int old = slot_key_[static_cast<size_t>(slot)]; old >= 0) where_.erase(old);
-    slot_key_[static_cast<size_t>(slot)] = -1;
-    FS_RETURN_IF_ERROR(Load(key, slot));
-    slot_key_[static_cast<size_t>(slot)] = key;
-    lru_.splice(lru_.begin(), lru_, std::prev(lru_.end()));
-    where_[key] = lru_.begin();
-    ++stats_.misses;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    in_use_ = -1;
+    if (needed_[static_cast<size_t>(key)] == 0) {  // not announced by Need(): count it here
+      const int s = table_->Find(key);
+      ++(s < 0 ? stats_.misses : stats_.hits);
+    }
+    StartNeeded();  // the slot released above may take a waiting read (this key stays protected)
+    const auto t0 = std::chrono::steady_clock::now();
+    bool waited = false;
+    for (;;) {
+      if (!error_.ok()) return error_;
+      const int s = table_->Find(key);
+      if (s >= 0 && state_[static_cast<size_t>(s)] == SlotState::kReady) {
+        slot = s;
+        break;
+      }
+      if (s < 0 && StartRead(key, false, true)) continue;
+      if (s < 0 && urgent_.empty() && prefetches_.empty() &&
+          std::none_of(state_.begin(), state_.end(), [](SlotState x) { return x == SlotState::kLoading; })) {
+        return Errorf("{}: no expert cache slot is free for layer {} expert {}", index_.files.at(0), layer, expert);
+      }
+      waited = true;
+      done_cv_.wait(lock);
+    }
+    if (waited) stats_.wait_seconds += SecondsSince(t0);
+    pending_.erase(std::remove(pending_.begin(), pending_.end(), key), pending_.end());
+    table_->Touch(key);
+    in_use_ = slot;
+    prefetched_[static_cast<size_t>(slot)] = 0;
+    needed_[static_cast<size_t>(key)] = 0;
+    StartNeeded();
   }
   const std::byte* base = buffer_.data() + stats_.slot_bytes * static_cast<uint64_t>(slot);
   ExpertViews v;
@@ -103,6 +290,11 @@ Result<ExpertViews> ExpertCache::Expert(int layer, int expert) {
     base += p.range.length;
   }
   return v;
+}
+
+ExpertCacheStats ExpertCache::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
 }
 
 }  // namespace flashstream

@@ -1,7 +1,8 @@
 // Mixture-of-experts models stream bitwise: synthetic Mixtral (llama with experts), Qwen3-MoE
 // and Qwen2-MoE GGUFs (stacked experts) give identical logits fully resident and with their
-// routed experts in an expert cache under --ram (from one slot to all but one expert), for a
-// prefill and for every decode step; the cache's counters say it read and reused experts.
+// routed experts in an expert cache under --ram (from one slot to half the experts; each
+// replacement policy, lookahead routing on and off), for a prefill and for every decode step;
+// the cache's counters say it read and reused experts and, with lookahead, scored predictions.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,12 +30,15 @@ struct MoeRun {
   ExpertCacheStats experts;
 };
 
-Result<MoeRun> RunModel(const std::string& path, double ram_gib) {
+Result<MoeRun> RunModel(const std::string& path, double ram_gib, const std::string& policy = "",
+                        bool lookahead = true) {
   EngineOptions o;
   o.model_path = path;
   o.threads = 2;
   o.ctx = 128;
   o.ram_gib = ram_gib;
+  o.expert_policy = policy;
+  o.expert_lookahead = lookahead;
   FS_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, Session::Open(o, nullptr));
   std::vector<int32_t> prompt;
   for (int i = 0; i < 40; ++i) prompt.push_back(3 + (i * 37) % 256);
@@ -70,21 +74,40 @@ void ExpectStreamedEqualsResident(const std::string& path) {
   Result<MoeRun> resident = RunModel(path, 0);
   ASSERT_TRUE(resident.ok()) << resident.status().message();
   EXPECT_FALSE(resident->expert_cache);
-  for (uint64_t slots : {uint64_t{1}, n_experts / 4, n_experts / 2}) {
-    const uint64_t budget = fixed + slots * slot;
-    SCOPED_TRACE(fmt::format("{}: budget {} bytes, about {} expert slots", path, budget, slots));
-    Result<MoeRun> streamed = RunModel(path, static_cast<double>(budget) / kGiB);
+  struct Case {
+    uint64_t slots;
+    std::string policy;  // "" = the default
+    bool lookahead;
+  };
+  const Case cases[] = {{1, "", true},
+                        {n_experts / 4, "", true},
+                        {n_experts / 2, "", true},
+                        {n_experts / 4, "lru", false},
+                        {n_experts / 4, "decay", true}};
+  for (const Case& c : cases) {
+    const uint64_t budget = fixed + c.slots * slot;
+    SCOPED_TRACE(fmt::format("{}: budget {} bytes, about {} expert slots, policy '{}', lookahead {}", path, budget,
+                             c.slots, c.policy, c.lookahead));
+    Result<MoeRun> streamed = RunModel(path, static_cast<double>(budget) / kGiB, c.policy, c.lookahead);
     ASSERT_TRUE(streamed.ok()) << streamed.status().message();
     ASSERT_TRUE(streamed->expert_cache);
-    EXPECT_GE(streamed->experts.slots, static_cast<int>(slots));
-    EXPECT_GT(streamed->experts.misses, 0u);
-    EXPECT_GT(streamed->experts.bytes_read, 0u);
-    EXPECT_EQ(streamed->stats.bytes_read, 0u);              // everything else is resident
-    if (slots == 1) {
-      EXPECT_EQ(streamed->experts.hits, 0u);  // ... and then only the current expert fits
+    const ExpertCacheStats& x = streamed->experts;
+    EXPECT_GE(x.slots, static_cast<int>(c.slots));
+    EXPECT_GT(x.misses, 0u);
+    EXPECT_GT(x.bytes_read, 0u);
+    EXPECT_EQ(streamed->stats.bytes_read, 0u);  // everything else is resident
+    if (c.slots == 1) {
+      EXPECT_EQ(x.hits + x.prefetch_hits, 0u);  // ... and then only the current expert fits
+    } else {
+      EXPECT_GT(x.hits + x.prefetch_hits, 0u);
     }
-    if (slots > 1) {
-      EXPECT_GT(streamed->experts.hits, 0u);
+    if (c.lookahead) {
+      EXPECT_GT(x.predicted, 0u);
+      EXPECT_GT(x.routed, 0u);
+      EXPECT_LE(x.predicted_used, std::min(x.predicted, x.routed));
+    } else {
+      EXPECT_EQ(x.predicted, 0u);
+      EXPECT_EQ(x.prefetch_hits, 0u);
     }
     EXPECT_TRUE(BitwiseEqual(resident->prefill, streamed->prefill));
     ASSERT_EQ(resident->steps.size(), streamed->steps.size());
@@ -92,6 +115,13 @@ void ExpectStreamedEqualsResident(const std::string& path) {
       EXPECT_TRUE(BitwiseEqual(resident->steps[i], streamed->steps[i])) << "decode step " << i;
     }
   }
+}
+
+TEST(MoeExpertCache, UnknownPolicyIsAnError) {
+  const std::string path = testing::SourcePath("tests/data/moe/qwen3moe/model.gguf");
+  Result<MoeRun> run = RunModel(path, 1e-4, "fifo");
+  ASSERT_FALSE(run.ok());
+  EXPECT_NE(run.status().message().find("'fifo'"), std::string::npos) << run.status().message();
 }
 
 // Synthetic 6-layer models of each MoE architecture (Q8_0 experts, stacked in the GGUF).
