@@ -31,6 +31,11 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--self-draft", o.self_draft_bits,
                  "speculative decoding: a 4- or 8-bit resident copy of the streamed layers drafts tokens")
       ->check(CLI::IsMember({4, 8}));
+  cmd.add_option("--expert-policy", o.expert_policy,
+                 "MoE under --ram: expert cache replacement policy (default: the measured best, lfu)")
+      ->check(CLI::IsMember({"lru", "lfu", "decay"}));
+  cmd.add_flag("!--no-lookahead", o.expert_lookahead, "MoE under --ram: no lookahead routing (no expert prefetch)");
+  cmd.add_flag("!--no-expert-cache", o.expert_cache, "MoE under --ram: stream whole layers (the baseline)");
   cmd.add_option("--self-draft-cache", o.self_draft_cache,
                  "folder caching self-draft copies (default ~/.cache/flashstream/self-draft; none = off)");
   cmd.add_flag("-v,--verbose", o.verbose, "diagnostics on stderr");

@@ -178,6 +178,15 @@ const std::vector<Entry>& Table() {
          return Status::Ok();
        }},
       EngineString("self_draft_cache", &EngineOptions::self_draft_cache),
+      EngineBool("expert_cache", &EngineOptions::expert_cache),
+      {"expert_policy",
+       [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
+         FS_RETURN_IF_ERROR(NeedEngine(n, t));
+         if (v != "lru" && v != "lfu" && v != "decay") return Errorf("{}: expected lru, lfu or decay, got '{}'", n, v);
+         t.engine->expert_policy = std::string(v);
+         return Status::Ok();
+       }},
+      EngineBool("expert_lookahead", &EngineOptions::expert_lookahead),
       SamplingNumber("temperature", &SamplingOptions::temperature, 0, kNoLimit),
       SamplingNumber("top_k", &SamplingOptions::top_k, 0, INT_MAX),
       SamplingNumber("top_p", &SamplingOptions::top_p, 0, 1),

@@ -212,6 +212,13 @@ TEST(OptionTable, NamesTargetsAndErrors) {
   ASSERT_TRUE(SetOption("device", "cuda", both).ok());
   ASSERT_TRUE(SetOption("ignore_eos", "true", both).ok());
   ASSERT_TRUE(SetOption("seed", "7", both).ok());
+  ASSERT_TRUE(SetOption("expert_policy", "lru", both).ok());
+  ASSERT_TRUE(SetOption("expert_lookahead", "false", both).ok());
+  ASSERT_TRUE(SetOption("self_draft_cache", "none", both).ok());
+  EXPECT_EQ(e.expert_policy, "lru");
+  EXPECT_FALSE(e.expert_lookahead);
+  EXPECT_EQ(e.self_draft_cache, "none");
+  EXPECT_EQ(SetOption("expert_policy", "fifo", both).message(), "expert_policy: expected lru, lfu or decay, got 'fifo'");
   EXPECT_EQ(e.model_path, "m.gguf");
   EXPECT_EQ(e.io_queue_depth, 32);
   EXPECT_EQ(e.io_chunk_kib, 256);
