@@ -36,31 +36,38 @@ void RowToF32(const TensorView& view, int64_t r, float* dst) {
   }
 }
 
-// The tensors of `layer` that the copy holds, in index order (their order in the copy's buffer).
-std::vector<const TensorInfo*> LayerTensors(const ModelIndex& index, int layer) {
-  std::vector<const TensorInfo*> tensors;
-  for (const TensorInfo& t : index.tensors) {
-    const auto [tl, role] = SplitLayerName(t.name);
-    if (tl == layer && !Companion(role)) tensors.push_back(&t);
-  }
-  return tensors;
-}
-
 }  // namespace
+
+// Where each tensor of `layer` that the copy holds sits in the layer's buffer (index order,
+// each 64-byte aligned), and the buffer's size.
+struct SelfDraftStore::LayerLayout {
+  struct Placed {
+    const TensorInfo* tensor;
+    std::string role;
+    uint64_t offset;
+  };
+  std::vector<Placed> tensors;
+  uint64_t bytes = 0;
+};
+
+SelfDraftStore::LayerLayout SelfDraftStore::LayoutOf(const ModelIndex& index, int layer, int bits) {
+  LayerLayout out;
+  for (const TensorInfo& t : index.tensors) {
+    auto [tl, role] = SplitLayerName(t.name);
+    if (tl != layer || Companion(role)) continue;
+    out.tensors.push_back({&t, std::move(role), out.bytes});
+    out.bytes += AlignUp(CopiedBytes(t, bits));
+  }
+  return out;
+}
 
 uint64_t SelfDraftStore::CopyBytes(const ModelIndex& index, const std::vector<bool>& layer_resident, int bits) {
   uint64_t total = 0;
-  for (const TensorInfo& t : index.tensors) {
-    const auto [layer, role] = SplitLayerName(t.name);
-    if (layer < 0 || static_cast<size_t>(layer) >= layer_resident.size() ||
-        layer_resident[static_cast<size_t>(layer)]) {
-      continue;
-    }
-    if (!Companion(role)) total += AlignUp(CopiedBytes(t, bits));
+  for (size_t l = 0; l < layer_resident.size(); ++l) {
+    if (!layer_resident[l]) total += LayoutOf(index, static_cast<int>(l), bits).bytes;
   }
   return total;
 }
-
 
 Result<std::unique_ptr<SelfDraftStore>> SelfDraftStore::Build(WeightStore& base,
                                                               const std::vector<bool>& layer_resident, int bits,
@@ -72,10 +79,14 @@ Result<std::unique_ptr<SelfDraftStore>> SelfDraftStore::Build(WeightStore& base,
   std::unique_ptr<SelfDraftStore> s(new SelfDraftStore(base));
   s->copied_.assign(n_layers, false);
   s->copies_.resize(n_layers);
+  std::vector<LayerLayout> layouts(n_layers);     // [n_layers] empty where resident
   std::vector<uint64_t> layer_bytes(n_layers, 0);  // [n_layers] 0 where resident
+  uint64_t total = 0;
   for (size_t l = 0; l < n_layers; ++l) {
     if (layer_resident[l]) continue;
-    for (const TensorInfo* t : LayerTensors(index, static_cast<int>(l))) layer_bytes[l] += AlignUp(CopiedBytes(*t, bits));
+    layouts[l] = LayoutOf(index, static_cast<int>(l), bits);
+    layer_bytes[l] = layouts[l].bytes;
+    total += layer_bytes[l];
   }
   std::string key, path;
   if (!cache_dir.empty()) {
@@ -83,16 +94,13 @@ Result<std::unique_ptr<SelfDraftStore>> SelfDraftStore::Build(WeightStore& base,
     path = SelfDraftCachePath(cache_dir, key, bits);
     s->from_cache_ = ReadSelfDraftCache(path, key, layer_bytes, &s->buffers_).ok();
   }
-  const uint64_t total = CopyBytes(index, layer_resident, bits);
   uint64_t done = 0;
   if (!s->from_cache_) s->buffers_.assign(n_layers, {});
   for (size_t l = 0; l < n_layers; ++l) {
     if (layer_resident[l]) continue;
-    if (!s->from_cache_) {
-      s->buffers_[l].resize(layer_bytes[l]);
-      FS_RETURN_IF_ERROR(s->Requantize(static_cast<int>(l), bits, pool));
-    }
-    s->MapViews(static_cast<int>(l), bits);
+    s->buffers_[l].resize(layer_bytes[l]);  // a no-op when read from the cache
+    s->MapViews(static_cast<int>(l), layouts[l], bits);
+    if (!s->from_cache_) FS_RETURN_IF_ERROR(s->Requantize(static_cast<int>(l), layouts[l], bits, pool));
     s->copied_[l] = true;
     s->copy_bytes_ += layer_bytes[l];
     done += layer_bytes[l];
@@ -105,15 +113,14 @@ Result<std::unique_ptr<SelfDraftStore>> SelfDraftStore::Build(WeightStore& base,
   return s;
 }
 
-Status SelfDraftStore::Requantize(int layer, int bits, ThreadPool& pool) {
+Status SelfDraftStore::Requantize(int layer, const LayerLayout& layout, int bits, ThreadPool& pool) {
   const DType draft = DraftDType(bits);
   FS_ASSIGN_OR_RETURN(const LayerWeights* src, base_.Acquire(layer));
   std::byte* const buffer = buffers_[static_cast<size_t>(layer)].data();
-  uint64_t offset = 0;
-  for (const TensorInfo* t : LayerTensors(base_.index(), layer)) {
-    const TensorView& in = src->Get(SplitLayerName(t->name).second);
-    std::byte* out = buffer + offset;
-    if (Requantized(*t)) {
+  for (const LayerLayout::Placed& p : layout.tensors) {
+    const TensorView& in = src->Get(p.role);
+    std::byte* out = buffer + p.offset;
+    if (Requantized(*p.tensor)) {
       const int64_t cols = in.cols();
       const uint64_t row_bytes = RowBytes(draft, cols);
       pool.Run(pool.size(), [&](int64_t task, int) {
@@ -125,22 +132,20 @@ Status SelfDraftStore::Requantize(int layer, int bits, ThreadPool& pool) {
         }
       });
     } else {
-      FS_CHECK(!IsMlx(in.dtype), "MLX tensor {} without 32-value blocks", t->name);
+      FS_CHECK(!IsMlx(in.dtype), "MLX tensor {} without 32-value blocks", p.tensor->name);
       std::copy(in.data, in.data + in.bytes(), out);
     }
-    offset += AlignUp(CopiedBytes(*t, bits));
   }
   base_.Release(layer);
   return Status::Ok();
 }
 
-void SelfDraftStore::MapViews(int layer, int bits) {
+void SelfDraftStore::MapViews(int layer, const LayerLayout& layout, int bits) {
   std::byte* const buffer = buffers_[static_cast<size_t>(layer)].data();
-  uint64_t offset = 0;
-  for (const TensorInfo* t : LayerTensors(base_.index(), layer)) {
-    TensorView view{buffer + offset, Requantized(*t) ? DraftDType(bits) : t->dtype, t->shape};
-    copies_[static_cast<size_t>(layer)].Add(SplitLayerName(t->name).second, view);
-    offset += AlignUp(CopiedBytes(*t, bits));
+  for (const LayerLayout::Placed& p : layout.tensors) {
+    const TensorInfo& t = *p.tensor;
+    copies_[static_cast<size_t>(layer)].Add(p.role,
+                                            TensorView{buffer + p.offset, Requantized(t) ? DraftDType(bits) : t.dtype, t.shape});
   }
 }
 

@@ -38,10 +38,13 @@ class SelfDraftStore : public WeightStore {
 
  private:
   explicit SelfDraftStore(WeightStore& base) : base_(base) {}
-  // Requantizes streamed layer l into buffers_[l] (sized by the caller).
-  Status Requantize(int layer, int bits, ThreadPool& pool);
-  // Sets copies_[l]'s views over buffers_[l].
-  void MapViews(int layer, int bits);
+  // Where each tensor of a layer that the copy holds sits in the layer's buffer (self_draft.cpp).
+  struct LayerLayout;
+  static LayerLayout LayoutOf(const ModelIndex& index, int layer, int bits);
+  // Sets copies_[layer]'s views over buffers_[layer] (sized by the caller) at `layout`.
+  void MapViews(int layer, const LayerLayout& layout, int bits);
+  // Requantizes streamed `layer` into buffers_[layer] at `layout`.
+  Status Requantize(int layer, const LayerLayout& layout, int bits, ThreadPool& pool);
 
   WeightStore& base_;
   std::vector<bool> copied_;                     // [n_layers]: the layer is in copies_

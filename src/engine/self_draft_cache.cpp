@@ -29,6 +29,7 @@ std::string Env(const char* name) {
 }  // namespace
 
 std::string SelfDraftCacheDir(const std::string& dir) {
+  if (dir == "none") return "";
   if (!dir.empty()) return dir;
   if (!Env("FLASHSTREAM_CACHE").empty()) return Env("FLASHSTREAM_CACHE") + "/self-draft";
   if (!Env("XDG_CACHE_HOME").empty()) return Env("XDG_CACHE_HOME") + "/flashstream/self-draft";

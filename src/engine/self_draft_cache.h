@@ -17,7 +17,8 @@
 
 namespace flashstream {
 
-// The folder of cached copies: `dir` when set; else $FLASHSTREAM_CACHE/self-draft, else
+// The folder of cached copies for EngineOptions::self_draft_cache `dir`: "" when it is "none"
+// (no cache); `dir` when set; else $FLASHSTREAM_CACHE/self-draft, else
 // $XDG_CACHE_HOME/flashstream/self-draft, else ~/.cache/flashstream/self-draft.
 std::string SelfDraftCacheDir(const std::string& dir);
 
