@@ -9,6 +9,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/check.h"
+#include "core/clock.h"
 #include "core/progress.h"
 #include "engine/device_setup.h"
 #include "engine/model_drafter.h"
@@ -29,10 +30,6 @@
 
 namespace flashstream {
 namespace {
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Memory kept free for the KV cache, activations and the process itself when sizing an
@@ -224,9 +221,7 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
         FS_ASSIGN_OR_RETURN(s->self_draft_, SelfDraftStore::Build(
                                                 *s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
                                                 [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); },
-                                                options.self_draft_cache == "none"
-                                                    ? std::string()
-                                                    : SelfDraftCacheDir(options.self_draft_cache)));
+                                                SelfDraftCacheDir(options.self_draft_cache)));
         if (options.verbose) {
           std::fprintf(stderr, "flashstream: self-draft copy %s\n",
                        s->self_draft_->from_cache() ? "read from the cache" : "built");

@@ -1,13 +1,8 @@
 #include "server/generation_queue.h"
 
+#include "core/clock.h"
+
 namespace flashstream::server {
-namespace {
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 Job::Update Job::Wait(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);

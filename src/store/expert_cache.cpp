@@ -4,14 +4,12 @@
 #include <chrono>
 #include <string>
 
+#include "core/clock.h"
+
 namespace flashstream {
 namespace {
 
 uint64_t AlignedLength(const TensorInfo& t) { return AlignRange(t.offset, t.bytes).length; }
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 }  // namespace
 
