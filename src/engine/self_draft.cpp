@@ -79,7 +79,7 @@ Result<std::unique_ptr<SelfDraftStore>> SelfDraftStore::Build(WeightStore& base,
   std::unique_ptr<SelfDraftStore> s(new SelfDraftStore(base));
   s->copied_.assign(n_layers, false);
   s->copies_.resize(n_layers);
-  std::vector<LayerLayout> layouts(n_layers);     // [n_layers] empty where resident
+  std::vector<LayerLayout> layouts(n_layers);      // [n_layers] empty where resident
   std::vector<uint64_t> layer_bytes(n_layers, 0);  // [n_layers] 0 where resident
   uint64_t total = 0;
   for (size_t l = 0; l < n_layers; ++l) {
@@ -144,8 +144,8 @@ void SelfDraftStore::MapViews(int layer, const LayerLayout& layout, int bits) {
   std::byte* const buffer = buffers_[static_cast<size_t>(layer)].data();
   for (const LayerLayout::Placed& p : layout.tensors) {
     const TensorInfo& t = *p.tensor;
-    copies_[static_cast<size_t>(layer)].Add(p.role,
-                                            TensorView{buffer + p.offset, Requantized(t) ? DraftDType(bits) : t.dtype, t.shape});
+    copies_[static_cast<size_t>(layer)].Add(
+        p.role, TensorView{buffer + p.offset, Requantized(t) ? DraftDType(bits) : t.dtype, t.shape});
   }
 }
 

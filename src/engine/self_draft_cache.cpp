@@ -78,7 +78,8 @@ Status ReadSelfDraftCache(const std::string& path, const std::string& key, const
   for (size_t l = 0; l < n; ++l) {
     uint64_t bytes = 0;
     std::memcpy(&bytes, header.data() + sizeof(kMagic) + kKeyChars + 8 + 8 * l, 8);
-    if (bytes != layer_bytes[l]) return Errorf("{}: layer {} holds {} bytes, expected {}", path, l, bytes, layer_bytes[l]);
+    if (bytes != layer_bytes[l])
+      return Errorf("{}: layer {} holds {} bytes, expected {}", path, l, bytes, layer_bytes[l]);
   }
   layers->assign(n, {});
   uint64_t offset = header.size();

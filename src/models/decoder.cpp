@@ -260,7 +260,8 @@ Status DecoderModel::ReserveScratch(Backend& backend, int64_t n, int64_t logit_r
   FS_RETURN_IF_ERROR(up_.Reserve(backend, sz(c.n_ff)));
   FS_RETURN_IF_ERROR(ids_.Reserve(backend, sz(1)));
   FS_RETURN_IF_ERROR(pos_.Reserve(backend, sz(1)));
-  if (features_.attn_bias) FS_RETURN_IF_ERROR(bias_.Reserve(backend, static_cast<size_t>(int64_t{c.n_heads} * c.head_dim)));
+  if (features_.attn_bias)
+    FS_RETURN_IF_ERROR(bias_.Reserve(backend, static_cast<size_t>(int64_t{c.n_heads} * c.head_dim)));
   if (logit_rows > 0 && !backend.host_memory()) {
     FS_RETURN_IF_ERROR(logits_.Reserve(backend, static_cast<size_t>(logit_rows * c.vocab_size)));
   }
