@@ -4,10 +4,12 @@
 //  (b) with a tokenizer: for each task prompt (edit a text, continue code, answer from a quoted
 //      document, free chat), greedy decoding plain, with --lookup, and (when given) with the draft
 //      model and the self-draft copy: tok/s, acceptance, tokens per pass, the speed-up over plain
-//      and whether the output is plain decoding's.
+//      and whether the output is plain decoding's. The modes take turns --task-reps times (plain,
+//      lookup, ..., plain, lookup, ...) and each reports its median tok/s, so that a slow spell of a
+//      shared machine falls on every mode alike; the speed-up is the ratio of the medians.
 // Prints one JSON object.
 //   bench_spec MODEL [--threads 2] [--ram GiB] [--kmax 16] [--reps 3] [--max-tokens 96 (0: (a) only)] [--lookup 3]
-//              [--draft-model PATH] [--self-draft 4|8]
+//              [--draft-model PATH] [--self-draft 4|8] [--task-reps 1]
 #include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
@@ -43,20 +45,27 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The median of a non-empty list (the mean of the middle two for an even count).
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
     fmt::print(stderr,
                "usage: bench_spec MODEL [--threads N] [--ram GiB] [--kmax N] [--reps N] [--max-tokens N] "
-               "[--lookup N] [--draft-model PATH] [--self-draft 4|8]\n");
+               "[--lookup N] [--draft-model PATH] [--self-draft 4|8] [--task-reps N]\n");
     return 2;
   }
   EngineOptions eo;
   eo.model_path = argv[1];
   eo.threads = 2;
   eo.ctx = 1024;
-  int kmax = 16, reps = 3, max_tokens = 96, lookup = 3;
+  int kmax = 16, reps = 3, max_tokens = 96, lookup = 3, task_reps = 1;
   std::string draft_model;
   int self_draft = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
@@ -78,6 +87,8 @@ int main(int argc, char** argv) {
       draft_model = v;
     else if (flag == "--self-draft")
       self_draft = std::atoi(v);
+    else if (flag == "--task-reps")
+      task_reps = std::max(1, std::atoi(v));
     else {
       fmt::print(stderr, "bench_spec: unknown flag {}\n", flag);
       return 2;
@@ -152,37 +163,49 @@ int main(int argc, char** argv) {
       Result<std::string> text = chat->Render({{"user", prompt}}, true);
       if (!text.ok()) return 1;
       const std::vector<int32_t> prompt_ids = chat->Tokenize(*text);
-      // Modes: plain, lookup, draft model, self-draft.
+      // Modes: plain, lookup, draft model, self-draft; each run task_reps times, taking turns.
       Session* sessions[4] = {&s, &s, extra[0].get(), extra[1].get()};
       RunStats runs[4];
+      std::vector<double> tps[4];
       std::vector<int32_t> outputs[4];
-      for (int mode = 0; mode < 4; ++mode) {
-        if (sessions[mode] == nullptr) continue;
-        GenerateOptions go;
-        go.sampling.temperature = 0;
-        go.max_tokens = max_tokens;
-        go.lookup_ngram = mode == 1 ? lookup : 0;
-        sessions[mode]->Reset();
-        Result<RunStats> r = sessions[mode]->Generate(prompt_ids, go, nullptr, nullptr, &outputs[mode]);
-        if (!r.ok()) {
-          fmt::print(stderr, "bench_spec: {}\n", r.status().message());
-          return 1;
+      bool identical[4] = {true, true, true, true};
+      for (int rep = 0; rep < task_reps; ++rep) {
+        for (int mode = 0; mode < 4; ++mode) {
+          if (sessions[mode] == nullptr) continue;
+          GenerateOptions go;
+          go.sampling.temperature = 0;
+          go.max_tokens = max_tokens;
+          go.lookup_ngram = mode == 1 ? lookup : 0;
+          sessions[mode]->Reset();
+          std::vector<int32_t> output;
+          Result<RunStats> r = sessions[mode]->Generate(prompt_ids, go, nullptr, nullptr, &output);
+          if (!r.ok()) {
+            fmt::print(stderr, "bench_spec: {}\n", r.status().message());
+            return 1;
+          }
+          runs[mode] = *r;
+          tps[mode].push_back(r->decode_tps());
+          if (mode == 0 && rep == 0) outputs[0] = output;
+          identical[mode] = identical[mode] && output == outputs[0];
         }
-        runs[mode] = *r;
       }
-      nlohmann::json task = {{"task", name}, {"tokens", runs[0].generated_tokens}, {"plain_tps", runs[0].decode_tps()}};
+      const double plain_tps = Median(tps[0]);
+      nlohmann::json task = {{"task", name}, {"tokens", runs[0].generated_tokens}, {"plain_tps", plain_tps},
+                             {"plain_tps_runs", tps[0]}};
       const char* mode_names[4] = {"plain", "lookup", "draft_model", "self_draft"};
       for (int mode = 1; mode < 4; ++mode) {
         if (sessions[mode] == nullptr) continue;
         const RunStats& r = runs[mode];
+        const double mode_tps = Median(tps[mode]);
         task[mode_names[mode]] = {
-            {"tps", r.decode_tps()},
-            {"speedup", runs[0].decode_tps() > 0 ? r.decode_tps() / runs[0].decode_tps() : 0},
+            {"tps", mode_tps},
+            {"tps_runs", tps[mode]},
+            {"speedup", plain_tps > 0 ? mode_tps / plain_tps : 0},
             {"drafted", r.drafted_tokens},
             {"accepted", r.accepted_tokens},
             {"acceptance", r.drafted_tokens > 0 ? double(r.accepted_tokens) / r.drafted_tokens : 0},
             {"tokens_per_pass", r.tokens_per_pass()},
-            {"identical", outputs[0] == outputs[mode]}};
+            {"identical", identical[mode]}};
       }
       tasks.push_back(task);
     }

@@ -28,18 +28,35 @@ Result<std::unique_ptr<ModelDrafter>> ModelDrafter::Open(const EngineOptions& op
   return std::unique_ptr<ModelDrafter>(new ModelDrafter(std::move(session)));
 }
 
+size_t ModelDrafter::Pending(std::span<const int32_t> context) const {
+  const std::vector<int32_t>& seen = session_->history();
+  const size_t shared = std::mismatch(seen.begin(), seen.end(), context.begin(), context.end()).first - seen.begin();
+  if (shared == context.size() && logits_after_ == context.size()) return 0;
+  return context.size() - std::min(shared, context.size() - 1);  // the last token runs again for its logits
+}
+
+Status ModelDrafter::CatchUp(std::span<const int32_t> context) {
+  const size_t pending = context.empty() ? 0 : Pending(context);
+  if (pending == 0) return Status::Ok();
+  const size_t shared = context.size() - pending;
+  logits_after_ = 0;
+  FS_RETURN_IF_ERROR(session_->Rewind(static_cast<int>(shared)));
+  FS_RETURN_IF_ERROR(session_->Append(context.subspan(shared), false, &logits_));
+  logits_after_ = context.size();
+  return Status::Ok();
+}
+
 Status ModelDrafter::Draft(std::span<const int32_t> context, int k, std::vector<int32_t>* draft) {
   if (k <= 0 || context.empty()) return Status::Ok();
-  Session& s = *session_;
-  const std::vector<int32_t>& seen = s.history();
-  size_t shared = std::mismatch(seen.begin(), seen.end(), context.begin(), context.end()).first - seen.begin();
-  shared = std::min(shared, context.size() - 1);  // at least one token runs, for logits
-  FS_RETURN_IF_ERROR(s.Rewind(static_cast<int>(shared)));
-  FS_RETURN_IF_ERROR(s.Append(context.subspan(shared), false, &logits_));
+  FS_RETURN_IF_ERROR(CatchUp(context));
   for (int i = 0; i < k; ++i) {
     const int32_t token[1] = {static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin())};
     draft->push_back(token[0]);
-    if (i + 1 < k) FS_RETURN_IF_ERROR(s.Append(token, false, &logits_));
+    if (i + 1 < k) {
+      logits_after_ = 0;
+      FS_RETURN_IF_ERROR(session_->Append(token, false, &logits_));
+      logits_after_ = session_->history().size();
+    }
   }
   return Status::Ok();
 }

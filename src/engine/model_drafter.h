@@ -1,8 +1,8 @@
 // ModelDrafter: drafts with a small model that shares the target's tokenizer (--draft-model).
 // Owns the draft model's resident Session and keeps its K/V in step with the target's
-// conversation: each Draft() rewinds the draft session to the prefix it shares with the
-// context, runs the rest in one batch and greedily proposes k tokens one pass each. Not
-// thread-safe.
+// conversation: CatchUp() rewinds the draft session to the prefix it shares with the context
+// and runs the rest in one batch; Draft() does that, then greedily proposes k tokens one pass
+// each. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +21,12 @@ class ModelDrafter {
   // token for token.
   static Result<std::unique_ptr<ModelDrafter>> Open(const EngineOptions& options, const Tokenizer& target);
 
-  // Appends k greedy continuations of `context` (the target's tokens so far) to `draft`.
+  // Tokens of `context` (the target's tokens so far) that CatchUp() would run.
+  size_t Pending(std::span<const int32_t> context) const;
+  // Brings the draft session to `context`: after it, the draft model's logits follow context's
+  // last token.
+  Status CatchUp(std::span<const int32_t> context);
+  // Appends k greedy continuations of `context` to `draft`.
   Status Draft(std::span<const int32_t> context, int k, std::vector<int32_t>* draft);
   const Session& session() const { return *session_; }
 
@@ -30,6 +35,7 @@ class ModelDrafter {
 
   std::unique_ptr<Session> session_;
   std::vector<float> logits_;  // [vocab] of the draft model's last pass
+  size_t logits_after_ = 0;    // history length whose last token logits_ follow (0: none)
 };
 
 }  // namespace flashstream

@@ -450,6 +450,15 @@ Status Session::Draft(int32_t next, int room, const NgramDrafter* ngrams, DraftP
     draft->resize(static_cast<size_t>(k));
     return Status::Ok();
   }
+  // A long run of tokens the draft model has not seen (the prompt, or a stretch of plain
+  // passes) is caught up before the clock starts: it is not what drafting k tokens costs, and
+  // counting it would make one draft look too dear to try again.
+  if (drafter_ != nullptr && drafter_->Pending(history_) > static_cast<size_t>(room) + 1) {
+    if (Status st = drafter_->CatchUp(history_); !st.ok()) {
+      history_.pop_back();
+      return st;
+    }
+  }
   const auto t0 = std::chrono::steady_clock::now();
   Status status = Status::Ok();
   if (drafter_ != nullptr) {

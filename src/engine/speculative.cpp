@@ -30,9 +30,8 @@ double DraftPolicy::PassCost(int n_tokens) const {
 
 int DraftPolicy::Choose(int available, bool costs_drafting) {
   ++passes_;
-  const int limit = std::min(available, draft_max_);
+  const int limit = std::min({available, draft_max_, 2 * longest_pass_ - 1});
   if (limit <= 0 || passes_ % kProbeEvery == 1) return 0;
-  if (sw_ <= 0) return limit;
   const double a = std::min(acceptance(), 0.999);
   int best = 0;
   double best_rate = 1.0 / PassCost(1);
@@ -41,10 +40,14 @@ int DraftPolicy::Choose(int available, bool costs_drafting) {
     const double rate = tokens / (PassCost(k + 1) + (costs_drafting ? k * draft_seconds_ : 0.0));
     if (rate > best_rate) best = k, best_rate = rate;
   }
+  // Settled on plain decoding: halfway between probes, draft one token anyway, so that the
+  // acceptance and the draft's cost stay measured when they (or the machine's load) change.
+  if (best == 0 && passes_ % kProbeEvery == kProbeEvery / 2 + 1) return 1;
   return best;
 }
 
 void DraftPolicy::RecordPass(int n_tokens, double seconds) {
+  longest_pass_ = std::max(longest_pass_, n_tokens);
   const double x = n_tokens - 1;
   sw_ = kDecay * sw_ + 1;
   sx_ = kDecay * sx_ + x;

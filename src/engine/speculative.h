@@ -33,7 +33,11 @@ DraftVerdict VerifyDraft(Sampler& sampler, std::span<const float> logits, std::s
 // one token (0 for lookup); it picks the k in 0..draft_max that maximizes expected tokens per
 // second, (1 - a^(k+1)) / (1 - a) / (cost(k + 1) + k d). k = 0 (plain decoding) wins whenever
 // drafting does not pay; every kProbeEvery passes it runs one plain pass so cost(1) stays
-// measured. Not thread-safe.
+// measured. A draft is never longer than twice the longest pass measured so far (k + 1 <= 2 n):
+// the cost of a size never measured is a guess, so the length grows 1, 3, 7, 15 as passes prove
+// cheap, and a model where they are not (a small resident one, compute-bound) pays for one
+// 2-token pass before it settles on plain decoding. Settled there, it still drafts one token once
+// every kProbeEvery passes, so a draft that starts to pay is noticed. Not thread-safe.
 class DraftPolicy {
  public:
   explicit DraftPolicy(int draft_max);
@@ -54,6 +58,7 @@ class DraftPolicy {
   static constexpr double kDecay = 0.97;
   int draft_max_;
   int passes_ = 0;
+  int longest_pass_ = 0;  // tokens in the longest pass recorded
   double accepted_ = 0, rejected_ = 0;  // decayed counts of per-token outcomes
   double draft_seconds_ = 0;            // per drafted token, decayed mean; 0 before any
   // Decayed sums for the weighted least-squares fit of seconds against n - 1.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/chat.h"
+#include "engine/model_drafter.h"
 #include "engine/session.h"
 #include "synth_models.h"
 #include "test_env.h"
@@ -119,6 +120,32 @@ TEST(DraftModel, SameModelDraftsAreAllAcceptedAndOutputIsUnchanged) {
       EXPECT_GE(drafted[i].stats.accepted_tokens, drafted[i].stats.drafted_tokens - 8) << "prompt " << i;
     }
   }
+}
+
+// CatchUp runs exactly the tokens the draft model has not seen, once: after it nothing is
+// pending, and a draft from there equals a draft made in one call.
+TEST(DraftModel, CatchUpRunsOnlyUnseenTokensAndDraftsTheSame) {
+  FS_REQUIRE_SMOLLM2();
+  Result<std::unique_ptr<Session>> target = Session::Open(SmolLm2(0), nullptr);
+  ASSERT_TRUE(target.ok()) << target.status().message();
+  const std::vector<int32_t> context = (*target)->tokenizer().Encode("The quick brown fox jumps over the lazy dog", false, false);
+  ASSERT_GT(context.size(), 4u);
+  auto open = [&] { return ModelDrafter::Open(SmolLm2(0), (*target)->tokenizer()); };
+  Result<std::unique_ptr<ModelDrafter>> caught = open(), fresh = open();
+  ASSERT_TRUE(caught.ok() && fresh.ok());
+  EXPECT_EQ((*caught)->Pending(context), context.size());
+  ASSERT_TRUE((*caught)->CatchUp(context).ok());
+  EXPECT_EQ((*caught)->Pending(context), 0u);
+  EXPECT_EQ((*caught)->session().history(), context);
+  std::vector<int32_t> a, b;
+  ASSERT_TRUE((*caught)->Draft(context, 4, &a).ok());
+  ASSERT_TRUE((*fresh)->Draft(context, 4, &b).ok());
+  EXPECT_EQ(a, b);
+  // The draft session now holds the context and three drafted tokens; a context that accepted
+  // two of them and added another token leaves one to run, plus the last token's logits.
+  std::vector<int32_t> next = context;
+  next.insert(next.end(), {a[0], a[1], 42});
+  EXPECT_EQ((*caught)->Pending(next), 1u);
 }
 
 TEST(DraftModel, ADifferentVocabularyIsRefusedByName) {

@@ -108,6 +108,51 @@ TEST(DraftPolicy, FallsBackToPlainDecodingWhenDraftsDoNotPay) {
   EXPECT_EQ(SettledDraftLength(1.0, 1.0, 0.3, 8), 0);
 }
 
+TEST(DraftPolicy, DraftsGrowOnlyAsLongerPassesAreMeasured) {
+  DraftPolicy policy(16);
+  EXPECT_EQ(policy.Choose(16, false), 0);  // the first pass is a plain probe
+  policy.RecordPass(1, 1.0);
+  EXPECT_EQ(policy.Choose(16, false), 1);  // nothing longer measured: one drafted token
+  policy.RecordPass(2, 1.0);
+  policy.RecordDraft(1, 1);
+  EXPECT_EQ(policy.Choose(16, false), 3);
+  policy.RecordPass(4, 1.0);
+  policy.RecordDraft(3, 3);
+  EXPECT_EQ(policy.Choose(16, false), 7);
+}
+
+TEST(DraftPolicy, OneRejectedDraftOnACostlyPassEndsDrafting) {
+  // A compute-bound model: a 2-token pass costs 1.8 plain passes; the first draft is rejected.
+  DraftPolicy policy(8);
+  policy.Choose(8, false);
+  policy.RecordPass(1, 1.0);
+  ASSERT_EQ(policy.Choose(8, false), 1);
+  policy.RecordPass(2, 1.8);
+  policy.RecordDraft(1, 0);
+  for (int pass = 0; pass < 14; ++pass) {
+    EXPECT_EQ(policy.Choose(8, false), 0);
+    policy.RecordPass(1, 1.0);
+  }
+}
+
+TEST(DraftPolicy, SettledOnPlainDecodingItStillTriesOneTokenEveryProbePeriod) {
+  DraftPolicy policy(8);
+  policy.Choose(8, false);
+  policy.RecordPass(1, 1.0);
+  policy.Choose(8, false);
+  policy.RecordPass(2, 1.8);
+  policy.RecordDraft(1, 0);
+  int drafts = 0;
+  for (int pass = 0; pass < 64; ++pass) {
+    const int k = policy.Choose(8, false);
+    EXPECT_LE(k, 1);
+    drafts += k;
+    policy.RecordPass(k + 1, 1.0 + 0.8 * k);
+    if (k > 0) policy.RecordDraft(k, 0);
+  }
+  EXPECT_EQ(drafts, 2);
+}
+
 TEST(DraftPolicy, NeverDraftsMoreThanAvailableOrAllowed) {
   DraftPolicy policy(4);
   policy.Choose(4, false);  // probe pass
