@@ -102,6 +102,13 @@ class Backend {
   // x[n] = cap * tanh(x[n] / cap) in place (Gemma's logit soft-capping); cap > 0.
   virtual void SoftCap(float* x, int64_t n, float cap) = 0;
 
+  // While on, an operation on n tokens gives each token's row the very bits it gets in an
+  // operation on that token alone, so that a speculative verification pass (the session turns
+  // it on for those) emits exactly what one-token decoding would. The CPU kernels always do
+  // (the default no-op); the CUDA backend then runs its one-token kernels once per token
+  // instead of its batched GEMMs.
+  virtual void SetTokenwise(bool /*on*/) {}
+
   // Backend memory: what the operations above read and write. The defaults are host memory
   // (the CPU backend); a GPU backend overrides all of them with device memory.
   // True when backend memory is host memory (pointers may be read directly).

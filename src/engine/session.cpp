@@ -395,7 +395,10 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
       input.insert(input.end(), draft.begin(), draft.end());
     }
     const auto pass_start = std::chrono::steady_clock::now();
-    FS_RETURN_IF_ERROR(Append(input, !draft.empty(), &logits_));
+    backend_->SetTokenwise(!draft.empty());  // a verification pass emits what 1-token passes would
+    const Status appended = Append(input, !draft.empty(), &logits_);
+    backend_->SetTokenwise(false);
+    FS_RETURN_IF_ERROR(appended);
     ++stats.decode_passes;
     if (drafting) policy.RecordPass(static_cast<int>(input.size()), SecondsSince(pass_start));
     const int k = static_cast<int>(draft.size());

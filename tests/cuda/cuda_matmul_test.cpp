@@ -159,6 +159,29 @@ TEST_F(CudaMatMulTest, DeviceOffsetDoesNotChangeBits) {
   }
 }
 
+// SetTokenwise(true) (speculative verification passes): each token of a several-token MatMul
+// gets the bits of a one-token MatMul on its row, with f32 and bf16-activation backends alike;
+// without it, 17 tokens take the batched GEMM, which is not held to that.
+TEST_F(CudaMatMulTest, TokenwiseTokensEqualOneTokenProductsBitwise) {
+  std::unique_ptr<Backend> bf16 = MakeCudaBackend(0, CudaBackendOptions{true});
+  for (Backend* gpu : {gpu_.get(), bf16.get()}) {
+    for (DType t : kAll) {
+      const int64_t n_in = Info(t).block_elems == 256 ? 1024 : 1056, n_out = 45, n_tok = 17;
+      Weights w = RandomWeights(t, n_out, n_in, rng_);
+      DeviceWeights dw(w);
+      DeviceVec<float> dx(RandomFloats(n_tok * n_in, rng_));
+      DeviceVec<float> all(std::vector<float>(static_cast<size_t>(n_tok * n_out), NAN));
+      DeviceVec<float> one(std::vector<float>(static_cast<size_t>(n_tok * n_out), NAN));
+      gpu->SetTokenwise(true);
+      gpu->MatMul(dw.view(), dx.data(), n_tok, all.data());
+      gpu->SetTokenwise(false);
+      for (int64_t i = 0; i < n_tok; ++i) gpu->MatMul(dw.view(), dx.data() + i * n_in, 1, one.data() + i * n_out);
+      const std::vector<float> a = all.Download(), b = one.Download();
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << Name(t) << " " << gpu->Name();
+    }
+  }
+}
+
 // GetRows dequantizes with DequantizeRow's exact rounding: bitwise equal to the
 // CPU, with ids from the host or from device memory.
 TEST_F(CudaMatMulTest, GetRowsBitwiseEqualToCpu) {

@@ -139,6 +139,27 @@ TEST_F(CudaOpsTest, CausalGqaAttention) {
   }
 }
 
+// SetTokenwise(true): 40 queries (the GEMM path otherwise) give each query the bits of a
+// one-query call over the keys it sees.
+TEST_F(CudaOpsTest, TokenwiseAttentionEqualsOneQueryCallsBitwise) {
+  const int64_t n_tok = 40, past = 30, n_ctx = n_tok + past;
+  const int n_heads = 8, n_kv_heads = 2, head_dim = 64;
+  const int64_t row = n_heads * head_dim, kv_row = n_kv_heads * head_dim;
+  const std::vector<float> q = RandomFloats(n_tok * row, rng_);
+  DeviceVec<float> dq(q), dk(RandomFloats(n_ctx * kv_row, rng_)), dv(RandomFloats(n_ctx * kv_row, rng_));
+  DeviceVec<float> all(std::vector<float>(q.size(), NAN)), one(std::vector<float>(q.size(), NAN));
+  const float scale = 0.125f;
+  gpu_->SetTokenwise(true);
+  gpu_->Attention(dq.data(), dk.data(), dv.data(), n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, 0, all.data());
+  gpu_->SetTokenwise(false);
+  for (int64_t i = 0; i < n_tok; ++i) {
+    gpu_->Attention(dq.data() + i * row, dk.data(), dv.data(), 1, past + i + 1, n_heads, n_kv_heads, head_dim, scale, 0,
+                    one.data() + i * row);
+  }
+  const std::vector<float> a = all.Download(), b = one.Download();
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+}
+
 // With bf16 activations, prompts of 32 or more tokens run the one-kernel bf16 attention (head_dim 64 and
 // 128; others keep the TF32 products): q, k, v and the probabilities rounded to bf16 (relative error
 // 2^-9 each), so the output stays within a few 1e-3 of the f32 result in relative norm.

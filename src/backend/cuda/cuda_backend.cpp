@@ -82,15 +82,8 @@ class CudaBackend final : public Backend {
     if (n_tok <= 0) return;
     Use();
     const cuda::DeviceWeight dw = Weight(w);
-    if (n_tok == 1) {
-      const float* xa = x;
-      if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {  // the GEMV reads x 16 bytes at a time
-        auto* copy = static_cast<float*>(x_scratch_.Reserve(static_cast<size_t>(dw.n_cols) * sizeof(float)));
-        FS_CUDA_CHECK(
-            cudaMemcpyAsync(copy, x, static_cast<size_t>(dw.n_cols) * sizeof(float), cudaMemcpyDeviceToDevice, s()));
-        xa = copy;
-      }
-      cuda::LaunchGemv(dw, xa, y, s());
+    if (n_tok == 1 || tokenwise_) {
+      for (int64_t t = 0; t < n_tok; ++t) Gemv(dw, x + t * dw.n_cols, y + t * dw.n_rows);
       return;
     }
     if (Unrecordable()) return;
@@ -114,6 +107,17 @@ class CudaBackend final : public Backend {
       cuda::LaunchDequantRows(part, nullptr, rows, panel, s());
       Sgemm(panel, rows, n_in, x, n_tok, y + r0, n_out);
     }
+  }
+
+  // y[n_out] = x[n_in] · w^T by the GEMV kernels.
+  void Gemv(const cuda::DeviceWeight& dw, const float* x, float* y) {
+    if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {  // the GEMV reads x 16 bytes at a time
+      auto* copy = static_cast<float*>(x_scratch_.Reserve(static_cast<size_t>(dw.n_cols) * sizeof(float)));
+      FS_CUDA_CHECK(
+          cudaMemcpyAsync(copy, x, static_cast<size_t>(dw.n_cols) * sizeof(float), cudaMemcpyDeviceToDevice, s()));
+      x = copy;
+    }
+    cuda::LaunchGemv(dw, x, y, s());
   }
 
   // y[n_tok, n_out] = bf16(x) · bf16(w)^T with f32 accumulation (tensor cores): bf16 weights as
@@ -199,7 +203,7 @@ class CudaBackend final : public Backend {
     FS_CHECK(head_dim > 0 && head_dim <= 256, "Attention: head_dim {} outside (0, 256]", head_dim);
     FS_CHECK(n_tok <= kMaxAttnTokens, "Attention: {} query tokens in one call, at most {}", n_tok, kMaxAttnTokens);
     Use();
-    if (n_tok >= kAttnGemmMinTokens) {
+    if (n_tok >= kAttnGemmMinTokens && !tokenwise_) {
       if (Unrecordable()) return;
       if (options_.bf16_activations && cuda::LaunchFlashAttentionBF16(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads,
                                                                       head_dim, scale, window, out, s())) {
@@ -212,6 +216,8 @@ class CudaBackend final : public Backend {
     cuda::LaunchAttention(q, k, v, n_tok, n_ctx, n_heads, n_kv_heads, head_dim, scale, window, out, s(),
                           recording_ ? record_pos_ : nullptr, record_pos0_);
   }
+
+  void SetTokenwise(bool on) override { tokenwise_ = on; }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
     Use();
@@ -457,6 +463,7 @@ class CudaBackend final : public Backend {
   };
   std::vector<StepRecording> steps_;  // oldest first
   bool recording_ = false;            // between BeginStepRecording and EndStepRecording
+  bool tokenwise_ = false;            // SetTokenwise: one-token kernels per token
   bool record_failed_ = false;        // an operation could not be recorded
   uint64_t record_key_ = 0;
   const int32_t* record_pos_ = nullptr;  // [1] device position of the replayed step
