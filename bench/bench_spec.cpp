@@ -9,7 +9,7 @@
 //      shared machine falls on every mode alike; the speed-up is the ratio of the medians.
 // Prints one JSON object.
 //   bench_spec MODEL [--threads 2] [--ram GiB] [--kmax 16] [--reps 3] [--max-tokens 96 (0: (a) only)] [--lookup 3]
-//              [--draft-model PATH] [--self-draft 4|8] [--task-reps 1]
+//              [--draft-model PATH] [--self-draft 4|8] [--task-reps 1] [--device cpu|cuda] [--vram GiB]
 #include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     fmt::print(stderr,
                "usage: bench_spec MODEL [--threads N] [--ram GiB] [--kmax N] [--reps N] [--max-tokens N] "
-               "[--lookup N] [--draft-model PATH] [--self-draft 4|8] [--task-reps N]\n");
+               "[--lookup N] [--draft-model PATH] [--self-draft 4|8] [--task-reps N] [--device cpu|cuda] [--vram GiB]\n");
     return 2;
   }
   EngineOptions eo;
@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
       self_draft = std::atoi(v);
     else if (flag == "--task-reps")
       task_reps = std::max(1, std::atoi(v));
+    else if (flag == "--device")
+      eo.device = v;
+    else if (flag == "--vram")
+      eo.vram_gib = std::atof(v);
     else {
       fmt::print(stderr, "bench_spec: unknown flag {}\n", flag);
       return 2;
@@ -101,7 +105,8 @@ int main(int argc, char** argv) {
   }
   Session& s = **opened;
   const int vocab = s.index().config.vocab_size;
-  nlohmann::json out = {{"model", eo.model_path}, {"threads", eo.threads}, {"ram_gib", eo.ram_gib}};
+  nlohmann::json out = {{"model", eo.model_path}, {"threads", eo.threads},  {"ram_gib", eo.ram_gib},
+                         {"device", eo.device},     {"vram_gib", eo.vram_gib}};
 
   // (a) pass cost against k.
   std::vector<int32_t> ids(static_cast<size_t>(64 + kmax));

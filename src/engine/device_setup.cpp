@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "backend/gpu.h"
+#include "engine/self_draft.h"
 #include "store/gpu_store.h"
 #include "store/streaming_store.h"
 
@@ -64,6 +65,18 @@ Status OpenGpuSession(const ModelIndex& index, const EngineOptions& options, int
   if (go.vram_budget_bytes > 0 && go.vram_budget_bytes < weights) {
     Result<double> gbps = ProbeHostToDeviceGBps(gpu, kProbeBytes);
     if (gbps.ok()) go.pcie_gbps = *gbps;
+    if (options.self_draft_bits > 0) {  // the copy lives in device memory, inside --vram
+      PlanInput in;
+      in.budget_bytes = go.vram_budget_bytes;
+      in.global_bytes = layout.global_bytes;
+      in.layer_bytes = layout.layer_bytes;
+      in.max_slots = go.ring_slots;
+      in.budget_flag = "--vram";
+      FS_ASSIGN_OR_RETURN(const uint64_t reserve, SelfDraftStore::Reserve(index, in, options.self_draft_bits));
+      go.vram_budget_bytes -= reserve;
+      std::fprintf(stderr, "flashstream: self-draft: a %d-bit copy of the streamed layers takes %.2f GiB of --vram\n",
+                   options.self_draft_bits, reserve / kGiB);
+    }
   }
   FS_ASSIGN_OR_RETURN(*store, OpenGpuStore(index, **backend, go, progress, plan));
   if (plan->streams() || options.verbose) {

@@ -77,6 +77,7 @@ Result<std::unique_ptr<SelfDraftStore>> SelfDraftStore::Build(WeightStore& base,
   const ModelIndex& index = base.index();
   const size_t n_layers = layer_resident.size();
   std::unique_ptr<SelfDraftStore> s(new SelfDraftStore(base));
+  s->bits_ = bits;
   s->copied_.assign(n_layers, false);
   s->copies_.resize(n_layers);
   std::vector<LayerLayout> layouts(n_layers);      // [n_layers] empty where resident
@@ -99,7 +100,7 @@ Result<std::unique_ptr<SelfDraftStore>> SelfDraftStore::Build(WeightStore& base,
   for (size_t l = 0; l < n_layers; ++l) {
     if (layer_resident[l]) continue;
     s->buffers_[l].resize(layer_bytes[l]);  // a no-op when read from the cache
-    s->MapViews(static_cast<int>(l), layouts[l], bits);
+    s->MapViews(static_cast<int>(l), layouts[l], bits, s->buffers_[l].data());
     if (!s->from_cache_) FS_RETURN_IF_ERROR(s->Requantize(static_cast<int>(l), layouts[l], bits, pool));
     s->copied_[l] = true;
     s->copy_bytes_ += layer_bytes[l];
@@ -115,7 +116,7 @@ Result<std::unique_ptr<SelfDraftStore>> SelfDraftStore::Build(WeightStore& base,
 
 Status SelfDraftStore::Requantize(int layer, const LayerLayout& layout, int bits, ThreadPool& pool) {
   const DType draft = DraftDType(bits);
-  FS_ASSIGN_OR_RETURN(const LayerWeights* src, base_.Acquire(layer));
+  FS_ASSIGN_OR_RETURN(const LayerWeights* src, base_->Acquire(layer));
   std::byte* const buffer = buffers_[static_cast<size_t>(layer)].data();
   for (const LayerLayout::Placed& p : layout.tensors) {
     const TensorView& in = src->Get(p.role);
@@ -136,26 +137,67 @@ Status SelfDraftStore::Requantize(int layer, const LayerLayout& layout, int bits
       std::copy(in.data, in.data + in.bytes(), out);
     }
   }
-  base_.Release(layer);
+  base_->Release(layer);
   return Status::Ok();
 }
 
-void SelfDraftStore::MapViews(int layer, const LayerLayout& layout, int bits) {
-  std::byte* const buffer = buffers_[static_cast<size_t>(layer)].data();
+void SelfDraftStore::MapViews(int layer, const LayerLayout& layout, int bits, std::byte* buffer) {
+  LayerWeights& views = copies_[static_cast<size_t>(layer)];
+  views = LayerWeights();
   for (const LayerLayout::Placed& p : layout.tensors) {
     const TensorInfo& t = *p.tensor;
-    copies_[static_cast<size_t>(layer)].Add(
-        p.role, TensorView{buffer + p.offset, Requantized(t) ? DraftDType(bits) : t.dtype, t.shape});
+    views.Add(p.role, TensorView{buffer + p.offset, Requantized(t) ? DraftDType(bits) : t.dtype, t.shape});
   }
+}
+
+Status SelfDraftStore::MoveTo(Backend& backend, WeightStore& base) {
+  FS_CHECK(device_ == nullptr, "SelfDraftStore::MoveTo called twice");
+  device_ = &backend;
+  device_buffers_.assign(copied_.size(), nullptr);
+  for (size_t l = 0; l < copied_.size(); ++l) {
+    if (!copied_[l]) continue;
+    std::vector<std::byte>& host = buffers_[l];
+    FS_ASSIGN_OR_RETURN(device_buffers_[l], backend.Allocate(host.size()));
+    backend.Upload(device_buffers_[l], host.data(), host.size());
+    MapViews(static_cast<int>(l), LayoutOf(index(), static_cast<int>(l), bits_), bits_,
+             static_cast<std::byte*>(device_buffers_[l]));
+    std::vector<std::byte>().swap(host);
+  }
+  base_ = &base;
+  return Status::Ok();
+}
+
+SelfDraftStore::~SelfDraftStore() {
+  if (device_ == nullptr) return;
+  for (void* p : device_buffers_) {
+    if (p != nullptr) device_->Free(p);
+  }
+}
+
+Result<uint64_t> SelfDraftStore::Reserve(const ModelIndex& index, PlanInput in, int bits) {
+  const uint64_t budget = in.budget_bytes;
+  uint64_t reserve = 0;
+  while (reserve < budget) {
+    in.budget_bytes = budget - reserve;
+    Result<ResidencyPlan> plan = PlanResidency(in);
+    if (!plan.ok()) break;
+    const uint64_t need = CopyBytes(index, plan->layer_resident, bits);
+    if (need <= reserve) return reserve;
+    reserve = need;
+  }
+  return Errorf(
+      "{} {:.2f} GiB cannot hold a {}-bit self-draft copy of the streamed layers ({:.2f} GiB) and the minimum "
+      "streaming working set; raise {} or drop --self-draft",
+      in.budget_flag, budget / (1024.0 * 1024.0 * 1024.0), bits, reserve / (1024.0 * 1024.0 * 1024.0), in.budget_flag);
 }
 
 Result<const LayerWeights*> SelfDraftStore::Acquire(int layer) {
   if (copied_[static_cast<size_t>(layer)]) return &copies_[static_cast<size_t>(layer)];
-  return base_.Acquire(layer);
+  return base_->Acquire(layer);
 }
 
 void SelfDraftStore::Release(int layer) {
-  if (!copied_[static_cast<size_t>(layer)]) base_.Release(layer);
+  if (!copied_[static_cast<size_t>(layer)]) base_->Release(layer);
 }
 
 }  // namespace flashstream

@@ -38,38 +38,6 @@ constexpr uint64_t kAutoReserve = 512ull << 20;
 // Prompt tokens per forward chunk on a GPU: large GEMMs keep the tensor cores busy.
 constexpr int kGpuMaxChunk = 2048;
 
-// Takes the self-draft copy's bytes out of so.budget_bytes: the copy covers the layers that
-// stream, which grow as the budget shrinks, so plan, size the copy, and plan again until the
-// copy fits what it was given.
-Status ReserveSelfDraftCopy(const ModelIndex& index, const LayerLayout& layout, const EngineOptions& options,
-                            StreamingOptions& so) {
-  PlanInput in;
-  in.global_bytes = layout.global_bytes;
-  in.layer_bytes = layout.layer_bytes;
-  in.min_slots = so.min_slots;
-  in.max_slots = so.max_slots;
-  uint64_t reserve = 0;
-  for (;;) {
-    if (reserve >= so.budget_bytes) break;
-    in.budget_bytes = so.budget_bytes - reserve;
-    Result<ResidencyPlan> plan = PlanResidency(in);
-    if (!plan.ok()) break;
-    const uint64_t need = SelfDraftStore::CopyBytes(index, plan->layer_resident, options.self_draft_bits);
-    if (need <= reserve) {
-      so.budget_bytes -= reserve;
-      std::fprintf(stderr,
-                   "flashstream: self-draft: a %d-bit copy of the streamed layers takes %.2f GiB of the budget\n",
-                   options.self_draft_bits, reserve / kGiB);
-      return Status::Ok();
-    }
-    reserve = need;
-  }
-  return Errorf(
-      "--ram {:.2f} GiB cannot hold a {}-bit self-draft copy of the streamed layers ({:.2f} GiB) and "
-      "the minimum streaming working set; raise --ram or drop --self-draft",
-      so.budget_bytes / kGiB, options.self_draft_bits, reserve / kGiB);
-}
-
 // Chooses the weight budget, measures the disk when streaming, opens the store and says on
 // stderr what it decided.
 Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const EngineOptions& options,
@@ -98,7 +66,18 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
   if (so.budget_bytes > 0 && so.budget_bytes < weights) {
     Result<double> gbps = ProbeReadGBps(index.files.front(), so.io, 512ull << 20);
     if (gbps.ok()) so.read_gbps = *gbps;
-    if (options.self_draft_bits > 0) FS_RETURN_IF_ERROR(ReserveSelfDraftCopy(index, layout, options, so));
+    if (options.self_draft_bits > 0) {
+      PlanInput in;
+      in.budget_bytes = so.budget_bytes;
+      in.global_bytes = layout.global_bytes;
+      in.layer_bytes = layout.layer_bytes;
+      in.min_slots = so.min_slots;
+      in.max_slots = so.max_slots;
+      FS_ASSIGN_OR_RETURN(const uint64_t reserve, SelfDraftStore::Reserve(index, in, options.self_draft_bits));
+      so.budget_bytes -= reserve;
+      std::fprintf(stderr, "flashstream: self-draft: a %d-bit copy of the streamed layers takes %.2f GiB of --ram\n",
+                   options.self_draft_bits, reserve / kGiB);
+    }
   }
   Result<std::unique_ptr<WeightStore>> store = OpenStreamingStore(index, so, progress, plan);
   if (store.ok() && (plan->streams() || options.verbose)) {
@@ -191,15 +170,19 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   const int kv_width = c.n_kv_heads * c.head_dim;
   FS_ASSIGN_OR_RETURN(const int gpu, ParseDevice(options.device));
   if (gpu >= 0) {
-    if (options.self_draft_bits > 0) {
-      return Errorf(
-          "--self-draft drafts with a CPU copy of the streamed layers; it cannot be combined with --device "
-          "cuda");
-    }
     const uint64_t kv_bytes = 2ull * c.n_layers * static_cast<uint64_t>(ctx) * kv_width * sizeof(float);
     FS_RETURN_IF_ERROR(OpenGpuSession(index, options, gpu, kv_bytes, progress, &s->backend_, &s->store_, &s->plan_));
     s->kv_ = std::make_unique<BackendKvCache>(*s->backend_, c.n_layers, kv_width, ctx);
     s->model_->set_max_chunk(kGpuMaxChunk);
+    if (options.self_draft_bits > 0 && s->plan_.streams()) {
+      // The copy is built on the host from the files (mapped for the build only), then moved
+      // into device memory, which OpenGpuSession set aside for it.
+      FS_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> files, OpenMmapStore(index));
+      ThreadPool pool(options.threads > 0 ? options.threads
+                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      FS_RETURN_IF_ERROR(s->OpenSelfDraft(options, *files, pool, progress));
+      FS_RETURN_IF_ERROR(s->self_draft_->MoveTo(*s->backend_, *s->store_));
+    }
   } else {
     if (options.use_mmap) {
       FS_ASSIGN_OR_RETURN(s->store_, OpenMmapStore(index));
@@ -213,21 +196,7 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
         options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     s->pool_ = std::make_unique<ThreadPool>(threads);
     s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
-    if (options.self_draft_bits > 0) {
-      if (!s->plan_.streams()) {
-        std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
-      } else {
-        ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
-        FS_ASSIGN_OR_RETURN(s->self_draft_, SelfDraftStore::Build(
-                                                *s->store_, s->plan_.layer_resident, options.self_draft_bits, *s->pool_,
-                                                [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); },
-                                                SelfDraftCacheDir(options.self_draft_cache)));
-        if (options.verbose) {
-          std::fprintf(stderr, "flashstream: self-draft copy %s\n",
-                       s->self_draft_->from_cache() ? "read from the cache" : "built");
-        }
-      }
-    }
+    if (options.self_draft_bits > 0) FS_RETURN_IF_ERROR(s->OpenSelfDraft(options, *s->store_, *s->pool_, progress));
     KvConfig kc;
     kc.n_layers = c.n_layers;
     kc.n_kv_heads = c.n_kv_heads;
@@ -441,6 +410,23 @@ Result<RunStats> Session::Generate(std::span<const int32_t> prompt, const Genera
 }  // namespace flashstream
 
 namespace flashstream {
+
+Status Session::OpenSelfDraft(const EngineOptions& options, WeightStore& host, ThreadPool& pool,
+                              const ProgressFn& progress) {
+  if (!plan_.streams()) {
+    std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");
+    return Status::Ok();
+  }
+  ProgressBar bar(fmt::format("self-draft {}-bit copy", options.self_draft_bits), "bytes", progress != nullptr);
+  FS_ASSIGN_OR_RETURN(self_draft_, SelfDraftStore::Build(
+                                       host, plan_.layer_resident, options.self_draft_bits, pool,
+                                       [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); },
+                                       SelfDraftCacheDir(options.self_draft_cache)));
+  if (options.verbose) {
+    std::fprintf(stderr, "flashstream: self-draft copy %s\n", self_draft_->from_cache() ? "read from the cache" : "built");
+  }
+  return Status::Ok();
+}
 
 Status Session::Draft(int32_t next, int room, const NgramDrafter* ngrams, DraftPolicy& policy,
                       std::vector<int32_t>* draft) {

@@ -98,6 +98,9 @@ class Session {
   // `ngrams` is given and finds some, else by the draft model or the self-draft copy; the
   // policy cuts the draft to the length that pays.
   Status Draft(int32_t next, int room, const NgramDrafter* ngrams, DraftPolicy& policy, std::vector<int32_t>* draft);
+  // Builds (or reads from its cache) the --self-draft copy of the layers plan_ streams, reading
+  // them through `host` (a store of host memory); notes and skips it when nothing streams.
+  Status OpenSelfDraft(const EngineOptions& options, WeightStore& host, ThreadPool& pool, const ProgressFn& progress);
   // k greedy tokens after `next` from the self-draft copy; the cache is left as it was.
   Status SelfDraft(int32_t next, int k, std::vector<int32_t>* draft);
 

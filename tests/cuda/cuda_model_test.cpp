@@ -201,46 +201,63 @@ TEST_F(CudaModelTest, VramBelowTheWorkingSetIsAnError) {
 
 // Speculative decoding on the GPU: verification passes run tokenwise (Backend::SetTokenwise), so
 // greedy output is plain decoding's token for token, resident and streamed, by a draft model (the
-// model itself: its drafts are right, so passes verify several tokens) and by prompt lookup.
+// model itself: its drafts are right, so passes verify several tokens), by prompt lookup, and
+// (streamed) by the self-draft copy in device memory.
 TEST_F(CudaModelTest, SpeculativeDecodingEmitsPlainDecodingsTokens) {
-  const std::string model = Model(DType::kQ4_0, 6);
-  const auto [global, layer] = GlobalAndLayerBytes(model);
   std::vector<int32_t> prompt;
   for (int rep = 0; rep < 3; ++rep)
     for (int i = 0; i < 12; ++i) prompt.push_back(3 + (i * 37) % 256);  // a repeated phrase for lookup
-  for (double vram : {0.0, static_cast<double>(global + 4 * layer) / kGiB}) {
-    SCOPED_TRACE(vram > 0 ? "streamed" : "resident");
-    auto generate = [&](bool draft_model, int lookup, RunStats* stats) {
-      EngineOptions o;
-      o.model_path = model;
-      o.ctx = 256;
-      o.device = "cuda";
-      o.vram_gib = vram;
-      if (draft_model) o.draft_model_path = model;
-      Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
-      EXPECT_TRUE(s.ok()) << s.status().message();
-      std::vector<int32_t> out;
-      if (!s.ok()) return out;
-      GenerateOptions go;
-      go.sampling.temperature = 0;
-      go.ignore_eos = true;
-      go.max_tokens = 48;
-      go.lookup_ngram = lookup;
-      go.draft_max = 8;
-      Result<RunStats> r = (*s)->Generate(prompt, go, nullptr, nullptr, &out);
-      EXPECT_TRUE(r.ok()) << r.status().message();
-      if (r.ok()) *stats = *r;
-      return out;
-    };
-    RunStats plain_stats, model_stats, lookup_stats;
-    const std::vector<int32_t> plain = generate(false, 0, &plain_stats);
-    ASSERT_EQ(plain.size(), 48u);
-    EXPECT_EQ(generate(true, 0, &model_stats), plain) << "draft model";
-    EXPECT_GT(model_stats.accepted_tokens, 0);
-    EXPECT_EQ(generate(false, 3, &lookup_stats), plain) << "lookup";
-    std::printf("%s: draft model %d/%d accepted, lookup %d/%d\n", vram > 0 ? "streamed" : "resident",
-                model_stats.accepted_tokens, model_stats.drafted_tokens, lookup_stats.accepted_tokens,
-                lookup_stats.drafted_tokens);
+  struct Mode {
+    bool draft_model = false;
+    int lookup = 0, self_draft = 0;
+  };
+  auto generate = [&](const std::string& model, double vram, Mode mode, RunStats* stats) {
+    EngineOptions o;
+    o.model_path = model;
+    o.ctx = 256;
+    o.device = "cuda";
+    o.vram_gib = vram;
+    if (mode.draft_model) o.draft_model_path = model;
+    o.self_draft_bits = mode.self_draft;
+    o.self_draft_cache = "none";
+    Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    std::vector<int32_t> out;
+    if (!s.ok()) return out;
+    GenerateOptions go;
+    go.sampling.temperature = 0;
+    go.ignore_eos = true;
+    go.max_tokens = 48;
+    go.lookup_ngram = mode.lookup;
+    go.draft_max = 8;
+    Result<RunStats> r = (*s)->Generate(prompt, go, nullptr, nullptr, &out);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    if (r.ok()) *stats = *r;
+    return out;
+  };
+  for (DType dtype : {DType::kQ4_0, DType::kF16}) {
+    const std::string model = Model(dtype, 6);
+    const auto [global, layer] = GlobalAndLayerBytes(model);
+    for (double vram : {0.0, static_cast<double>(global + 4 * layer) / kGiB}) {
+      const std::string where = std::string(Name(dtype)) + (vram > 0 ? " streamed" : " resident");
+      SCOPED_TRACE(where);
+      RunStats plain_stats, model_stats, lookup_stats, self_stats;
+      const std::vector<int32_t> plain = generate(model, vram, {}, &plain_stats);
+      ASSERT_EQ(plain.size(), 48u);
+      EXPECT_EQ(generate(model, vram, {.draft_model = true}, &model_stats), plain) << "draft model";
+      EXPECT_GT(model_stats.accepted_tokens, 0);
+      EXPECT_EQ(generate(model, vram, {.lookup = 3}, &lookup_stats), plain) << "lookup";
+      // A resident model has nothing to self-draft for, and a 4-bit copy of Q4_0 layers is no
+      // smaller than they are (--vram cannot hold it: refused, as with --ram).
+      if (vram > 0 && dtype == DType::kF16) {
+        EXPECT_EQ(generate(model, vram, {.self_draft = 4}, &self_stats), plain) << "self-draft";
+        EXPECT_GT(self_stats.drafted_tokens, 0);
+        EXPECT_GT(self_stats.self_draft_bytes, 0u);
+      }
+      std::printf("%s: draft model %d/%d accepted, lookup %d/%d, self-draft %d/%d\n", where.c_str(),
+                  model_stats.accepted_tokens, model_stats.drafted_tokens, lookup_stats.accepted_tokens,
+                  lookup_stats.drafted_tokens, self_stats.accepted_tokens, self_stats.drafted_tokens);
+    }
   }
 }
 
