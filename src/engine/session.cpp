@@ -125,6 +125,7 @@ bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
 Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, const ProgressFn& progress,
                        std::unique_ptr<WeightStore>& store, std::unique_ptr<ExpertCache>& cache, ResidencyPlan* plan) {
   ExpertCacheOptions xo;
+  xo.next_token = options.expert_next_token;
   if (!options.expert_policy.empty()) {
     FS_ASSIGN_OR_RETURN(xo.policy, ParseExpertPolicy(options.expert_policy));
   }

@@ -23,6 +23,9 @@ ExpertCacheStats ExpertCacheStats::Since(const ExpertCacheStats& b) const {
   d.predicted -= b.predicted;
   d.predicted_used -= b.predicted_used;
   d.routed -= b.routed;
+  d.next_predicted -= b.next_predicted;
+  d.next_predicted_used -= b.next_predicted_used;
+  d.next_routed -= b.next_routed;
   d.io_seconds -= b.io_seconds;
   d.wait_seconds -= b.wait_seconds;
   return d;
@@ -37,6 +40,9 @@ double ExpertCacheStats::precision() const {
 }
 double ExpertCacheStats::recall() const {
   return routed > 0 ? static_cast<double>(predicted_used) / static_cast<double>(routed) : 0;
+}
+double ExpertCacheStats::next_precision() const {
+  return next_predicted > 0 ? static_cast<double>(next_predicted_used) / static_cast<double>(next_predicted) : 0;
 }
 
 uint64_t ExpertCache::SlotBytes(const ModelIndex& index) {
@@ -64,6 +70,7 @@ Result<std::unique_ptr<ExpertCache>> ExpertCache::Open(const ModelIndex& index, 
   cache->index_ = index;
   const ModelConfig& c = cache->index_.config;
   cache->n_expert_ = c.n_expert;
+  cache->next_token_ = options.next_token;
   const int n_keys = c.n_layers * c.n_expert;
   cache->parts_.resize(static_cast<size_t>(n_keys));
   for (int l = 0; l < c.n_layers; ++l) {
@@ -190,12 +197,14 @@ void ExpertCache::Need(int layer, std::span<const int32_t> experts) {
     const int l = key / n_expert_;
     return l == layer && std::binary_search(experts.begin(), experts.end(), key % n_expert_);
   };
-  if (predicted_layer_ == layer) {
-    stats_.predicted += predicted_.size();
-    stats_.routed += experts.size();
+  if (predicted_layer_ == layer) {  // layer 0's prediction came from the previous pass
+    uint64_t used = 0;
     for (int32_t e : predicted_) {
-      if (std::binary_search(experts.begin(), experts.end(), e)) ++stats_.predicted_used;
+      if (std::binary_search(experts.begin(), experts.end(), e)) ++used;
     }
+    (layer == 0 ? stats_.next_predicted : stats_.predicted) += predicted_.size();
+    (layer == 0 ? stats_.next_routed : stats_.routed) += experts.size();
+    (layer == 0 ? stats_.next_predicted_used : stats_.predicted_used) += used;
   }
   predicted_layer_ = -1;
   // Queued prefetches the routing did not choose are dropped before they read.

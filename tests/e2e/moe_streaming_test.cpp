@@ -1,8 +1,9 @@
 // Mixture-of-experts models stream bitwise: synthetic Mixtral (llama with experts), Qwen3-MoE
 // and Qwen2-MoE GGUFs (stacked experts) give identical logits fully resident and with their
 // routed experts in an expert cache under --ram (from one slot to half the experts; each
-// replacement policy, lookahead routing on and off), for a prefill and for every decode step;
-// the cache's counters say it read and reused experts and, with lookahead, scored predictions.
+// replacement policy, lookahead routing on and off, the next token's layer-0 prefetch on and
+// off), for a prefill and for every decode step; the cache's counters say it read and reused
+// experts and, with lookahead, scored predictions (of the next layer and of the next token).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -30,8 +31,8 @@ struct MoeRun {
   ExpertCacheStats experts;
 };
 
-Result<MoeRun> RunModel(const std::string& path, double ram_gib, const std::string& policy = "",
-                        bool lookahead = true) {
+Result<MoeRun> RunModel(const std::string& path, double ram_gib, const std::string& policy = "", bool lookahead = true,
+                        bool next_token = false) {
   EngineOptions o;
   o.model_path = path;
   o.threads = 2;
@@ -39,6 +40,7 @@ Result<MoeRun> RunModel(const std::string& path, double ram_gib, const std::stri
   o.ram_gib = ram_gib;
   o.expert_policy = policy;
   o.expert_lookahead = lookahead;
+  o.expert_next_token = next_token;
   FS_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, Session::Open(o, nullptr));
   std::vector<int32_t> prompt;
   for (int i = 0; i < 40; ++i) prompt.push_back(3 + (i * 37) % 256);
@@ -78,17 +80,19 @@ void ExpectStreamedEqualsResident(const std::string& path) {
     uint64_t slots;
     std::string policy;  // "" = the default
     bool lookahead;
+    bool next_token = false;
   };
-  const Case cases[] = {{1, "", true},
+  const Case cases[] = {{1, "", true, true},
                         {n_experts / 4, "", true},
-                        {n_experts / 2, "", true},
-                        {n_experts / 4, "lru", false},
+                        {n_experts / 4, "", true, true},
+                        {n_experts / 2, "", true, true},
+                        {n_experts / 4, "lru", false, true},
                         {n_experts / 4, "decay", true}};
   for (const Case& c : cases) {
     const uint64_t budget = fixed + c.slots * slot;
-    SCOPED_TRACE(fmt::format("{}: budget {} bytes, about {} expert slots, policy '{}', lookahead {}", path, budget,
-                             c.slots, c.policy, c.lookahead));
-    Result<MoeRun> streamed = RunModel(path, static_cast<double>(budget) / kGiB, c.policy, c.lookahead);
+    SCOPED_TRACE(fmt::format("{}: budget {} bytes, about {} expert slots, policy '{}', lookahead {}, next token {}",
+                             path, budget, c.slots, c.policy, c.lookahead, c.next_token));
+    Result<MoeRun> streamed = RunModel(path, static_cast<double>(budget) / kGiB, c.policy, c.lookahead, c.next_token);
     ASSERT_TRUE(streamed.ok()) << streamed.status().message();
     ASSERT_TRUE(streamed->expert_cache);
     const ExpertCacheStats& x = streamed->experts;
@@ -108,6 +112,15 @@ void ExpectStreamedEqualsResident(const std::string& path) {
     } else {
       EXPECT_EQ(x.predicted, 0u);
       EXPECT_EQ(x.prefetch_hits, 0u);
+    }
+    // The next token's layer 0 is predicted after each pass (6 decode steps follow the prefill)
+    // where the last layer's routed experts all found slots at once.
+    if (c.lookahead && c.next_token && c.slots > 1) {
+      EXPECT_GT(x.next_predicted, 0u);
+      EXPECT_GT(x.next_routed, 0u);
+      EXPECT_LE(x.next_predicted_used, std::min(x.next_predicted, x.next_routed));
+    } else if (!c.lookahead || !c.next_token) {
+      EXPECT_EQ(x.next_predicted, 0u);
     }
     EXPECT_TRUE(BitwiseEqual(resident->prefill, streamed->prefill));
     ASSERT_EQ(resident->steps.size(), streamed->steps.size());
