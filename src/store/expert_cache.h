@@ -1,6 +1,7 @@
 // ExpertCache: routed experts of a mixture-of-experts model held in a fixed number of slots,
 // read from the file with O_DIRECT by a pool of I/O threads (several experts in flight, each
-// expert matrix one contiguous extent: 3 reads per expert from a stacked GGUF), the slot to
+// expert matrix one contiguous extent: 3 reads per expert from a stacked GGUF, 9 for MLX
+// experts, whose matrices each have scales and biases beside them), the slot to
 // refill chosen by a replacement policy (store/expert_policy.h). Everything else (attention,
 // norms, routers, shared experts) stays in the resident WeightStore. The MoE block, per layer:
 // Need() with the routed experts (their missing ones start reading at once), Prefetch() with
@@ -90,11 +91,10 @@ struct ExpertCacheOptions {
 
 class ExpertCache : public ExpertSource {
  public:
-  // Slots as many as cache_bytes holds (at least 1). Precondition: index.config.n_expert > 0
-  // and the experts are not MLX-quantized (their companions would need more extents).
+  // Slots as many as cache_bytes holds (at least 1). Precondition: index.config.n_expert > 0.
   static Result<std::unique_ptr<ExpertCache>> Open(const ModelIndex& index, uint64_t cache_bytes,
                                                    const DirectReaderOptions& io, const ExpertCacheOptions& options);
-  // Bytes of one slot: the largest expert's three aligned extents.
+  // Bytes of one slot: the largest expert's aligned extents (3 matrices, MLX companions included).
   static uint64_t SlotBytes(const ModelIndex& index);
   ~ExpertCache() override;
   ExpertCache(const ExpertCache&) = delete;
@@ -132,10 +132,12 @@ class ExpertCache : public ExpertSource {
 
   ModelIndex index_;  // a copy: parts_ point into it
   int n_expert_ = 0;
-  std::vector<std::array<Part, 3>> parts_;  // [n_layers * n_expert] gate, up, down
-  std::vector<TensorView> routers_;         // [n_layers] or empty
-  bool next_token_ = false;                 // ExpertCacheOptions::next_token
-  AlignedBuffer buffer_;                    // [slots, slot_bytes]
+  // [n_layers * n_expert] gate, up, down, each as weight, scales, biases (info null unless MLX),
+  // in the order they lie in a slot.
+  std::vector<std::array<Part, 9>> parts_;
+  std::vector<TensorView> routers_;  // [n_layers] or empty
+  bool next_token_ = false;          // ExpertCacheOptions::next_token
+  AlignedBuffer buffer_;             // [slots, slot_bytes]
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // jobs queued or stopping
