@@ -4,17 +4,21 @@
 // actually read per decoded token, the cache's hit rate, the lookahead's precision/recall, and
 // writes the routing trace (for bench_moe_replay) when --trace is given. Prints one JSON object.
 // The decoded tokens are forced from a fixed pseudo-random sequence (greedy decoding of a random
-// model repeats one token, which routes the same experts every pass and hits 100%).
+// model repeats one token, which routes the same experts every pass and hits 100%), or, with
+// --text FILE, are the file's tokens after the prompt's (real text for a model with a trained
+// tokenizer, e.g. scripts/moe_real_router.py's SmolLM2 split into experts).
 // Synthetic routers route almost uniformly: predictability figures from them are a floor.
 //   bench_moe MODEL --ram GIB [--decode 16] [--prompt 8] [--threads 2] [--policy lfu]
-//             [--lookahead 1] [--layers 0] [--trace FILE] [--probe-gib 1]
+//             [--lookahead 1] [--next-token 0] [--layers 0] [--trace FILE] [--probe-gib 1] [--text FILE]
 #include <fmt/format.h>  // fmt::print
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>  // JSON output
+#include <sstream>
 #include <string>
 
 #include "engine/session.h"
@@ -41,7 +45,7 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     fmt::print(stderr,
                "usage: bench_moe MODEL --ram GIB [--decode N] [--prompt N] [--threads N] [--policy P] "
-               "[--lookahead 0|1] [--layers 0|1] [--trace FILE] [--probe-gib G]\n");
+               "[--lookahead 0|1] [--next-token 0|1] [--layers 0|1] [--trace FILE] [--probe-gib G] [--text FILE]\n");
     return 2;
   }
   EngineOptions eo;
@@ -50,7 +54,7 @@ int main(int argc, char** argv) {
   eo.ctx = 256;
   int n_decode = 16, n_prompt = 8;
   double probe_gib = 1;
-  std::string trace_path;
+  std::string trace_path, text_path;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* v = argv[i + 1];
@@ -66,13 +70,18 @@ int main(int argc, char** argv) {
       eo.expert_policy = v;
     else if (flag == "--lookahead")
       eo.expert_lookahead = std::atoi(v) != 0;
+    else if (flag == "--next-token")
+      eo.expert_next_token = std::atoi(v) != 0;
     else if (flag == "--layers")
       eo.expert_cache = std::atoi(v) == 0;
     else if (flag == "--trace")
       trace_path = v;
     else if (flag == "--probe-gib")
       probe_gib = std::atof(v);
+    else if (flag == "--text")
+      text_path = v;
   }
+  eo.ctx = std::max(eo.ctx, n_prompt + n_decode + 8);
   // The disk's limit, measured now: reads of 16 MiB, as the engine's expert reads are a few MiB
   // to 100 MiB and its layer reads larger.
   DirectReaderOptions io;
@@ -98,7 +107,21 @@ int main(int argc, char** argv) {
     });
   }
   std::vector<int32_t> prompt;
-  for (int i = 0; i < n_prompt; ++i) prompt.push_back(100 + (i * 7919) % (c.vocab_size - 200));
+  std::vector<int32_t> text;  // --text: the prompt, then the forced decode tokens
+  if (!text_path.empty()) {
+    std::ifstream in(text_path, std::ios::binary);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    if (!in || !s.has_tokenizer())
+      return Fail(Errorf("{}: cannot read the text, or the model has no tokenizer", text_path));
+    text = s.tokenizer().Encode(buf.str(), true, false);
+    if (text.size() < static_cast<size_t>(n_prompt + n_decode)) {
+      return Fail(Errorf("{}: {} tokens, expected at least --prompt + --decode = {}", text_path, text.size(),
+                         n_prompt + n_decode));
+    }
+    prompt.assign(text.begin(), text.begin() + n_prompt);
+  }
+  for (int i = 0; text.empty() && i < n_prompt; ++i) prompt.push_back(100 + (i * 7919) % (c.vocab_size - 200));
   std::vector<float> logits;
   Status st = s.Append(prompt, false, &logits);
   if (!st.ok()) return Fail(st);
@@ -107,8 +130,9 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < n_decode; ++i) {
     ++pass;
-    const int32_t next[1] = {100 + static_cast<int32_t>((7919ull * (n_prompt + i) + 104729ull * i * i) %
-                                                        static_cast<uint64_t>(c.vocab_size - 200))};
+    const int32_t next[1] = {!text.empty() ? text[static_cast<size_t>(n_prompt + i)]
+                                           : 100 + static_cast<int32_t>((7919ull * (n_prompt + i) + 104729ull * i * i) %
+                                                                        static_cast<uint64_t>(c.vocab_size - 200))};
     st = s.Append(next, false, &logits);
     if (!st.ok()) return Fail(st);
   }
@@ -138,6 +162,7 @@ int main(int argc, char** argv) {
       {"resident_bytes", s.store().stats().resident_bytes},
       {"peak_rss_bytes", PeakRssBytes()},
       {"loadavg_1m", load[0]},
+      {"text", text_path},
   };
   if (s.expert_cache() != nullptr) {
     const uint64_t uses = x.hits + x.prefetch_hits + x.misses;
@@ -152,6 +177,8 @@ int main(int argc, char** argv) {
     out["prefetch_reads"] = x.prefetch_reads;
     out["lookahead_precision"] = x.precision();
     out["lookahead_recall"] = x.recall();
+    out["next_token"] = eo.expert_next_token;
+    out["next_token_precision"] = x.next_precision();
     out["wait_seconds"] = x.wait_seconds;
     out["io_seconds"] = x.io_seconds;
     out["io_threads"] = x.io_threads;

@@ -35,6 +35,8 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
                  "MoE under --ram: expert cache replacement policy (default: the measured best, lfu)")
       ->check(CLI::IsMember({"lru", "lfu", "decay"}));
   cmd.add_flag("!--no-lookahead", o.expert_lookahead, "MoE under --ram: no lookahead routing (no expert prefetch)");
+  cmd.add_flag("--next-token-prefetch", o.expert_next_token,
+               "MoE under --ram: after the last layer, prefetch the next token's predicted layer-0 experts");
   cmd.add_flag("!--no-expert-cache", o.expert_cache, "MoE under --ram: stream whole layers (the baseline)");
   cmd.add_option("--self-draft-cache", o.self_draft_cache,
                  "folder caching self-draft copies (default ~/.cache/flashstream/self-draft; none = off)");

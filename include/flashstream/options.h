@@ -44,10 +44,13 @@ struct EngineOptions {
   int prefetch_slots = 4;   // staging slots at most (lookahead depth + 1), >= 2
   // MoE under --ram (docs/MOE.md): routed experts in an expert cache (false: stream whole layers,
   // the baseline), its replacement policy ("lru", "lfu", "decay"; "" = the measured default),
-  // and lookahead routing (predict and prefetch the next layer's experts).
+  // and lookahead routing (predict and prefetch the next layer's experts; with it and
+  // expert_next_token, after the last layer also the next token's layer-0 experts: off by
+  // default, measured no faster and ~4% more reads, docs/MOE.md).
   bool expert_cache = true;
   std::string expert_policy;
   bool expert_lookahead = true;
+  bool expert_next_token = false;
   int io_queue_depth = 16;  // O_DIRECT requests in flight while streaming
   int io_chunk_kib = 1024;  // bytes per read request
   bool pacer = false;       // pace streaming reads with the token-bucket controller

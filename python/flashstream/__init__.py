@@ -48,13 +48,15 @@ class FlashConfig:
     kv_spill_dir: Optional[str] = None  # folder of the KV spill file
     expert_policy: Optional[str] = None  # MoE under a RAM budget: "lru", "lfu" or "decay"
     expert_lookahead: Optional[bool] = None  # MoE: predict and prefetch the next layer's experts
+    expert_next_token: Optional[bool] = None  # MoE: ... and the next token's layer-0 experts
 
     _NAMES = {"ram_budget_gb": "ram", "kv_quant": "kv_quant", "kv_window": "kv_window", "vram_budget_gb": "vram",
               "device": "device", "threads": "num_thread", "context_length": "num_ctx", "prefetch": "prefetch",
               "io_depth": "io_depth", "mmap": "mmap", "int8_activations": "int8_act", "pacer": "pacer",
               "draft_model": "draft_model", "self_draft": "self_draft", "bf16_activations": "bf16_act",
               "kv_ram_gb": "kv_ram", "self_draft_cache": "self_draft_cache", "kv_spill_dir": "kv_spill_dir",
-              "expert_policy": "expert_policy", "expert_lookahead": "expert_lookahead"}
+              "expert_policy": "expert_policy", "expert_lookahead": "expert_lookahead",
+              "expert_next_token": "expert_next_token"}
 
     def named_options(self) -> dict:
         """The set fields as the engine's named options (text values)."""

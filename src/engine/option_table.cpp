@@ -187,6 +187,7 @@ const std::vector<Entry>& Table() {
          return Status::Ok();
        }},
       EngineBool("expert_lookahead", &EngineOptions::expert_lookahead),
+      EngineBool("expert_next_token", &EngineOptions::expert_next_token),
       SamplingNumber("temperature", &SamplingOptions::temperature, 0, kNoLimit),
       SamplingNumber("top_k", &SamplingOptions::top_k, 0, INT_MAX),
       SamplingNumber("top_p", &SamplingOptions::top_p, 0, 1),

@@ -44,6 +44,7 @@ std::string FormatSummary(const RunStats& s) {
     if (x.predicted > 0) {
       line += fmt::format(", lookahead precision {:.0f}% recall {:.0f}%", 100 * x.precision(), 100 * x.recall());
     }
+    if (x.next_predicted > 0) line += fmt::format(", next-token layer 0 precision {:.0f}%", 100 * x.next_precision());
   }
   if (s.store.gpu_memory_peak > 0) {
     const int passes = 1 + s.decode_passes;
@@ -153,6 +154,7 @@ std::string SummaryJson(const RunStats& s) {
       {"expert_routed", s.experts.routed},
       {"lookahead_precision", s.experts.precision()},
       {"lookahead_recall", s.experts.recall()},
+      {"next_token_precision", s.experts.next_precision()},
       {"h2d_bytes", s.store.h2d_bytes},
       {"h2d_bytes_per_pass", s.store.h2d_bytes / passes},
       {"h2d_gbps", secs > 0 ? s.store.h2d_bytes / secs / 1e9 : 0},

@@ -87,13 +87,10 @@ Result<std::unique_ptr<WeightStore>> OpenStore(const ModelIndex& index, const En
 }
 
 // An MoE model streams its routed experts through an expert cache when --ram is below its
-// weights (MLX-quantized experts stream whole layers: the cache does not read companions).
+// weights (MLX experts too: the cache reads their scales and biases with them).
 bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
   if (index.config.n_expert == 0 || options.ram_gib <= 0 || options.self_draft_bits > 0 || !options.expert_cache)
     return false;
-  for (const TensorInfo& t : index.tensors) {
-    if (IsMlx(t.dtype)) return false;
-  }
   const LayerLayout layout = MeasureLayout(index);
   uint64_t weights = layout.global_bytes;
   for (uint64_t b : layout.layer_bytes) weights += b;
@@ -104,6 +101,7 @@ bool UseExpertCache(const ModelIndex& index, const EngineOptions& options) {
 Status OpenExpertStore(const ModelIndex& index, const EngineOptions& options, const ProgressFn& progress,
                        std::unique_ptr<WeightStore>& store, std::unique_ptr<ExpertCache>& cache, ResidencyPlan* plan) {
   ExpertCacheOptions xo;
+  xo.next_token = options.expert_next_token;
   if (!options.expert_policy.empty()) {
     FS_ASSIGN_OR_RETURN(xo.policy, ParseExpertPolicy(options.expert_policy));
   }

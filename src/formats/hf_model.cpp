@@ -165,6 +165,62 @@ Status AddQuantized(const std::vector<SafetensorsFile>& files, const std::string
   return Status::Ok();
 }
 
+// mlx-lm's switch_mlp: a stacked weight [n_expert, rows, cols] (quantized: packed U32 with
+// [n_expert, rows, groups] scales and biases) becomes one entry per expert,
+// "blk.N.ffn_gate.{e}.weight" (+ ".scales", ".biases"), each a contiguous slice of the file, as
+// GGUF's stacked experts are read. `canonical` is "blk.N.ffn_{gate,up,down}_exps.weight".
+Status AddStackedExperts(const std::vector<SafetensorsFile>& files,
+                         const std::unordered_map<std::string, Found>& by_name, const std::string& module,
+                         const std::string& canonical, const Found& w, MlxQuantSetting q, int n_expert, bool* quantized,
+                         std::vector<TensorInfo>* out) {
+  const std::string stem = canonical.substr(0, canonical.size() - std::string_view("_exps.weight").size());
+  auto slice = [&](const Found& f, int e, SafetensorsTensor* part) -> Status {
+    const SafetensorsTensor& t = *f.t;
+    if (t.shape.size() != 3 || t.shape[0] != n_expert) {
+      return Errorf("{}: tensor '{}' has shape {}, expected [{}, rows, cols] (config.json's expert count)",
+                    files[static_cast<size_t>(f.file)].path, t.name, ToShape(t.shape).ToString(), n_expert);
+    }
+    *part = t;
+    part->shape.erase(part->shape.begin());
+    part->bytes = t.bytes / static_cast<uint64_t>(n_expert);
+    part->offset = t.offset + part->bytes * static_cast<uint64_t>(e);
+    return Status::Ok();
+  };
+  auto scales = by_name.find(module + ".scales");
+  auto biases = by_name.find(module + ".biases");
+  const bool packed = w.t->dtype == StDType::kU32;
+  const bool quant = q.bits != 0 && (packed || scales != by_name.end());  // else a float weight
+  if ((packed || scales != by_name.end()) && !quant) {
+    return Errorf("{}: tensor '{}' is {} but config.json has no quantization setting for '{}'",
+                  files[static_cast<size_t>(w.file)].path, w.t->name, packed ? "packed U32" : "accompanied by scales",
+                  module);
+  }
+  for (int e = 0; e < n_expert; ++e) {
+    const std::string name = stem + "." + std::to_string(e) + ".weight";
+    SafetensorsTensor wt;
+    FS_RETURN_IF_ERROR(slice(w, e, &wt));
+    if (!quant) {
+      FS_ASSIGN_OR_RETURN(DType dtype, FloatDType(files[static_cast<size_t>(w.file)], wt));
+      out->push_back({name, dtype, ToShape(wt.shape), w.file, wt.offset, wt.bytes, {}, {}, 0});
+      continue;
+    }
+    SafetensorsTensor st, bt;
+    Found fs{}, fb{};
+    if (scales != by_name.end()) {
+      FS_RETURN_IF_ERROR(slice(scales->second, e, &st));
+      fs = {scales->second.file, &st};
+    }
+    if (biases != by_name.end()) {
+      FS_RETURN_IF_ERROR(slice(biases->second, e, &bt));
+      fb = {biases->second.file, &bt};
+    }
+    FS_RETURN_IF_ERROR(AddQuantized(files, module, name, Found{w.file, &wt}, scales != by_name.end() ? &fs : nullptr,
+                                    biases != by_name.end() ? &fb : nullptr, q, out));
+    *quantized = true;
+  }
+  return Status::Ok();
+}
+
 // Shapes the config implies for the tensors every decoder has (dtype/shape vs
 // config.json).
 Status CheckShapes(const ModelIndex& index, const std::string& folder) {
@@ -191,7 +247,8 @@ Status CheckShapes(const ModelIndex& index, const std::string& folder) {
   }
   for (const auto& [name, shape] : want) {
     const TensorInfo* t = index.Find(name);
-    const std::string hf = HfFromCanonical(name, c.arch == "gemma3", c.arch == "llama" && c.n_expert > 0).value_or(name);
+    const std::string hf =
+        HfFromCanonical(name, c.arch == "gemma3", c.arch == "llama" && c.n_expert > 0).value_or(name);
     if (t == nullptr) return Errorf("{}: required tensor '{}' ({}) is missing", folder, hf, name);
     if (!(t->shape == shape)) {
       return Errorf("{}: tensor '{}' has shape {}, expected {} from config.json",
@@ -276,6 +333,11 @@ Result<ModelIndex> ReadHfModel(const std::string& folder) {
       const std::string_view suffix = std::string_view(t.name).substr(t.name.rfind('.') + 1);
       if (suffix == "scales" || suffix == "biases") continue;  // added with their weight
       const std::string module = t.name.substr(0, t.name.rfind('.'));
+      if (suffix == "weight" && canonical->ends_with("_exps.weight")) {
+        FS_RETURN_IF_ERROR(AddStackedExperts(files, by_name, module, *canonical, Found{static_cast<int>(fi), &t},
+                                             hf.quant.For(module), hf.config.n_expert, &any_quantized, &index.tensors));
+        continue;
+      }
       // Only a module's weight is quantized; its linear bias (Qwen2's q_proj.bias) sits beside
       // the weight's scales and biases as a plain float tensor.
       auto scales = suffix == "weight" ? by_name.find(module + ".scales") : by_name.end();

@@ -35,6 +35,13 @@ constexpr std::array<Pair, 3> kQwenExpert = {
 constexpr std::array<Pair, 3> kMixtralExpert = {{{"w1", "ffn_gate"}, {"w3", "ffn_up"}, {"w2", "ffn_down"}}};
 constexpr std::string_view kQwenExperts = "mlp.experts.";
 constexpr std::string_view kMixtralExperts = "block_sparse_moe.experts.";
+// mlx-lm's stacked experts ([n_expert, rows, cols] per kind) -> GGUF's stacked stem.
+constexpr std::array<Pair, 6> kSwitchMlp = {{{"mlp.switch_mlp.gate_proj", "ffn_gate_exps"},
+                                             {"mlp.switch_mlp.up_proj", "ffn_up_exps"},
+                                             {"mlp.switch_mlp.down_proj", "ffn_down_exps"},
+                                             {"block_sparse_moe.switch_mlp.gate_proj", "ffn_gate_exps"},
+                                             {"block_sparse_moe.switch_mlp.up_proj", "ffn_up_exps"},
+                                             {"block_sparse_moe.switch_mlp.down_proj", "ffn_down_exps"}}};
 
 constexpr std::array<Pair, 1> kLlamaNorms = {{{"post_attention_layernorm", "ffn_norm"}}};
 constexpr std::array<Pair, 3> kGemmaNorms = {{{"post_attention_layernorm", "post_attention_norm"},
@@ -123,6 +130,7 @@ std::optional<std::string> CanonicalFromHf(std::string_view hf, bool gemma3) {
   if (!m) {
     if (auto v = Lookup(kMoe, rest, true)) m = std::string(*v);
     if (auto v = Lookup(kMixtralRouter, rest, true)) m = std::string(*v);
+    if (auto v = Lookup(kSwitchMlp, rest, true)) m = std::string(*v);
   }
   if (!m) return std::nullopt;
   return "blk." + std::to_string(layer) + "." + *m + "." + std::string(suffix);

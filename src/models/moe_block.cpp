@@ -121,6 +121,13 @@ Status MoeBlock::Forward(int l, const LayerWeights& w, const float* x, int64_t n
       Route(n, next_logits_.data(), next_selected_, next_weights_);
       Distinct(next_selected_, next_used_);
       source_->Prefetch(l + 1, next_used_);
+    } else if (l == config_.n_layers - 1 && source_->PrefetchNextToken() && source_->Router(0) != nullptr) {
+      // The next token follows the last row: layer 0's router on its input here predicts it.
+      next_logits_.resize(static_cast<size_t>(config_.n_expert));
+      backend.MatMul(*source_->Router(0), in + (n - 1) * d, 1, next_logits_.data());
+      Route(1, next_logits_.data(), next_selected_, next_weights_);
+      Distinct(next_selected_, next_used_);
+      source_->Prefetch(0, next_used_);
     }
   }
   std::fill(out, out + n * d, 0.f);

@@ -18,7 +18,9 @@
 // With an expert source (an expert cache under --ram), after routing layer l the block tells the
 // source the routed experts (Need), then, when the source has layer l+1's router, applies it to
 // layer l's input to predict l+1's experts (lookahead routing) and hands the prediction to the
-// source (Prefetch) so their reads overlap this layer's compute. The prediction never decides:
+// source (Prefetch) so their reads overlap this layer's compute. After the last layer, when the
+// source asks for it (PrefetchNextToken), layer 0's router on the last row's input predicts the
+// next token's layer-0 experts (Prefetch(0, ...)). The prediction never decides:
 // layer l+1 is routed on its own input, so outputs stay bitwise those of a resident run.
 // Owns its scratch; not thread-safe (one forward pass at a time).
 #pragma once

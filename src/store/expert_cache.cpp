@@ -11,6 +11,13 @@ namespace {
 
 uint64_t AlignedLength(const TensorInfo& t) { return AlignRange(t.offset, t.bytes).length; }
 
+// An expert matrix and, for MLX dtypes, its scales and biases (null when absent or not MLX).
+std::array<const TensorInfo*, 3> MatrixParts(const ModelIndex& index, const std::string& name) {
+  const TensorInfo* t = index.Find(name);
+  if (t == nullptr || !IsMlx(t->dtype)) return {t, nullptr, nullptr};
+  return {t, index.Find(t->scales), index.Find(t->biases)};
+}
+
 }  // namespace
 
 ExpertCacheStats ExpertCacheStats::Since(const ExpertCacheStats& b) const {
@@ -23,6 +30,9 @@ ExpertCacheStats ExpertCacheStats::Since(const ExpertCacheStats& b) const {
   d.predicted -= b.predicted;
   d.predicted_used -= b.predicted_used;
   d.routed -= b.routed;
+  d.next_predicted -= b.next_predicted;
+  d.next_predicted_used -= b.next_predicted_used;
+  d.next_routed -= b.next_routed;
   d.io_seconds -= b.io_seconds;
   d.wait_seconds -= b.wait_seconds;
   return d;
@@ -38,6 +48,9 @@ double ExpertCacheStats::precision() const {
 double ExpertCacheStats::recall() const {
   return routed > 0 ? static_cast<double>(predicted_used) / static_cast<double>(routed) : 0;
 }
+double ExpertCacheStats::next_precision() const {
+  return next_predicted > 0 ? static_cast<double>(next_predicted_used) / static_cast<double>(next_predicted) : 0;
+}
 
 uint64_t ExpertCache::SlotBytes(const ModelIndex& index) {
   const ModelConfig& c = index.config;
@@ -46,9 +59,10 @@ uint64_t ExpertCache::SlotBytes(const ModelIndex& index) {
     for (int e = 0; e < c.n_expert; ++e) {
       uint64_t bytes = 0;
       for (const char* kind : {"gate", "up", "down"}) {
-        const TensorInfo* t =
-            index.Find("blk." + std::to_string(l) + ".ffn_" + kind + "." + std::to_string(e) + ".weight");
-        if (t != nullptr) bytes += AlignedLength(*t);
+        for (const TensorInfo* t :
+             MatrixParts(index, "blk." + std::to_string(l) + ".ffn_" + kind + "." + std::to_string(e) + ".weight")) {
+          if (t != nullptr) bytes += AlignedLength(*t);
+        }
       }
       most = std::max(most, bytes);
     }
@@ -64,6 +78,7 @@ Result<std::unique_ptr<ExpertCache>> ExpertCache::Open(const ModelIndex& index, 
   cache->index_ = index;
   const ModelConfig& c = cache->index_.config;
   cache->n_expert_ = c.n_expert;
+  cache->next_token_ = options.next_token;
   const int n_keys = c.n_layers * c.n_expert;
   cache->parts_.resize(static_cast<size_t>(n_keys));
   for (int l = 0; l < c.n_layers; ++l) {
@@ -72,12 +87,16 @@ Result<std::unique_ptr<ExpertCache>> ExpertCache::Open(const ModelIndex& index, 
       int i = 0;
       for (const char* kind : {"gate", "up", "down"}) {
         const std::string name = "blk." + std::to_string(l) + ".ffn_" + kind + "." + std::to_string(e) + ".weight";
-        const TensorInfo* t = cache->index_.Find(name);
-        if (t == nullptr) return Errorf("{}: expert tensor {} is missing", index.files.at(0), name);
-        if (IsMlx(t->dtype))
-          return Errorf("{}: expert tensor {} is MLX-quantized, which the expert cache does not read",
-                        index.files.at(0), name);
-        parts[static_cast<size_t>(i++)] = {t, AlignRange(t->offset, t->bytes)};
+        const std::array<const TensorInfo*, 3> m = MatrixParts(cache->index_, name);
+        if (m[0] == nullptr) return Errorf("{}: expert tensor {} is missing", index.files.at(0), name);
+        if (IsMlx(m[0]->dtype) && (m[1] == nullptr || m[2] == nullptr)) {
+          return Errorf("{}: MLX expert tensor {} lacks its companions {} / {}", index.files.at(0), name, m[0]->scales,
+                        m[0]->biases);
+        }
+        for (const TensorInfo* t : m) {
+          if (t != nullptr) parts[static_cast<size_t>(i)] = {t, AlignRange(t->offset, t->bytes)};
+          ++i;
+        }
       }
     }
   }
@@ -134,6 +153,7 @@ void ExpertCache::IoThread(int worker) {
     uint64_t bytes = 0;
     Status st;
     for (const Part& p : parts_[static_cast<size_t>(job.key)]) {
+      if (p.info == nullptr) continue;
       st = readers_[static_cast<size_t>(worker)][static_cast<size_t>(p.info->file)]->Read(p.range, dst);
       if (!st.ok()) break;
       dst += p.range.length;
@@ -190,12 +210,14 @@ void ExpertCache::Need(int layer, std::span<const int32_t> experts) {
     const int l = key / n_expert_;
     return l == layer && std::binary_search(experts.begin(), experts.end(), key % n_expert_);
   };
-  if (predicted_layer_ == layer) {
-    stats_.predicted += predicted_.size();
-    stats_.routed += experts.size();
+  if (predicted_layer_ == layer) {  // layer 0's prediction came from the previous pass
+    uint64_t used = 0;
     for (int32_t e : predicted_) {
-      if (std::binary_search(experts.begin(), experts.end(), e)) ++stats_.predicted_used;
+      if (std::binary_search(experts.begin(), experts.end(), e)) ++used;
     }
+    (layer == 0 ? stats_.next_predicted : stats_.predicted) += predicted_.size();
+    (layer == 0 ? stats_.next_routed : stats_.routed) += experts.size();
+    (layer == 0 ? stats_.next_predicted_used : stats_.predicted_used) += used;
   }
   predicted_layer_ = -1;
   // Queued prefetches the routing did not choose are dropped before they read.
@@ -278,14 +300,26 @@ Result<ExpertViews> ExpertCache::Expert(int layer, int expert) {
     StartNeeded();
   }
   const std::byte* base = buffer_.data() + stats_.slot_bytes * static_cast<uint64_t>(slot);
+  const std::array<Part, 9>& parts = parts_[static_cast<size_t>(key)];
+  std::array<const std::byte*, 9> at{};  // where each part's bytes start in the slot
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].info == nullptr) continue;
+    at[i] = base + parts[i].range.skip;
+    base += parts[i].range.length;
+  }
   ExpertViews v;
   TensorView* views[3] = {&v.gate, &v.up, &v.down};
-  for (int i = 0; i < 3; ++i) {
-    const Part& p = parts_[static_cast<size_t>(key)][static_cast<size_t>(i)];
-    views[i]->data = base + p.range.skip;
-    views[i]->dtype = p.info->dtype;
-    views[i]->shape = p.info->shape;
-    base += p.range.length;
+  for (size_t m = 0; m < 3; ++m) {
+    const TensorInfo& w = *parts[m * 3].info;
+    views[m]->data = at[m * 3];
+    views[m]->dtype = w.dtype;
+    views[m]->shape = w.shape;
+    if (IsMlx(w.dtype)) {
+      views[m]->scales = at[m * 3 + 1];
+      views[m]->biases = at[m * 3 + 2];
+      views[m]->aux_dtype = parts[m * 3 + 1].info->dtype;
+      views[m]->group_size = w.group_size;
+    }
   }
   return v;
 }

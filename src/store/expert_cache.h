@@ -1,6 +1,7 @@
 // ExpertCache: routed experts of a mixture-of-experts model held in a fixed number of slots,
 // read from the file with O_DIRECT by a pool of I/O threads (several experts in flight, each
-// expert matrix one contiguous extent: 3 reads per expert from a stacked GGUF), the slot to
+// expert matrix one contiguous extent: 3 reads per expert from a stacked GGUF, 9 for MLX
+// experts, whose matrices each have scales and biases beside them), the slot to
 // refill chosen by a replacement policy (store/expert_policy.h). Everything else (attention,
 // norms, routers, shared experts) stays in the resident WeightStore. The MoE block, per layer:
 // Need() with the routed experts (their missing ones start reading at once), Prefetch() with
@@ -47,6 +48,9 @@ class ExpertSource {
   virtual void Prefetch(int /*layer*/, std::span<const int32_t> /*experts*/) {}
   // Layer l's router [n_expert, n_embd] for lookahead routing; nullptr = no lookahead.
   virtual const TensorView* Router(int /*layer*/) const { return nullptr; }
+  // Whether, after the last layer of a pass, the block predicts the next token's layer-0
+  // experts (layer 0's router on the last layer's input) and hands them to Prefetch(0, ...).
+  virtual bool PrefetchNextToken() const { return false; }
   // Expert e of layer l; errors name the file and tensor.
   virtual Result<ExpertViews> Expert(int layer, int expert) = 0;
 };
@@ -56,37 +60,41 @@ struct ExpertCacheStats {
   uint64_t slot_bytes = 0;
   ExpertPolicy policy = kDefaultExpertPolicy;
   int io_threads = 0;
-  uint64_t hits = 0;            // routed experts already in a slot (not brought by a pending prefetch)
-  uint64_t prefetch_hits = 0;   // ... brought (or in flight) by a lookahead prefetch
-  uint64_t misses = 0;          // ... read on demand
-  uint64_t bytes_read = 0;      // bytes read from files (aligned extents), prefetches included
-  uint64_t prefetch_reads = 0;  // experts read by prefetches (used or not)
-  uint64_t predicted = 0;       // lookahead: experts predicted for a layer
-  uint64_t predicted_used = 0;  // ... that the real routing of that layer then chose
-  uint64_t routed = 0;          // routed experts of the layers that had a prediction
-  double io_seconds = 0;        // summed read time of the I/O threads
-  double wait_seconds = 0;      // time the compute thread waited for an expert
+  uint64_t hits = 0;                 // routed experts already in a slot (not brought by a pending prefetch)
+  uint64_t prefetch_hits = 0;        // ... brought (or in flight) by a lookahead prefetch
+  uint64_t misses = 0;               // ... read on demand
+  uint64_t bytes_read = 0;           // bytes read from files (aligned extents), prefetches included
+  uint64_t prefetch_reads = 0;       // experts read by prefetches (used or not)
+  uint64_t predicted = 0;            // lookahead: experts predicted for a layer
+  uint64_t predicted_used = 0;       // ... that the real routing of that layer then chose
+  uint64_t routed = 0;               // routed experts of the layers that had a prediction
+  uint64_t next_predicted = 0;       // next-token prefetch: layer-0 experts predicted after a pass
+  uint64_t next_predicted_used = 0;  // ... that the next pass's layer 0 then chose
+  uint64_t next_routed = 0;          // layer-0 routed experts of the passes that had a prediction
+  double io_seconds = 0;             // summed read time of the I/O threads
+  double wait_seconds = 0;           // time the compute thread waited for an expert
 
   // Counters accumulated after `before` (gauges keep their current value).
   ExpertCacheStats Since(const ExpertCacheStats& before) const;
-  double hit_rate() const;   // (hits + prefetch_hits) / uses
-  double precision() const;  // predicted_used / predicted
-  double recall() const;     // predicted_used / routed
+  double hit_rate() const;        // (hits + prefetch_hits) / uses
+  double precision() const;       // predicted_used / predicted
+  double recall() const;          // predicted_used / routed
+  double next_precision() const;  // next_predicted_used / next_predicted
 };
 
 struct ExpertCacheOptions {
   ExpertPolicy policy = kDefaultExpertPolicy;
-  int io_threads = 8;    // experts read concurrently (threads, each one expert at a time)
-  double half_life = 0;  // kDecay: uses for a count to halve; 0 = 8 tokens' worth of uses
+  int io_threads = 8;       // experts read concurrently (threads, each one expert at a time)
+  double half_life = 0;     // kDecay: uses for a count to halve; 0 = 8 tokens' worth of uses
+  bool next_token = false;  // with routers: prefetch the next token's layer-0 experts
 };
 
 class ExpertCache : public ExpertSource {
  public:
-  // Slots as many as cache_bytes holds (at least 1). Precondition: index.config.n_expert > 0
-  // and the experts are not MLX-quantized (their companions would need more extents).
+  // Slots as many as cache_bytes holds (at least 1). Precondition: index.config.n_expert > 0.
   static Result<std::unique_ptr<ExpertCache>> Open(const ModelIndex& index, uint64_t cache_bytes,
                                                    const DirectReaderOptions& io, const ExpertCacheOptions& options);
-  // Bytes of one slot: the largest expert's three aligned extents.
+  // Bytes of one slot: the largest expert's aligned extents (3 matrices, MLX companions included).
   static uint64_t SlotBytes(const ModelIndex& index);
   ~ExpertCache() override;
   ExpertCache(const ExpertCache&) = delete;
@@ -98,6 +106,7 @@ class ExpertCache : public ExpertSource {
   void Need(int layer, std::span<const int32_t> experts) override;
   void Prefetch(int layer, std::span<const int32_t> experts) override;
   const TensorView* Router(int layer) const override;
+  bool PrefetchNextToken() const override { return next_token_ && !routers_.empty(); }
   Result<ExpertViews> Expert(int layer, int expert) override;
   ExpertCacheStats stats() const;
 
@@ -123,9 +132,12 @@ class ExpertCache : public ExpertSource {
 
   ModelIndex index_;  // a copy: parts_ point into it
   int n_expert_ = 0;
-  std::vector<std::array<Part, 3>> parts_;  // [n_layers * n_expert] gate, up, down
-  std::vector<TensorView> routers_;         // [n_layers] or empty
-  AlignedBuffer buffer_;                    // [slots, slot_bytes]
+  // [n_layers * n_expert] gate, up, down, each as weight, scales, biases (info null unless MLX),
+  // in the order they lie in a slot.
+  std::vector<std::array<Part, 9>> parts_;
+  std::vector<TensorView> routers_;  // [n_layers] or empty
+  bool next_token_ = false;          // ExpertCacheOptions::next_token
+  AlignedBuffer buffer_;             // [slots, slot_bytes]
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // jobs queued or stopping
