@@ -1,4 +1,4 @@
-// Exact (f32-activation) vs int8-activation quantized matmul on 7B-shaped matrices, against
+// Exact (f32-activation) vs int8-activation (3, 2 and 1 digit levels) quantized matmul on 7B-shaped matrices, against
 // the memory read bandwidth measured in the same run.
 //  decode:  y = W x for one token with cold weights (cycled through copies totalling
 //           >= 512 MiB, far beyond the LLC); GB/s of weight bytes and the fraction of the
@@ -78,9 +78,13 @@ int main(int argc, char** argv) {
     }
   }
   fs::ThreadPool pool(threads);
-  std::unique_ptr<fs::Backend> modes[2] = {fs::MakeCpuBackend(pool, fs::CpuBackendOptions{fs::CpuIsa::kAuto, false}),
-                                           fs::MakeCpuBackend(pool, fs::CpuBackendOptions{fs::CpuIsa::kAuto, true})};
-  const char* mode_names[2] = {"exact", "int8"};
+  constexpr int kModes = 4;  // exact, then 3, 2 and 1 int8 digit levels
+  std::unique_ptr<fs::Backend> modes[kModes] = {
+      fs::MakeCpuBackend(pool, fs::CpuBackendOptions{fs::CpuIsa::kAuto, false}),
+      fs::MakeCpuBackend(pool, fs::CpuBackendOptions{fs::CpuIsa::kAuto, true, 3}),
+      fs::MakeCpuBackend(pool, fs::CpuBackendOptions{fs::CpuIsa::kAuto, true, 2}),
+      fs::MakeCpuBackend(pool, fs::CpuBackendOptions{fs::CpuIsa::kAuto, true, 1})};
+  const char* mode_names[kModes] = {"exact", "int8x3", "int8x2", "int8"};
   double membw = fs::MeasureReadBandwidthGBps(pool, size_t{1} << 30);
 
   const int64_t shapes[3][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};  // [n_out, n_in]
@@ -113,25 +117,25 @@ int main(int argc, char** argv) {
       std::vector<float> x(static_cast<size_t>(n_x * n_in)), y(static_cast<size_t>(n_x * n_out));
       for (float& f : x) f = rng.Uniform();
 
-      double best[2] = {1e30, 1e30};
+      double best[kModes] = {1e30, 1e30, 1e30, 1e30};
       for (int rep = 0; rep < reps; ++rep) {
-        for (int m = 0; m < 2; ++m) best[m] = std::min(best[m], TimeDecode(*modes[m], copies, x.data(), y.data(), 0.3));
+        for (int m = 0; m < kModes; ++m) best[m] = std::min(best[m], TimeDecode(*modes[m], copies, x.data(), y.data(), 0.3));
       }
-      for (int m = 0; m < 2; ++m) {
+      for (int m = 0; m < kModes; ++m) {
         const double gbps = static_cast<double>(bytes) / best[m] / 1e9;
         decode.push_back({{"dtype", name}, {"mode", mode_names[m]}, {"n_out", n_out}, {"n_in", n_in},
                           {"us", best[m] * 1e6}, {"gbps", gbps}});
       }
       if (prefill > 0) {
-        double pbest[2] = {1e30, 1e30};
+        double pbest[kModes] = {1e30, 1e30, 1e30, 1e30};
         for (int rep = 0; rep < reps; ++rep) {
-          for (int m = 0; m < 2; ++m) {
+          for (int m = 0; m < kModes; ++m) {
             const auto t0 = std::chrono::steady_clock::now();
             modes[m]->MatMul(copies[0], x.data(), prefill, y.data());
             pbest[m] = std::min(pbest[m], Seconds(t0));
           }
         }
-        for (int m = 0; m < 2; ++m) {
+        for (int m = 0; m < kModes; ++m) {
           prefills.push_back({{"dtype", name}, {"mode", mode_names[m]}, {"n_out", n_out}, {"n_in", n_in},
                               {"n_tok", prefill}, {"ms", pbest[m] * 1e3},
                               {"gflops", 2.0 * static_cast<double>(n_out * n_in * prefill) / pbest[m] / 1e9}});
