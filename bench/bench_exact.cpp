@@ -6,6 +6,7 @@
 //           round is kept, as other processes may share the CPU.
 //  prefill: --prefill N tokens at once (0: skip), GFLOP/s = 2 n_out n_in N / time.
 // Usage: bench_exact [--threads 2] [--dtypes q8_0,q4_0,q4_1] [--reps 3] [--prefill 0]
+// (--dtypes also takes bf16, timed once: float weights take f32 activations in every mode.)
 // The ISA is the CPU backend's choice (FS_CPU_ISA=generic|avx512 overrides). Prints JSON.
 #include <algorithm>
 #include <chrono>
@@ -94,10 +95,12 @@ int main(int argc, char** argv) {
   std::stringstream names(dtype_list);
   for (std::string name; std::getline(names, name, ',');) {
     const auto dtype = fs::DTypeFromName(name);
-    if (!dtype || !fs::IsQuantized(*dtype) || fs::Info(*dtype).block_elems != 32) {
-      std::fprintf(stderr, "dtype %s: expected q8_0, q4_0 or q4_1\n", name.c_str());
+    const bool float_weights = dtype && *dtype == fs::DType::kBF16;
+    if (!dtype || (!float_weights && (!fs::IsQuantized(*dtype) || fs::Info(*dtype).block_elems != 32))) {
+      std::fprintf(stderr, "dtype %s: expected q8_0, q4_0, q4_1 or bf16\n", name.c_str());
       return 2;
     }
+    const int n_modes = float_weights ? 1 : kModes;  // float weights take f32 activations in every mode
     for (const auto& shape : shapes) {
       const int64_t n_out = shape[0], n_in = shape[1];
       const size_t bytes = fs::RowBytes(*dtype, n_in) * static_cast<size_t>(n_out);
@@ -105,7 +108,15 @@ int main(int argc, char** argv) {
       Buffer weights = Alloc(bytes * n_copies);
       std::vector<float> v(static_cast<size_t>(n_out * n_in));
       for (float& f : v) f = 0.05f * rng.Uniform();
-      for (int64_t r = 0; r < n_out; ++r) {
+      for (int64_t r = 0; r < n_out && float_weights; ++r) {  // bf16: the top half of each f32
+        auto* row = reinterpret_cast<uint16_t*>(weights.get() + static_cast<size_t>(r) * fs::RowBytes(*dtype, n_in));
+        for (int64_t i = 0; i < n_in; ++i) {
+          uint32_t bits;
+          std::memcpy(&bits, &v[static_cast<size_t>(r * n_in + i)], 4);
+          row[i] = static_cast<uint16_t>(bits >> 16);
+        }
+      }
+      for (int64_t r = 0; r < n_out && !float_weights; ++r) {
         fs::QuantizeRow(*dtype, v.data() + r * n_in, weights.get() + static_cast<size_t>(r) * fs::RowBytes(*dtype, n_in), n_in);
       }
       std::vector<fs::TensorView> copies;
@@ -119,9 +130,9 @@ int main(int argc, char** argv) {
 
       double best[kModes] = {1e30, 1e30, 1e30, 1e30};
       for (int rep = 0; rep < reps; ++rep) {
-        for (int m = 0; m < kModes; ++m) best[m] = std::min(best[m], TimeDecode(*modes[m], copies, x.data(), y.data(), 0.3));
+        for (int m = 0; m < n_modes; ++m) best[m] = std::min(best[m], TimeDecode(*modes[m], copies, x.data(), y.data(), 0.3));
       }
-      for (int m = 0; m < kModes; ++m) {
+      for (int m = 0; m < n_modes; ++m) {
         const double gbps = static_cast<double>(bytes) / best[m] / 1e9;
         decode.push_back({{"dtype", name}, {"mode", mode_names[m]}, {"n_out", n_out}, {"n_in", n_in},
                           {"us", best[m] * 1e6}, {"gbps", gbps}});
@@ -129,13 +140,13 @@ int main(int argc, char** argv) {
       if (prefill > 0) {
         double pbest[kModes] = {1e30, 1e30, 1e30, 1e30};
         for (int rep = 0; rep < reps; ++rep) {
-          for (int m = 0; m < kModes; ++m) {
+          for (int m = 0; m < n_modes; ++m) {
             const auto t0 = std::chrono::steady_clock::now();
             modes[m]->MatMul(copies[0], x.data(), prefill, y.data());
             pbest[m] = std::min(pbest[m], Seconds(t0));
           }
         }
-        for (int m = 0; m < kModes; ++m) {
+        for (int m = 0; m < n_modes; ++m) {
           prefills.push_back({{"dtype", name}, {"mode", mode_names[m]}, {"n_out", n_out}, {"n_in", n_in},
                               {"n_tok", prefill}, {"ms", pbest[m] * 1e3},
                               {"gflops", 2.0 * static_cast<double>(n_out * n_in * prefill) / pbest[m] / 1e9}});
