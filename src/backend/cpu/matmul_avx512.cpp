@@ -1,9 +1,10 @@
 // AVX-512 (F/BW/VL/DQ/VNNI + F16C) matmul kernels: y[n_tok, n_out] = x[n_tok, n_in] · w[n_out, n_in]^T.
 //
-// Quantized weights. The activations are quantized once per call to int8 per 32 values
-// (ref::QuantizeActivations). Each weight format is decoded in registers into unsigned bytes
-// whose vpdpbusd (u8 x s8) products with the activations are exact int32 sums, converted to
-// f32 and scaled by (weight scale * activation scale) per lane; see quant_formats_avx512.h.
+// Quantized weights. The activations are quantized once per call per 32 values to 1-3 int8
+// digits (ref::QuantizeActivations, QuantizedActs::levels). Each weight format is decoded in
+// registers into unsigned bytes whose vpdpbusd (u8 x s8) products with each digit level are
+// exact int32 sums, combined (LevelDot), converted to f32 and scaled by (weight scale *
+// activation scale) per lane; see quant_formats_avx512.h.
 // A register tile of R rows x T tokens reuses each decoded weight step T times and each
 // activation load R times; rows are swept in L2-sized panels so prefill reads each weight
 // byte from memory once.
