@@ -4,8 +4,10 @@
 //           >= 512 MiB, far beyond the LLC); GB/s of weight bytes and the fraction of the
 //           read bandwidth. The two modes alternate within each of --reps rounds; the best
 //           round is kept, as other processes may share the CPU.
+//           --hot 1 instead times small matrices (8 MiB of bf16 at most) that stay in the
+//           caches: the kernels' arithmetic ceiling, for telling compute- from memory-bound.
 //  prefill: --prefill N tokens at once (0: skip), GFLOP/s = 2 n_out n_in N / time.
-// Usage: bench_exact [--threads 2] [--dtypes q8_0,q4_0,q4_1] [--reps 3] [--prefill 0]
+// Usage: bench_exact [--threads 2] [--dtypes q8_0,q4_0,q4_1] [--reps 3] [--prefill 0] [--hot 0]
 // (--dtypes also takes bf16, timed once: float weights take f32 activations in every mode.)
 // The ISA is the CPU backend's choice (FS_CPU_ISA=generic|avx512 overrides). Prints JSON.
 #include <algorithm>
@@ -67,14 +69,16 @@ double TimeDecode(fs::Backend& be, const std::vector<fs::TensorView>& copies, co
 int main(int argc, char** argv) {
   int threads = 2, reps = 3;
   int64_t prefill = 0;
+  bool hot = false;
   std::string dtype_list = "q8_0,q4_0,q4_1";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--dtypes") == 0) dtype_list = argv[i + 1];
     else if (std::strcmp(argv[i], "--reps") == 0) reps = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--prefill") == 0) prefill = std::atoll(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--hot") == 0) hot = std::atoi(argv[i + 1]) != 0;
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--dtypes a,b] [--reps N] [--prefill N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--dtypes a,b] [--reps N] [--prefill N] [--hot 0/1]\n", argv[0]);
       return 2;
     }
   }
@@ -88,7 +92,9 @@ int main(int argc, char** argv) {
   const char* mode_names[kModes] = {"exact", "int8x3", "int8x2", "int8"};
   double membw = fs::MeasureReadBandwidthGBps(pool, size_t{1} << 30);
 
-  const int64_t shapes[3][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};  // [n_out, n_in]
+  const int64_t cold_shapes[3][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};  // [n_out, n_in]
+  const int64_t hot_shapes[3][2] = {{512, 4096}, {256, 4096}, {1024, 2048}};
+  const auto& shapes = hot ? hot_shapes : cold_shapes;
   constexpr size_t kColdBytes = size_t{512} << 20;
   nlohmann::json decode = nlohmann::json::array(), prefills = nlohmann::json::array();
   Rng rng;
@@ -104,7 +110,7 @@ int main(int argc, char** argv) {
     for (const auto& shape : shapes) {
       const int64_t n_out = shape[0], n_in = shape[1];
       const size_t bytes = fs::RowBytes(*dtype, n_in) * static_cast<size_t>(n_out);
-      const size_t n_copies = std::max<size_t>(2, (kColdBytes + bytes - 1) / bytes);
+      const size_t n_copies = hot ? 1 : std::max<size_t>(2, (kColdBytes + bytes - 1) / bytes);
       Buffer weights = Alloc(bytes * n_copies);
       std::vector<float> v(static_cast<size_t>(n_out * n_in));
       for (float& f : v) f = 0.05f * rng.Uniform();
@@ -156,7 +162,7 @@ int main(int argc, char** argv) {
   }
   membw = std::max(membw, fs::MeasureReadBandwidthGBps(pool, size_t{1} << 30));
   for (auto& d : decode) d["ratio_to_membw"] = d["gbps"].get<double>() / membw;
-  nlohmann::json out = {{"threads", threads}, {"backend", modes[0]->Name()}, {"membw_gbps", membw},
+  nlohmann::json out = {{"threads", threads}, {"hot", hot}, {"backend", modes[0]->Name()}, {"membw_gbps", membw},
                         {"decode", decode}, {"prefill", prefills}};
   std::printf("%s\n", out.dump(1).c_str());
   return 0;
