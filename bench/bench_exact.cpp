@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--dtypes") == 0) dtype_list = argv[i + 1];
     else if (std::strcmp(argv[i], "--reps") == 0) reps = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--prefill") == 0) prefill = std::atoll(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--hot") == 0) hot = std::atoi(argv[i + 1]) != 0;
+    else if (std::strcmp(argv[i], "--hot") == 0)
+      hot = std::atoi(argv[i + 1]) != 0;
     else {
       std::fprintf(stderr, "usage: %s [--threads N] [--dtypes a,b] [--reps N] [--prefill N] [--hot 0/1]\n", argv[0]);
       return 2;
@@ -136,7 +137,8 @@ int main(int argc, char** argv) {
 
       double best[kModes] = {1e30, 1e30, 1e30, 1e30};
       for (int rep = 0; rep < reps; ++rep) {
-        for (int m = 0; m < n_modes; ++m) best[m] = std::min(best[m], TimeDecode(*modes[m], copies, x.data(), y.data(), 0.3));
+        for (int m = 0; m < n_modes; ++m)
+          best[m] = std::min(best[m], TimeDecode(*modes[m], copies, x.data(), y.data(), 0.3));
       }
       for (int m = 0; m < n_modes; ++m) {
         const double gbps = static_cast<double>(bytes) / best[m] / 1e9;
@@ -162,8 +164,8 @@ int main(int argc, char** argv) {
   }
   membw = std::max(membw, fs::MeasureReadBandwidthGBps(pool, size_t{1} << 30));
   for (auto& d : decode) d["ratio_to_membw"] = d["gbps"].get<double>() / membw;
-  nlohmann::json out = {{"threads", threads}, {"hot", hot}, {"backend", modes[0]->Name()}, {"membw_gbps", membw},
-                        {"decode", decode}, {"prefill", prefills}};
+  nlohmann::json out = {{"threads", threads},  {"hot", hot},       {"backend", modes[0]->Name()},
+                        {"membw_gbps", membw}, {"decode", decode}, {"prefill", prefills}};
   std::printf("%s\n", out.dump(1).c_str());
   return 0;
 }

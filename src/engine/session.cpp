@@ -212,7 +212,8 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
     const int threads =
         options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     s->pool_ = std::make_unique<ThreadPool>(threads);
-    s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations, options.int8_levels});
+    s->backend_ =
+        MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations, options.int8_levels});
     if (options.self_draft_bits > 0) {
       if (!s->plan_.streams()) {
         std::fprintf(stderr, "flashstream: self-draft: the model is resident, so it drafts nothing (ignored)\n");

@@ -171,8 +171,8 @@ TEST_P(MatMulTest, BitwiseDeterministic) {
 
 std::string CaseName(const ::testing::TestParamInfo<std::tuple<CpuIsa, Case, int>>& info) {
   const auto& [isa, c, levels] = info.param;
-  return IsaName(isa) + "_" + std::string(Name(c.dtype)) + "_" + std::to_string(c.n_out) + "x" + std::to_string(c.n_in) +
-         (levels > 1 ? "_int8x" + std::to_string(levels) : "");
+  return IsaName(isa) + "_" + std::string(Name(c.dtype)) + "_" + std::to_string(c.n_out) + "x" +
+         std::to_string(c.n_in) + (levels > 1 ? "_int8x" + std::to_string(levels) : "");
 }
 
 std::vector<Case> QuantizedCases() {
@@ -198,19 +198,20 @@ TEST(MatMulCrossIsa, GenericAndAvx512Agree) {
   if (!CpuIsaAvailable(CpuIsa::kAvx512)) GTEST_SKIP() << "this CPU lacks avx512";
   ThreadPool pool(2);
   for (int levels : {1, 2, 3}) {
-  auto gen = MakeCpuBackend(pool, CpuBackendOptions{CpuIsa::kGeneric, true, levels});
-  auto avx = MakeCpuBackend(pool, CpuBackendOptions{CpuIsa::kAvx512, true, levels});
-  std::mt19937 rng(3);
-  for (const Case& c : Cases()) {
-    Weights w = RandomWeights(c.dtype, c.n_out, c.n_in, rng);
-    const std::vector<float> x = RandomFloats(5 * c.n_in, rng);
-    const std::vector<float> a = RunMatMul(*gen, w.view(), x, 5), b = RunMatMul(*avx, w.view(), x, 5);
-    double max_abs = 0.0;
-    for (float v : a) max_abs = std::max(max_abs, std::fabs(static_cast<double>(v)));
-    for (size_t i = 0; i < a.size(); ++i) {
-      ASSERT_NEAR(a[i], b[i], 1e-4 * max_abs + 1e-6) << Name(c.dtype) << " n_in " << c.n_in << " at " << i << " levels " << levels;
+    auto gen = MakeCpuBackend(pool, CpuBackendOptions{CpuIsa::kGeneric, true, levels});
+    auto avx = MakeCpuBackend(pool, CpuBackendOptions{CpuIsa::kAvx512, true, levels});
+    std::mt19937 rng(3);
+    for (const Case& c : Cases()) {
+      Weights w = RandomWeights(c.dtype, c.n_out, c.n_in, rng);
+      const std::vector<float> x = RandomFloats(5 * c.n_in, rng);
+      const std::vector<float> a = RunMatMul(*gen, w.view(), x, 5), b = RunMatMul(*avx, w.view(), x, 5);
+      double max_abs = 0.0;
+      for (float v : a) max_abs = std::max(max_abs, std::fabs(static_cast<double>(v)));
+      for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_NEAR(a[i], b[i], 1e-4 * max_abs + 1e-6)
+            << Name(c.dtype) << " n_in " << c.n_in << " at " << i << " levels " << levels;
+      }
     }
-  }
   }
 }
 

@@ -33,10 +33,9 @@ constexpr testing::LogitBounds kBounds = {1e-9, 2e-3, 1e-3};
 
 // int8 digit levels of the activations per test: 0 (exact) and 3 (int8x3).
 class Gemma3Golden : public ::testing::TestWithParam<int> {};
-INSTANTIATE_TEST_SUITE_P(Act, Gemma3Golden, ::testing::Values(0, 3),
-                         [](const ::testing::TestParamInfo<int>& info) {
-                           return info.param == 0 ? std::string("exact") : "int8x" + std::to_string(info.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(Act, Gemma3Golden, ::testing::Values(0, 3), [](const ::testing::TestParamInfo<int>& info) {
+  return info.param == 0 ? std::string("exact") : "int8x" + std::to_string(info.param);
+});
 
 std::unique_ptr<Session> OpenGemma3(int levels) {
   EngineOptions o;

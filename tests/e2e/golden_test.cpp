@@ -60,7 +60,8 @@ TEST_P(GoldenMode, LogitsMatchTransformersAtEveryPosition) {
   FS_REQUIRE_SMOLLM2();
   std::unique_ptr<Session> session = OpenSmolLm2(GetParam().levels);
   ASSERT_NE(session, nullptr);
-  testing::ExpectLogitsMatchReference(*session, "smollm2_logits", GetParam().bounds, std::string(GetParam().name) + " ");
+  testing::ExpectLogitsMatchReference(*session, "smollm2_logits", GetParam().bounds,
+                                      std::string(GetParam().name) + " ");
 }
 
 INSTANTIATE_TEST_SUITE_P(Act, GoldenMode, ::testing::ValuesIn(kModes),

@@ -33,10 +33,10 @@ struct QuantizedActs {
   // values 0..15 of block k at 16k and values 16..31 at 64 + 16k, matching how Q4_0/Q4_1
   // pack two values per byte.
   bool split = false;
-  int8_t* q = nullptr;      // [levels, n_tok, n_pad]  digit l of each value
-  float* d = nullptr;       // [n_tok, n_pad / 32]  scale d of each 32 values (the last digit's unit)
-  float* cx32 = nullptr;    // [n_tok, n_pad / 32]  d * sum(Q) of each 32 values
-  float* cx16 = nullptr;    // [n_tok, n_pad / 16]  d * sum(Q) of each 16 values
+  int8_t* q = nullptr;    // [levels, n_tok, n_pad]  digit l of each value
+  float* d = nullptr;     // [n_tok, n_pad / 32]  scale d of each 32 values (the last digit's unit)
+  float* cx32 = nullptr;  // [n_tok, n_pad / 32]  d * sum(Q) of each 32 values
+  float* cx16 = nullptr;  // [n_tok, n_pad / 16]  d * sum(Q) of each 16 values
   // Split layout only: per 128 values, 16 int32 lanes (4 per block, as the kernels' dot
   // products come out): the block's d in all 4 lanes; -sum(q_l) per level and d * sum(Q) in
   // the first.

@@ -57,7 +57,8 @@ __m512 LevelDot(const Dot& dot) {
   __m512i hi = dot(0, _mm512_setzero_si512());
   if constexpr (L >= 2) hi = dot(1, _mm512_slli_epi32(hi, 8));
   if constexpr (L == 3) {
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_set1_ps(256.f), _mm512_cvtepi32_ps(dot(2, _mm512_setzero_si512())));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_set1_ps(256.f),
+                           _mm512_cvtepi32_ps(dot(2, _mm512_setzero_si512())));
   }
   return _mm512_cvtepi32_ps(hi);
 }
@@ -144,7 +145,8 @@ struct GroupTile {
     }
     constexpr int L = F::kLevels;
     const auto dot = [&](int r, int64_t t) {
-      return LevelDot<L>([&](int l, __m512i start) { return F::Dot(start, w[r], xq.q_row(t, l) + v0 + F::kStep * step); });
+      return LevelDot<L>(
+          [&](int l, __m512i start) { return F::Dot(start, w[r], xq.q_row(t, l) + v0 + F::kStep * step); });
     };
     if constexpr (T == 1) {
       for (int r = 0; r < R; ++r) acc[r][0] = _mm512_fmadd_ps(dot(r, t0), es[r], acc[r][0]);
@@ -490,12 +492,18 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
 
 void MatMul(const MatMulArgs& a) {
   switch (a.dtype) {
-    case DType::kQ8_0: return Sweep(kQ8_0Tiles.level[a.xq->levels - 1], a, a.xq);
-    case DType::kQ4_0: return Sweep(kQ4_0Tiles.level[a.xq->levels - 1], a, a.xq);
-    case DType::kQ4_1: return Sweep(kQ4_1Tiles.level[a.xq->levels - 1], a, a.xq);
-    case DType::kQ4_K: return Sweep(kQ4_KTiles.level[a.xq->levels - 1], a, a.xq);
-    case DType::kQ5_K: return Sweep(kQ5_KTiles.level[a.xq->levels - 1], a, a.xq);
-    case DType::kQ6_K: return Sweep(kQ6_KTiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ8_0:
+      return Sweep(kQ8_0Tiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ4_0:
+      return Sweep(kQ4_0Tiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ4_1:
+      return Sweep(kQ4_1Tiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ4_K:
+      return Sweep(kQ4_KTiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ5_K:
+      return Sweep(kQ5_KTiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ6_K:
+      return Sweep(kQ6_KTiles.level[a.xq->levels - 1], a, a.xq);
     case DType::kF32: return Sweep(kF32Tiles, a, a.x);
     case DType::kF16: return Sweep(kF16Tiles, a, a.x);
     case DType::kBF16: return Sweep(kBF16Tiles, a, a.x);
