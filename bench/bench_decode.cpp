@@ -46,7 +46,7 @@ Result<RunStats> Run(Session& s, std::span<const int32_t> prompt, const Generate
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr, "usage: bench_decode MODEL [--threads N] [--decode N] [--prefill N] [--int8-act 0/1]\n");
+    fmt::print(stderr, "usage: bench_decode MODEL [--threads N] [--decode N] [--prefill N] [--int8-act 0..3]\n");
     return 2;
   }
   EngineOptions eo;
@@ -62,8 +62,10 @@ int main(int argc, char** argv) {
       n_decode = v;
     else if (flag == "--prefill")
       n_prefill = v;
-    else if (flag == "--int8-act")
+    else if (flag == "--int8-act") {  // int8 digit levels: 0 = exact, 1 = int8, 2 = int8x2, 3 = int8x3
       eo.int8_activations = v != 0;
+      eo.int8_levels = v > 1 ? v : 1;
+    }
   }
   eo.ctx = n_prefill + n_decode + 8;
   double membw = 0, peak_gflops = 0, peak_int8_gops = 0;

@@ -80,9 +80,8 @@ int main(int argc, char** argv) {
     std::vector<RunStats> best(sessions.size());
     for (int rep = 0; rep < kReps; ++rep) {
       for (size_t i = 0; i < sessions.size(); ++i) {
-        Result<RunStats> r =
-            sessions[i]->Generate(std::span<const int32_t>(prompt.data(), static_cast<size_t>(c - n_decode - 1)), go,
-                                  nullptr);
+        Result<RunStats> r = sessions[i]->Generate(
+            std::span<const int32_t>(prompt.data(), static_cast<size_t>(c - n_decode - 1)), go, nullptr);
         if (!r.ok()) {
           fmt::print(stderr, "bench_kv: {}\n", r.status().message());
           return 1;

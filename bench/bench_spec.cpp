@@ -56,9 +56,10 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr,
-               "usage: bench_spec MODEL [--threads N] [--ram GiB] [--kmax N] [--reps N] [--max-tokens N] "
-               "[--lookup N] [--draft-model PATH] [--self-draft 4|8] [--task-reps N] [--device cpu|cuda] [--vram GiB]\n");
+    fmt::print(
+        stderr,
+        "usage: bench_spec MODEL [--threads N] [--ram GiB] [--kmax N] [--reps N] [--max-tokens N] "
+        "[--lookup N] [--draft-model PATH] [--self-draft 4|8] [--task-reps N] [--device cpu|cuda] [--vram GiB]\n");
     return 2;
   }
   EngineOptions eo;
@@ -105,8 +106,11 @@ int main(int argc, char** argv) {
   }
   Session& s = **opened;
   const int vocab = s.index().config.vocab_size;
-  nlohmann::json out = {{"model", eo.model_path}, {"threads", eo.threads},  {"ram_gib", eo.ram_gib},
-                         {"device", eo.device},     {"vram_gib", eo.vram_gib}};
+  nlohmann::json out = {{"model", eo.model_path},
+                        {"threads", eo.threads},
+                        {"ram_gib", eo.ram_gib},
+                        {"device", eo.device},
+                        {"vram_gib", eo.vram_gib}};
 
   // (a) pass cost against k.
   std::vector<int32_t> ids(static_cast<size_t>(64 + kmax));
@@ -195,8 +199,8 @@ int main(int argc, char** argv) {
         }
       }
       const double plain_tps = Median(tps[0]);
-      nlohmann::json task = {{"task", name}, {"tokens", runs[0].generated_tokens}, {"plain_tps", plain_tps},
-                             {"plain_tps_runs", tps[0]}};
+      nlohmann::json task = {
+          {"task", name}, {"tokens", runs[0].generated_tokens}, {"plain_tps", plain_tps}, {"plain_tps_runs", tps[0]}};
       const char* mode_names[4] = {"plain", "lookup", "draft_model", "self_draft"};
       for (int mode = 1; mode < 4; ++mode) {
         if (sessions[mode] == nullptr) continue;

@@ -23,7 +23,16 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--io-depth", o.io_queue_depth, "O_DIRECT read requests in flight")->check(CLI::Range(1, 256));
   cmd.add_option("--io-chunk-kib", o.io_chunk_kib, "bytes per read request, in KiB")->check(CLI::Range(4, 65536));
   cmd.add_flag("--int8-act", o.int8_activations,
-               "int8 activations in quantized matmuls: faster, logits drift ~1e-3 NMSE from f32");
+               "int8 activations in quantized matmuls: faster, logits drift ~1e-3 NMSE from f32 (= --act int8)");
+  cmd.add_option_function<std::string>(
+         "--act",
+         [&o](const std::string& v) {
+           o.int8_activations = v != "exact";
+           o.int8_levels = v == "int8x3" ? 3 : (v == "int8x2" ? 2 : 1);
+         },
+         "quantized-matmul activations: exact (f32), int8x3 (3 int8 digits, within f32 rounding), "
+         "int8x2, int8 (llama.cpp's, logits drift ~1e-3 NMSE)")
+      ->check(CLI::IsMember({"exact", "int8x3", "int8x2", "int8"}));
   cmd.add_flag("--pacer", o.pacer, "pace streaming reads with the feedback-driven token bucket");
   cmd.add_option("--trace", o.trace_path, "write a per-layer I/O and compute timeline (CSV) to this file");
   cmd.add_option("--draft-model", o.draft_model_path,

@@ -58,6 +58,10 @@ struct EngineOptions {
   // Quantize activations to int8 for quantized matmuls (faster; logits drift ~1e-3 NMSE from
   // the f32 reference). Off: f32 activations against the native weight blocks.
   bool int8_activations = false;
+  // With int8_activations: int8 digit levels per activation, 1..3 (1: llama.cpp's scheme; each
+  // more level divides the rounding error by 256 for one more integer dot product; 3 keeps the
+  // logits within f32 rounding of the f32-activation kernels). Option "act" sets both fields.
+  int int8_levels = 1;
   bool verbose = false;  // extra diagnostics on stderr
   // KV cache (docs/KV_CACHE.md): each query reads its last kv_window positions' K/V in FP16 and
   // older ones quantized to kv_quant bits (8 or 4; 0 = FP16 everywhere); quantized K/V beyond

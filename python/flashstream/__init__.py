@@ -41,6 +41,7 @@ class FlashConfig:
     io_depth: Optional[int] = None  # O_DIRECT requests in flight
     mmap: Optional[bool] = None  # page-cache baseline instead of streaming
     int8_activations: Optional[bool] = None  # faster quantized matmuls, ~1e-3 NMSE drift
+    act: Optional[str] = None  # quantized-matmul activations: "exact", "int8x3" (near-exact), "int8x2", "int8"
     pacer: Optional[bool] = None  # token-bucket pacing of streaming reads
     draft_model: Optional[str] = None  # speculative decoding: a small model sharing the tokenizer
     self_draft: Optional[int] = None  # speculative decoding: 4- or 8-bit copy of the streamed layers
@@ -52,7 +53,7 @@ class FlashConfig:
 
     _NAMES = {"ram_budget_gb": "ram", "kv_quant": "kv_quant", "kv_window": "kv_window", "vram_budget_gb": "vram",
               "device": "device", "threads": "num_thread", "context_length": "num_ctx", "prefetch": "prefetch",
-              "io_depth": "io_depth", "mmap": "mmap", "int8_activations": "int8_act", "pacer": "pacer",
+              "io_depth": "io_depth", "mmap": "mmap", "int8_activations": "int8_act", "act": "act", "pacer": "pacer",
               "draft_model": "draft_model", "self_draft": "self_draft", "bf16_activations": "bf16_act",
               "kv_ram_gb": "kv_ram", "self_draft_cache": "self_draft_cache", "kv_spill_dir": "kv_spill_dir",
               "expert_policy": "expert_policy", "expert_lookahead": "expert_lookahead",

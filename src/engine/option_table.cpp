@@ -142,6 +142,23 @@ const std::vector<Entry>& Table() {
       EngineNumber("io_chunk_kib", &EngineOptions::io_chunk_kib, 4, 65536),
       EngineBool("mmap", &EngineOptions::use_mmap),
       EngineBool("int8_act", &EngineOptions::int8_activations),
+      {"act",
+       [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {
+         FS_RETURN_IF_ERROR(NeedEngine(n, t));
+         int levels = 0;
+         if (v == "int8") {
+           levels = 1;
+         } else if (v == "int8x2") {
+           levels = 2;
+         } else if (v == "int8x3") {
+           levels = 3;
+         } else if (v != "exact") {
+           return Errorf("{}: expected exact, int8x3, int8x2 or int8, got '{}'", n, v);
+         }
+         t.engine->int8_activations = levels > 0;
+         t.engine->int8_levels = levels > 0 ? levels : 1;
+         return Status::Ok();
+       }},
       EngineBool("pacer", &EngineOptions::pacer),
       {"kv_quant",
        [](std::string_view n, std::string_view v, const OptionTarget& t) -> Status {

@@ -23,7 +23,7 @@ struct OptionTarget {
 
 // Sets option `name` from its text `value`. Names (Ollama's where it has one):
 //   engine:   model, num_ctx, num_thread, ram, vram, prefetch, io_depth, io_chunk_kib, mmap,
-//             int8_act, pacer, kv_quant (8, 4, 0), kv_window, kv_ram, kv_spill_dir,
+//             int8_act, act (exact, int8x3, int8x2, int8), pacer, kv_quant (8, 4, 0), kv_window, kv_ram, kv_spill_dir,
 //             device (cpu, cuda, cuda:N), bf16_act, draft_model, self_draft
 //   generate: temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, num_predict,
 //             stop (appends), seed, lookup, draft_max, ignore_eos

@@ -193,7 +193,8 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
     const int threads =
         options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     s->pool_ = std::make_unique<ThreadPool>(threads);
-    s->backend_ = MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations});
+    s->backend_ =
+        MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations, options.int8_levels});
     if (options.self_draft_bits > 0) FS_RETURN_IF_ERROR(s->OpenSelfDraft(options, *s->store_, *s->pool_, progress));
     KvConfig kc;
     kc.n_layers = c.n_layers;
@@ -421,7 +422,8 @@ Status Session::OpenSelfDraft(const EngineOptions& options, WeightStore& host, T
                                        [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); },
                                        SelfDraftCacheDir(options.self_draft_cache)));
   if (options.verbose) {
-    std::fprintf(stderr, "flashstream: self-draft copy %s\n", self_draft_->from_cache() ? "read from the cache" : "built");
+    std::fprintf(stderr, "flashstream: self-draft copy %s\n",
+                 self_draft_->from_cache() ? "read from the cache" : "built");
   }
   return Status::Ok();
 }

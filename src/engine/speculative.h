@@ -58,7 +58,7 @@ class DraftPolicy {
   static constexpr double kDecay = 0.97;
   int draft_max_;
   int passes_ = 0;
-  int longest_pass_ = 0;  // tokens in the longest pass recorded
+  int longest_pass_ = 0;                // tokens in the longest pass recorded
   double accepted_ = 0, rejected_ = 0;  // decayed counts of per-token outcomes
   double draft_seconds_ = 0;            // per drafted token, decayed mean; 0 before any
   // Decayed sums for the weighted least-squares fit of seconds against n - 1.

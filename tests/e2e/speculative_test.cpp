@@ -122,13 +122,32 @@ TEST(DraftModel, SameModelDraftsAreAllAcceptedAndOutputIsUnchanged) {
   }
 }
 
+// The same with --act int8x3: a k-token verify pass quantizes each token's activations on its
+// own, so its logits are bitwise those of k one-token passes and every draft is still accepted.
+TEST(DraftModel, SameModelDraftsAreAllAcceptedWithInt8x3Activations) {
+  FS_REQUIRE_SMOLLM2();
+  EngineOptions o = SmolLm2(0);
+  o.int8_activations = true;
+  o.int8_levels = 3;
+  const std::vector<Reply> plain = Generate(o, 0);
+  o.draft_model_path = testing::SmolLm2Path();
+  const std::vector<Reply> drafted = Generate(o, 0);
+  ASSERT_EQ(drafted.size(), plain.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(drafted[i].tokens, plain[i].tokens) << "prompt " << i;
+    EXPECT_GT(drafted[i].stats.drafted_tokens, 0);
+    EXPECT_GE(drafted[i].stats.accepted_tokens, drafted[i].stats.drafted_tokens - 8) << "prompt " << i;
+  }
+}
+
 // CatchUp runs exactly the tokens the draft model has not seen, once: after it nothing is
 // pending, and a draft from there equals a draft made in one call.
 TEST(DraftModel, CatchUpRunsOnlyUnseenTokensAndDraftsTheSame) {
   FS_REQUIRE_SMOLLM2();
   Result<std::unique_ptr<Session>> target = Session::Open(SmolLm2(0), nullptr);
   ASSERT_TRUE(target.ok()) << target.status().message();
-  const std::vector<int32_t> context = (*target)->tokenizer().Encode("The quick brown fox jumps over the lazy dog", false, false);
+  const std::vector<int32_t> context =
+      (*target)->tokenizer().Encode("The quick brown fox jumps over the lazy dog", false, false);
   ASSERT_GT(context.size(), 4u);
   auto open = [&] { return ModelDrafter::Open(SmolLm2(0), (*target)->tokenizer()); };
   Result<std::unique_ptr<ModelDrafter>> caught = open(), fresh = open();

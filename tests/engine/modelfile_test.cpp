@@ -219,6 +219,14 @@ TEST(OptionTable, NamesTargetsAndErrors) {
   EXPECT_FALSE(e.expert_lookahead);
   EXPECT_EQ(e.self_draft_cache, "none");
   EXPECT_EQ(SetOption("expert_policy", "fifo", both).message(), "expert_policy: expected lru, lfu or decay, got 'fifo'");
+  ASSERT_TRUE(SetOption("act", "int8x3", both).ok());
+  EXPECT_TRUE(e.int8_activations);
+  EXPECT_EQ(e.int8_levels, 3);
+  ASSERT_TRUE(SetOption("act", "exact", both).ok());
+  EXPECT_FALSE(e.int8_activations);
+  ASSERT_TRUE(SetOption("act", "int8", both).ok());
+  EXPECT_EQ(e.int8_levels, 1);
+  EXPECT_EQ(SetOption("act", "int4", both).message(), "act: expected exact, int8x3, int8x2 or int8, got 'int4'");
   EXPECT_EQ(e.model_path, "m.gguf");
   EXPECT_EQ(e.io_queue_depth, 32);
   EXPECT_EQ(e.io_chunk_kib, 256);

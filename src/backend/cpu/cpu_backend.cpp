@@ -65,14 +65,19 @@ CpuIsa ResolveIsa(CpuIsa isa) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels, bool int8_activations)
+  CpuBackend(ThreadPool& pool, const cpu::CpuKernels& kernels, bool int8_activations, int int8_levels)
       : pool_(pool),
         k_(kernels),
         int8_acts_(int8_activations),
+        int8_levels_(int8_levels),
         matmul_scratch_(static_cast<size_t>(pool.size())),
         attention_(pool, kernels) {}
 
-  std::string Name() const override { return std::string("cpu-") + k_.name + (int8_acts_ ? "-int8" : ""); }
+  std::string Name() const override {
+    std::string name = std::string("cpu-") + k_.name;
+    if (int8_acts_) name += int8_levels_ == 1 ? "-int8" : "-int8x" + std::to_string(int8_levels_);
+    return name;
+  }
 
   void MatMul(const TensorView& w, const float* x, int64_t n_tok, float* y) override {
     FS_CHECK(w.valid() && (w.shape.rank == 1 || w.shape.rank == 2), "MatMul weight rank {}", w.shape.rank);
@@ -91,7 +96,8 @@ class CpuBackend final : public Backend {
     if (IsQuantized(w.dtype) && (!int8_acts_ || w.dtype == DType::kQ5_0)) return MatMulExact(a);
     cpu::QuantizedActs xq;
     if (IsQuantized(w.dtype)) {
-      xq.Bind(acts_.Reserve(cpu::QuantizedActs::BytesNeeded(n_tok, a.n_in)), n_tok, a.n_in, k_.split_acts(w.dtype));
+      xq.Bind(acts_.Reserve(cpu::QuantizedActs::BytesNeeded(n_tok, a.n_in, int8_levels_)), n_tok, a.n_in,
+              k_.split_acts(w.dtype), int8_levels_);
       const int64_t tasks = std::min<int64_t>(n_tok, pool_.size());
       pool_.Run(tasks, [&](int64_t task, int) {
         k_.quantize_acts(x, xq, SplitPoint(n_tok, tasks, task), SplitPoint(n_tok, tasks, task + 1));
@@ -296,6 +302,7 @@ class CpuBackend final : public Backend {
   ThreadPool& pool_;
   const cpu::CpuKernels& k_;
   const bool int8_acts_;
+  const int int8_levels_;
   AlignedBuffer acts_;
   std::vector<AlignedBuffer> matmul_scratch_;  // per task: matmul partial sums
   AlignedBuffer exact_scratch_;                // per task: ExactScratchFloats(n_in, n_tok) floats
@@ -324,7 +331,7 @@ std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool, const CpuBackendOption
   FS_CHECK(CpuIsaAvailable(resolved), "CPU ISA {} is not available on this CPU (has: {})", static_cast<int>(resolved),
            GetCpuFeatures().ToString());
   const cpu::CpuKernels& kernels = resolved == CpuIsa::kAvx512 ? cpu::Avx512Kernels() : cpu::GenericKernels();
-  return std::make_unique<CpuBackend>(pool, kernels, options.int8_activations);
+  return std::make_unique<CpuBackend>(pool, kernels, options.int8_activations, options.int8_levels);
 }
 
 std::unique_ptr<Backend> MakeCpuBackend(ThreadPool& pool) { return MakeCpuBackend(pool, CpuBackendOptions{}); }

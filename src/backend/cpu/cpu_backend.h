@@ -25,6 +25,10 @@ struct CpuBackendOptions {
   // integer dot products (llama.cpp's scheme; faster, logits NMSE ~1e-3 vs f32). Name()
   // then ends in "-int8".
   bool int8_activations = false;
+  // With int8_activations: int8 digit levels per activation (QuantizedActs), 1..3. Each level
+  // divides the activation rounding error by 256 (3 levels: logits within f32 rounding of
+  // the exact kernels) for one more integer dot product. Name() ends in "-int8x<levels>" when > 1.
+  int int8_levels = 1;
 };
 
 // Borrows `pool`, which must outlive the backend. Precondition: CpuIsaAvailable(options.isa).

@@ -15,34 +15,47 @@ namespace flashstream::cpu {
 
 // Activations quantized to int8 for the quantized-weight matmul (see ref::QuantizeActivations).
 // Views into one caller-owned buffer (Bind); the quantizer also zeroes the padding past n_in.
+//
+// Levels. With L levels (1..3) each 32-value block is quantized to the integer
+// Q = round(x / d) with d = amax / 127 * 2^(-8 (L - 1)), |Q| <= 127 * 256^(L-1), and stored as
+// L int8 digits q_1..q_L with Q = sum_l q_l * 256^(L - l) (q_1 in [-127, 127], the others in
+// [-128, 127]). One level is llama.cpp's scheme (error up to amax / 254 per value); each level
+// divides the error by 256. The kernels take an exact int32 dot product per level and combine
+// them in a fixed order (matmul_avx512.cpp), so results stay independent of tiling.
 struct QuantizedActs {
   static constexpr int64_t kPadTo = 512;  // values; the kernels' group size
+  static constexpr int kMaxLevels = 3;
   int64_t n_tok = 0;
   int64_t n_in = 0;
   int64_t n_pad = 0;        // n_in rounded up to kPadTo
+  int levels = 1;
   // Layout of q. Natural: value j at j. Split: within each 128 values (4 blocks of 32),
   // values 0..15 of block k at 16k and values 16..31 at 64 + 16k, matching how Q4_0/Q4_1
   // pack two values per byte.
   bool split = false;
-  int8_t* q = nullptr;      // [n_tok, n_pad]
-  float* d = nullptr;       // [n_tok, n_pad / 32]  scale of each 32 values
-  float* cx32 = nullptr;    // [n_tok, n_pad / 32]  d * sum(q) of each 32 values
-  float* cx16 = nullptr;    // [n_tok, n_pad / 16]  d * sum(q) of each 16 values
+  int8_t* q = nullptr;    // [levels, n_tok, n_pad]  digit l of each value
+  float* d = nullptr;     // [n_tok, n_pad / 32]  scale d of each 32 values (the last digit's unit)
+  float* cx32 = nullptr;  // [n_tok, n_pad / 32]  d * sum(Q) of each 32 values
+  float* cx16 = nullptr;  // [n_tok, n_pad / 16]  d * sum(Q) of each 16 values
   // Split layout only: per 128 values, 16 int32 lanes (4 per block, as the kernels' dot
-  // products come out): the block's d in all 4 lanes; -sum(q) and d * sum(q) in the first.
+  // products come out): the block's d in all 4 lanes; -sum(q_l) per level and d * sum(Q) in
+  // the first.
   float* lane_d = nullptr;          // [n_tok, n_pad / 8]
-  int32_t* lane_negsum = nullptr;   // [n_tok, n_pad / 8]
+  int32_t* lane_negsum = nullptr;   // [levels, n_tok, n_pad / 8]
   float* lane_cx = nullptr;         // [n_tok, n_pad / 8]
 
-  static size_t BytesNeeded(int64_t n_tok, int64_t n_in);
-  // Points the arrays into `mem` (64-byte aligned, BytesNeeded bytes).
-  void Bind(void* mem, int64_t n_tok, int64_t n_in, bool split_layout);
-  const int8_t* q_row(int64_t t) const { return q + t * n_pad; }
+  static size_t BytesNeeded(int64_t n_tok, int64_t n_in, int levels = 1);
+  // Points the arrays into `mem` (64-byte aligned, BytesNeeded bytes). 1 <= levels <= kMaxLevels.
+  void Bind(void* mem, int64_t n_tok, int64_t n_in, bool split_layout, int levels = 1);
+  const int8_t* q_row(int64_t t, int level = 0) const { return q + (level * n_tok + t) * n_pad; }
+  int8_t* q_row_mut(int64_t t, int level) const { return q + (level * n_tok + t) * n_pad; }
   const float* d_row(int64_t t) const { return d + t * (n_pad / 32); }
   const float* cx32_row(int64_t t) const { return cx32 + t * (n_pad / 32); }
   const float* cx16_row(int64_t t) const { return cx16 + t * (n_pad / 16); }
   const float* lane_d_row(int64_t t) const { return lane_d + t * (n_pad / 8); }
-  const int32_t* lane_negsum_row(int64_t t) const { return lane_negsum + t * (n_pad / 8); }
+  const int32_t* lane_negsum_row(int64_t t, int level = 0) const {
+    return lane_negsum + (level * n_tok + t) * (n_pad / 8);
+  }
   const float* lane_cx_row(int64_t t) const { return lane_cx + t * (n_pad / 8); }
 };
 

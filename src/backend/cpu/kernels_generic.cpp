@@ -19,27 +19,34 @@ namespace {
 
 void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end) {
   const int64_t nb = xq.n_pad / kQK;
+  const int shift = 8 * (xq.levels - 1);
+  const float unit = static_cast<float>(1 << shift), down = 1.f / unit;
   for (int64_t t = t_begin; t < t_end; ++t) {
     const float* xt = x + t * xq.n_in;
-    int8_t* q = xq.q + t * xq.n_pad;
     float* d = xq.d + t * nb;
     float* cx32 = xq.cx32 + t * nb;
     float* cx16 = xq.cx16 + t * 2 * nb;
     for (int64_t b = 0; b < nb; ++b) {
       float scale = 0.f;
       int sum[2] = {0, 0};
+      for (int j = 0; j < kQK; ++j) {
+        for (int l = 0; l < xq.levels; ++l) xq.q_row_mut(t, l)[b * kQK + j] = 0;
+      }
       if (b * kQK < xq.n_in) {
         float amax = 0.f;
         for (int j = 0; j < kQK; ++j) amax = std::fmax(amax, std::fabs(xt[b * kQK + j]));
-        scale = amax / 127.f;
-        const float inv = scale != 0.f ? 1.f / scale : 0.f;
+        const float top = amax / 127.f;
+        const float inv = (top != 0.f ? 1.f / top : 0.f) * unit;
+        scale = top * down;
         for (int j = 0; j < kQK; ++j) {
-          const auto v = static_cast<int8_t>(std::nearbyint(xt[b * kQK + j] * inv));
-          q[b * kQK + j] = v;
+          int32_t v = static_cast<int32_t>(std::nearbyint(xt[b * kQK + j] * inv));
           sum[j / 16] += v;
+          for (int l = xq.levels - 1; l >= 0; --l) {  // digits from the last (QuantizedActs)
+            const int32_t high = l > 0 ? (v + 128) >> 8 : 0;
+            xq.q_row_mut(t, l)[b * kQK + j] = static_cast<int8_t>(v - high * 256);
+            v = high;
+          }
         }
-      } else {
-        std::memset(q + b * kQK, 0, kQK);
       }
       d[b] = scale;
       cx32[b] = scale * static_cast<float>(sum[0] + sum[1]);
@@ -154,14 +161,25 @@ void MatMulQuantized(const MatMulArgs& a) {
                                  o.data());
     const int64_t n_units = a.n_in / unit;
     for (int64_t t = 0; t < a.n_tok; ++t) {
-      const int8_t* q = xq.q_row(t);
       const float* d = xq.d_row(t);
       const float* cx = unit == 32 ? xq.cx32_row(t) : xq.cx16_row(t);
       float acc = 0.f;
       for (int64_t k = 0; k < n_units; ++k) {
+        // Levels combined as in the AVX-512 kernels: int32 for the first two, f32 for a third.
         int32_t dot = 0;
-        for (int i = 0; i < unit; ++i) dot += u[k * unit + i] * q[k * unit + i];
-        acc += static_cast<float>(dot) * (s[k] * d[k * unit / kQK]);
+        for (int l = 0; l < std::min(xq.levels, 2); ++l) {
+          const int8_t* q = xq.q_row(t, l);
+          dot *= 256;
+          for (int i = 0; i < unit; ++i) dot += u[k * unit + i] * q[k * unit + i];
+        }
+        float dotf = static_cast<float>(dot);
+        if (xq.levels == 3) {
+          const int8_t* q = xq.q_row(t, 2);
+          int32_t dot3 = 0;
+          for (int i = 0; i < unit; ++i) dot3 += u[k * unit + i] * q[k * unit + i];
+          dotf = std::fma(dotf, 256.f, static_cast<float>(dot3));
+        }
+        acc += dotf * (s[k] * d[k * unit / kQK]);
         acc += o[k] * cx[k];
       }
       a.y[t * a.n_out + r] = acc;

@@ -1,9 +1,10 @@
 // AVX-512 (F/BW/VL/DQ/VNNI + F16C) matmul kernels: y[n_tok, n_out] = x[n_tok, n_in] · w[n_out, n_in]^T.
 //
-// Quantized weights. The activations are quantized once per call to int8 per 32 values
-// (ref::QuantizeActivations). Each weight format is decoded in registers into unsigned bytes
-// whose vpdpbusd (u8 x s8) products with the activations are exact int32 sums, converted to
-// f32 and scaled by (weight scale * activation scale) per lane; see quant_formats_avx512.h.
+// Quantized weights. The activations are quantized once per call per 32 values to 1-3 int8
+// digits (ref::QuantizeActivations, QuantizedActs::levels). Each weight format is decoded in
+// registers into unsigned bytes whose vpdpbusd (u8 x s8) products with each digit level are
+// exact int32 sums, combined (LevelDot), converted to f32 and scaled by (weight scale *
+// activation scale) per lane; see quant_formats_avx512.h.
 // A register tile of R rows x T tokens reuses each decoded weight step T times and each
 // activation load R times; rows are swept in L2-sized panels so prefill reads each weight
 // byte from memory once.
@@ -40,6 +41,28 @@ void PrefetchGroup(const u8* p, int bytes) {
   for (int b = 0; b < bytes; b += 64) _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T1);
 }
 
+// A weight format with the number of activation digit levels (QuantizedActs::levels).
+template <class F, int L>
+struct WithLevels : F {
+  static constexpr int kLevels = L;
+};
+
+// The dot products of one step with the L digit levels of the activations, combined into f32
+// in units of the last level: level l + 1 starts from level l's int32 sum times 256 (exact:
+// two levels stay below 2^26 in magnitude); a third level is added in f32 as
+// fma(float(sum_12), 256, float(sum_3)). dot(l, start) is the int32 step dot of level l
+// accumulated onto `start`.
+template <int L, class Dot>
+__m512 LevelDot(const Dot& dot) {
+  __m512i hi = dot(0, _mm512_setzero_si512());
+  if constexpr (L >= 2) hi = dot(1, _mm512_slli_epi32(hi, 8));
+  if constexpr (L == 3) {
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_set1_ps(256.f),
+                           _mm512_cvtepi32_ps(dot(2, _mm512_setzero_si512())));
+  }
+  return _mm512_cvtepi32_ps(hi);
+}
+
 template <class F, int R, int T>
 struct StepTile {
   __m512 acc[R][T];
@@ -70,16 +93,23 @@ struct StepTile {
     StepWeights w[R];
     for (int r = 0; r < R; ++r) F::Load(gp[r], step, valid, w[r]);
     const int64_t v = v0 + F::kStep * step;
+    constexpr int L = F::kLevels;
     for (int t = 0; t < T; ++t) {
-      const int8_t* xs = xq.q_row(t0 + t) + v;
-      const __m512 ed = _mm512_load_ps(xq.lane_d_row(t0 + t) + v / 8);
-      __m512i bias = _mm512_setzero_si512();
-      if constexpr (F::kBiasShift >= 0) {
-        bias = _mm512_slli_epi32(_mm512_load_si512(xq.lane_negsum_row(t0 + t) + v / 8), F::kBiasShift);
+      const int8_t* xs[L];
+      __m512i bias[L];
+      for (int l = 0; l < L; ++l) {
+        xs[l] = xq.q_row(t0 + t, l) + v;
+        bias[l] = _mm512_setzero_si512();
+        if constexpr (F::kBiasShift >= 0) {
+          bias[l] = _mm512_slli_epi32(_mm512_load_si512(xq.lane_negsum_row(t0 + t, l) + v / 8), F::kBiasShift);
+        }
       }
+      const __m512 ed = _mm512_load_ps(xq.lane_d_row(t0 + t) + v / 8);
       for (int r = 0; r < R; ++r) {
-        const __m512i dot = F::Dot(w[r], xs, bias);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(w[r].scale, ed), acc[r][t]);
+        const __m512 dot = LevelDot<L>([&](int l, __m512i start) {
+          return F::Dot(w[r], xs[l], l == 0 ? bias[0] : _mm512_add_epi32(start, bias[l]));
+        });
+        acc[r][t] = _mm512_fmadd_ps(dot, _mm512_mul_ps(w[r].scale, ed), acc[r][t]);
         if constexpr (F::kHasMin) {
           acc[r][t] = _mm512_fmadd_ps(w[r].min, _mm512_load_ps(xq.lane_cx_row(t0 + t) + v / 8), acc[r][t]);
         }
@@ -113,17 +143,18 @@ struct GroupTile {
       w[r] = F::Load(gp[r], step);
       es[r] = _mm512_permutexvar_ps(unit_idx, s[r]);
     }
+    constexpr int L = F::kLevels;
+    const auto dot = [&](int r, int64_t t) {
+      return LevelDot<L>(
+          [&](int l, __m512i start) { return F::Dot(start, w[r], xq.q_row(t, l) + v0 + F::kStep * step); });
+    };
     if constexpr (T == 1) {
-      const int8_t* xs = xq.q_row(t0) + v0 + F::kStep * step;
-      for (int r = 0; r < R; ++r) acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(F::Dot(w[r], xs)), es[r], acc[r][0]);
+      for (int r = 0; r < R; ++r) acc[r][0] = _mm512_fmadd_ps(dot(r, t0), es[r], acc[r][0]);
     } else {
       const __m512i block_idx = _mm512_load_si512(F::BlockLanes(step));
       for (int t = 0; t < T; ++t) {
-        const int8_t* xs = xq.q_row(t0 + t) + v0 + F::kStep * step;
         const __m512 ed = _mm512_permutexvar_ps(block_idx, dx[t]);
-        for (int r = 0; r < R; ++r) {
-          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(F::Dot(w[r], xs)), _mm512_mul_ps(es[r], ed), acc[r][t]);
-        }
+        for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(dot(r, t0 + t), _mm512_mul_ps(es[r], ed), acc[r][t]);
       }
     }
   }
@@ -352,7 +383,8 @@ void Sweep(const TileTable& tiles, const MatMulArgs& a, const void* x) {
   kc = Min64(Max64(kc, align), a.n_in);
   const int64_t chunk_row_bytes = static_cast<int64_t>(static_cast<double>(kc) * row_bytes_per_value);
   const int64_t panel = Min64(64, Max64(kTileRows, kPanelBytes / chunk_row_bytes / kTileRows * kTileRows));
-  const int64_t x_chunk_token_bytes = quantized ? kc * 5 / 2 : kc * 4;  // int8 + lane arrays, or f32
+  // int8 digits + lane arrays, or f32
+  const int64_t x_chunk_token_bytes = quantized ? kc * (2 * a.xq->levels + 3) / 2 : kc * 4;
   int64_t tokens = Max64(kTileTokens, kXChunkBytes / x_chunk_token_bytes / kTileTokens * kTileTokens);
   tokens = Min64(tokens, a.scratch_floats / (panel * 16) / kTileTokens * kTileTokens);
   // kMatMulScratchFloats holds 64 rows x 64 tokens, so tokens >= kTileTokens here.
@@ -368,12 +400,18 @@ void Sweep(const TileTable& tiles, const MatMulArgs& a, const void* x) {
   }
 }
 
-constexpr TileTable kQ8_0Tiles = MakeTiles<QTileFn, Q8_0Format>();
-constexpr TileTable kQ4_0Tiles = MakeTiles<QTileFn, Q4_0Format>();
-constexpr TileTable kQ4_1Tiles = MakeTiles<QTileFn, Q4_1Format>();
-constexpr TileTable kQ4_KTiles = MakeTiles<KTileFn, Q4_KFormat>();
-constexpr TileTable kQ5_KTiles = MakeTiles<KTileFn, Q5_KFormat>();
-constexpr TileTable kQ6_KTiles = MakeTiles<KTileFn, Q6_KFormat>();
+// [levels - 1]: the tiles for each number of activation digit levels.
+template <template <class, int, int> class Fn, class F>
+struct LevelTiles {
+  TileTable level[QuantizedActs::kMaxLevels] = {MakeTiles<Fn, WithLevels<F, 1>>(), MakeTiles<Fn, WithLevels<F, 2>>(),
+                                                MakeTiles<Fn, WithLevels<F, 3>>()};
+};
+constexpr LevelTiles<QTileFn, Q8_0Format> kQ8_0Tiles;
+constexpr LevelTiles<QTileFn, Q4_0Format> kQ4_0Tiles;
+constexpr LevelTiles<QTileFn, Q4_1Format> kQ4_1Tiles;
+constexpr LevelTiles<KTileFn, Q4_KFormat> kQ4_KTiles;
+constexpr LevelTiles<KTileFn, Q5_KFormat> kQ5_KTiles;
+constexpr LevelTiles<KTileFn, Q6_KFormat> kQ6_KTiles;
 constexpr TileTable kF32Tiles = MakeTiles<FTileFn, FloatType<DType::kF32>>();
 constexpr TileTable kF16Tiles = MakeTiles<FTileFn, FloatType<DType::kF16>>();
 constexpr TileTable kBF16Tiles = MakeTiles<FTileFn, FloatType<DType::kBF16>>();
@@ -384,40 +422,66 @@ bool SplitActs(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ
 
 void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int64_t t_end) {
   const int64_t nb = xq.n_pad / 32;
+  const int levels = xq.levels;
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  // Q = round(x / d) with d = amax / 127 * 2^-shift, formed as round((x * (1 / (amax / 127))) * 2^shift).
+  const int shift = 8 * (levels - 1);
+  const __m512 unit = _mm512_set1_ps(static_cast<float>(1 << shift));
+  const float down = 1.f / static_cast<float>(1 << shift);
   for (int64_t t = t_begin; t < t_end; ++t) {
     const float* xt = x + t * xq.n_in;
-    int8_t* q = xq.q + t * xq.n_pad;
     float* d = xq.d + t * nb;
     float* cx32 = xq.cx32 + t * nb;
     float* cx16 = xq.cx16 + t * 2 * nb;
     for (int64_t b = 0; b < nb; ++b) {
       // Where the block's two halves go (see QuantizedActs::split).
-      int8_t* q0 = xq.split ? q + 128 * (b / 4) + 16 * (b % 4) : q + 32 * b;
-      int8_t* q1 = xq.split ? q0 + 64 : q0 + 16;
+      const int64_t off0 = xq.split ? 128 * (b / 4) + 16 * (b % 4) : 32 * b;
+      const int64_t off1 = xq.split ? off0 + 64 : off0 + 16;
       float scale = 0.f;
       int sum0 = 0, sum1 = 0;
+      int negsum[QuantizedActs::kMaxLevels] = {};
       if (b * 32 < xq.n_in) {
         const __m512 x0 = _mm512_loadu_ps(xt + 32 * b), x1 = _mm512_loadu_ps(xt + 32 * b + 16);
         const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(x0, abs_mask), _mm512_and_ps(x1, abs_mask)));
-        scale = amax / 127.f;
-        const __m512 inv = _mm512_set1_ps(scale != 0.f ? 1.f / scale : 0.f);
-        const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, inv));  // round half even (MXCSR default)
-        const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, inv));
-        _mm_store_si128(reinterpret_cast<__m128i*>(q0), _mm512_cvtepi32_epi8(i0));
-        _mm_store_si128(reinterpret_cast<__m128i*>(q1), _mm512_cvtepi32_epi8(i1));
+        const float top = amax / 127.f;
+        const __m512 inv = _mm512_mul_ps(_mm512_set1_ps(top != 0.f ? 1.f / top : 0.f), unit);
+        scale = top * down;
+        // round half even (MXCSR default)
+        __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, inv)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, inv));
         sum0 = _mm512_reduce_add_epi32(i0);
         sum1 = _mm512_reduce_add_epi32(i1);
+        // Digits from the last: q_L = Q - 256 round_down((Q + 128) / 256), Q <- (Q - q_L) / 256.
+        for (int l = levels - 1; l >= 0; --l) {
+          __m512i h0 = i0, h1 = i1;
+          if (l > 0) {
+            h0 = _mm512_srai_epi32(_mm512_add_epi32(i0, _mm512_set1_epi32(128)), 8);
+            h1 = _mm512_srai_epi32(_mm512_add_epi32(i1, _mm512_set1_epi32(128)), 8);
+            i0 = _mm512_sub_epi32(i0, _mm512_slli_epi32(h0, 8));
+            i1 = _mm512_sub_epi32(i1, _mm512_slli_epi32(h1, 8));
+          }
+          int8_t* ql = xq.q_row_mut(t, l);
+          _mm_store_si128(reinterpret_cast<__m128i*>(ql + off0), _mm512_cvtepi32_epi8(i0));
+          _mm_store_si128(reinterpret_cast<__m128i*>(ql + off1), _mm512_cvtepi32_epi8(i1));
+          negsum[l] = -(_mm512_reduce_add_epi32(i0) + _mm512_reduce_add_epi32(i1));
+          i0 = h0;
+          i1 = h1;
+        }
       } else {
-        _mm_store_si128(reinterpret_cast<__m128i*>(q0), _mm_setzero_si128());
-        _mm_store_si128(reinterpret_cast<__m128i*>(q1), _mm_setzero_si128());
+        for (int l = 0; l < levels; ++l) {
+          int8_t* ql = xq.q_row_mut(t, l);
+          _mm_store_si128(reinterpret_cast<__m128i*>(ql + off0), _mm_setzero_si128());
+          _mm_store_si128(reinterpret_cast<__m128i*>(ql + off1), _mm_setzero_si128());
+        }
       }
       d[b] = scale;
       cx32[b] = scale * static_cast<float>(sum0 + sum1);
       if (xq.split) {  // lanes 4k..4k+3 of the block's 128-value step
         const int64_t lane = t * (xq.n_pad / 8) + 16 * (b / 4) + 4 * (b % 4);
         _mm_store_ps(xq.lane_d + lane, _mm_set1_ps(scale));
-        _mm_store_si128(reinterpret_cast<__m128i*>(xq.lane_negsum + lane), _mm_set_epi32(0, 0, 0, -(sum0 + sum1)));
+        for (int l = 0; l < levels; ++l) {
+          _mm_store_si128(reinterpret_cast<__m128i*>(xq.lane_negsum + l * xq.n_tok * (xq.n_pad / 8) + lane),
+                          _mm_set_epi32(0, 0, 0, negsum[l]));
+        }
         _mm_store_ps(xq.lane_cx + lane, _mm_set_ps(0.f, 0.f, 0.f, cx32[b]));
       }
       cx16[2 * b] = scale * static_cast<float>(sum0);
@@ -428,12 +492,18 @@ void QuantizeActs(const float* x, const QuantizedActs& xq, int64_t t_begin, int6
 
 void MatMul(const MatMulArgs& a) {
   switch (a.dtype) {
-    case DType::kQ8_0: return Sweep(kQ8_0Tiles, a, a.xq);
-    case DType::kQ4_0: return Sweep(kQ4_0Tiles, a, a.xq);
-    case DType::kQ4_1: return Sweep(kQ4_1Tiles, a, a.xq);
-    case DType::kQ4_K: return Sweep(kQ4_KTiles, a, a.xq);
-    case DType::kQ5_K: return Sweep(kQ5_KTiles, a, a.xq);
-    case DType::kQ6_K: return Sweep(kQ6_KTiles, a, a.xq);
+    case DType::kQ8_0:
+      return Sweep(kQ8_0Tiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ4_0:
+      return Sweep(kQ4_0Tiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ4_1:
+      return Sweep(kQ4_1Tiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ4_K:
+      return Sweep(kQ4_KTiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ5_K:
+      return Sweep(kQ5_KTiles.level[a.xq->levels - 1], a, a.xq);
+    case DType::kQ6_K:
+      return Sweep(kQ6_KTiles.level[a.xq->levels - 1], a, a.xq);
     case DType::kF32: return Sweep(kF32Tiles, a, a.x);
     case DType::kF16: return Sweep(kF16Tiles, a, a.x);
     case DType::kBF16: return Sweep(kBF16Tiles, a, a.x);

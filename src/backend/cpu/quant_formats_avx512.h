@@ -178,8 +178,9 @@ struct KStep {
   static constexpr int kStep = 64;
   static constexpr bool kSplit = false;
   static const int32_t* BlockLanes(int step) { return kExpand32[step]; }
-  static __m512i Dot(__m512i w, const int8_t* xs) {
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_load_si512(xs));
+  // start + the step's int32 dot products.
+  static __m512i Dot(__m512i start, __m512i w, const int8_t* xs) {
+    return _mm512_dpbusd_epi32(start, w, _mm512_load_si512(xs));
   }
 };
 

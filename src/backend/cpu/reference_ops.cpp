@@ -139,14 +139,15 @@ void SoftCap(float* x, int64_t n, float cap) {
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(cap * std::tanh(static_cast<double>(x[i]) / cap));
 }
 
-void QuantizeActivations(const float* x, int64_t n, int8_t* q, float* d) {
+void QuantizeActivations(const float* x, int64_t n, int levels, int32_t* q, float* d) {
+  const float unit = std::ldexp(1.f, 8 * (levels - 1));
   for (int64_t b = 0; b < n / kQK; ++b) {
     float amax = 0.f;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[b * kQK + j]));
-    const float scale = amax / 127.f;
-    const float inv = scale != 0.f ? 1.f / scale : 0.f;
-    d[b] = scale;
-    for (int j = 0; j < kQK; ++j) q[b * kQK + j] = static_cast<int8_t>(std::nearbyint(x[b * kQK + j] * inv));
+    const float top = amax / 127.f;
+    const float inv = (top != 0.f ? 1.f / top : 0.f) * unit;
+    d[b] = top / unit;
+    for (int j = 0; j < kQK; ++j) q[b * kQK + j] = static_cast<int32_t>(std::nearbyint(x[b * kQK + j] * inv));
   }
 }
 

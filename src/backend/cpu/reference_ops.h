@@ -29,9 +29,10 @@ void SoftCap(float* x, int64_t n, float cap);
 // params.scale_factor > 0; computed in double, rounded to float (the kernels use it as is).
 float RopeInvFreq(const RopeParams& params, int i);
 
-// The activation quantization of the int8 matmul kernels: per block of 32 values,
-// d = max|x| / 127, q = round-half-even(x / d) computed as x * (1/d) in float (q = 0 when d = 0).
-// x[n], q[n], d[n/32]; n % 32 == 0. Kernels must produce exactly these q and d.
-void QuantizeActivations(const float* x, int64_t n, int8_t* q, float* d);
+// The activation quantization of the int8 matmul kernels with `levels` int8 digits (1..3, see
+// QuantizedActs): per block of 32 values, top = max|x| / 127, d = top * 2^(-8 (levels - 1)),
+// q = round-half-even((x * (1 / top)) * 2^(8 (levels - 1))) in float (q = 0 when top = 0).
+// x[n], q[n], d[n/32]; n % 32 == 0. Kernels must produce exactly these q (as digits) and d.
+void QuantizeActivations(const float* x, int64_t n, int levels, int32_t* q, float* d);
 
 }  // namespace flashstream::ref
