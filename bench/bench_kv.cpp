@@ -125,10 +125,13 @@ int main(int argc, char** argv) {
                       {"memory_vs_fp16", row["kv_bytes"].get<double>() / fp16->second["kv_bytes"].get<double>()},
                       {"decode_vs_fp16", row["decode_tps"].get<double>() / fp16->second["decode_tps"].get<double>()}});
   }
-  nlohmann::json out = {
-      {"model", eo.model_path},    {"threads", eo.threads},      {"device", eo.device},
-      {"decode_tokens", n_decode}, {"results", results},
-      {"ratios", ratios},          {"limits", {{"memory_vs_fp16_q8_at_8k", 0.55}, {"decode_vs_fp16", 1.0}}}};
+  nlohmann::json out = {{"model", eo.model_path},
+                        {"threads", eo.threads},
+                        {"device", eo.device},
+                        {"decode_tokens", n_decode},
+                        {"results", results},
+                        {"ratios", ratios},
+                        {"limits", {{"memory_vs_fp16_q8_at_8k", 0.55}, {"decode_vs_fp16", 1.0}}}};
   fmt::print("{}\n", out.dump(2));
   return 0;
 }

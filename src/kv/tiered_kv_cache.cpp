@@ -16,7 +16,10 @@ constexpr int64_t G = TieredKvCache::kBlockRows;
 }  // namespace
 
 TieredKvCache::TieredKvCache(const KvConfig& c, Backend* device)
-    : config_(c), device_(device), layers_(static_cast<size_t>(c.n_layers)), layer_window_(static_cast<size_t>(c.n_layers), 0) {
+    : config_(c),
+      device_(device),
+      layers_(static_cast<size_t>(c.n_layers)),
+      layer_window_(static_cast<size_t>(c.n_layers), 0) {
   const int w = c.n_kv_heads * c.head_dim;
   hot_ = KvBlockLayout{c.f32 ? KvFormat::kF32 : KvFormat::kF16, KvGrouping::kPerToken, w, KvChannelGroup(w),
                        static_cast<int>(G)};
@@ -77,9 +80,10 @@ Result<std::unique_ptr<TieredKvCache>> TieredKvCache::Create(const KvConfig& c, 
                   c.n_kv_heads * c.head_dim);
   }
   if (device != nullptr && c.ram_bytes > 0) {
-    return Errorf("--kv-ram: a KV cache on the {} device does not spill to disk (its quantized tier stays in device "
-                  "memory); leave --kv-ram out",
-                  device->Name());
+    return Errorf(
+        "--kv-ram: a KV cache on the {} device does not spill to disk (its quantized tier stays in device "
+        "memory); leave --kv-ram out",
+        device->Name());
   }
   return std::unique_ptr<TieredKvCache>(new TieredKvCache(c, device));
 }
@@ -249,8 +253,7 @@ Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_
   for (int64_t g = hot_from / G; g * G <= last && hot_from <= last; ++g) {
     const Block& b = L.blocks[static_cast<size_t>(g)];
     FS_CHECK(b.hot != nullptr, "KV: hot block {} of layer {} is missing", g, layer);
-    hot_views_.push_back(
-        KvBlockView{g * G, std::min(G, L.written - g * G), hot_, hot_, b.hot, b.hot + hot_.bytes()});
+    hot_views_.push_back(KvBlockView{g * G, std::min(G, L.written - g * G), hot_, hot_, b.hot, b.hot + hot_.bytes()});
   }
   if (hot_from <= last) stats_.read_ram_bytes += static_cast<uint64_t>(last + 1 - hot_from) * 2 * hot_.row_code_bytes();
   TieredAttentionArgs a;

@@ -94,10 +94,10 @@ class TieredKvCache final : public KvCache {
   void PrefetchAfter(int layer, int n_tok);
 
   KvConfig config_;
-  Backend* device_ = nullptr;                        // null: blocks in host memory
-  std::vector<std::byte*> free_hot_, free_cold_;     // device blocks kept for reuse
-  KvBlockLayout hot_;              // f16/f32 rows
-  KvBlockLayout cold_k_, cold_v_;  // quantized blocks
+  Backend* device_ = nullptr;                     // null: blocks in host memory
+  std::vector<std::byte*> free_hot_, free_cold_;  // device blocks kept for reuse
+  KvBlockLayout hot_;                             // f16/f32 rows
+  KvBlockLayout cold_k_, cold_v_;                 // quantized blocks
   int64_t n_past_ = 0;
   std::vector<Layer> layers_;
   std::vector<int64_t> layer_window_;   // [n_layers] the attention window of each layer's last Attend()

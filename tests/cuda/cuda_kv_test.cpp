@@ -40,9 +40,10 @@ std::vector<float> Rows(int n, int width, std::mt19937& rng) {
 
 std::vector<KvBlockLayout> Layouts(int width) {
   const int g = KvChannelGroup(width);
-  return {{KvFormat::kF32, KvGrouping::kPerToken, width, g, 64},    {KvFormat::kF16, KvGrouping::kPerToken, width, g, 64},
-          {KvFormat::kQ8, KvGrouping::kPerToken, width, g, 64},     {KvFormat::kQ4, KvGrouping::kPerToken, width, g, 64},
-          {KvFormat::kQ8, KvGrouping::kPerChannel, width, g, 64},   {KvFormat::kQ4, KvGrouping::kPerChannel, width, g, 64}};
+  return {
+      {KvFormat::kF32, KvGrouping::kPerToken, width, g, 64},  {KvFormat::kF16, KvGrouping::kPerToken, width, g, 64},
+      {KvFormat::kQ8, KvGrouping::kPerToken, width, g, 64},   {KvFormat::kQ4, KvGrouping::kPerToken, width, g, 64},
+      {KvFormat::kQ8, KvGrouping::kPerChannel, width, g, 64}, {KvFormat::kQ4, KvGrouping::kPerChannel, width, g, 64}};
 }
 
 TEST_F(CudaVsCpuTest, KvQuantizeGivesTheCpuBytes) {
@@ -58,8 +59,8 @@ TEST_F(CudaVsCpuTest, KvQuantizeGivesTheCpuBytes) {
         DeviceVec<std::byte> got(std::vector<std::byte>(l.bytes()));
         DeviceVec<float> dx(std::vector<float>(x.begin(), x.begin() + int64_t{n} * width));
         gpu_->QuantizeKv(l, dx.data(), row0, n, got.data());
-        EXPECT_TRUE(got.Download() == want) << Name(l.format) << " " << Name(l.grouping) << " width " << width
-                                             << " rows " << row0 << "+" << n;
+        EXPECT_TRUE(got.Download() == want)
+            << Name(l.format) << " " << Name(l.grouping) << " width " << width << " rows " << row0 << "+" << n;
       }
     }
   }
@@ -124,7 +125,8 @@ class KvPair {
       for (float& x : q) x *= 0.3f;
       std::vector<float> want(q.size());
       EXPECT_TRUE(host_->Write(l, k.data(), v.data(), n).ok());
-      EXPECT_TRUE(host_->Attend(l, cpu_, q.data(), n, kHeads, kKvHeads, kHeadDim, 0.125f, c_.sliding, want.data()).ok());
+      EXPECT_TRUE(
+          host_->Attend(l, cpu_, q.data(), n, kHeads, kKvHeads, kHeadDim, 0.125f, c_.sliding, want.data()).ok());
       DeviceVec<float> dk(k), dv(v), dq(q), dout(std::vector<float>(q.size()));
       EXPECT_TRUE(device().Write(l, dk.data(), dv.data(), n).ok());
       EXPECT_TRUE(
@@ -165,7 +167,7 @@ class KvPair {
 
 TEST_F(CudaVsCpuTest, TieredKvCacheAttendsAsTheCpu) {
   const Case cases[] = {{8, 128, false, 0}, {8, 128, false, 100}, {4, 128, false, 0}, {4, 0, false, 0},
-                        {8, 100, true, 0},  {4, 16, true, 50},     {0, 128, false, 0}, {8, 0, true, 0}};
+                        {8, 100, true, 0},  {4, 16, true, 50},    {0, 128, false, 0}, {8, 0, true, 0}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << c.bits << "-bit, window " << c.window << ", keys per "
                                       << (c.keys_per_token ? "token" : "channel") << ", sliding " << c.sliding);

@@ -223,9 +223,9 @@ class CudaBackend final : public Backend {
 
   void QuantizeKv(const KvBlockLayout& layout, const float* x, int row0, int n, std::byte* block) override {
     FS_CHECK(row0 >= 0 && n >= 0 && row0 + n <= layout.rows, "QuantizeKv: rows {}+{} of {}", row0, n, layout.rows);
-    FS_CHECK(layout.grouping != KvGrouping::kPerChannel || !IsQuantized(layout.format) ||
-                 (row0 == 0 && n == layout.rows),
-             "QuantizeKv: per-channel blocks are quantized whole ({} rows at {})", n, row0);
+    FS_CHECK(
+        layout.grouping != KvGrouping::kPerChannel || !IsQuantized(layout.format) || (row0 == 0 && n == layout.rows),
+        "QuantizeKv: per-channel blocks are quantized whole ({} rows at {})", n, row0);
     Use();
     if (Unrecordable()) return;
     cuda::LaunchQuantizeKv(cuda::ToDevice(layout), x, row0, n, block, s());

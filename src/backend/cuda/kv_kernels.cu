@@ -18,7 +18,7 @@ namespace flashstream::cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int64_t kMinChunk = 256;   // keys per block at least
+constexpr int64_t kMinChunk = 256;       // keys per block at least
 constexpr int64_t kTargetBlocks = 2048;  // enough blocks to fill the device
 
 __device__ float HalfToFloat(uint16_t h) { return __half2float(__ushort_as_half(h)); }
@@ -148,8 +148,8 @@ void LaunchQuantize(const KvLayout& l, const Src& src, int row0, int n, std::byt
     items = int64_t{n} * (l.width / l.group);
   }
   const int threads = 128;
-  QuantizeKernel<<<static_cast<unsigned>((items + threads - 1) / threads), threads, 0, stream>>>(l, src, row0, n,
-                                                                                                  block, items);
+  QuantizeKernel<<<static_cast<unsigned>((items + threads - 1) / threads), threads, 0, stream>>>(l, src, row0, n, block,
+                                                                                                 items);
   FS_CUDA_CHECK_LAUNCH();
 }
 
@@ -279,8 +279,8 @@ void LaunchQuantizeKv(const KvLayout& to, const float* x, int row0, int n, std::
   LaunchQuantize(to, F32Rows{x, to.width}, row0, n, block, stream);
 }
 
-void LaunchRequantizeKv(const KvLayout& from, const std::byte* src, const KvLayout& to, int row0, int n,
-                        std::byte* dst, cudaStream_t stream) {
+void LaunchRequantizeKv(const KvLayout& from, const std::byte* src, const KvLayout& to, int row0, int n, std::byte* dst,
+                        cudaStream_t stream) {
   LaunchQuantize(to, BlockRows{from, src, row0}, row0, n, dst, stream);
 }
 

@@ -13,7 +13,7 @@ namespace flashstream::cuda {
 
 // A KvBlockLayout (core/kv_quant.h) as the kernels read it.
 struct KvLayout {
-  int format = 0;    // KvFormat
+  int format = 0;       // KvFormat
   int per_channel = 0;  // KvGrouping::kPerChannel
   int width = 0;
   int group = 0;
@@ -26,8 +26,8 @@ struct KvLayout {
 // QuantizeKvRows does: same codes, same f16 scales and mins.
 void LaunchQuantizeKv(const KvLayout& to, const float* x, int row0, int n, std::byte* block, cudaStream_t stream);
 // The same from rows row0..row0+n-1 of `src` (layout `from`), decoded as DequantizeKvRows does.
-void LaunchRequantizeKv(const KvLayout& from, const std::byte* src, const KvLayout& to, int row0, int n,
-                        std::byte* dst, cudaStream_t stream);
+void LaunchRequantizeKv(const KvLayout& from, const std::byte* src, const KvLayout& to, int row0, int n, std::byte* dst,
+                        cudaStream_t stream);
 
 // One tier of a KV cache: consecutive blocks of k.rows positions, block i at positions
 // (first_block + i) * k.rows.., its keys at k_blocks[i] and values at v_blocks[i].
