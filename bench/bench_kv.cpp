@@ -5,7 +5,8 @@
 // "ratios" compares each quantized cache with the FP16 one (--kv-quant 0) of the same run at the same length: memory
 // (target
 // <= 0.55 for 8-bit at 8k) and decode speed (target >= 1).
-//   bench_kv MODEL [--threads 2] [--decode 16] [--contexts 512,4096,8192] [--quants 0,8,4]
+//   bench_kv MODEL [--threads 2] [--decode 16] [--contexts 512,4096,8192] [--quants 0,8,4] [--device cuda]
+// With --device cuda the caches are in device memory (kv_bytes: device bytes of the tiers).
 #include <fmt/format.h>  // fmt::print
 
 #include <cstdlib>
@@ -31,7 +32,8 @@ std::vector<int> IntList(const std::string& s) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     fmt::print(stderr,
-               "usage: bench_kv MODEL [--threads N] [--decode N] [--contexts 512,4096,8192] [--quants 0,8,4]\n");
+               "usage: bench_kv MODEL [--threads N] [--decode N] [--contexts 512,4096,8192] [--quants 0,8,4] "
+               "[--device cpu|cuda]\n");
     return 2;
   }
   EngineOptions eo;
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
       contexts = IntList(value);
     else if (flag == "--quants")
       quants = IntList(value);
+    else if (flag == "--device")
+      eo.device = value;
   }
   int max_ctx = 0;
   for (int c : contexts) max_ctx = std::max(max_ctx, c);
@@ -123,10 +127,13 @@ int main(int argc, char** argv) {
                       {"memory_vs_fp16", row["kv_bytes"].get<double>() / fp16->second["kv_bytes"].get<double>()},
                       {"decode_vs_fp16", row["decode_tps"].get<double>() / fp16->second["decode_tps"].get<double>()}});
   }
-  nlohmann::json out = {
-      {"model", eo.model_path},    {"threads", eo.threads},
-      {"decode_tokens", n_decode}, {"results", results},
-      {"ratios", ratios},          {"limits", {{"memory_vs_fp16_q8_at_8k", 0.55}, {"decode_vs_fp16", 1.0}}}};
+  nlohmann::json out = {{"model", eo.model_path},
+                        {"threads", eo.threads},
+                        {"device", eo.device},
+                        {"decode_tokens", n_decode},
+                        {"results", results},
+                        {"ratios", ratios},
+                        {"limits", {{"memory_vs_fp16_q8_at_8k", 0.55}, {"decode_vs_fp16", 1.0}}}};
   fmt::print("{}\n", out.dump(2));
   return 0;
 }

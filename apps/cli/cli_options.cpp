@@ -54,7 +54,8 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
       ->check(CLI::IsMember({0, 4, 8}));
   cmd.add_option("--kv-window", o.kv_window, "positions each query reads in FP16 (its most recent ones)")
       ->check(CLI::NonNegativeNumber);
-  cmd.add_option("--kv-ram", o.kv_ram_gib, "GiB of quantized K/V kept in RAM; the rest spills to disk (0 = no limit)")
+  cmd.add_option("--kv-ram", o.kv_ram_gib,
+                 "GiB of quantized K/V kept in RAM; the rest spills to disk (0 = no limit; CPU only)")
       ->check(CLI::NonNegativeNumber);
   cmd.add_option("--kv-spill-dir", o.kv_spill_dir, "folder for the KV spill file (default $TMPDIR, else /var/tmp)");
   cmd.add_flag("--kv-keys-per-token", o.kv_keys_per_token,

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "core/check.h"
 
@@ -35,7 +36,18 @@ bool Backend::EndStepRecording() { return false; }
 bool Backend::ReplayStep(uint64_t) { return false; }
 
 void Backend::TieredAttention(const TieredAttentionArgs&) {
-  FS_CHECK(false, "backend {} has no tiered attention over a host KV cache", Name());
+  FS_CHECK(false, "backend {} has no tiered attention over a KV cache", Name());
+}
+
+void Backend::QuantizeKv(const KvBlockLayout& layout, const float* x, int row0, int n, std::byte* block) {
+  QuantizeKvRows(layout, x, row0, n, block);
+}
+
+void Backend::RequantizeKv(const KvBlockLayout& from, const std::byte* src, const KvBlockLayout& to, int row0, int n,
+                           std::byte* dst) {
+  std::vector<float> rows(static_cast<size_t>(n) * static_cast<size_t>(from.width));
+  DequantizeKvRows(from, src, row0, n, rows.data());
+  QuantizeKvRows(to, rows.data(), row0, n, dst);
 }
 
 }  // namespace flashstream

@@ -86,10 +86,18 @@ class Backend {
   // position p = n_ctx-n_tok+i sees keys max(0, p-window+1)..p; window 0 = no limit.
   virtual void Attention(const float* q, const float* k, const float* v, int64_t n_tok, int64_t n_ctx, int n_heads,
                          int n_kv_heads, int head_dim, float scale, int64_t window, float* out) = 0;
-  // Attention over the tiers of a host KV cache (see TieredAttentionArgs). Backends whose KV
-  // cache lives elsewhere (the CUDA backend keeps its own on the device) do not implement it:
-  // the default aborts with a message naming the backend.
+  // Attention over the tiers of a KV cache (see TieredAttentionArgs) whose blocks are in this
+  // backend's memory. The default aborts with a message naming the backend. The CUDA backend
+  // needs each tier's blocks to be consecutive blocks of layout.rows positions, the first
+  // starting at a multiple of it (as src/kv makes them).
   virtual void TieredAttention(const TieredAttentionArgs& args);
+  // KV cache blocks in backend memory (src/kv with a device): QuantizeKvRows of x[n, width]
+  // (backend memory) into rows row0..row0+n-1 of `block`, and the same rows of block `src`
+  // (layout `from`) converted into `dst` (layout `to`) through f32, codes and scales identical
+  // to core/kv_quant.h's quantizer. The defaults run the host functions (host memory).
+  virtual void QuantizeKv(const KvBlockLayout& layout, const float* x, int row0, int n, std::byte* block);
+  virtual void RequantizeKv(const KvBlockLayout& from, const std::byte* src, const KvBlockLayout& to, int row0, int n,
+                            std::byte* dst);
   // out[n] = silu(gate[n]) * up[n]; out may alias gate.
   virtual void SwiGlu(const float* gate, const float* up, int64_t n, float* out) = 0;
   // out[n] = gelu_tanh(gate[n]) * up[n] in f32, gelu_tanh(g) = 0.5 g (1 + tanh(sqrt(2/pi)

@@ -167,10 +167,30 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   if (ctx <= 0) ctx = 4096;  // a model that does not state its trained context
   const int kv_width = c.n_kv_heads * c.head_dim;
   FS_ASSIGN_OR_RETURN(const int gpu, ParseDevice(options.device));
+  KvConfig kc;
+  kc.n_layers = c.n_layers;
+  kc.n_kv_heads = c.n_kv_heads;
+  kc.head_dim = c.head_dim;
+  kc.max_positions = ctx;
+  kc.quant_bits = options.kv_quant;
+  kc.window = options.kv_window;
+  kc.f32 = options.kv_f32;
+  kc.keys_per_token = options.kv_keys_per_token;
+  kc.ram_bytes = static_cast<uint64_t>(options.kv_ram_gib * kGiB);
+  kc.spill_dir = options.kv_spill_dir;
   if (gpu >= 0) {
-    const uint64_t kv_bytes = 2ull * c.n_layers * static_cast<uint64_t>(ctx) * kv_width * sizeof(float);
+    // --kv-f32 --kv-quant 0: the exact f32 cache (its decode steps are recorded as CUDA graphs);
+    // otherwise the tiered cache in device memory. The VRAM kept from the weights for the KV
+    // cache: its upper bound.
+    const bool exact = options.kv_f32 && options.kv_quant == 0;
+    const uint64_t values = 2ull * c.n_layers * static_cast<uint64_t>(ctx) * kv_width;
+    const uint64_t kv_bytes = values * (options.kv_f32 ? sizeof(float) : 2);
     FS_RETURN_IF_ERROR(OpenGpuSession(index, options, gpu, kv_bytes, progress, &s->backend_, &s->store_, &s->plan_));
-    s->kv_ = std::make_unique<BackendKvCache>(*s->backend_, c.n_layers, kv_width, ctx);
+    if (exact) {
+      s->kv_ = std::make_unique<BackendKvCache>(*s->backend_, c.n_layers, kv_width, ctx);
+    } else {
+      FS_ASSIGN_OR_RETURN(s->kv_, MakeDeviceKvCache(kc, *s->backend_));
+    }
     s->model_->set_max_chunk(kGpuMaxChunk);
     if (options.self_draft_bits > 0 && s->plan_.streams()) {
       // The copy is built on the host from the files (mapped for the build only), then moved
@@ -196,17 +216,6 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
     s->backend_ =
         MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations, options.int8_levels});
     if (options.self_draft_bits > 0) FS_RETURN_IF_ERROR(s->OpenSelfDraft(options, *s->store_, *s->pool_, progress));
-    KvConfig kc;
-    kc.n_layers = c.n_layers;
-    kc.n_kv_heads = c.n_kv_heads;
-    kc.head_dim = c.head_dim;
-    kc.max_positions = ctx;
-    kc.quant_bits = options.kv_quant;
-    kc.window = options.kv_window;
-    kc.f32 = options.kv_f32;
-    kc.keys_per_token = options.kv_keys_per_token;
-    kc.ram_bytes = static_cast<uint64_t>(options.kv_ram_gib * kGiB);
-    kc.spill_dir = options.kv_spill_dir;
     FS_ASSIGN_OR_RETURN(s->kv_, MakeHostKvCache(kc));
   }
   if (options.verbose) std::fprintf(stderr, "flashstream: %s\n", s->kv_->Describe().c_str());

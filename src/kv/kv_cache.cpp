@@ -18,4 +18,9 @@ Result<std::unique_ptr<KvCache>> MakeHostKvCache(const KvConfig& config) {
   return std::unique_ptr<KvCache>(std::move(cache));
 }
 
+Result<std::unique_ptr<KvCache>> MakeDeviceKvCache(const KvConfig& config, Backend& device) {
+  FS_ASSIGN_OR_RETURN(std::unique_ptr<TieredKvCache> cache, TieredKvCache::Create(config, &device));
+  return std::unique_ptr<KvCache>(std::move(cache));
+}
+
 }  // namespace flashstream

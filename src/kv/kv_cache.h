@@ -80,5 +80,8 @@ class KvCache {
 
 // The hybrid host cache (tiered_kv_cache.h). Fails on a configuration it cannot hold.
 Result<std::unique_ptr<KvCache>> MakeHostKvCache(const KvConfig& config);
+// The same hybrid cache with its blocks in `device`'s memory (borrowed; must outlive the cache),
+// quantized and attended by that backend. No spill tier: fails when config.ram_bytes > 0.
+Result<std::unique_ptr<KvCache>> MakeDeviceKvCache(const KvConfig& config, Backend& device);
 
 }  // namespace flashstream

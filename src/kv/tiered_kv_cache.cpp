@@ -13,17 +13,13 @@ namespace {
 
 constexpr int64_t G = TieredKvCache::kBlockRows;
 
-std::unique_ptr<std::byte[]> CopyBytes(const std::unique_ptr<std::byte[]>& src, size_t n) {
-  if (!src) return nullptr;
-  auto dst = std::make_unique<std::byte[]>(n);
-  std::memcpy(dst.get(), src.get(), n);
-  return dst;
-}
-
 }  // namespace
 
-TieredKvCache::TieredKvCache(const KvConfig& c)
-    : config_(c), layers_(static_cast<size_t>(c.n_layers)), layer_window_(static_cast<size_t>(c.n_layers), 0) {
+TieredKvCache::TieredKvCache(const KvConfig& c, Backend* device)
+    : config_(c),
+      device_(device),
+      layers_(static_cast<size_t>(c.n_layers)),
+      layer_window_(static_cast<size_t>(c.n_layers), 0) {
   const int w = c.n_kv_heads * c.head_dim;
   hot_ = KvBlockLayout{c.f32 ? KvFormat::kF32 : KvFormat::kF16, KvGrouping::kPerToken, w, KvChannelGroup(w),
                        static_cast<int>(G)};
@@ -33,7 +29,44 @@ TieredKvCache::TieredKvCache(const KvConfig& c)
   cold_v_ = KvBlockLayout{q, KvGrouping::kPerToken, w, KvChannelGroup(w), static_cast<int>(G)};
 }
 
-Result<std::unique_ptr<TieredKvCache>> TieredKvCache::Create(const KvConfig& c) {
+TieredKvCache::~TieredKvCache() {
+  for (Layer& L : layers_) {
+    for (Block& b : L.blocks) {
+      FreeBlock(b.hot, true);
+      FreeBlock(b.cold, false);
+    }
+  }
+  if (device_ == nullptr) return;
+  for (auto* list : {&free_hot_, &free_cold_}) {
+    for (std::byte* p : *list) device_->Free(p);
+  }
+}
+
+Result<std::byte*> TieredKvCache::NewBlock(bool hot) {
+  const size_t bytes = hot ? hot_block_bytes() : cold_block_bytes();
+  if (device_ == nullptr) return new std::byte[bytes]();
+  std::vector<std::byte*>& list = hot ? free_hot_ : free_cold_;
+  if (!list.empty()) {
+    std::byte* p = list.back();
+    list.pop_back();
+    return p;
+  }
+  Result<void*> p = device_->Allocate(bytes);
+  if (!p.ok()) return Errorf("KV cache: a block of {} KiB: {} (lower --ctx)", bytes / 1024, p.status().message());
+  return static_cast<std::byte*>(*p);
+}
+
+void TieredKvCache::FreeBlock(std::byte*& p, bool hot) {
+  if (p == nullptr) return;
+  if (device_ == nullptr) {
+    delete[] p;
+  } else {
+    (hot ? free_hot_ : free_cold_).push_back(p);
+  }
+  p = nullptr;
+}
+
+Result<std::unique_ptr<TieredKvCache>> TieredKvCache::Create(const KvConfig& c, Backend* device) {
   if (c.n_layers <= 0 || c.n_kv_heads <= 0 || c.head_dim <= 0 || c.max_positions <= 0) {
     return Errorf("KV cache: {} layers of {} kv heads x {} dims for {} positions: expected positive sizes", c.n_layers,
                   c.n_kv_heads, c.head_dim, c.max_positions);
@@ -46,7 +79,13 @@ Result<std::unique_ptr<TieredKvCache>> TieredKvCache::Create(const KvConfig& c) 
     return Errorf("--kv-quant 4: K/V rows of {} values are not a whole number of bytes; use --kv-quant 8",
                   c.n_kv_heads * c.head_dim);
   }
-  return std::unique_ptr<TieredKvCache>(new TieredKvCache(c));
+  if (device != nullptr && c.ram_bytes > 0) {
+    return Errorf(
+        "--kv-ram: a KV cache on the {} device does not spill to disk (its quantized tier stays in device "
+        "memory); leave --kv-ram out",
+        device->Name());
+  }
+  return std::unique_ptr<TieredKvCache>(new TieredKvCache(c, device));
 }
 
 int64_t TieredKvCache::Boundary(int64_t p) const {
@@ -76,22 +115,27 @@ Status TieredKvCache::Write(int layer, const float* k, const float* v, int n_tok
     const int cnt = static_cast<int>(std::min<int64_t>(n_tok - r, G - row));
     if (L.blocks.size() <= g) L.blocks.resize(g + 1);
     Block& b = L.blocks[g];
-    if (!b.hot) {
-      b.hot = std::make_unique<std::byte[]>(2 * half);
+    if (b.hot == nullptr) {
+      FS_ASSIGN_OR_RETURN(b.hot, NewBlock(true));
       stats_.hot_bytes += 2 * half;
     }
-    QuantizeKvRows(hot_, k + r * w, row, cnt, b.hot.get());
-    QuantizeKvRows(hot_, v + r * w, row, cnt, b.hot.get() + half);
+    if (device_ != nullptr) {
+      device_->QuantizeKv(hot_, k + r * w, row, cnt, b.hot);
+      device_->QuantizeKv(hot_, v + r * w, row, cnt, b.hot + half);
+    } else {
+      QuantizeKvRows(hot_, k + r * w, row, cnt, b.hot);
+      QuantizeKvRows(hot_, v + r * w, row, cnt, b.hot + half);
+    }
     r += cnt;
   }
   L.written = n_past_ + n_tok;
-  if (quantized()) QuantizeUpTo(L, Boundary(L.written - 1));
+  if (quantized()) FS_RETURN_IF_ERROR(QuantizeUpTo(L, Boundary(L.written - 1)));
   return SpillOverBudget();
 }
 
-void TieredKvCache::QuantizeUpTo(Layer& L, int64_t target) {
+Status TieredKvCache::QuantizeUpTo(Layer& L, int64_t target) {
   const int64_t w = width();
-  rows_.resize(static_cast<size_t>(G * w));
+  if (device_ == nullptr) rows_.resize(static_cast<size_t>(G * w));
   const size_t k_bytes = cold_k_.bytes();
   while (L.cold_end < target) {
     const auto g = static_cast<size_t>(L.cold_end / G);
@@ -102,16 +146,22 @@ void TieredKvCache::QuantizeUpTo(Layer& L, int64_t target) {
              g);
     Block& b = L.blocks[g];
     FS_CHECK(b.hot != nullptr && L.hot_lo <= L.cold_end, "KV: rows from {} have no hot copy to quantize", L.cold_end);
-    if (!b.cold) {
-      b.cold = std::make_unique<std::byte[]>(k_bytes + cold_v_.bytes());
+    if (b.cold == nullptr) {
+      FS_ASSIGN_OR_RETURN(b.cold, NewBlock(false));
       stats_.cold_bytes += k_bytes + cold_v_.bytes();
     }
-    DequantizeKvRows(hot_, b.hot.get(), row0, n, rows_.data());
-    QuantizeKvRows(cold_k_, rows_.data(), row0, n, b.cold.get());
-    DequantizeKvRows(hot_, b.hot.get() + hot_.bytes(), row0, n, rows_.data());
-    QuantizeKvRows(cold_v_, rows_.data(), row0, n, b.cold.get() + k_bytes);
+    if (device_ != nullptr) {
+      device_->RequantizeKv(hot_, b.hot, cold_k_, row0, n, b.cold);
+      device_->RequantizeKv(hot_, b.hot + hot_.bytes(), cold_v_, row0, n, b.cold + k_bytes);
+    } else {
+      DequantizeKvRows(hot_, b.hot, row0, n, rows_.data());
+      QuantizeKvRows(cold_k_, rows_.data(), row0, n, b.cold);
+      DequantizeKvRows(hot_, b.hot + hot_.bytes(), row0, n, rows_.data());
+      QuantizeKvRows(cold_v_, rows_.data(), row0, n, b.cold + k_bytes);
+    }
     L.cold_end += n;
   }
+  return Status::Ok();
 }
 
 Status TieredKvCache::SpillOverBudget() {
@@ -136,8 +186,8 @@ Status TieredKvCache::SpillOverBudget() {
     }
     Layer& L = layers_[static_cast<size_t>(best)];
     Block& b = L.blocks[static_cast<size_t>(best_g)];
-    FS_RETURN_IF_ERROR(spill_->Write(best, best_g, b.cold.get()));
-    b.cold.reset();
+    FS_RETURN_IF_ERROR(spill_->Write(best, best_g, b.cold));
+    FreeBlock(b.cold, false);
     b.on_disk = true;
     ++L.spilled;
     stats_.cold_bytes -= block_bytes;
@@ -194,7 +244,7 @@ Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_
       const Block& b = L.blocks[static_cast<size_t>(g)];
       FS_CHECK(b.cold != nullptr, "KV: cold block {} of layer {} is missing", g, layer);
       cold_views_.push_back(
-          KvBlockView{g * G, std::min(G, L.cold_end - g * G), cold_k_, cold_v_, b.cold.get(), b.cold.get() + k_bytes});
+          KvBlockView{g * G, std::min(G, L.cold_end - g * G), cold_k_, cold_v_, b.cold, b.cold + k_bytes});
     }
     const int64_t ram_from = std::max(lo, L.spilled * G);  // cold rows before it come from disk
     if (split_max > ram_from) stats_.read_ram_bytes += static_cast<uint64_t>(split_max - ram_from) * cold_row_bytes;
@@ -203,8 +253,7 @@ Status TieredKvCache::Attend(int layer, Backend& backend, const float* q, int n_
   for (int64_t g = hot_from / G; g * G <= last && hot_from <= last; ++g) {
     const Block& b = L.blocks[static_cast<size_t>(g)];
     FS_CHECK(b.hot != nullptr, "KV: hot block {} of layer {} is missing", g, layer);
-    hot_views_.push_back(
-        KvBlockView{g * G, std::min(G, L.written - g * G), hot_, hot_, b.hot.get(), b.hot.get() + hot_.bytes()});
+    hot_views_.push_back(KvBlockView{g * G, std::min(G, L.written - g * G), hot_, hot_, b.hot, b.hot + hot_.bytes()});
   }
   if (hot_from <= last) stats_.read_ram_bytes += static_cast<uint64_t>(last + 1 - hot_from) * 2 * hot_.row_code_bytes();
   TieredAttentionArgs a;
@@ -265,10 +314,24 @@ void TieredKvCache::Advance(int n_tok) {
     const int64_t keep = std::min(L.cold_end, Boundary(std::max<int64_t>(0, n_past_ - kRewindRows))) / G * G;
     for (int64_t g = L.hot_lo / G; g < keep / G; ++g) {
       Block& b = L.blocks[static_cast<size_t>(g)];
-      if (b.hot) stats_.hot_bytes -= 2 * hot_.bytes();
-      b.hot.reset();
+      if (b.hot != nullptr) stats_.hot_bytes -= 2 * hot_.bytes();
+      FreeBlock(b.hot, true);
     }
     L.hot_lo = std::max(L.hot_lo, keep);
+  }
+  TrimFreeBlocks();
+}
+
+void TieredKvCache::TrimFreeBlocks() {
+  if (device_ == nullptr) return;
+  // Decoding frees and takes at most a block of each kind per layer every kBlockRows tokens; what a
+  // long prefill freed beyond that goes back to the device.
+  const auto keep = static_cast<size_t>(config_.n_layers);
+  for (auto* list : {&free_hot_, &free_cold_}) {
+    while (list->size() > keep) {
+      device_->Free(list->back());
+      list->pop_back();
+    }
   }
 }
 
@@ -300,24 +363,37 @@ int TieredKvCache::Truncate(int n) {
       Block& b = L.blocks[g];
       const int64_t first = static_cast<int64_t>(g) * G;
       if (first >= ce) {  // cold rows of this block are dropped (a partial per-token block keeps its prefix)
-        if (b.cold) stats_.cold_bytes -= cold_block;
+        if (b.cold != nullptr) stats_.cold_bytes -= cold_block;
         if (b.on_disk) stats_.disk_bytes -= spill_->slot_bytes();
-        b.cold.reset();
+        FreeBlock(b.cold, false);
         b.on_disk = false;
       }
-      if (first >= kept && b.hot) {
+      if (first >= kept && b.hot != nullptr) {
         stats_.hot_bytes -= 2 * hot_.bytes();
-        b.hot.reset();
+        FreeBlock(b.hot, true);
       }
     }
     L.cold_end = ce;
     L.spilled = std::min(L.spilled, ce / G);
     L.hot_lo = std::min(L.hot_lo, kept);
     L.written = kept;
-    L.blocks.resize(static_cast<size_t>((kept + G - 1) / G));
+    L.blocks.resize(static_cast<size_t>((kept + G - 1) / G));  // the blocks cut off hold no memory now
   }
   n_past_ = kept;
+  TrimFreeBlocks();
   return static_cast<int>(kept);
+}
+
+Status TieredKvCache::CopyBlock(const std::byte* src, bool hot, std::byte*& dst) {
+  if (src == nullptr) return Status::Ok();
+  FS_ASSIGN_OR_RETURN(dst, NewBlock(hot));
+  const size_t bytes = hot ? hot_block_bytes() : cold_block_bytes();
+  if (device_ != nullptr) {
+    device_->Copy(dst, src, bytes);
+  } else {
+    std::memcpy(dst, src, bytes);
+  }
+  return Status::Ok();
 }
 
 KvStats TieredKvCache::stats() const { return stats_; }
@@ -335,7 +411,7 @@ std::string TieredKvCache::Describe() const {
 
 Result<std::unique_ptr<KvCache>> TieredKvCache::Clone() const {
   if (stats_.disk_bytes > 0) return Errorf("KV cache: cannot copy a cache with blocks on disk (raise --kv-ram)");
-  std::unique_ptr<TieredKvCache> c(new TieredKvCache(config_));
+  std::unique_ptr<TieredKvCache> c(new TieredKvCache(config_, device_));
   c->n_past_ = n_past_;
   c->layer_window_ = layer_window_;
   c->stats_ = stats_;
@@ -348,8 +424,8 @@ Result<std::unique_ptr<KvCache>> TieredKvCache::Clone() const {
     to.hot_lo = from.hot_lo;
     to.blocks.resize(from.blocks.size());
     for (size_t g = 0; g < from.blocks.size(); ++g) {
-      to.blocks[g].hot = CopyBytes(from.blocks[g].hot, 2 * hot_.bytes());
-      to.blocks[g].cold = CopyBytes(from.blocks[g].cold, cold_k_.bytes() + cold_v_.bytes());
+      FS_RETURN_IF_ERROR(c->CopyBlock(from.blocks[g].hot, true, to.blocks[g].hot));
+      FS_RETURN_IF_ERROR(c->CopyBlock(from.blocks[g].cold, false, to.blocks[g].cold));
     }
   }
   return std::unique_ptr<KvCache>(std::move(c));

@@ -5,7 +5,11 @@
 // KvSpillFile, oldest first. Query p reads key j cold when j < Boundary(p) (its last `window`
 // positions, rounded down to a block edge when keys are quantized per channel) and hot
 // otherwise, so a prompt gives the same attention inputs whether it is prefilled in one chunk,
-// in several, or decoded token by token. Owns every block and the spill file; not thread-safe.
+// in several, or decoded token by token. Blocks live in host memory, or with a `device` backend
+// in its memory (quantized there by Backend::QuantizeKv/RequantizeKv, attended by its
+// TieredAttention; no spill file then, and freed blocks are kept for reuse instead of returned).
+// Owns every block and the spill file; borrows the device backend, which must outlive it; not
+// thread-safe.
 #pragma once
 
 #include <algorithm>
@@ -25,7 +29,12 @@ class TieredKvCache final : public KvCache {
   // FP16 row a fresh run would read: FP16 copies are freed only below Boundary(n_past - this).
   static constexpr int kRewindRows = 16;
 
-  static Result<std::unique_ptr<TieredKvCache>> Create(const KvConfig& config);
+  // device: null = host memory. Fails on a configuration it cannot hold (a device cache does
+  // not spill: config.ram_bytes must be 0).
+  static Result<std::unique_ptr<TieredKvCache>> Create(const KvConfig& config, Backend* device = nullptr);
+  ~TieredKvCache() override;
+  TieredKvCache(const TieredKvCache&) = delete;
+  TieredKvCache& operator=(const TieredKvCache&) = delete;
 
   int n_past() const override { return static_cast<int>(n_past_); }
   int max_positions() const override { return config_.max_positions; }
@@ -44,8 +53,8 @@ class TieredKvCache final : public KvCache {
 
  private:
   struct Block {
-    std::unique_ptr<std::byte[]> hot;   // K rows then V rows, hot_ layout each; null once freed
-    std::unique_ptr<std::byte[]> cold;  // K block (cold_k_) then V block (cold_v_); null if none or on disk
+    std::byte* hot = nullptr;   // K rows then V rows, hot_ layout each; null once freed
+    std::byte* cold = nullptr;  // K block (cold_k_) then V block (cold_v_); null if none or on disk
     bool on_disk = false;
   };
   struct Layer {
@@ -56,12 +65,22 @@ class TieredKvCache final : public KvCache {
     int64_t spilled = 0;   // blocks [0, spilled) are on disk
   };
 
-  explicit TieredKvCache(const KvConfig& config);
+  TieredKvCache(const KvConfig& config, Backend* device);
+  size_t hot_block_bytes() const { return 2 * hot_.bytes(); }
+  size_t cold_block_bytes() const { return cold_k_.bytes() + cold_v_.bytes(); }
+  // A block's memory (hot or cold size): host, or the device's (reused from the free list).
+  Result<std::byte*> NewBlock(bool hot);
+  // Frees (host) or keeps for reuse (device) what `p` holds; sets it to null.
+  void FreeBlock(std::byte*& p, bool hot);
+  // Returns the device blocks kept for reuse beyond one of each kind per layer.
+  void TrimFreeBlocks();
+  // dst = a new block holding a copy of src's bytes (nothing when src is null).
+  Status CopyBlock(const std::byte* src, bool hot, std::byte*& dst);
   int64_t width() const { return int64_t{config_.n_kv_heads} * config_.head_dim; }
   bool quantized() const { return config_.quant_bits != 0; }
   bool block_quantized() const { return quantized() && !config_.keys_per_token; }
   // Quantizes rows [cold_end, target) of layer l from their hot copies.
-  void QuantizeUpTo(Layer& layer, int64_t target);
+  Status QuantizeUpTo(Layer& layer, int64_t target);
   // Moves the oldest complete cold blocks to disk while RAM holds more than the budget.
   Status SpillOverBudget();
   // Where Truncate(n) can cut exactly: n, or less.
@@ -75,8 +94,10 @@ class TieredKvCache final : public KvCache {
   void PrefetchAfter(int layer, int n_tok);
 
   KvConfig config_;
-  KvBlockLayout hot_;              // f16/f32 rows
-  KvBlockLayout cold_k_, cold_v_;  // quantized blocks
+  Backend* device_ = nullptr;                     // null: blocks in host memory
+  std::vector<std::byte*> free_hot_, free_cold_;  // device blocks kept for reuse
+  KvBlockLayout hot_;                             // f16/f32 rows
+  KvBlockLayout cold_k_, cold_v_;                 // quantized blocks
   int64_t n_past_ = 0;
   std::vector<Layer> layers_;
   std::vector<int64_t> layer_window_;   // [n_layers] the attention window of each layer's last Attend()

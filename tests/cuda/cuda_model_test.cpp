@@ -199,8 +199,9 @@ TEST_F(CudaModelTest, VramBelowTheWorkingSetIsAnError) {
   EXPECT_NE(r.status().message().find("--vram"), std::string::npos) << r.status().message();
 }
 
-// Speculative decoding on the GPU: verification passes run tokenwise (Backend::SetTokenwise), so
-// greedy output is plain decoding's token for token, resident and streamed, by a draft model (the
+// Speculative decoding on the GPU (with the default tiered KV cache): verification passes run
+// tokenwise (Backend::SetTokenwise), so greedy output is plain decoding's token for token,
+// resident and streamed, by a draft model (the
 // model itself: its drafts are right, so passes verify several tokens), by prompt lookup, and
 // (streamed) by the self-draft copy in device memory.
 TEST_F(CudaModelTest, SpeculativeDecodingEmitsPlainDecodingsTokens) {
@@ -261,14 +262,16 @@ TEST_F(CudaModelTest, SpeculativeDecodingEmitsPlainDecodingsTokens) {
   }
 }
 
-std::unique_ptr<Session> OpenSmolLm2(const std::string& device) {
+// kv_quant 0: exact f32 K/V on both sides (the GPU's BackendKvCache); 8 or 4: the tiered cache
+// with its defaults on both (FP16 window, per-channel keys; in device memory on the GPU).
+std::unique_ptr<Session> OpenSmolLm2(const std::string& device, int kv_quant = 0) {
   EngineOptions o;
   o.model_path = testing::SmolLm2Path();
   o.threads = 4;
   o.ctx = 512;
   o.device = device;
-  o.kv_quant = 0;  // the CPU side keeps f32 K/V like the GPU's cache (docs/KV_CACHE.md)
-  o.kv_f32 = true;
+  o.kv_quant = kv_quant;
+  o.kv_f32 = kv_quant == 0;
   Result<std::unique_ptr<Session>> s = Session::Open(o, nullptr);
   EXPECT_TRUE(s.ok()) << s.status().message();
   return s.ok() ? std::move(s).value() : nullptr;
@@ -294,10 +297,13 @@ TEST_F(CudaModelTest, SmolLm2LogitsMatchTransformersAndTheCpu) {
   EXPECT_LT(nmse, kModelBound);
 }
 
-TEST_F(CudaModelTest, SmolLm2GreedyTokensMatchTheCpuFor64Tokens) {
+class CudaModelKvTest : public CudaModelTest, public ::testing::WithParamInterface<int> {};
+
+// The same greedy tokens on both backends, with exact f32 K/V (0) and with the 8-bit tiered cache.
+TEST_P(CudaModelKvTest, SmolLm2GreedyTokensMatchTheCpuFor64Tokens) {
   FS_REQUIRE_SMOLLM2();
-  std::unique_ptr<Session> gpu = OpenSmolLm2("cuda");
-  std::unique_ptr<Session> cpu = OpenSmolLm2("cpu");
+  std::unique_ptr<Session> gpu = OpenSmolLm2("cuda", GetParam());
+  std::unique_ptr<Session> cpu = OpenSmolLm2("cpu", GetParam());
   ASSERT_NE(gpu, nullptr);
   ASSERT_NE(cpu, nullptr);
   for (const char* text : {"The history of the printing press", "Write a short poem about the sea."}) {
@@ -312,10 +318,13 @@ TEST_F(CudaModelTest, SmolLm2GreedyTokensMatchTheCpuFor64Tokens) {
     ASSERT_TRUE(stats.ok()) << stats.status().message();
     ASSERT_EQ(want.size(), 64u);
     EXPECT_EQ(got, want) << text;
-    std::printf("%s: %zu greedy tokens, CUDA == CPU: %s; %s\n", text, got.size(), got == want ? "yes" : "no",
-                FormatSummary(*stats).c_str());
+    std::printf("--kv-quant %d, %s: %zu greedy tokens, CUDA == CPU: %s; %s\n", GetParam(), text, got.size(),
+                got == want ? "yes" : "no", FormatSummary(*stats).c_str());
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(KvQuant, CudaModelKvTest, ::testing::Values(0, 8),
+                         [](const ::testing::TestParamInfo<int>& info) { return "Q" + std::to_string(info.param); });
 
 }  // namespace
 }  // namespace flashstream

@@ -20,6 +20,7 @@
 #include "backend/cpu/reference_ops.h"  // ref::RopeInvFreq: the inverse frequencies the CPU uses
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/kv_tiers.h"
 #include "backend/cuda/prompt_attention.h"
 #include "backend/cuda/scratch.h"
 
@@ -218,6 +219,46 @@ class CudaBackend final : public Backend {
   }
 
   void SetTokenwise(bool on) override { tokenwise_ = on; }
+
+  // The tiers of a KV cache whose blocks are in device memory (src/kv with a device).
+  void TieredAttention(const TieredAttentionArgs& args) override {
+    Use();
+    if (Unrecordable()) return;
+    if (!tokenwise_) return tiered_.Run(args, s());
+    // How the keys split into chunks depends on the query count and the context, so each query
+    // runs as a one-token call at its own position.
+    const int64_t row = static_cast<int64_t>(args.n_heads) * args.head_dim;
+    for (int64_t t = 0; t < args.n_tok; ++t) {
+      TieredAttentionArgs one = args;
+      one.q = args.q + t * row;
+      one.n_tok = 1;
+      one.pos0 = args.pos0 + t;
+      one.split = args.split + t;
+      one.out = args.out + t * row;
+      tiered_.Run(one, s());
+    }
+  }
+
+  void QuantizeKv(const KvBlockLayout& layout, const float* x, int row0, int n, std::byte* block) override {
+    FS_CHECK(row0 >= 0 && n >= 0 && row0 + n <= layout.rows, "QuantizeKv: rows {}+{} of {}", row0, n, layout.rows);
+    FS_CHECK(
+        layout.grouping != KvGrouping::kPerChannel || !IsQuantized(layout.format) || (row0 == 0 && n == layout.rows),
+        "QuantizeKv: per-channel blocks are quantized whole ({} rows at {})", n, row0);
+    Use();
+    if (Unrecordable()) return;
+    cuda::LaunchQuantizeKv(cuda::ToDevice(layout), x, row0, n, block, s());
+  }
+
+  void RequantizeKv(const KvBlockLayout& from, const std::byte* src, const KvBlockLayout& to, int row0, int n,
+                    std::byte* dst) override {
+    FS_CHECK(from.width == to.width && row0 >= 0 && n >= 0 && row0 + n <= std::min(from.rows, to.rows),
+             "RequantizeKv: rows {}+{} of widths {} and {}", row0, n, from.width, to.width);
+    FS_CHECK(to.grouping != KvGrouping::kPerChannel || !IsQuantized(to.format) || (row0 == 0 && n == to.rows),
+             "RequantizeKv: per-channel blocks are quantized whole ({} rows at {})", n, row0);
+    Use();
+    if (Unrecordable()) return;
+    cuda::LaunchRequantizeKv(cuda::ToDevice(from), src, cuda::ToDevice(to), row0, n, dst, s());
+  }
 
   void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
     Use();
@@ -456,6 +497,7 @@ class CudaBackend final : public Backend {
     cuda::DeviceBuffer inv_freq;  // [rope_dim / 2]
   };
   std::vector<RopeTable> rope_tables_;
+  cuda::TieredAttentionRunner tiered_;  // TieredAttention's tables and partial results
   struct StepRecording {
     uint64_t key;
     cuda::Graph graph;
