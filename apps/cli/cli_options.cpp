@@ -7,6 +7,7 @@
 
 #include "core/progress.h"
 #include "engine/model_source.h"
+#include "engine/option_table.h"
 
 namespace flashstream::cli {
 
@@ -27,8 +28,8 @@ void AddEngineFlags(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option_function<std::string>(
          "--act",
          [&o](const std::string& v) {
-           o.int8_activations = v != "exact";
-           o.int8_levels = v == "int8x3" ? 3 : (v == "int8x2" ? 2 : 1);
+           // The options table owns the mode -> (int8_activations, int8_levels) mapping.
+           if (Status st = SetOption("act", v, OptionTarget{&o}); !st.ok()) throw CLI::ValidationError(st.message());
          },
          "quantized-matmul activations: exact (f32), int8x3 (3 int8 digits, within f32 rounding), "
          "int8x2, int8 (llama.cpp's, logits drift ~1e-3 NMSE)")
