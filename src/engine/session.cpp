@@ -167,6 +167,8 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
   if (ctx <= 0) ctx = 4096;  // a model that does not state its trained context
   const int kv_width = c.n_kv_heads * c.head_dim;
   FS_ASSIGN_OR_RETURN(const int gpu, ParseDevice(options.device));
+  const int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   KvConfig kc;
   kc.n_layers = c.n_layers;
   kc.n_kv_heads = c.n_kv_heads;
@@ -192,14 +194,13 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
       FS_ASSIGN_OR_RETURN(s->kv_, MakeDeviceKvCache(kc, *s->backend_));
     }
     s->model_->set_max_chunk(kGpuMaxChunk);
-    if (options.self_draft_bits > 0 && s->plan_.streams()) {
+    if (options.self_draft_bits > 0) {
       // The copy is built on the host from the files (mapped for the build only), then moved
       // into device memory, which OpenGpuSession set aside for it.
       FS_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> files, OpenMmapStore(index));
-      ThreadPool pool(options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      ThreadPool pool(threads);
       FS_RETURN_IF_ERROR(s->OpenSelfDraft(options, *files, pool, progress));
-      FS_RETURN_IF_ERROR(s->self_draft_->MoveTo(*s->backend_, *s->store_));
+      if (s->self_draft_ != nullptr) FS_RETURN_IF_ERROR(s->self_draft_->MoveTo(*s->backend_, *s->store_));
     }
   } else {
     if (options.use_mmap) {
@@ -210,8 +211,6 @@ Result<std::unique_ptr<Session>> Session::Open(const EngineOptions& options, con
     } else {
       FS_ASSIGN_OR_RETURN(s->store_, OpenStore(index, options, progress, &s->plan_));
     }
-    const int threads =
-        options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     s->pool_ = std::make_unique<ThreadPool>(threads);
     s->backend_ =
         MakeCpuBackend(*s->pool_, CpuBackendOptions{CpuIsa::kAuto, options.int8_activations, options.int8_levels});
