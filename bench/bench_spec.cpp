@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
       Session* sessions[4] = {&s, &s, extra[0].get(), extra[1].get()};
       RunStats runs[4];
       std::vector<double> tps[4];
-      std::vector<int32_t> outputs[4];
+      std::vector<int32_t> plain_output;  // the first plain run's, which every run must equal
       bool identical[4] = {true, true, true, true};
       for (int rep = 0; rep < task_reps; ++rep) {
         for (int mode = 0; mode < 4; ++mode) {
@@ -194,8 +194,8 @@ int main(int argc, char** argv) {
           }
           runs[mode] = *r;
           tps[mode].push_back(r->decode_tps());
-          if (mode == 0 && rep == 0) outputs[0] = output;
-          identical[mode] = identical[mode] && output == outputs[0];
+          if (mode == 0 && rep == 0) plain_output = output;
+          identical[mode] = identical[mode] && output == plain_output;
         }
       }
       const double plain_tps = Median(tps[0]);
